@@ -1,0 +1,140 @@
+"""tooljet-portkey: the Portkey AI gateway as a datasource plugin for ToolJet-style app builders.
+
+Hosts load ``QueryService`` (entry point group ``tooljet.plugins``, name ``portkey``) and draw their
+forms from the shipped ``manifest.json`` and ``operations.json``. Names are imported on first use, so
+``import tooljet_portkey`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from ._client import AsyncChunkStream, AsyncPortkeyClient, ChunkStream, PortkeyClient
+    from ._errors import (
+        APIConnectionError,
+        APIResponseValidationError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        BudgetExceededError,
+        ConflictError,
+        GuardrailDeniedError,
+        InternalServerError,
+        NotFoundError,
+        PermissionDeniedError,
+        PortkeyError,
+        QueryError,
+        RateLimitError,
+        RequestTimeoutError,
+        StreamError,
+        StreamTruncatedError,
+        UnprocessableEntityError,
+    )
+    from ._models import (
+        ChatChoice,
+        ChatCompletion,
+        ChatMessage,
+        Completion,
+        CompletionChoice,
+        Embedding,
+        EmbeddingList,
+        Usage,
+    )
+    from ._requests import PortkeyRequest
+    from ._service import AsyncQueryService, QueryService
+    from ._spec import ConnectionSettings
+
+_LOCATIONS = {
+    "AsyncChunkStream": "_client",
+    "AsyncPortkeyClient": "_client",
+    "ChunkStream": "_client",
+    "PortkeyClient": "_client",
+    "APIConnectionError": "_errors",
+    "APIResponseValidationError": "_errors",
+    "APIStatusError": "_errors",
+    "APITimeoutError": "_errors",
+    "AuthenticationError": "_errors",
+    "BadRequestError": "_errors",
+    "BudgetExceededError": "_errors",
+    "ConflictError": "_errors",
+    "GuardrailDeniedError": "_errors",
+    "InternalServerError": "_errors",
+    "NotFoundError": "_errors",
+    "PermissionDeniedError": "_errors",
+    "PortkeyError": "_errors",
+    "QueryError": "_errors",
+    "RateLimitError": "_errors",
+    "RequestTimeoutError": "_errors",
+    "StreamError": "_errors",
+    "StreamTruncatedError": "_errors",
+    "UnprocessableEntityError": "_errors",
+    "ChatChoice": "_models",
+    "ChatCompletion": "_models",
+    "ChatMessage": "_models",
+    "Completion": "_models",
+    "CompletionChoice": "_models",
+    "Embedding": "_models",
+    "EmbeddingList": "_models",
+    "Usage": "_models",
+    "PortkeyRequest": "_requests",
+    "AsyncQueryService": "_service",
+    "QueryService": "_service",
+    "ConnectionSettings": "_spec",
+}
+
+__all__ = [
+    "APIConnectionError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncChunkStream",
+    "AsyncPortkeyClient",
+    "AsyncQueryService",
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetExceededError",
+    "ChatChoice",
+    "ChatCompletion",
+    "ChatMessage",
+    "ChunkStream",
+    "Completion",
+    "CompletionChoice",
+    "ConflictError",
+    "ConnectionSettings",
+    "Embedding",
+    "EmbeddingList",
+    "GuardrailDeniedError",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PortkeyClient",
+    "PortkeyError",
+    "PortkeyRequest",
+    "QueryError",
+    "QueryService",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "StreamError",
+    "StreamTruncatedError",
+    "UnprocessableEntityError",
+    "Usage",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LOCATIONS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tooljet_portkey' has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,498 @@
+"""The Portkey client: the only module that does network I/O.
+
+Requests are built by ``_requests`` and answers read by ``_responses`` (both pure); the sync and async
+clients differ only in how they send, sleep and read lines. Every transport exception is wrapped here,
+in ``_transport_error``, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ._constants import DEFAULT_LIMITS, make_timeout
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    PortkeyError,
+    QueryError,
+    StreamTruncatedError,
+)
+from ._requests import PortkeyRequest, build_request
+from ._responses import (
+    DONE,
+    SKIP,
+    PortkeyResponse,
+    decode_chunk,
+    response_metadata,
+    status_error,
+    success_body,
+    unwrap_prompt_body,
+)
+from ._retry import is_retryable_status, retry_delay, within_budget
+from ._spec import ConnectionSettings, parse_connection, parse_query
+from ._sse import SSEDecoder
+
+if TYPE_CHECKING:
+    from ._models import ChatCompletion, Completion, EmbeddingList
+
+__all__ = ["AsyncChunkStream", "AsyncPortkeyClient", "ChunkStream", "PortkeyClient"]
+
+# Looked up at call time, so tests can patch them and retries take no real time.
+_sleep = time.sleep
+_async_sleep = asyncio.sleep
+_clock = time.monotonic
+
+# Python keyword names of the convenience methods -> operations.json keys.
+_KWARG_KEYS = {
+    "stop": "stop_sequences",
+    "virtual_key": "virtualKey",
+    "trace_id": "traceId",
+    "cache_namespace": "cacheNamespace",
+    "cache_force_refresh": "cacheForceRefresh",
+    "prompt_id": "promptId",
+    "parameters": "prompt_parameters",
+}
+
+
+def _settings_from(settings: ConnectionSettings | None, kwargs: Mapping[str, Any]) -> ConnectionSettings:
+    if settings is not None:
+        return settings
+    names = {
+        "api_key": "apiKey",
+        "virtual_key": "virtualKey",
+        "provider": "provider",
+        "provider_api_key": "providerApiKey",
+        "config": "config",
+        "base_url": "gatewayUrl",
+        "custom_host": "customHost",
+        "timeout": "timeout",
+        "max_retries": "maxRetries",
+    }
+    unknown = set(kwargs) - set(names)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    try:
+        return parse_connection({names[k]: v for k, v in kwargs.items() if v is not None})
+    except QueryError as err:
+        raise ValueError(err.description) from None
+
+
+def _transport_error(err: httpx.RequestError, timeout: float) -> APIConnectionError:
+    """The one place a transport exception becomes a PortkeyError."""
+    if isinstance(err, httpx.TimeoutException):
+        return APITimeoutError(f"Portkey did not answer within {timeout:g} s", timeout=timeout)
+    try:
+        host = err.request.url.host
+    except RuntimeError:
+        host = "the gateway"
+    detail = str(err) or type(err).__name__
+    return APIConnectionError(f"Could not get an answer from {host}: {detail}")
+
+
+def _headers(response: httpx.Response) -> dict[str, str]:
+    return {k.lower(): v for k, v in response.headers.items()}
+
+
+class _BaseClient:
+    """What the sync and async clients share: settings, request building, retry decisions."""
+
+    settings: ConnectionSettings
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.settings!r})"
+
+    def _httpx_options(self) -> dict[str, Any]:
+        return {
+            "base_url": self.settings.base_url + "/",
+            "timeout": make_timeout(self.settings.timeout),
+            "limits": DEFAULT_LIMITS,
+            "follow_redirects": False,
+        }
+
+    def _query(self, operation: str, kwargs: dict[str, Any]) -> PortkeyRequest:
+        """Convenience-method keywords -> the same validated request a host's query becomes."""
+        options: dict[str, Any] = {"operation": operation}
+        extra_key = "prompt_parameters" if operation == "prompt_completion" else "other_parameters"
+        extra: dict[str, Any] = dict(kwargs.pop(extra_key, None) or {})
+        known = {f.key for f in _fields(operation)}
+        for name, value in kwargs.items():
+            key = _KWARG_KEYS.get(name, name)
+            if key in known:
+                options[key] = value
+            elif value is not None:
+                extra[name] = value
+        if extra:
+            options[extra_key] = extra
+        try:
+            return build_request(self.settings, parse_query(options))
+        except QueryError as err:
+            raise ValueError(err.description) from None
+
+    def _prepare(
+        self, http: httpx.Client | httpx.AsyncClient, request: PortkeyRequest, budget: float
+    ) -> httpx.Request:
+        return http.build_request(
+            request.method,
+            request.path.lstrip("/"),
+            headers=dict(request.headers),
+            json=request.body,
+            timeout=make_timeout(budget),
+        )
+
+    def _next_delay(self, error: PortkeyError, retries: int, started: float) -> float | None:
+        """Seconds to wait before retrying after ``error``, or None to give up."""
+        if retries >= self.settings.max_retries:
+            return None
+        headers: Mapping[str, str] = {}
+        if isinstance(error, APIStatusError):
+            if not is_retryable_status(error.status_code, error.headers):
+                return None
+            headers = error.headers
+        elif not isinstance(error, APIConnectionError):
+            return None
+        delay = retry_delay(retries, headers)
+        if delay is None or not within_budget(_clock() - started, delay, self.settings.timeout):
+            return None
+        return delay
+
+    def _remaining(self, started: float) -> float:
+        return max(self.settings.timeout - (_clock() - started), 0.001)
+
+
+def _fields(operation: str) -> tuple[Any, ...]:
+    from ._spec import load_spec
+
+    return load_spec().operations[operation]
+
+
+def _annotate(error: PortkeyError, retries: int) -> PortkeyError:
+    error.retries = retries  # type: ignore[attr-defined]
+    return error
+
+
+class PortkeyClient(_BaseClient):
+    """A synchronous Portkey client with a pooled connection, retries and streaming."""
+
+    def __init__(
+        self,
+        settings: ConnectionSettings | None = None,
+        *,
+        http_client: httpx.Client | None = None,
+        **options: Any,
+    ) -> None:
+        self.settings = _settings_from(settings, options)
+        self._http = http_client or httpx.Client(**self._httpx_options())
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    def _open(self, request: PortkeyRequest) -> tuple[httpx.Response, int]:
+        """Send with retries until a 2xx arrives (headers only, when streaming)."""
+        started = _clock()
+        retries = 0
+        while True:
+            budget = self._remaining(started)
+            error: PortkeyError
+            try:
+                response = self._http.send(self._prepare(self._http, request, budget), stream=request.stream)
+            except httpx.RequestError as err:
+                error = _transport_error(err, self.settings.timeout)
+                cause: BaseException = err
+            else:
+                if response.is_success:
+                    return response, retries
+                try:
+                    content = response.read()
+                except httpx.RequestError as err:
+                    error, cause = _transport_error(err, self.settings.timeout), err
+                else:
+                    error = status_error(response.status_code, _headers(response), content)
+                    cause = error
+                finally:
+                    response.close()
+            delay = self._next_delay(error, retries, started)
+            if delay is None:
+                if cause is error:
+                    raise _annotate(error, retries)
+                raise _annotate(error, retries) from cause
+            _sleep(delay)
+            retries += 1
+
+    def send(self, request: PortkeyRequest) -> PortkeyResponse:
+        """Send one non-streamed request; return the parsed JSON answer."""
+        response, retries = self._open(request)
+        headers = _headers(response)
+        data = success_body(response.status_code, headers, response.content)
+        if request.operation == "prompt_completion":
+            data = unwrap_prompt_body(data)
+        return PortkeyResponse(response.status_code, headers, data, retries)
+
+    def open_stream(self, request: PortkeyRequest) -> ChunkStream:
+        """Send one streamed request; return its chunks once the answer has started."""
+        response, retries = self._open(request)
+        return ChunkStream(response, retries, self.settings.timeout)
+
+    # -- convenience --------------------------------------------------------------------------------
+
+    def completions(
+        self, *, model: str, prompt: str, stream: bool = False, **kwargs: Any
+    ) -> Completion | ChunkStream:
+        from ._models import Completion
+
+        request = self._query("completion", {"model": model, "prompt": prompt, "stream": stream, **kwargs})
+        if request.stream:
+            return self.open_stream(request)
+        return Completion.model_validate(self.send(request).data)
+
+    def chat(
+        self, *, messages: list[Any], model: str, stream: bool = False, **kwargs: Any
+    ) -> ChatCompletion | ChunkStream:
+        from ._models import ChatCompletion
+
+        request = self._query("chat", {"messages": messages, "model": model, "stream": stream, **kwargs})
+        if request.stream:
+            return self.open_stream(request)
+        return ChatCompletion.model_validate(self.send(request).data)
+
+    def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: bool = False,
+        **kwargs: Any,
+    ) -> ChatCompletion | Completion | ChunkStream:
+        from ._models import prompt_completion_model
+
+        request = self._query(
+            "prompt_completion", {"prompt_id": prompt_id, "variables": variables, "stream": stream, **kwargs}
+        )
+        if request.stream:
+            return self.open_stream(request)
+        return prompt_completion_model(self.send(request).data)
+
+    def embeddings(self, *, input: str | list[Any], model: str, **kwargs: Any) -> EmbeddingList:
+        from ._models import EmbeddingList
+
+        request = self._query("create_embedding", {"input": input, "model": model, **kwargs})
+        return EmbeddingList.model_validate(self.send(request).data)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> PortkeyClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncPortkeyClient(_BaseClient):
+    """The asynchronous twin of PortkeyClient: same arguments, same behaviour, awaitable."""
+
+    def __init__(
+        self,
+        settings: ConnectionSettings | None = None,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        **options: Any,
+    ) -> None:
+        self.settings = _settings_from(settings, options)
+        self._http = http_client or httpx.AsyncClient(**self._httpx_options())
+
+    async def _open(self, request: PortkeyRequest) -> tuple[httpx.Response, int]:
+        started = _clock()
+        retries = 0
+        while True:
+            budget = self._remaining(started)
+            error: PortkeyError
+            try:
+                response = await self._http.send(
+                    self._prepare(self._http, request, budget), stream=request.stream
+                )
+            except httpx.RequestError as err:
+                error = _transport_error(err, self.settings.timeout)
+                cause: BaseException = err
+            else:
+                if response.is_success:
+                    return response, retries
+                try:
+                    content = await response.aread()
+                except httpx.RequestError as err:
+                    error, cause = _transport_error(err, self.settings.timeout), err
+                else:
+                    error = status_error(response.status_code, _headers(response), content)
+                    cause = error
+                finally:
+                    await response.aclose()
+            delay = self._next_delay(error, retries, started)
+            if delay is None:
+                if cause is error:
+                    raise _annotate(error, retries)
+                raise _annotate(error, retries) from cause
+            await _async_sleep(delay)
+            retries += 1
+
+    async def send(self, request: PortkeyRequest) -> PortkeyResponse:
+        response, retries = await self._open(request)
+        headers = _headers(response)
+        data = success_body(response.status_code, headers, response.content)
+        if request.operation == "prompt_completion":
+            data = unwrap_prompt_body(data)
+        return PortkeyResponse(response.status_code, headers, data, retries)
+
+    async def open_stream(self, request: PortkeyRequest) -> AsyncChunkStream:
+        response, retries = await self._open(request)
+        return AsyncChunkStream(response, retries, self.settings.timeout)
+
+    async def completions(
+        self, *, model: str, prompt: str, stream: bool = False, **kwargs: Any
+    ) -> Completion | AsyncChunkStream:
+        from ._models import Completion
+
+        request = self._query("completion", {"model": model, "prompt": prompt, "stream": stream, **kwargs})
+        if request.stream:
+            return await self.open_stream(request)
+        return Completion.model_validate((await self.send(request)).data)
+
+    async def chat(
+        self, *, messages: list[Any], model: str, stream: bool = False, **kwargs: Any
+    ) -> ChatCompletion | AsyncChunkStream:
+        from ._models import ChatCompletion
+
+        request = self._query("chat", {"messages": messages, "model": model, "stream": stream, **kwargs})
+        if request.stream:
+            return await self.open_stream(request)
+        return ChatCompletion.model_validate((await self.send(request)).data)
+
+    async def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: bool = False,
+        **kwargs: Any,
+    ) -> ChatCompletion | Completion | AsyncChunkStream:
+        from ._models import prompt_completion_model
+
+        request = self._query(
+            "prompt_completion", {"prompt_id": prompt_id, "variables": variables, "stream": stream, **kwargs}
+        )
+        if request.stream:
+            return await self.open_stream(request)
+        return prompt_completion_model((await self.send(request)).data)
+
+    async def embeddings(self, *, input: str | list[Any], model: str, **kwargs: Any) -> EmbeddingList:
+        from ._models import EmbeddingList
+
+        request = self._query("create_embedding", {"input": input, "model": model, **kwargs})
+        return EmbeddingList.model_validate((await self.send(request)).data)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncPortkeyClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Streams
+
+
+class _StreamBase:
+    def __init__(self, response: httpx.Response, retries: int, timeout: float) -> None:
+        self.response = response
+        self.retries = retries
+        self.chunks_received = 0
+        self._timeout = timeout
+        self._decoder = SSEDecoder()
+        self.metadata = response_metadata(response.status_code, _headers(response), retries)
+
+    def _decode(self, line: str | None) -> Any:
+        """One line (None at the end of the stream) -> a chunk, DONE, or SKIP."""
+        event = self._decoder.flush() if line is None else self._decoder.feed(line)
+        if event is None:
+            if line is None:
+                raise StreamTruncatedError(
+                    f"The stream ended after {self.chunks_received} chunks without [DONE]: "
+                    "the answer is incomplete"
+                )
+            return SKIP
+        chunk = decode_chunk(event)
+        if chunk is not DONE and chunk is not SKIP:
+            self.chunks_received += 1
+        return chunk
+
+    def _lost(self, err: httpx.RequestError) -> StreamTruncatedError:
+        cause = _transport_error(err, self._timeout)
+        return StreamTruncatedError(
+            f"The connection was lost after {self.chunks_received} chunks: {cause.message}"
+        )
+
+
+class ChunkStream(_StreamBase):
+    """The chunks of a streamed answer, as Portkey sends them. Iterate it; close it to stop early."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        try:
+            try:
+                for line in self.response.iter_lines():
+                    chunk = self._decode(line)
+                    if chunk is DONE:
+                        return
+                    if chunk is not SKIP:
+                        yield chunk
+                while (chunk := self._decode(None)) is not DONE:
+                    if chunk is not SKIP:
+                        yield chunk
+            except httpx.RequestError as err:
+                raise self._lost(err) from err
+        finally:
+            self.response.close()
+
+    def close(self) -> None:
+        self.response.close()
+
+    def __enter__(self) -> ChunkStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncChunkStream(_StreamBase):
+    """The async twin of ChunkStream."""
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        try:
+            try:
+                async for line in self.response.aiter_lines():
+                    chunk = self._decode(line)
+                    if chunk is DONE:
+                        return
+                    if chunk is not SKIP:
+                        yield chunk
+                while (chunk := self._decode(None)) is not DONE:
+                    if chunk is not SKIP:
+                        yield chunk
+            except httpx.RequestError as err:
+                raise self._lost(err) from err
+        finally:
+            await self.response.aclose()
+
+    async def aclose(self) -> None:
+        await self.response.aclose()
+
+    async def __aenter__(self) -> AsyncChunkStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,219 @@
+"""Errors.
+
+The host sees one type, ``QueryError``: the service turns every failure into it. The client, usable on
+its own, raises a tree modelled on httpx's and the Anthropic SDK's::
+
+    PortkeyError
+    ├── APIStatusError                 Portkey answered with an error status (status_code, body, ...)
+    │   ├── BadRequestError            400
+    │   ├── AuthenticationError        401
+    │   ├── PermissionDeniedError      403
+    │   ├── NotFoundError              404
+    │   ├── RequestTimeoutError        408 (Portkey's x-portkey-request-timeout fired)
+    │   ├── ConflictError              409
+    │   ├── BudgetExceededError        412
+    │   ├── UnprocessableEntityError   422
+    │   ├── RateLimitError             429
+    │   ├── GuardrailDeniedError       446 (hook_results holds the verdict)
+    │   └── InternalServerError        >= 500
+    ├── APIConnectionError             no usable answer: refused, DNS, TLS, reset
+    │   └── APITimeoutError            no answer in time
+    ├── APIResponseValidationError     a 2xx whose body is not the JSON promised
+    └── StreamError                    an error chunk inside a stream
+        └── StreamTruncatedError       the stream ended without [DONE]
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "APIConnectionError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetExceededError",
+    "ConflictError",
+    "GuardrailDeniedError",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PortkeyError",
+    "QueryError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "StreamError",
+    "StreamTruncatedError",
+    "UnprocessableEntityError",
+]
+
+
+class QueryError(Exception):
+    """The one error a host turns into a readable failure: ``{status: failed, message, description}``."""
+
+    def __init__(self, message: str, description: str, data: dict[str, Any] | None = None) -> None:
+        super().__init__(message, description, data or {})
+        self.message = message
+        self.description = description
+        self.data: dict[str, Any] = data or {}
+
+    def __str__(self) -> str:
+        return f"{self.message}: {self.description}"
+
+    def to_result(self) -> dict[str, Any]:
+        """The failed QueryResult a host shows."""
+        return {
+            "status": "failed",
+            "errorMessage": self.description,
+            "message": self.message,
+            "description": self.description,
+            "data": self.data,
+        }
+
+
+class PortkeyError(Exception):
+    """Base of every error the Portkey client raises."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class APIStatusError(PortkeyError):
+    """Portkey (or the provider behind it) answered with an error status."""
+
+    status_code: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error_type: str | None,
+        body: Any,
+        headers: dict[str, str],
+        trace_id: str | None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error_type = error_type
+        self.body = body
+        self.headers = headers
+        self.trace_id = trace_id
+
+    @property
+    def retry_attempt_count(self) -> str | None:
+        return self.headers.get("x-portkey-retry-attempt-count")
+
+
+class BadRequestError(APIStatusError):
+    status_code: int = 400
+
+
+class AuthenticationError(APIStatusError):
+    status_code: int = 401
+
+
+class PermissionDeniedError(APIStatusError):
+    status_code: int = 403
+
+
+class NotFoundError(APIStatusError):
+    status_code: int = 404
+
+
+class RequestTimeoutError(APIStatusError):
+    status_code: int = 408
+
+
+class ConflictError(APIStatusError):
+    status_code: int = 409
+
+
+class BudgetExceededError(APIStatusError):
+    status_code: int = 412
+
+
+class UnprocessableEntityError(APIStatusError):
+    status_code: int = 422
+
+
+class RateLimitError(APIStatusError):
+    status_code: int = 429
+
+
+class GuardrailDeniedError(APIStatusError):
+    status_code: int = 446
+
+    @property
+    def hook_results(self) -> Any:
+        return self.body.get("hook_results") if isinstance(self.body, dict) else None
+
+
+class InternalServerError(APIStatusError):
+    status_code: int = 500
+
+
+STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    408: RequestTimeoutError,
+    409: ConflictError,
+    412: BudgetExceededError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+    446: GuardrailDeniedError,
+}
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    if status_code >= 500:
+        return InternalServerError
+    return STATUS_ERRORS.get(status_code, APIStatusError)
+
+
+class APIConnectionError(PortkeyError):
+    """No usable answer: the connection was refused, reset, or never made (DNS, TLS)."""
+
+    kind: ClassVar[str] = "connection_error"
+
+
+class APITimeoutError(APIConnectionError):
+    """No answer within the timeout."""
+
+    kind: ClassVar[str] = "timeout_error"
+
+    def __init__(self, message: str, *, timeout: float) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+
+
+class APIResponseValidationError(PortkeyError):
+    """A successful status whose body is not the JSON Portkey promised."""
+
+    def __init__(self, message: str, *, status_code: int, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.headers = headers
+
+
+class StreamError(PortkeyError):
+    """A streamed answer failed part-way: the provider sent an error chunk."""
+
+    def __init__(self, message: str, *, error_type: str | None = None, chunk: Any = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.chunk = chunk
+
+
+class StreamTruncatedError(StreamError):
+    """The stream ended without Portkey's closing ``data: [DONE]``: the answer is incomplete."""
+
+
+# Tracebacks say tooljet_portkey.QueryError, the name users import (as httpx does).
+for _name in __all__:
+    globals()[_name].__module__ = "tooljet_portkey"

@@ -1,0 +1,274 @@
+"""Read what Portkey answered: error bodies, response headers, stream chunks. Pure, no I/O.
+
+Portkey's error bodies come in several shapes (see docs/errors.md), all read by ``status_error``:
+1. a provider error: ``{"error": {"message", "type", "param", "code"}, "provider": "openai"}``
+2. the gateway's own: ``{"status": "failure", "message": "...", "errors": ["..."]}``
+3. a guardrail denial (446): shape 1 plus ``hook_results``
+4. no JSON at all: proxies' 502/503/504 pages, plain-text 500s, empty bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import (
+    APIResponseValidationError,
+    APIStatusError,
+    StreamError,
+    status_error_class,
+)
+from ._sse import ServerSentEvent
+
+DEFAULT_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    409: "conflict_error",
+    412: "budget_exceeded_error",
+    422: "unprocessable_entity_error",
+    429: "rate_limit_error",
+    446: "guardrail_denied_error",
+}
+
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+_MAX_TEXT = 500
+
+
+@dataclass(frozen=True)
+class PortkeyResponse:
+    """A successful answer: status, the lower-cased headers, the parsed JSON, and our retry count."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    data: Any
+    retries: int = 0
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def response_metadata(status_code: int, headers: Mapping[str, str], retries: int = 0) -> dict[str, Any]:
+    """What Portkey said about the call, for the QueryResult's ``metadata``."""
+    meta: dict[str, Any] = {"statusCode": status_code, "retries": retries}
+    for key, header in (
+        ("traceId", "x-portkey-trace-id"),
+        ("cacheStatus", "x-portkey-cache-status"),
+        ("provider", "x-portkey-provider"),
+        ("lastUsedOptionIndex", "x-portkey-last-used-option-index"),
+    ):
+        if header in headers:
+            meta[key] = headers[header]
+    attempts = _int(headers.get("x-portkey-retry-attempt-count"))
+    if attempts is not None:
+        meta["retryAttemptCount"] = attempts
+    if status_code == 246:
+        meta["guardrailWarning"] = True
+    return meta
+
+
+def _plain_text(text: str) -> str:
+    text = _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 3] + "..."
+
+
+def error_details(status_code: int, body: Any, text: str) -> tuple[str, str | None]:
+    """The human message and the error type in an error body of any shape."""
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            message = error.get("message") or body.get("message")
+            kind = error.get("type") or error.get("code")
+            if message:
+                return str(message), str(kind) if kind else None
+        elif isinstance(error, str) and error:
+            return error, None
+        message = body.get("message")
+        if isinstance(message, str) and message:
+            errors = body.get("errors")
+            if isinstance(errors, list) and errors:
+                message = f"{message}: " + "; ".join(str(e) for e in errors[:5])
+            return message, None
+    if text.strip():
+        return _plain_text(text), None
+    return f"Portkey answered HTTP {status_code} with an empty body", None
+
+
+def parse_json(content: bytes) -> Any:
+    try:
+        return json.loads(content) if content else None
+    except (ValueError, RecursionError):
+        return None
+
+
+def status_error(status_code: int, headers: Mapping[str, str], content: bytes) -> APIStatusError:
+    body = parse_json(content)
+    text = content.decode("utf-8", "replace") if body is None else ""
+    message, kind = error_details(status_code, body, text)
+    if kind is None:
+        gateway = headers.get("x-portkey-gateway-exception") == "true"
+        default = "gateway_error" if gateway else "api_error"
+        kind = DEFAULT_ERROR_TYPES.get(status_code, default)
+    return status_error_class(status_code)(
+        message,
+        status_code=status_code,
+        error_type=kind,
+        body=body if body is not None else text,
+        headers=dict(headers),
+        trace_id=headers.get("x-portkey-trace-id"),
+    )
+
+
+def success_body(status_code: int, headers: Mapping[str, str], content: bytes) -> Any:
+    """The JSON of a 2xx answer; a body that is not JSON is an error, not data."""
+    body = parse_json(content)
+    if body is None:
+        raise APIResponseValidationError(
+            f"Portkey answered HTTP {status_code} but the body is not JSON: "
+            + (_plain_text(content.decode("utf-8", "replace")) or "(empty)"),
+            status_code=status_code,
+            headers=dict(headers),
+        )
+    return body
+
+
+def unwrap_prompt_body(data: Any) -> Any:
+    """A prompt completion may come wrapped as ``{status, headers, body}``: return the completion."""
+    if isinstance(data, dict) and "choices" not in data and isinstance(data.get("body"), dict):
+        return data["body"]
+    return data
+
+
+# ---------------------------------------------------------------------------------------------------
+# Streams
+
+DONE = object()
+SKIP = object()
+_ERROR_FINISH = re.compile(r"(^|_)error$")
+
+
+def decode_chunk(event: ServerSentEvent) -> Any:
+    """One SSE event -> a chunk dict, DONE at ``[DONE]``, SKIP for a guardrail-only chunk.
+
+    Raises StreamError for an error chunk (an ``error`` key, an ``error`` event, or a finish_reason
+    naming an error): Portkey forwards a provider failure mid-stream as an ordinary-looking chunk.
+    """
+    data = event.data.strip()
+    if data == "[DONE]":
+        return DONE
+    chunk = parse_json(data.encode())
+    if not isinstance(chunk, dict):
+        raise StreamError(f"Portkey sent a stream chunk that is not a JSON object: {data[:200]}")
+    if "error" in chunk or event.event == "error":
+        message, kind = error_details(500, chunk, data)
+        raise StreamError(message, error_type=kind or "stream_error", chunk=chunk)
+    for choice in chunk.get("choices") or ():
+        reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+        if isinstance(reason, str) and _ERROR_FINISH.search(reason):
+            raise StreamError(f"The provider ended the stream with {reason}", error_type=reason)
+    if "hook_results" in chunk and "choices" not in chunk:
+        return SKIP
+    return chunk
+
+
+def _merge_tool_calls(into: list[dict[str, Any]], deltas: Iterable[Any]) -> None:
+    for delta in deltas:
+        if not isinstance(delta, dict):
+            continue
+        index = delta.get("index", len(into))
+        while len(into) <= index:
+            into.append({"function": {"name": "", "arguments": ""}})
+        call = into[index]
+        for key in ("id", "type"):
+            if delta.get(key):
+                call[key] = delta[key]
+        function = delta.get("function") or {}
+        for key in ("name", "arguments"):
+            if function.get(key):
+                call["function"][key] += function[key]
+
+
+class StreamAssembler:
+    """Folds a stream's chunks into the shape the same call gives unstreamed."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, Any] | None = None
+        self.count = 0
+        self.usage: Any = None
+        self.choices: dict[int, dict[str, Any]] = {}
+        self.chat = False
+
+    def add(self, chunk: Mapping[str, Any]) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = dict(chunk)
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            index = choice.get("index", 0)
+            slot = self.choices.setdefault(index, {"index": index, "text": [], "finish_reason": None})
+            if choice.get("finish_reason"):
+                slot["finish_reason"] = choice["finish_reason"]
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                self.chat = True
+                self._add_delta(slot, delta)
+            elif isinstance(choice.get("text"), str):
+                slot["text"].append(choice["text"])
+
+    @staticmethod
+    def _add_delta(slot: dict[str, Any], delta: Mapping[str, Any]) -> None:
+        if delta.get("role"):
+            slot["role"] = delta["role"]
+        if isinstance(delta.get("content"), str):
+            slot["text"].append(delta["content"])
+        if isinstance(delta.get("refusal"), str):
+            slot.setdefault("refusal", []).append(delta["refusal"])
+        if delta.get("tool_calls"):
+            _merge_tool_calls(slot.setdefault("tool_calls", []), delta["tool_calls"])
+
+    def result(self) -> dict[str, Any]:
+        first = self.first or {}
+        choices = []
+        for index in sorted(self.choices):
+            slot = self.choices[index]
+            if self.chat:
+                message: dict[str, Any] = {
+                    "role": slot.get("role", "assistant"),
+                    "content": "".join(slot["text"]),
+                }
+                if "refusal" in slot:
+                    message["refusal"] = "".join(slot["refusal"])
+                if "tool_calls" in slot:
+                    message["tool_calls"] = slot["tool_calls"]
+                choices.append({"index": index, "message": message, "finish_reason": slot["finish_reason"]})
+            else:
+                choices.append(
+                    {
+                        "index": index,
+                        "text": "".join(slot["text"]),
+                        "finish_reason": slot["finish_reason"],
+                    }
+                )
+        out: dict[str, Any] = {
+            "id": first.get("id"),
+            "object": "chat.completion" if self.chat else "text_completion",
+            "created": first.get("created"),
+            "model": first.get("model"),
+            "choices": choices,
+        }
+        if self.usage is not None:
+            out["usage"] = self.usage
+        return out

@@ -1,0 +1,437 @@
+"""The declarative spec: manifest.json and operations.json, and the validation derived from them.
+
+The two shipped JSON files are the one source of truth for which options exist, what they accept and
+which are required. Hosts hand us text (``"256"``, ``"0.7"``, ``"[...]"``), so each value is first
+coerced by its field's kind and then checked against the field's JSON Schema. Validators are compiled
+once per process, on first use (jsonschema is imported lazily to keep ``import tooljet_portkey`` cheap).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ._constants import (
+    DEFAULT_GATEWAY_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT_SECONDS,
+    HOSTED_API_HOST,
+    MAX_OPTION_CHARS,
+)
+from ._errors import QueryError
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
+
+OPERATIONS_URI = "urn:tooljet-portkey:operations"
+MANIFEST_URI = "urn:tooljet-portkey:manifest"
+INVALID_OPTIONS = "Invalid query options"
+INVALID_CONNECTION = "Invalid connection options"
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+@dataclass(frozen=True)
+class Field:
+    """One form field: its key, the old keys saved queries may still use, and its value rules."""
+
+    key: str
+    label: str
+    required: bool
+    coerce: str
+    schema: Mapping[str, Any]
+    aliases: tuple[str, ...] = ()
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class Spec:
+    operations: Mapping[str, tuple[Field, ...]]
+    operation_names: Mapping[str, str]
+    connection: tuple[Field, ...]
+    operations_doc: Mapping[str, Any]
+    manifest_doc: Mapping[str, Any]
+
+
+def _read(name: str) -> dict[str, Any]:
+    text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    doc: dict[str, Any] = json.loads(text)
+    return doc
+
+
+def _coerce_kind(raw: Mapping[str, Any]) -> str:
+    if "coerce" in raw:
+        return str(raw["coerce"])
+    schema_type = raw.get("schema", {}).get("type")
+    return schema_type if schema_type in ("integer", "number", "boolean") else "text"
+
+
+def _field(raw: Mapping[str, Any], *, secret: bool = False) -> Field:
+    return Field(
+        key=raw["key"],
+        label=raw["label"],
+        required=bool(raw.get("required", False)),
+        coerce=_coerce_kind(raw),
+        schema=raw["schema"],
+        aliases=tuple(raw.get("aliases", ())),
+        secret=secret,
+    )
+
+
+@cache
+def load_spec() -> Spec:
+    """Read the shipped manifest.json and operations.json (once per process)."""
+    operations_doc = _read("operations.json")
+    manifest_doc = _read("manifest.json")
+    properties = operations_doc["properties"]
+    names = {item["value"]: item["name"] for item in properties["operation"]["list"]}
+    operations = {op: tuple(_field(raw) for raw in properties[op].values()) for op in names}
+    options = manifest_doc["source"]["options"]
+    connection = tuple(
+        _field(raw, secret=bool(options.get(key, {}).get("encrypted", False)))
+        for key, raw in manifest_doc["properties"].items()
+    )
+    return Spec(operations, names, connection, operations_doc, manifest_doc)
+
+
+def _object_schema(fields: tuple[Field, ...], uri: str) -> dict[str, Any]:
+    return {
+        "$id": uri,
+        "type": "object",
+        "properties": {f.key: f.schema for f in fields},
+        "required": [f.key for f in fields if f.required],
+    }
+
+
+@cache
+def _validator(name: str) -> Validator:
+    """The compiled validator for one operation, or for the connection (``name == ""``)."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    spec = load_spec()
+    operations_resource: Resource[Any] = DRAFT202012.create_resource(dict(spec.operations_doc))
+    registry: Registry[Any] = Registry().with_resource(OPERATIONS_URI, operations_resource)
+    if name:
+        schema = _object_schema(spec.operations[name], f"{OPERATIONS_URI}:{name}")
+        schema["definitions"] = spec.operations_doc["definitions"]
+    else:
+        schema = _object_schema(spec.connection, MANIFEST_URI)
+    validator: Validator = Draft202012Validator(schema, registry=registry)
+    return validator
+
+
+# ---------------------------------------------------------------------------------------------------
+# Coercion: host text -> Python values
+
+
+def _fail(title: str, key: str, problem: str) -> QueryError:
+    return QueryError(title, f"{key}: {problem}", {"field": key})
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _loads(text: str, title: str, key: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as err:
+        detail = str(err) if isinstance(err, ValueError) else "nested too deeply"
+        raise _fail(title, key, f"is not valid JSON ({detail})") from None
+
+
+def _coerce(f: Field, value: Any, title: str) -> Any:
+    """Turn what a host sent into the value the field's schema checks. Non-text passes through."""
+    if not isinstance(value, str):
+        if isinstance(value, float) and f.coerce in ("integer", "number"):
+            if not math.isfinite(value):
+                raise _fail(title, f.key, "must be a finite number")
+            if f.coerce == "integer" and value.is_integer():
+                return int(value)
+        return value
+    if len(value) > MAX_OPTION_CHARS:
+        raise _fail(title, f.key, f"is longer than {MAX_OPTION_CHARS} characters")
+    text = value.strip()
+    kind = f.coerce
+    if kind == "integer":
+        try:
+            number = float(text)
+        except ValueError:
+            raise _fail(title, f.key, f"must be a whole number, got {_show(value)}") from None
+        if not (math.isfinite(number) and number.is_integer()):
+            raise _fail(title, f.key, f"must be a whole number, got {_show(value)}")
+        return int(number)
+    if kind == "number":
+        try:
+            number = float(text)
+        except ValueError:
+            raise _fail(title, f.key, f"must be a number, got {_show(value)}") from None
+        if not math.isfinite(number):
+            raise _fail(title, f.key, "must be a finite number")
+        return number
+    if kind == "boolean":
+        lowered = text.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise _fail(title, f.key, f"must be true or false, got {_show(value)}")
+    if kind == "json":
+        return _loads(text, title, f.key)
+    if kind == "json-object-or-text":
+        return _loads(text, title, f.key) if text.startswith("{") else text
+    if kind == "json-array-or-text":
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except (ValueError, RecursionError):
+                return value
+        return value
+    if kind == "list":
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except (ValueError, RecursionError):
+                pass
+        return [part.strip(" ") for part in value.split(",") if part.strip(" ")]
+    return value
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _pick(options: Mapping[str, Any], f: Field) -> Any:
+    """The field's value, falling back to the old keys that saved queries may still carry."""
+    value = options.get(f.key)
+    if _is_blank(value):
+        for alias in f.aliases:
+            if not _is_blank(options.get(alias)):
+                return options[alias]
+    return value
+
+
+def _collect(fields: tuple[Field, ...], options: Mapping[str, Any], title: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for f in fields:
+        value = _pick(options, f)
+        if not _is_blank(value):
+            values[f.key] = _coerce(f, value, title)
+    return values
+
+
+# ---------------------------------------------------------------------------------------------------
+# Validation errors -> one readable sentence naming the field
+
+_TYPE_WORDS = {
+    "integer": "a whole number",
+    "number": "a number",
+    "string": "text",
+    "boolean": "true or false",
+    "object": "a JSON object",
+    "array": "a JSON array",
+    "null": "empty",
+}
+
+
+def _path(error: ValidationError) -> str:
+    out = ""
+    for part in error.absolute_path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _describe(error: ValidationError) -> str:
+    kw = error.validator
+    arg: Any = error.validator_value
+    if kw == "type":
+        wanted = arg if isinstance(arg, list) else [arg]
+        return "must be " + " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in wanted)
+    if kw == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else "a field"
+        return f"needs '{missing}'"
+    if kw == "minLength":
+        return "must not be empty" if arg == 1 else f"must be at least {arg} characters"
+    if kw == "maxLength":
+        return f"must be at most {arg} characters"
+    if kw == "pattern":
+        return "contains characters that are not allowed here"
+    if kw == "enum":
+        return "must be one of: " + ", ".join(str(v) for v in arg)
+    if kw == "minimum":
+        return f"must be at least {arg}"
+    if kw == "maximum":
+        return f"must be at most {arg}"
+    if kw == "exclusiveMinimum":
+        return f"must be greater than {arg}"
+    if kw == "minItems":
+        return f"must have at least {arg} item{'s' if arg != 1 else ''}"
+    if kw == "maxItems":
+        return f"must have at most {arg} items"
+    if kw == "maxProperties":
+        return f"must have at most {arg} keys"
+    if kw == "propertyNames":
+        return "has a key that is empty, too long or has control characters"
+    if kw == "not":
+        return "is not allowed"
+    if kw == "oneOf":
+        return "is not in an accepted form"
+    return f"is not valid ({kw})"
+
+
+def _validate(validator: Validator, values: dict[str, Any], title: str) -> None:
+    from jsonschema.exceptions import best_match
+
+    error = best_match(validator.iter_errors(values))
+    if error is None:
+        return
+    path = _path(error)
+    if not path and error.validator == "required":
+        path = error.message.split("'")[1]
+        raise _fail(title, path, "is required")
+    key = str(error.absolute_path[0]) if error.absolute_path else path
+    raise QueryError(title, f"{path}: {_describe(error)}", {"field": key})
+
+
+# ---------------------------------------------------------------------------------------------------
+# Public entry points
+
+
+@dataclass(frozen=True)
+class Query:
+    """A validated query: the operation and its coerced values, keyed by operations.json keys."""
+
+    operation: str
+    params: Mapping[str, Any]
+
+
+def parse_query(query_options: Any) -> Query:
+    """Validate what a host sent for one query. Raises QueryError naming the field and the problem."""
+    if not isinstance(query_options, Mapping):
+        raise QueryError(INVALID_OPTIONS, "query options must be an object", {"field": "operation"})
+    spec = load_spec()
+    operation = query_options.get("operation")
+    if not isinstance(operation, str) or operation not in spec.operations:
+        allowed = ", ".join(spec.operations)
+        problem = "is required" if _is_blank(operation) else "is not a known operation"
+        raise _fail(INVALID_OPTIONS, "operation", f"{problem} (one of: {allowed})")
+    values = _collect(spec.operations[operation], query_options, INVALID_OPTIONS)
+    _validate(_validator(operation), values, INVALID_OPTIONS)
+    return Query(operation, values)
+
+
+def _redacted(value: str | None) -> str:
+    return "None" if value is None else "'***'"
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """A validated connection. Hashable (it keys the client pool); its repr hides every secret."""
+
+    base_url: str = DEFAULT_GATEWAY_URL
+    api_key: str | None = field(default=None, repr=False)
+    virtual_key: str | None = field(default=None, repr=False)
+    provider: str | None = None
+    provider_api_key: str | None = field(default=None, repr=False)
+    config: str | None = None  # the x-portkey-config header: compact JSON, or a saved config id
+    custom_host: str | None = None
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    max_retries: int = DEFAULT_MAX_RETRIES
+
+    def __repr__(self) -> str:
+        return (
+            f"ConnectionSettings(base_url={self.base_url!r}, api_key={_redacted(self.api_key)}, "
+            f"virtual_key={_redacted(self.virtual_key)}, provider={self.provider!r}, "
+            f"provider_api_key={_redacted(self.provider_api_key)}, "
+            f"config={'None' if self.config is None else '<set>'}, custom_host={self.custom_host!r}, "
+            f"timeout={self.timeout!r}, max_retries={self.max_retries!r})"
+        )
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this connection holds, for redaction of text Portkey sends back."""
+        found = [s for s in (self.api_key, self.virtual_key, self.provider_api_key) if s]
+        if self.config and self.config.startswith("{"):
+            found.extend(_config_secrets(json.loads(self.config)))
+        return tuple(found)
+
+
+def _config_secrets(config: Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(config, dict):
+        for key, value in config.items():
+            if key in ("api_key", "virtual_key") and isinstance(value, str) and value:
+                found.append(value)
+            else:
+                found.extend(_config_secrets(value))
+    elif isinstance(config, list):
+        for item in config:
+            found.extend(_config_secrets(item))
+    return found
+
+
+def config_header(config: Any) -> str:
+    """The x-portkey-config header value: a config object as compact ASCII JSON, or a config id."""
+    if isinstance(config, str):
+        return config
+    return json.dumps(config, separators=(",", ":"), ensure_ascii=True)
+
+
+def _check_url(value: str, key: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise _fail(INVALID_CONNECTION, key, "must be an http(s) URL with a host")
+    if parts.username is not None or parts.password is not None:
+        raise _fail(INVALID_CONNECTION, key, "must not carry credentials (user:password@)")
+    if parts.query or parts.fragment:
+        raise _fail(INVALID_CONNECTION, key, "must not have a query string or fragment")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise _fail(INVALID_CONNECTION, key, "has an invalid port") from None
+    return value.rstrip("/")
+
+
+def parse_connection(source_options: Any) -> ConnectionSettings:
+    """Validate a data source's options (manifest.json keys). Raises QueryError naming the field."""
+    if source_options is None:
+        source_options = {}
+    if not isinstance(source_options, Mapping):
+        raise QueryError(INVALID_CONNECTION, "source options must be an object", {"field": "source"})
+    spec = load_spec()
+    values = _collect(spec.connection, source_options, INVALID_CONNECTION)
+    _validate(_validator(""), values, INVALID_CONNECTION)
+    base_url = _check_url(values.get("gatewayUrl", DEFAULT_GATEWAY_URL), "gatewayUrl")
+    custom_host = values.get("customHost")
+    if custom_host is not None:
+        custom_host = _check_url(custom_host, "customHost")
+    api_key = values.get("apiKey")
+    if api_key is None and urlsplit(base_url).hostname == HOSTED_API_HOST:
+        raise _fail(
+            INVALID_CONNECTION,
+            "apiKey",
+            "is required for Portkey's hosted API (set gatewayUrl for a self-hosted gateway)",
+        )
+    config = values.get("config")
+    return ConnectionSettings(
+        base_url=base_url,
+        api_key=api_key,
+        virtual_key=values.get("virtualKey"),
+        provider=values.get("provider"),
+        provider_api_key=values.get("providerApiKey"),
+        config=None if config is None else config_header(config),
+        custom_host=custom_host,
+        timeout=float(values.get("timeout", DEFAULT_TIMEOUT_SECONDS)),
+        max_retries=int(values.get("maxRetries", DEFAULT_MAX_RETRIES)),
+    )
