@@ -1,0 +1,302 @@
+"""The package as a host gets it: build the wheel and sdist, install the wheel in a new virtual
+environment, find the plugin by its entry point, read the shipped files, and run one real query
+against a loopback server.
+
+Slow (a build and a pip install from PyPI): run with ``pytest -m slow tests/test_packaging.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import tarfile
+import threading
+import zipfile
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = ROOT / "src" / "tooljet_portkey"
+RESOURCES = ("manifest.json", "operations.json", "icon.svg", "py.typed")
+VERSION_TAG = "tooljet_portkey-0.1.0"
+
+# The seed's chat response example, as the loopback server answers it.
+SEED_CHAT_RESPONSE: dict[str, Any] = {
+    "id": "chatcmpl-9vNIlfllXOPEmroKFajK2nlJHzhXA",
+    "object": "chat.completion",
+    "created": 1723461295,
+    "model": "gpt-4o-mini",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "user", "content": "Developers and product teams.", "refusal": None},
+            "logprobs": None,
+            "finish_reason": "end",
+        }
+    ],
+    "usage": {"prompt_tokens": 29, "completion_tokens": 7, "total_tokens": 36},
+    "system_fingerprint": None,
+}
+
+# Loads every entry point the distribution declares (the plugin and any console script).
+LOAD_ALL_SCRIPT = r"""
+import json
+from importlib import metadata
+
+failures = {}
+for ep in metadata.distribution("tooljet-portkey").entry_points:
+    try:
+        ep.load()
+    except Exception as err:
+        failures[f"{ep.group}:{ep.name} = {ep.value}"] = f"{type(err).__name__}: {err}"
+print(json.dumps(failures))
+"""
+
+# A host, inside the new virtual environment: find the plugin, read the shipped files, run one query.
+HOST_SCRIPT = r"""
+import hashlib, json, sys
+from importlib import metadata, resources
+
+gateway_url = sys.argv[1]
+(plugin,) = [ep for ep in metadata.entry_points(group="tooljet.plugins") if ep.name == "portkey"]
+service_class = plugin.load()
+package = resources.files("tooljet_portkey")
+shipped = {
+    name: hashlib.sha256(package.joinpath(name).read_bytes()).hexdigest()
+    for name in ("manifest.json", "operations.json", "icon.svg", "py.typed")
+}
+fields = json.loads(package.joinpath("operations.json").read_text(encoding="utf-8"))["properties"]["chat"]
+
+import tooljet_portkey
+
+with service_class() as service:
+    result = service.run(
+        {"gatewayUrl": gateway_url, "apiKey": "pk-packaging-check", "provider": "@openai-prod",
+         "timeout": "30", "maxRetries": "0"},
+        {
+            "operation": "chat",
+            "model": "gpt-4o-mini",
+            "messages": '[{"role": "user", "content": "Who is ToolJet for?"}]',
+            "max_tokens": "64",
+            "temperature": "0.2",
+            "stop_sequence": "END",
+            "metadata": '{"_user": "user-123"}',
+            "traceId": "packaging-check",
+        },
+        "data-source-1",
+        "2026-01-01T00:00:00Z",
+    )
+print(json.dumps({
+    "entryPoint": plugin.value,
+    "serviceClass": f"{service_class.__module__}.{service_class.__qualname__}",
+    "packageFile": tooljet_portkey.__file__,
+    "shipped": shipped,
+    "chatFields": sorted(fields),
+    "result": result,
+}))
+"""
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers POST /v1/chat/completions with the seed's example; records every request."""
+
+    protocol_version = "HTTP/1.1"
+    received: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        self.received.append(
+            {
+                "method": "POST",
+                "path": self.path,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": json.loads(body),
+            }
+        )
+        if self.path != "/v1/chat/completions":
+            self._answer(404, {"message": "Not Found", "ok": False}, {})
+            return
+        self._answer(
+            200,
+            SEED_CHAT_RESPONSE,
+            {
+                "x-portkey-trace-id": self.headers.get("x-portkey-trace-id", ""),
+                "x-portkey-cache-status": "MISS",
+                "x-portkey-retry-attempt-count": "0",
+                "x-portkey-provider": "openai",
+            },
+        )
+
+    def _answer(self, status: int, payload: Any, headers: dict[str, str]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The wheel and the sdist, built from this checkout the way a release is."""
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--sdist", "--outdir", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    (wheel,) = out.glob("*.whl")
+    (sdist,) = out.glob("*.tar.gz")
+    return {"wheel": wheel, "sdist": sdist}
+
+
+@pytest.fixture(scope="module")
+def installed(built: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new virtual environment with the wheel installed (its dependencies come from PyPI)."""
+    venv = tmp_path_factory.mktemp("host") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(built["wheel"])],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return python
+
+
+def _run_in(python: Path, script: str, *args: str) -> Any:
+    """Run a script in the host's environment (python -I: no PYTHONPATH, user site or cwd on sys.path)."""
+    done = subprocess.run(
+        [str(python), "-I", "-c", script, *args],
+        cwd=python.parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture
+def loopback_gateway() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    received: list[dict[str, Any]] = []
+    handler = type("Handler", (_Recorder,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _package_sources() -> set[str]:
+    """What the wheel must hold of the package: its modules and the four shipped resources."""
+    modules = {
+        f"tooljet_portkey/{p.relative_to(PACKAGE_DIR).as_posix()}"
+        for p in PACKAGE_DIR.rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    return modules | {f"tooljet_portkey/{name}" for name in RESOURCES}
+
+
+def test_wheel_holds_the_package_and_its_resources_only(built: dict[str, Path]) -> None:
+    with zipfile.ZipFile(built["wheel"]) as wheel:
+        names = set(wheel.namelist())
+        entry_points = wheel.read(f"{VERSION_TAG}.dist-info/entry_points.txt").decode()
+    dist_info = {n for n in names if n.startswith(f"{VERSION_TAG}.dist-info/")}
+    assert names - dist_info == _package_sources()
+    assert {n for n in dist_info if "/licenses/" not in n} == {
+        f"{VERSION_TAG}.dist-info/{name}" for name in ("METADATA", "WHEEL", "RECORD", "entry_points.txt")
+    }
+    assert "[tooljet.plugins]\nportkey = tooljet_portkey:QueryService\n" in entry_points
+
+
+def test_sdist_ships_real_manifest_and_operations_files(built: dict[str, Path]) -> None:
+    with tarfile.open(built["sdist"]) as sdist:
+        for name in ("manifest.json", "operations.json"):
+            member = sdist.getmember(f"{VERSION_TAG}/{name}")
+            assert member.isfile(), f"{name} is not a regular file in the sdist"
+            extracted = sdist.extractfile(member)
+            assert extracted is not None
+            assert extracted.read() == (PACKAGE_DIR / name).read_bytes()
+        names = sdist.getnames()
+    assert f"{VERSION_TAG}/src/tooljet_portkey/icon.svg" in names
+    assert not [n for n in names if "__pycache__" in n or "/node_modules/" in n or "/.venv/" in n]
+
+
+def test_every_declared_entry_point_loads(installed: Path) -> None:
+    assert _run_in(installed, LOAD_ALL_SCRIPT) == {}
+
+
+def test_installed_wheel_runs_a_chat_query(
+    installed: Path, loopback_gateway: tuple[str, list[dict[str, Any]]]
+) -> None:
+    gateway_url, received = loopback_gateway
+    out = _run_in(installed, HOST_SCRIPT, gateway_url)
+
+    assert out["entryPoint"] == "tooljet_portkey:QueryService"
+    assert out["serviceClass"] == "tooljet_portkey._service.QueryService"
+    assert Path(out["packageFile"]).is_relative_to(installed.parents[1])
+    assert out["shipped"] == {name: _sha256(PACKAGE_DIR / name) for name in RESOURCES}
+    operations = json.loads((PACKAGE_DIR / "operations.json").read_text(encoding="utf-8"))
+    assert out["chatFields"] == sorted(operations["properties"]["chat"])
+
+    assert out["result"] == {
+        "status": "ok",
+        "data": SEED_CHAT_RESPONSE,
+        "metadata": {
+            "statusCode": 200,
+            "retries": 0,
+            "traceId": "packaging-check",
+            "cacheStatus": "MISS",
+            "provider": "openai",
+            "retryAttemptCount": 0,
+        },
+    }
+    (request,) = received
+    assert request["method"] == "POST"
+    assert request["path"] == "/v1/chat/completions"
+    assert request["body"] == {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "Who is ToolJet for?"}],
+        "max_tokens": 64,
+        "temperature": 0.2,
+        "stop": ["END"],
+    }
+    headers = request["headers"]
+    assert {k: headers.get(k) for k in _EXPECTED_HEADERS} == _EXPECTED_HEADERS
+    assert "x-portkey-virtual-key" not in headers
+    assert "x-portkey-config" not in headers
+
+
+_EXPECTED_HEADERS = {
+    "content-type": "application/json",
+    "accept": "application/json",
+    "user-agent": "tooljet-portkey",
+    "x-portkey-api-key": "pk-packaging-check",
+    "x-portkey-provider": "@openai-prod",
+    "x-portkey-metadata": '{"_user":"user-123"}',
+    "x-portkey-trace-id": "packaging-check",
+}
