@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -21,6 +21,7 @@ from ._errors import (
     APITimeoutError,
     PortkeyError,
     QueryError,
+    StreamError,
     StreamTruncatedError,
 )
 from ._requests import PortkeyRequest, build_request
@@ -29,6 +30,8 @@ from ._responses import (
     SKIP,
     PortkeyResponse,
     decode_chunk,
+    error_details,
+    parse_json,
     response_metadata,
     status_error,
     success_body,
@@ -408,57 +411,119 @@ class AsyncPortkeyClient(_BaseClient):
 
 
 class _StreamBase:
+    """What the sync and async streams share: everything but reading the body.
+
+    The body's bytes go through ``_take``; the reading loops (``ChunkStream._chunks`` and its async
+    twin) only move bytes and chunks, so both behave alike: chunks up to ``[DONE]`` or an error chunk
+    are yielded, then a pending StreamError is raised, and an end without ``[DONE]`` raises
+    StreamTruncatedError. The connection is closed however the loop ends.
+    """
+
     def __init__(self, response: httpx.Response, retries: int, timeout: float) -> None:
         self.response = response
         self.retries = retries
         self.chunks_received = 0
         self._timeout = timeout
         self._decoder = SSEDecoder()
-        self.metadata = response_metadata(response.status_code, _headers(response), retries)
+        self._done = False
+        self._error: StreamError | None = None
+        headers = _headers(response)
+        self.metadata = response_metadata(response.status_code, headers, retries)
+        # An answer that is JSON, not an event stream: an error the gateway sent with a 2xx status.
+        self._json_body = headers.get("content-type", "").startswith("application/json")
 
-    def _decode(self, line: str | None) -> Any:
-        """One line (None at the end of the stream) -> a chunk, DONE, or SKIP."""
-        event = self._decoder.flush() if line is None else self._decoder.feed(line)
-        if event is None:
-            if line is None:
-                raise StreamTruncatedError(
-                    f"The stream ended after {self.chunks_received} chunks without [DONE]: "
-                    "the answer is incomplete"
-                )
-            return SKIP
-        chunk = decode_chunk(event)
-        if chunk is not DONE and chunk is not SKIP:
-            self.chunks_received += 1
-        return chunk
+    @property
+    def _finished(self) -> bool:
+        return self._done or self._error is not None
+
+    def _take(self, data: bytes | None) -> list[dict[str, Any]]:
+        """The chunks completed by the next bytes (None: the stream has ended)."""
+        events = self._decoder.decode(data) if data is not None else self._decoder.end()
+        chunks: list[dict[str, Any]] = []
+        try:
+            for event in events:
+                chunk = decode_chunk(event)
+                if chunk is DONE:
+                    self._done = True
+                    break
+                if chunk is not SKIP:
+                    chunks.append(chunk)
+        except StreamError as err:
+            self._error = err
+        self.chunks_received += len(chunks)
+        return chunks
+
+    def _ending(self) -> PortkeyError:
+        """The error to raise when the loop stopped without [DONE]."""
+        if self._error is not None:
+            return _annotate(self._error, self.retries)
+        return _annotate(
+            StreamTruncatedError(
+                f"The stream ended after {self.chunks_received} chunks without [DONE]: "
+                "the answer is incomplete"
+            ),
+            self.retries,
+        )
+
+    def _json_error(self, content: bytes) -> PortkeyError:
+        body = parse_json(content)
+        if isinstance(body, dict) and (body.get("error") or body.get("message")):
+            message, kind = error_details(self.response.status_code, body, "")
+            return _annotate(
+                StreamError(message, error_type=kind or "stream_error", chunk=body), self.retries
+            )
+        return _annotate(
+            StreamError(
+                "Portkey answered a streamed request with JSON, not an event stream",
+                error_type="invalid_stream",
+            ),
+            self.retries,
+        )
 
     def _lost(self, err: httpx.RequestError) -> StreamTruncatedError:
         cause = _transport_error(err, self._timeout)
-        return StreamTruncatedError(
+        error = StreamTruncatedError(
             f"The connection was lost after {self.chunks_received} chunks: {cause.message}"
         )
+        _annotate(error, self.retries)
+        return error
 
 
 class ChunkStream(_StreamBase):
-    """The chunks of a streamed answer, as Portkey sends them. Iterate it; close it to stop early."""
+    """The chunks of a streamed answer, as Portkey sends them.
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    Iterate it once; ``close()`` (or leaving a ``with`` block) stops early and closes the connection.
+    """
+
+    def __init__(self, response: httpx.Response, retries: int, timeout: float) -> None:
+        super().__init__(response, retries, timeout)
+        self._iterator = self._chunks()
+
+    def _chunks(self) -> Generator[dict[str, Any], None, None]:
         try:
-            try:
-                for line in self.response.iter_lines():
-                    chunk = self._decode(line)
-                    if chunk is DONE:
-                        return
-                    if chunk is not SKIP:
-                        yield chunk
-                while (chunk := self._decode(None)) is not DONE:
-                    if chunk is not SKIP:
-                        yield chunk
-            except httpx.RequestError as err:
-                raise self._lost(err) from err
+            if self._json_body:
+                raise self._json_error(self.response.read())
+            for data in self.response.iter_bytes():
+                yield from self._take(data)
+                if self._finished:
+                    break
+            else:
+                yield from self._take(None)
+            if not self._done:
+                raise self._ending()
+        except httpx.RequestError as err:
+            raise self._lost(err) from err
         finally:
             self.response.close()
 
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self._iterator
+
+    def __next__(self) -> dict[str, Any]:
+        return next(self._iterator)
+
     def close(self) -> None:
+        self._iterator.close()
         self.response.close()
 
     def __enter__(self) -> ChunkStream:
@@ -469,26 +534,39 @@ class ChunkStream(_StreamBase):
 
 
 class AsyncChunkStream(_StreamBase):
-    """The async twin of ChunkStream."""
+    """The async twin of ChunkStream: ``async for`` it; ``aclose()`` (or ``async with``) stops early."""
 
-    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+    def __init__(self, response: httpx.Response, retries: int, timeout: float) -> None:
+        super().__init__(response, retries, timeout)
+        self._iterator = self._chunks()
+
+    async def _chunks(self) -> AsyncGenerator[dict[str, Any], None]:
         try:
-            try:
-                async for line in self.response.aiter_lines():
-                    chunk = self._decode(line)
-                    if chunk is DONE:
-                        return
-                    if chunk is not SKIP:
-                        yield chunk
-                while (chunk := self._decode(None)) is not DONE:
-                    if chunk is not SKIP:
-                        yield chunk
-            except httpx.RequestError as err:
-                raise self._lost(err) from err
+            if self._json_body:
+                raise self._json_error(await self.response.aread())
+            async for data in self.response.aiter_bytes():
+                for chunk in self._take(data):
+                    yield chunk
+                if self._finished:
+                    break
+            else:
+                for chunk in self._take(None):
+                    yield chunk
+            if not self._done:
+                raise self._ending()
+        except httpx.RequestError as err:
+            raise self._lost(err) from err
         finally:
             await self.response.aclose()
 
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._iterator
+
+    async def __anext__(self) -> dict[str, Any]:
+        return await self._iterator.__anext__()
+
     async def aclose(self) -> None:
+        await self._iterator.aclose()
         await self.response.aclose()
 
     async def __aenter__(self) -> AsyncChunkStream:

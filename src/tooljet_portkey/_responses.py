@@ -152,31 +152,48 @@ def unwrap_prompt_body(data: Any) -> Any:
 # ---------------------------------------------------------------------------------------------------
 # Streams
 
-DONE = object()
-SKIP = object()
-_ERROR_FINISH = re.compile(r"(^|_)error$")
+DONE: Any = object()
+SKIP: Any = object()
+
+
+def _error_finish(reason: Any) -> bool:
+    # Some providers end a failed stream with a finish_reason such as "error" or "content_filter_error".
+    return isinstance(reason, str) and (reason == "error" or reason.endswith("_error"))
 
 
 def decode_chunk(event: ServerSentEvent) -> Any:
     """One SSE event -> a chunk dict, DONE at ``[DONE]``, SKIP for a guardrail-only chunk.
 
-    Raises StreamError for an error chunk (an ``error`` key, an ``error`` event, or a finish_reason
-    naming an error): Portkey forwards a provider failure mid-stream as an ordinary-looking chunk.
+    Raises StreamError for an error chunk (a non-empty ``error`` key, the gateway's ``status: failure``,
+    an ``error`` event, or a finish_reason naming an error): Portkey forwards a provider failure
+    mid-stream as an ordinary-looking chunk.
     """
-    data = event.data.strip()
-    if data == "[DONE]":
+    data = event.data
+    if data == "[DONE]" or (len(data) < 16 and data.strip() == "[DONE]"):
         return DONE
-    chunk = parse_json(data.encode())
-    if not isinstance(chunk, dict):
-        raise StreamError(f"Portkey sent a stream chunk that is not a JSON object: {data[:200]}")
-    if "error" in chunk or event.event == "error":
+    try:
+        chunk = json.loads(data)
+    except (ValueError, RecursionError):
+        chunk = None
+    if event.event == "error":
         message, kind = error_details(500, chunk, data)
         raise StreamError(message, error_type=kind or "stream_error", chunk=chunk)
-    for choice in chunk.get("choices") or ():
-        reason = choice.get("finish_reason") if isinstance(choice, dict) else None
-        if isinstance(reason, str) and _ERROR_FINISH.search(reason):
-            raise StreamError(f"The provider ended the stream with {reason}", error_type=reason)
-    if "hook_results" in chunk and "choices" not in chunk:
+    if not isinstance(chunk, dict):
+        raise StreamError(
+            f"Portkey sent a stream chunk that is not a JSON object: {_plain_text(data)[:200]}",
+            error_type="invalid_chunk",
+        )
+    if chunk.get("error") or chunk.get("status") == "failure":
+        message, kind = error_details(500, chunk, data)
+        raise StreamError(message, error_type=kind or "stream_error", chunk=chunk)
+    choices = chunk.get("choices")
+    if choices:
+        for choice in choices:
+            if isinstance(choice, dict) and _error_finish(choice.get("finish_reason")):
+                reason = choice["finish_reason"]
+                message = f"The provider ended the stream with {reason}"
+                raise StreamError(message, error_type=reason, chunk=chunk)
+    elif "hook_results" in chunk and choices is None:
         return SKIP
     return chunk
 
@@ -185,21 +202,30 @@ def _merge_tool_calls(into: list[dict[str, Any]], deltas: Iterable[Any]) -> None
     for delta in deltas:
         if not isinstance(delta, dict):
             continue
-        index = delta.get("index", len(into))
+        index = delta.get("index")
+        if not isinstance(index, int) or index < 0:
+            index = len(into)
         while len(into) <= index:
             into.append({"function": {"name": "", "arguments": ""}})
         call = into[index]
         for key in ("id", "type"):
             if delta.get(key):
                 call[key] = delta[key]
-        function = delta.get("function") or {}
-        for key in ("name", "arguments"):
-            if function.get(key):
-                call["function"][key] += function[key]
+        function = delta.get("function")
+        if isinstance(function, dict):
+            for key in ("name", "arguments"):
+                if isinstance(function.get(key), str):
+                    call["function"][key] += function[key]
 
 
 class StreamAssembler:
-    """Folds a stream's chunks into the shape the same call gives unstreamed."""
+    """Folds a stream's chunks into the shape the same call gives unstreamed.
+
+    Chat deltas become ``message`` (role, content, tool_calls, refusal), completion pieces become
+    ``text``; finish_reason and usage (sent when the provider includes it, e.g. with
+    ``stream_options.include_usage``) are kept. ``content`` stays None when no text arrived at all, as
+    in an unstreamed answer that only calls tools.
+    """
 
     def __init__(self) -> None:
         self.first: dict[str, Any] | None = None
@@ -207,6 +233,7 @@ class StreamAssembler:
         self.usage: Any = None
         self.choices: dict[int, dict[str, Any]] = {}
         self.chat = False
+        self.extra: dict[str, Any] = {}
 
     def add(self, chunk: Mapping[str, Any]) -> None:
         self.count += 1
@@ -214,11 +241,18 @@ class StreamAssembler:
             self.first = dict(chunk)
         if chunk.get("usage"):
             self.usage = chunk["usage"]
+        for key in ("system_fingerprint", "provider"):
+            if chunk.get(key):
+                self.extra[key] = chunk[key]
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict):
                 continue
             index = choice.get("index", 0)
-            slot = self.choices.setdefault(index, {"index": index, "text": [], "finish_reason": None})
+            if not isinstance(index, int):
+                index = 0
+            slot = self.choices.get(index)
+            if slot is None:
+                slot = self.choices[index] = {"text": [], "finish_reason": None}
             if choice.get("finish_reason"):
                 slot["finish_reason"] = choice["finish_reason"]
             delta = choice.get("delta")
@@ -232,8 +266,9 @@ class StreamAssembler:
     def _add_delta(slot: dict[str, Any], delta: Mapping[str, Any]) -> None:
         if delta.get("role"):
             slot["role"] = delta["role"]
-        if isinstance(delta.get("content"), str):
-            slot["text"].append(delta["content"])
+        content = delta.get("content")
+        if isinstance(content, str):
+            slot["text"].append(content)
         if isinstance(delta.get("refusal"), str):
             slot.setdefault("refusal", []).append(delta["refusal"])
         if delta.get("tool_calls"):
@@ -247,7 +282,7 @@ class StreamAssembler:
             if self.chat:
                 message: dict[str, Any] = {
                     "role": slot.get("role", "assistant"),
-                    "content": "".join(slot["text"]),
+                    "content": "".join(slot["text"]) if slot["text"] else None,
                 }
                 if "refusal" in slot:
                     message["refusal"] = "".join(slot["refusal"])
@@ -268,6 +303,7 @@ class StreamAssembler:
             "created": first.get("created"),
             "model": first.get("model"),
             "choices": choices,
+            **self.extra,
         }
         if self.usage is not None:
             out["usage"] = self.usage

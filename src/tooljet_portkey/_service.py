@@ -220,9 +220,9 @@ class QueryService(_ServiceBase[PortkeyClient]):
             client = self._pooled(settings, data_source_id, data_source_updated_at)
             if request.stream:
                 assembler = StreamAssembler()
-                stream = client.open_stream(request)
-                for chunk in stream:
-                    assembler.add(chunk)
+                with client.open_stream(request) as stream:
+                    for chunk in stream:
+                        assembler.add(chunk)
                 meta = {**stream.metadata, "streamed": True, "chunks": assembler.count}
                 result = self._ok(assembler.result(), meta)
             else:
@@ -245,16 +245,25 @@ class QueryService(_ServiceBase[PortkeyClient]):
         data_source_id: Any = None,
         data_source_updated_at: Any = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield a streamed answer's chunks as Portkey sends them; failures are QueryError."""
+        """A streamed answer's chunks as Portkey sends them; failures are QueryError.
+
+        The options are checked at once (a bad field raises here, before any request); the request is
+        sent when iteration starts. Closing the iterator early closes the connection.
+        """
         try:
             settings, request = self._prepare(source_options, query_options, force_stream=True)
         except QueryError:
             raise
         except Exception as err:
             raise unexpected(err) from None
+        return self._stream(settings, request, data_source_id, data_source_updated_at)
+
+    def _stream(
+        self, settings: ConnectionSettings, request: PortkeyRequest, data_source_id: Any, updated_at: Any
+    ) -> Iterator[dict[str, Any]]:
         chunks = None
         try:
-            client = self._pooled(settings, data_source_id, data_source_updated_at)
+            client = self._pooled(settings, data_source_id, updated_at)
             chunks = client.open_stream(request)
             yield from chunks
         except PortkeyError as err:
@@ -328,9 +337,9 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
             client = await self._pooled(settings, data_source_id, data_source_updated_at)
             if request.stream:
                 assembler = StreamAssembler()
-                stream = await client.open_stream(request)
-                async for chunk in stream:
-                    assembler.add(chunk)
+                async with await client.open_stream(request) as stream:
+                    async for chunk in stream:
+                        assembler.add(chunk)
                 meta = {**stream.metadata, "streamed": True, "chunks": assembler.count}
                 result = self._ok(assembler.result(), meta)
             else:
@@ -346,22 +355,28 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         self._log(request, result["metadata"])
         return result
 
-    async def stream(
+    def stream(
         self,
         source_options: Any,
         query_options: Any,
         data_source_id: Any = None,
         data_source_updated_at: Any = None,
     ) -> AsyncIterator[dict[str, Any]]:
+        """``async for`` the chunks; options are checked at once, as in QueryService.stream."""
         try:
             settings, request = self._prepare(source_options, query_options, force_stream=True)
         except QueryError:
             raise
         except Exception as err:
             raise unexpected(err) from None
+        return self._stream(settings, request, data_source_id, data_source_updated_at)
+
+    async def _stream(
+        self, settings: ConnectionSettings, request: PortkeyRequest, data_source_id: Any, updated_at: Any
+    ) -> AsyncIterator[dict[str, Any]]:
         chunks = None
         try:
-            client = await self._pooled(settings, data_source_id, data_source_updated_at)
+            client = await self._pooled(settings, data_source_id, updated_at)
             chunks = await client.open_stream(request)
             async for chunk in chunks:
                 yield chunk

@@ -1,8 +1,13 @@
-"""A small server-sent-events decoder, fed one line at a time (sync and async feed it alike).
+"""A small server-sent-events decoder, fed the raw bytes of a response as they arrive.
 
 Written here rather than taken from a library to keep the runtime dependencies to httpx, pydantic and
-jsonschema; it follows the WHATWG event-stream rules that Portkey's streams use: ``data:`` lines join
-with newlines, a blank line ends an event, ``:`` lines are comments, one leading space is dropped.
+jsonschema; it follows the WHATWG event-stream rules that Portkey's streams use: lines end with CRLF, LF
+or CR (and nothing else), ``data:`` lines join with newlines, a blank line ends an event, ``:`` lines
+are comments, one space after the colon is dropped.
+
+It splits bytes itself instead of using httpx's ``iter_lines``, which splits on every line boundary
+``str.splitlines`` knows: U+2028, U+2029 and U+0085 may stand unescaped inside a JSON string (Node's
+``JSON.stringify`` leaves them so), and splitting there would cut a chunk in two.
 """
 
 from __future__ import annotations
@@ -18,19 +23,69 @@ class ServerSentEvent:
 
 
 class SSEDecoder:
+    """Bytes in (``decode``), complete events out; ``end`` at the close of the stream."""
+
+    __slots__ = ("_buffer", "_data", "_event", "_id", "_started", "_trailing_cr")
+
     def __init__(self) -> None:
         self._data: list[str] = []
         self._event = ""
         self._id: str | None = None
+        self._buffer = b""
+        self._trailing_cr = False
+        self._started = False
+
+    def decode(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Take the next bytes of the stream; return the events they complete (often none or one)."""
+        if self._trailing_cr:
+            # A CR at the end of the previous piece: a following LF belongs to it (one CRLF line end).
+            self._trailing_cr = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        if not chunk:
+            return []
+        if b"\r" in chunk:
+            self._trailing_cr = chunk[-1:] == b"\r"
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if self._buffer:
+            chunk = self._buffer + chunk
+        lines = chunk.split(b"\n")
+        self._buffer = lines.pop()
+        events = []
+        for raw in lines:
+            event = self.feed(raw.decode("utf-8", "replace"))
+            if event is not None:
+                events.append(event)
+        return events
+
+    def end(self) -> list[ServerSentEvent]:
+        """The stream closed: finish a last line and a last event that had no blank line after them."""
+        events = []
+        if self._buffer:
+            line, self._buffer = self._buffer, b""
+            event = self.feed(line.decode("utf-8", "replace"))
+            if event is not None:
+                events.append(event)
+        event = self.flush()
+        if event is not None:
+            events.append(event)
+        return events
 
     def feed(self, line: str) -> ServerSentEvent | None:
         """Take one line (without its end of line); return an event when a blank line completes it."""
+        if not self._started:
+            self._started = True
+            if line[:1] == "\ufeff":  # a byte-order mark may open the stream
+                line = line[1:]
+        if line[:6] == "data: ":  # the common case first
+            self._data.append(line[6:])
+            return None
         if not line:
             return self.flush()
-        if line.startswith(":"):
+        if line[0] == ":":
             return None
         name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
+        if sep and value[:1] == " ":
             value = value[1:]
         if name == "data":
             self._data.append(value)

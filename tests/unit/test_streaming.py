@@ -1,0 +1,662 @@
+"""Streaming, sync and async alike: chunks as Portkey sends them, run() assembling them, every way a
+stream can fail, and closing early (against a real loopback server, to see the connection drop)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from tooljet_portkey import AsyncQueryService, QueryError, QueryService
+from tooljet_portkey._client import AsyncPortkeyClient, PortkeyClient
+from tooljet_portkey._errors import StreamError, StreamTruncatedError
+from tooljet_portkey._responses import DONE, SKIP, StreamAssembler, decode_chunk
+from tooljet_portkey._sse import ServerSentEvent
+
+BASE_URL = "http://gateway.test/v1"
+API_KEY = "pk-test-0123456789"
+SOURCE: dict[str, Any] = {"apiKey": API_KEY, "gatewayUrl": BASE_URL, "maxRetries": "0"}
+MESSAGES = [{"role": "user", "content": "Who uses ToolJet?"}]
+CHAT = {"operation": "chat", "messages": json.dumps(MESSAGES), "model": "gpt-4o-mini"}
+COMPLETION = {"operation": "completion", "prompt": "Say hi", "model": "gpt-3.5-turbo-instruct"}
+PROMPT = {"operation": "prompt_completion", "promptId": "pp-welcome-e1f2a3", "variables": '{"topic": "AI"}'}
+MODES = ["sync", "async"]
+
+HOOKS = {"hook_results": {"before_request_hooks": [{"id": "pg-pii", "verdict": True}]}}
+_HEAD = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1723461295, "model": "gpt-4o-mini"}
+USAGE = {"prompt_tokens": 29, "completion_tokens": 7, "total_tokens": 36}
+
+
+def chat_chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {**_HEAD, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+
+
+CHAT_CHUNKS = [
+    chat_chunk({"role": "assistant", "content": ""}),
+    chat_chunk({"content": "Developers"}),
+    chat_chunk({"content": " and product\u2028teams."}),
+    chat_chunk({}, "stop"),
+    {**_HEAD, "choices": [], "usage": USAGE},
+]
+CHAT_ASSEMBLED = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1723461295,
+    "model": "gpt-4o-mini",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Developers and product\u2028teams."},
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": USAGE,
+}
+TOOL_CHUNKS = [
+    chat_chunk(
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": ""},
+                }
+            ],
+        }
+    ),
+    chat_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}),
+    chat_chunk({"tool_calls": [{"index": 0, "function": {"arguments": ' "Paris"}'}}]}),
+    chat_chunk({}, "tool_calls", system_fingerprint="fp_1"),
+]
+TOOL_ASSEMBLED = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1723461295,
+    "model": "gpt-4o-mini",
+    "system_fingerprint": "fp_1",
+    "choices": [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                    }
+                ],
+            },
+            "finish_reason": "tool_calls",
+        }
+    ],
+}
+_CMPL = {
+    "id": "cmpl-1",
+    "object": "text_completion",
+    "created": 1723462033,
+    "model": "gpt-3.5-turbo-instruct",
+}
+COMPLETION_CHUNKS = [
+    {**_CMPL, "choices": [{"text": "Hello", "index": 0, "logprobs": None, "finish_reason": None}]},
+    {**_CMPL, "choices": [{"text": " world", "index": 0, "logprobs": None, "finish_reason": "length"}]},
+    {**_CMPL, "choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4}},
+]
+COMPLETION_ASSEMBLED = {
+    **_CMPL,
+    "choices": [{"index": 0, "text": "Hello world", "finish_reason": "length"}],
+    "usage": {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4},
+}
+PROVIDER_ERROR = {
+    "error": {"message": "The server had an error while processing your request.", "type": "server_error"},
+    "provider": "openai",
+}
+
+
+def sse(*chunks: Any, done: bool = True) -> bytes:
+    body = b"".join(b"data: " + json.dumps(c, ensure_ascii=False).encode() + b"\n\n" for c in chunks)
+    return body + (b"data: [DONE]\n\n" if done else b"")
+
+
+class Pieces(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A response body delivered in pieces, optionally failing after them; remembers being closed."""
+
+    def __init__(self, body: bytes, size: int = 7, fail: Exception | None = None) -> None:
+        self.pieces = [body[i : i + size] for i in range(0, len(body), size)]
+        self.fail = fail
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.pieces
+        if self.fail is not None:
+            raise self.fail
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self.pieces:
+            yield piece
+        if self.fail is not None:
+            raise self.fail
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+SSE_HEADERS = {
+    "content-type": "text/event-stream",
+    "x-portkey-trace-id": "trace-1",
+    "x-portkey-cache-status": "MISS",
+}
+
+
+def answer(body: bytes, *, fail: Exception | None = None, headers: dict[str, str] | None = None) -> Pieces:
+    """Mock every POST on the gateway with this streamed body; return the body, to check it closed."""
+    pieces = Pieces(body, fail=fail)
+    respx.post(url__startswith=BASE_URL).mock(
+        return_value=httpx.Response(200, headers=headers or SSE_HEADERS, stream=pieces)
+    )
+    return pieces
+
+
+def service_stream(mode: str, query: dict[str, Any], source: dict[str, Any] | None = None) -> list[Any]:
+    """Chunks a host gets from stream(), then ("error", message, description, data) if it failed."""
+    out: list[Any] = []
+    if mode == "sync":
+        with QueryService() as svc:
+            try:
+                out.extend(svc.stream(source or SOURCE, query))
+            except QueryError as err:
+                out.append(("error", err.message, err.description, err.data))
+        return out
+
+    async def main() -> None:
+        svc = AsyncQueryService()
+        try:
+            async for chunk in svc.stream(source or SOURCE, query):
+                out.append(chunk)
+        except QueryError as err:
+            out.append(("error", err.message, err.description, err.data))
+        finally:
+            await svc.aclose()
+
+    asyncio.run(main())
+    return out
+
+
+def service_run(mode: str, query: dict[str, Any]) -> Any:
+    """run()'s result, or ("error", message, description, data)."""
+    try:
+        if mode == "sync":
+            with QueryService() as svc:
+                return svc.run(SOURCE, query)
+
+        async def main() -> Any:
+            svc = AsyncQueryService()
+            try:
+                return await svc.run(SOURCE, query)
+            finally:
+                await svc.aclose()
+
+        return asyncio.run(main())
+    except QueryError as err:
+        return ("error", err.message, err.description, err.data)
+
+
+def sent(route_calls: Any) -> dict[str, Any]:
+    request = route_calls.last.request
+    return {
+        "method": request.method,
+        "url": str(request.url),
+        "accept": request.headers["accept"],
+        "json": json.loads(request.read()),
+    }
+
+
+# -- the service: stream() -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+@respx.mock
+def test_stream_yields_chunks_as_sent_and_skips_hook_results(mode: str) -> None:
+    answer(sse(HOOKS, *CHAT_CHUNKS))
+    assert service_stream(mode, CHAT) == CHAT_CHUNKS
+    assert sent(respx.calls) == {
+        "method": "POST",
+        "url": f"{BASE_URL}/chat/completions",
+        "accept": "text/event-stream",
+        "json": {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True},
+    }
+
+
+FAILURES = [
+    (
+        "error chunk",
+        1,
+        sse(CHAT_CHUNKS[0], PROVIDER_ERROR, done=False),
+        None,
+        "The server had an error while processing your request.",
+        "server_error",
+    ),
+    (
+        "gateway failure chunk",
+        1,
+        sse(CHAT_CHUNKS[0], {"status": "failure", "message": "Something went wrong"}),
+        None,
+        "Something went wrong",
+        "stream_error",
+    ),
+    (
+        "error event",
+        1,
+        sse(CHAT_CHUNKS[0], done=False) + b"event: error\ndata: upstream reset\n\n",
+        None,
+        "upstream reset",
+        "stream_error",
+    ),
+    (
+        "finish_reason naming an error",
+        1,
+        sse(CHAT_CHUNKS[0], chat_chunk({}, "error")),
+        None,
+        "The provider ended the stream with error",
+        "error",
+    ),
+    (
+        "chunk that is not JSON",
+        1,
+        sse(CHAT_CHUNKS[0]).replace(b"data: [DONE]", b"data: <html>oops</html>"),
+        None,
+        "Portkey sent a stream chunk that is not a JSON object: oops",
+        "invalid_chunk",
+    ),
+    (
+        "no [DONE]",
+        1,
+        sse(CHAT_CHUNKS[0], done=False),
+        None,
+        "The stream ended after 1 chunks without [DONE]: the answer is incomplete",
+        "stream_truncated",
+    ),
+    (
+        "no [DONE], last event without blank line",
+        2,
+        sse(CHAT_CHUNKS[0], done=False) + b"data: " + json.dumps(CHAT_CHUNKS[1]).encode(),
+        None,
+        "The stream ended after 2 chunks without [DONE]: the answer is incomplete",
+        "stream_truncated",
+    ),
+    (
+        "connection lost",
+        1,
+        sse(CHAT_CHUNKS[0], done=False),
+        httpx.RemoteProtocolError("peer closed connection without sending complete message body"),
+        "The connection was lost after 1 chunks: Could not get an answer from gateway.test: "
+        "peer closed connection without sending complete message body",
+        "stream_truncated",
+    ),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("good", "body", "fail", "description", "error_type"),
+    [f[1:] for f in FAILURES],
+    ids=[f[0] for f in FAILURES],
+)
+@respx.mock
+def test_stream_failure_is_query_error_after_good_chunks(
+    mode: str, good: int, body: bytes, fail: Exception | None, description: str, error_type: str
+) -> None:
+    pieces = answer(body, fail=fail)
+    got = service_stream(mode, CHAT)
+    error = (
+        "error",
+        "Query could not be completed",
+        description,
+        {"statusCode": None, "errorType": error_type, "traceId": None, "retries": 0},
+    )
+    assert got[-1] == error
+    assert got[:-1] == CHAT_CHUNKS[:good]
+    assert pieces.closed
+    # run() fails the same way: a truncated or failed answer is never returned as a success.
+    answer(body, fail=fail)
+    assert service_run(mode, {**CHAT, "stream": "true"}) == error
+
+
+@pytest.mark.parametrize("mode", MODES)
+@respx.mock
+def test_json_error_with_2xx_status_is_query_error(mode: str) -> None:
+    answer(json.dumps(PROVIDER_ERROR).encode(), headers={"content-type": "application/json"})
+    assert service_stream(mode, CHAT) == [
+        (
+            "error",
+            "Query could not be completed",
+            "The server had an error while processing your request.",
+            {"statusCode": None, "errorType": "server_error", "traceId": None, "retries": 0},
+        )
+    ]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@respx.mock
+def test_error_status_before_the_stream_is_the_usual_query_error(mode: str) -> None:
+    respx.post(f"{BASE_URL}/chat/completions").mock(
+        return_value=httpx.Response(
+            429,
+            json={
+                "error": {"message": "Rate limit reached", "type": "rate_limit_error"},
+                "provider": "openai",
+            },
+        )
+    )
+    [(kind, message, description, data)] = service_stream(mode, CHAT)
+    assert (kind, message, description) == ("error", "Query could not be completed", "Rate limit reached")
+    assert (data["statusCode"], data["errorType"], data["provider"]) == (429, "rate_limit_error", "openai")
+
+
+BAD_QUERIES = [
+    (
+        {"operation": "create_embedding", "input": "hi", "model": "text-embedding-3-small"},
+        "operation: create_embedding cannot be streamed",
+        {"field": "operation"},
+    ),
+    ({**CHAT, "max_tokens": "0"}, "max_tokens: must be at least 1", {"field": "max_tokens"}),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("query", "description", "data"), BAD_QUERIES)
+@respx.mock
+def test_stream_rejects_bad_options_at_call_before_any_request(
+    mode: str, query: dict[str, Any], description: str, data: dict[str, Any]
+) -> None:
+    route = respx.post(url__startswith=BASE_URL)
+    service: Any = QueryService() if mode == "sync" else AsyncQueryService()
+    with pytest.raises(QueryError) as caught:
+        service.stream(SOURCE, query)  # not iterated: the check happens at the call
+    assert (caught.value.description, caught.value.data) == (description, data)
+    assert not route.called
+
+
+# -- the service: run() with stream --------------------------------------------------------------
+
+ASSEMBLED = [
+    ("chat", {**CHAT, "stream": "true"}, "/chat/completions", CHAT_CHUNKS, CHAT_ASSEMBLED),
+    (
+        "chat via other_parameters",
+        {**CHAT, "other_parameters": '{"stream": true}'},
+        "/chat/completions",
+        CHAT_CHUNKS,
+        CHAT_ASSEMBLED,
+    ),
+    ("chat with tool calls", {**CHAT, "stream": True}, "/chat/completions", TOOL_CHUNKS, TOOL_ASSEMBLED),
+    ("completion", {**COMPLETION, "stream": "true"}, "/completions", COMPLETION_CHUNKS, COMPLETION_ASSEMBLED),
+    (
+        "prompt completion",
+        {**PROMPT, "stream": "true"},
+        "/prompts/pp-welcome-e1f2a3/completions",
+        CHAT_CHUNKS,
+        CHAT_ASSEMBLED,
+    ),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("query", "path", "chunks", "expected"), [a[1:] for a in ASSEMBLED], ids=[a[0] for a in ASSEMBLED]
+)
+@respx.mock
+def test_run_with_stream_assembles_the_unstreamed_shape(
+    mode: str, query: dict[str, Any], path: str, chunks: list[Any], expected: dict[str, Any]
+) -> None:
+    answer(sse(HOOKS, *chunks))
+    result = service_run(mode, query)
+    assert result == {
+        "status": "ok",
+        "data": expected,
+        "metadata": {
+            "statusCode": 200,
+            "retries": 0,
+            "traceId": "trace-1",
+            "cacheStatus": "MISS",
+            "streamed": True,
+            "chunks": len(chunks),
+        },
+    }
+    request = sent(respx.calls)
+    assert (request["url"], request["accept"], request["json"]["stream"]) == (
+        BASE_URL + path,
+        "text/event-stream",
+        True,
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
+@respx.mock
+def test_prompt_completion_stream_sends_variables_and_yields_chunks(mode: str) -> None:
+    answer(sse(*CHAT_CHUNKS))
+    assert service_stream(mode, PROMPT) == CHAT_CHUNKS
+    assert sent(respx.calls)["json"] == {"variables": {"topic": "AI"}, "stream": True}
+
+
+# -- the clients --------------------------------------------------------------------------------
+
+
+def client_chunks(mode: str, method: str, **kwargs: Any) -> list[dict[str, Any]]:
+    if mode == "sync":
+        with PortkeyClient(base_url=BASE_URL, api_key=API_KEY, max_retries=0) as client:
+            return list(getattr(client, method)(stream=True, **kwargs))
+
+    async def main() -> list[dict[str, Any]]:
+        async with AsyncPortkeyClient(base_url=BASE_URL, api_key=API_KEY, max_retries=0) as client:
+            return [chunk async for chunk in await getattr(client, method)(stream=True, **kwargs)]
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("method", "kwargs", "chunks"),
+    [
+        ("chat", {"messages": MESSAGES, "model": "gpt-4o-mini"}, CHAT_CHUNKS),
+        ("completions", {"prompt": "Say hi", "model": "gpt-3.5-turbo-instruct"}, COMPLETION_CHUNKS),
+        ("prompt_completion", {"prompt_id": "pp-welcome-e1f2a3"}, CHAT_CHUNKS),
+    ],
+)
+@respx.mock
+def test_client_stream_true_iterates_chunks(
+    mode: str, method: str, kwargs: dict[str, Any], chunks: list[Any]
+) -> None:
+    answer(sse(HOOKS, *chunks))
+    assert client_chunks(mode, method, **kwargs) == chunks
+
+
+@pytest.mark.parametrize("mode", MODES)
+@respx.mock
+def test_client_stream_errors_are_stream_errors(mode: str) -> None:
+    answer(sse(CHAT_CHUNKS[0], PROVIDER_ERROR))
+    with pytest.raises(StreamError) as caught:
+        client_chunks(mode, "chat", messages=MESSAGES, model="gpt-4o-mini")
+    assert (type(caught.value), caught.value.message, caught.value.error_type, caught.value.chunk) == (
+        StreamError,
+        "The server had an error while processing your request.",
+        "server_error",
+        PROVIDER_ERROR,
+    )
+    answer(sse(CHAT_CHUNKS[0], done=False))
+    with pytest.raises(StreamTruncatedError, match=r"^The stream ended after 1 chunks without \[DONE\]"):
+        client_chunks(mode, "chat", messages=MESSAGES, model="gpt-4o-mini")
+
+
+@respx.mock
+def test_sync_close_stops_iteration_and_closes_the_response() -> None:
+    pieces = answer(sse(*CHAT_CHUNKS))
+    with PortkeyClient(base_url=BASE_URL, api_key=API_KEY, max_retries=0) as client:
+        stream = client.chat(messages=MESSAGES, model="gpt-4o-mini", stream=True)
+        assert next(stream) == CHAT_CHUNKS[0]
+        stream.close()
+        assert pieces.closed and stream.response.is_closed
+        assert list(stream) == []
+
+
+@respx.mock
+def test_async_close_stops_iteration_and_closes_the_response() -> None:
+    pieces = answer(sse(*CHAT_CHUNKS))
+
+    async def main() -> list[Any]:
+        async with AsyncPortkeyClient(base_url=BASE_URL, api_key=API_KEY, max_retries=0) as client:
+            stream = await client.chat(messages=MESSAGES, model="gpt-4o-mini", stream=True)
+            async with stream:
+                first = await stream.__anext__()
+            assert pieces.closed and stream.response.is_closed
+            return [first] + [chunk async for chunk in stream]
+
+    assert asyncio.run(main()) == [CHAT_CHUNKS[0]]
+
+
+# -- early close against a real server ------------------------------------------------------------
+
+
+class SlowStreamServer:
+    """A loopback HTTP/1.1 server that streams two chunks, then waits, and notes when the client
+    hangs up (recv() returns b"" only when the peer closed: a client sends nothing more mid-body)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+        self.disconnected = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(
+                next(h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))
+            )
+            while len(body) < length:
+                body += conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+            )
+            payload = sse(*CHAT_CHUNKS[:2], done=False)
+            conn.sendall(b"%x\r\n%s\r\n" % (len(payload), payload))
+            try:
+                if conn.recv(1) == b"":
+                    self.disconnected.set()
+            except OSError:
+                self.disconnected.set()
+
+    def close(self) -> None:
+        self.sock.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def slow_server() -> Iterator[SlowStreamServer]:
+    server = SlowStreamServer()
+    yield server
+    server.close()
+
+
+def test_sync_closing_the_service_stream_early_disconnects(slow_server: SlowStreamServer) -> None:
+    source = {**SOURCE, "gatewayUrl": slow_server.url}
+    with QueryService() as svc:
+        chunks = svc.stream(source, CHAT)
+        assert next(chunks) == CHAT_CHUNKS[0]
+        chunks.close()  # type: ignore[attr-defined]
+        assert slow_server.disconnected.wait(5)
+
+
+def test_async_closing_the_service_stream_early_disconnects(slow_server: SlowStreamServer) -> None:
+    source = {**SOURCE, "gatewayUrl": slow_server.url}
+
+    async def main() -> bool:
+        svc = AsyncQueryService()
+        try:
+            chunks = svc.stream(source, CHAT)
+            async for chunk in chunks:
+                assert chunk == CHAT_CHUNKS[0]
+                break
+            await chunks.aclose()  # type: ignore[attr-defined]
+            return await asyncio.to_thread(slow_server.disconnected.wait, 5)
+        finally:
+            await svc.aclose()
+
+    assert asyncio.run(main())
+
+
+# -- the pure parts ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ("[DONE]", DONE),
+        (" [DONE] ", DONE),
+        (json.dumps(HOOKS), SKIP),
+        (
+            '{"hook_results": {}, "choices": [{"index": 0, "delta": {"content": "x"}}]}',
+            {"hook_results": {}, "choices": [{"index": 0, "delta": {"content": "x"}}]},
+        ),
+        ('{"error": null, "choices": []}', {"error": None, "choices": []}),
+        (
+            '{"choices": [{"index": 0, "finish_reason": "stop"}]}',
+            {"choices": [{"index": 0, "finish_reason": "stop"}]},
+        ),
+    ],
+)
+def test_decode_chunk(data: str, expected: Any) -> None:
+    got = decode_chunk(ServerSentEvent(data))
+    if isinstance(expected, dict):
+        assert got == expected
+    else:
+        assert got is expected
+
+
+def test_assembler_keeps_choices_apart_and_tolerates_odd_indexes() -> None:
+    assembler = StreamAssembler()
+    for chunk in [
+        {
+            "id": "c",
+            "choices": [{"index": 1, "delta": {"content": "B"}}, {"index": 0, "delta": {"content": "A"}}],
+        },
+        {
+            "choices": [
+                {"index": "x", "delta": {"content": "!"}},
+                {"index": 1, "delta": {}, "finish_reason": "stop"},
+            ]
+        },
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": "?", "function": {"name": "f"}}]}}]},
+    ]:
+        assembler.add(chunk)
+    assert assembler.result()["choices"] == [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": "A!",
+                "tool_calls": [{"function": {"name": "f", "arguments": ""}}],
+            },
+            "finish_reason": None,
+        },
+        {"index": 1, "message": {"role": "assistant", "content": "B"}, "finish_reason": "stop"},
+    ]
