@@ -1,0 +1,261 @@
+"""Deterministic answers: the same request always gets the same text, usage and embedding vectors.
+
+Tokens are counted by splitting on whitespace (``len(text.split())``): a simple, documented stand-in for
+a real tokenizer, good enough to check that usage adds up. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import random
+import re
+import struct
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Answer",
+    "answer",
+    "chat_chunks",
+    "chat_completion",
+    "completion_chunks",
+    "count_tokens",
+    "embedding_size",
+    "embedding_vector",
+    "embeddings_response",
+    "message_text",
+    "text_completion",
+]
+
+SYSTEM_FINGERPRINT = "fp_simulator"
+
+# Embedding sizes of OpenAI's models; any other model gets DEFAULT_EMBEDDING_SIZE.
+EMBEDDING_SIZES = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+DEFAULT_EMBEDDING_SIZE = 1536
+# ada-002 has a fixed size: OpenAI refuses `dimensions` for it.
+FIXED_SIZE_MODELS = frozenset({"text-embedding-ada-002"})
+
+_WORDS = (
+    "gateway", "requests", "route", "through", "one", "endpoint", "with", "retries", "fallbacks",
+    "caching", "and", "logs", "every", "call", "keeps", "a", "trace", "so", "teams", "can", "see",
+    "latency", "cost", "tokens", "per", "model", "while", "apps", "stay", "simple", "the", "provider",
+    "answers", "quickly", "config", "decides", "where", "traffic", "goes", "metadata", "tags", "users",
+    "budgets", "limit", "spend", "guardrails", "check", "outputs", "before", "they", "reach", "screens",
+)  # fmt: skip
+OPENING = "This is a simulated answer."
+
+
+def count_tokens(text: str) -> int:
+    """The simulator's token count: whitespace-separated words."""
+    return len(text.split())
+
+
+def _digest(*parts: Any) -> bytes:
+    blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).digest()
+
+
+def model_name(model: str) -> str:
+    """``@openai-prod/gpt-4o-mini`` -> ``gpt-4o-mini`` (a Model Catalog slug prefix dropped)."""
+    if model.startswith("@") and "/" in model:
+        return model.split("/", 1)[1]
+    return model
+
+
+def message_text(messages: Sequence[Any]) -> str:
+    """The text of a chat: every message's content (a string, or the text parts of a list)."""
+    pieces: list[str] = []
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            pieces.append(content)
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    pieces.append(part["text"])
+    return "\n".join(pieces)
+
+
+def prompt_text(prompt: Any) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, list):
+        return "\n".join(p if isinstance(p, str) else " ".join(map(str, p)) for p in prompt)
+    return ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One choice's text and why it ended (``stop`` or ``length``)."""
+
+    text: str
+    finish_reason: str
+
+    @property
+    def tokens(self) -> int:
+        return count_tokens(self.text)
+
+
+def _stops(stop: Any) -> list[str]:
+    if isinstance(stop, str):
+        return [stop] if stop else []
+    if isinstance(stop, list):
+        return [s for s in stop if isinstance(s, str) and s]
+    return []
+
+
+def answer(seed: Any, index: int = 0, max_tokens: int | None = None, stop: Any = None) -> Answer:
+    """The answer for a request's seed (model and input): an opening plus hash-chosen words."""
+    rng = random.Random(_digest(seed, index))
+    count = rng.randint(8, 24)
+    words = [rng.choice(_WORDS) for _ in range(count)]
+    text = f"{OPENING} {' '.join(words).capitalize()}."
+    finish = "stop"
+    for marker in _stops(stop):
+        cut = text.find(marker)
+        if cut >= 0:
+            text = text[:cut].rstrip()
+    if max_tokens is not None and count_tokens(text) > max_tokens:
+        text = " ".join(text.split()[:max_tokens])
+        finish = "length"
+    return Answer(text, finish)
+
+
+def pieces(text: str) -> list[str]:
+    """The stream's pieces, one word each (with its leading space): they join back to ``text``."""
+    return re.findall(r"\s*\S+", text)
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-sim{uuid.uuid4().hex[:24]}"
+
+
+def chat_completion(model: str, answers: Sequence[Answer], prompt_tokens: int) -> dict[str, Any]:
+    return {
+        "id": new_id("chatcmpl"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": a.text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": a.finish_reason,
+            }
+            for i, a in enumerate(answers)
+        ],
+        "usage": _usage(prompt_tokens, sum(a.tokens for a in answers)),
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+    }
+
+
+def text_completion(model: str, answers: Sequence[Answer], prompt_tokens: int) -> dict[str, Any]:
+    return {
+        "id": new_id("cmpl"),
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"text": a.text, "index": i, "logprobs": None, "finish_reason": a.finish_reason}
+            for i, a in enumerate(answers)
+        ],
+        "usage": _usage(prompt_tokens, sum(a.tokens for a in answers)),
+    }
+
+
+def chat_chunks(
+    model: str, answers: Sequence[Answer], prompt_tokens: int, include_usage: bool
+) -> Iterator[dict[str, Any]]:
+    """OpenAI's chat stream: a role delta, one content delta per word, a finish chunk, optional usage."""
+    base = {
+        "id": new_id("chatcmpl"),
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+    }
+
+    def chunk(index: int, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {**base, "choices": [choice]}
+
+    for i, a in enumerate(answers):
+        yield chunk(i, {"role": "assistant", "content": "", "refusal": None}, None)
+        for piece in pieces(a.text):
+            yield chunk(i, {"content": piece}, None)
+        yield chunk(i, {}, a.finish_reason)
+    if include_usage:
+        yield {**base, "choices": [], "usage": _usage(prompt_tokens, sum(a.tokens for a in answers))}
+
+
+def completion_chunks(
+    model: str, answers: Sequence[Answer], prompt_tokens: int, include_usage: bool
+) -> Iterator[dict[str, Any]]:
+    """OpenAI's text completion stream: one chunk per word, then the finish reason."""
+    base = {"id": new_id("cmpl"), "object": "text_completion", "created": int(time.time()), "model": model}
+    for i, a in enumerate(answers):
+        for piece in pieces(a.text):
+            yield {**base, "choices": [{"text": piece, "index": i, "logprobs": None, "finish_reason": None}]}
+        yield {
+            **base,
+            "choices": [{"text": "", "index": i, "logprobs": None, "finish_reason": a.finish_reason}],
+        }
+    if include_usage:
+        yield {**base, "choices": [], "usage": _usage(prompt_tokens, sum(a.tokens for a in answers))}
+
+
+def embedding_size(model: str) -> int:
+    return EMBEDDING_SIZES.get(model_name(model), DEFAULT_EMBEDDING_SIZE)
+
+
+def embedding_vector(model: str, item: Any, dimensions: int | None = None) -> list[float]:
+    """A unit vector drawn from a hash of (model, input); ``dimensions`` keeps the first n, renormalised
+    (as OpenAI shortens its text-embedding-3 vectors)."""
+    rng = random.Random(_digest(model_name(model), item))
+    vector = [rng.gauss(0.0, 1.0) for _ in range(embedding_size(model))]
+    if dimensions is not None:
+        vector = vector[:dimensions]
+    norm = math.sqrt(math.fsum(x * x for x in vector))
+    return [x / norm for x in vector]
+
+
+def input_tokens(item: Any) -> int:
+    return len(item) if isinstance(item, list) else count_tokens(item)
+
+
+def embeddings_response(
+    model: str, items: Sequence[Any], dimensions: int | None, encoding_format: str
+) -> dict[str, Any]:
+    data: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        vector = embedding_vector(model, item, dimensions)
+        encoded: Any = vector
+        if encoding_format == "base64":
+            encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+        data.append({"object": "embedding", "index": i, "embedding": encoded})
+    tokens = sum(input_tokens(item) for item in items)
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
