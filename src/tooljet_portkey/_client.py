@@ -8,6 +8,7 @@ in ``_transport_error``, and nowhere else.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -86,16 +87,42 @@ def _settings_from(settings: ConnectionSettings | None, kwargs: Mapping[str, Any
         raise ValueError(err.description) from None
 
 
+class RequestNotSentError(APIConnectionError):
+    """httpx refused to put the request on the wire (a header value HTTP forbids). Never retried."""
+
+    kind = "invalid_request"
+
+
 def _transport_error(err: httpx.RequestError, timeout: float) -> APIConnectionError:
     """The one place a transport exception becomes a PortkeyError."""
     if isinstance(err, httpx.TimeoutException):
         return APITimeoutError(f"Portkey did not answer within {timeout:g} s", timeout=timeout)
+    if isinstance(err, httpx.LocalProtocolError):
+        # h11 quotes the offending header value, which may be an API key: never repeat its words.
+        return RequestNotSentError(
+            "The request was not sent: a header value holds characters that HTTP does not allow"
+        )
     try:
         host = err.request.url.host
     except RuntimeError:
         host = "the gateway"
-    detail = str(err) or type(err).__name__
-    return APIConnectionError(f"Could not get an answer from {host}: {detail}")
+    return APIConnectionError(f"Could not get an answer from {host}: {_os_reason(err)}")
+
+
+def _os_reason(err: BaseException) -> str:
+    """The OS's own reason when there is one (refused, reset), else the transport's words.
+
+    Under asyncio httpx says only "All connection attempts failed" or nothing at all: the reason
+    found beneath makes the sync and async clients describe one failure alike.
+    """
+    inner = err.__cause__
+    for _ in range(8):  # a chain is a few links deep; never follow a cycle forever
+        if inner is None:
+            break
+        if isinstance(inner, ConnectionError) and inner.errno:
+            return f"[Errno {inner.errno}] {os.strerror(inner.errno)}"
+        inner = inner.__cause__ or inner.__context__
+    return str(err) or type(err).__name__
 
 
 def _headers(response: httpx.Response) -> dict[str, str]:
@@ -157,7 +184,7 @@ class _BaseClient:
             if not is_retryable_status(error.status_code, error.headers):
                 return None
             headers = error.headers
-        elif not isinstance(error, APIConnectionError):
+        elif not isinstance(error, APIConnectionError) or isinstance(error, RequestNotSentError):
             return None
         delay = retry_delay(retries, headers)
         if delay is None or not within_budget(_clock() - started, delay, self.settings.timeout):

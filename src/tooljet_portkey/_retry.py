@@ -33,7 +33,7 @@ def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> floa
             value = float(millis) / 1000
         except ValueError:
             value = -1.0
-        if value >= 0:
+        if value >= 0:  # NaN and negatives fall through to retry-after
             return value
     text = headers.get("retry-after")
     if text is None:
@@ -55,7 +55,8 @@ def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> floa
 
 def backoff(retries_done: int, jitter: float | None = None) -> float:
     """Exponential backoff from 0.5 s, capped at 8 s, less up to 25% jitter."""
-    base = min(INITIAL_RETRY_DELAY * 2.0**retries_done, MAX_RETRY_DELAY)
+    # the exponent is capped so a large count reaches MAX_RETRY_DELAY instead of overflowing a float
+    base = min(INITIAL_RETRY_DELAY * 2.0 ** min(retries_done, 32), MAX_RETRY_DELAY)
     return base * (1 - 0.25 * (random.random() if jitter is None else jitter))
 
 

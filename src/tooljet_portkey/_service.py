@@ -8,6 +8,7 @@ no other exception escapes, and no secret is in any message.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 from collections import OrderedDict
@@ -29,7 +30,7 @@ from ._errors import (
 )
 from ._requests import PortkeyRequest, build_request
 from ._responses import StreamAssembler, response_metadata
-from ._spec import ConnectionSettings, Query, parse_connection, parse_query
+from ._spec import ConnectionSettings, Query, _config_secrets, parse_connection, parse_query
 
 __all__ = ["AsyncQueryService", "QueryService"]
 
@@ -53,7 +54,7 @@ def to_query_error(err: PortkeyError, settings: ConnectionSettings, request: Por
     """A client error -> the host's QueryError: Portkey's own words and {statusCode, errorType, traceId}."""
     retries = getattr(err, "retries", 0)
     trace_id = request.headers.get("x-portkey-trace-id")
-    message = redact(err.message, settings.secrets)
+    message = redact(err.message, settings.secrets + _query_secrets(request))
     data: dict[str, Any] = {"statusCode": None, "errorType": None, "traceId": trace_id, "retries": retries}
     title = FAILED
     if isinstance(err, APIStatusError):
@@ -75,8 +76,9 @@ def to_query_error(err: PortkeyError, settings: ConnectionSettings, request: Por
         data["errorType"] = "timeout_error"
         message = f"{message} (timeout {settings.timeout:g} s, {retries} retries)"
     elif isinstance(err, APIConnectionError):
-        title = "Could not reach Portkey"
-        data["errorType"] = "connection_error"
+        # kind: connection_error, or invalid_request when httpx refused to send what we built
+        title = "Could not reach Portkey" if err.kind == "connection_error" else FAILED
+        data["errorType"] = err.kind
         if retries:
             message = f"{message} (after {retries} retries)"
     elif isinstance(err, APIResponseValidationError):
@@ -90,6 +92,18 @@ def to_query_error(err: PortkeyError, settings: ConnectionSettings, request: Por
     elif isinstance(err, StreamError):
         data["errorType"] = err.error_type or "stream_error"
     return QueryError(title, message, data)
+
+
+def _query_secrets(request: PortkeyRequest) -> tuple[str, ...]:
+    """Secrets a query itself adds (its own virtual key, a config carrying keys), for redaction."""
+    found: list[str] = []
+    virtual_key = request.headers.get("x-portkey-virtual-key")
+    if virtual_key:
+        found.append(virtual_key)
+    config = request.headers.get("x-portkey-config", "")
+    if config.startswith("{"):
+        found.extend(_config_secrets(json.loads(config)))
+    return tuple(found)
 
 
 def unexpected(err: BaseException) -> QueryError:

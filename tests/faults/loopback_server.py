@@ -1,0 +1,147 @@
+"""A real HTTP server on 127.0.0.1 that misbehaves on cue, for the fault tier (see conftest.py).
+
+Each test scripts the answers in order (``fault_server.script(Reply(...), ...)``); the last one repeats
+once the script runs out. A reply can be an error status with any body, can wait before answering, can
+drop the connection without a word, can reset it (TCP RST) half-way through the body, or can stream
+server-sent events. Every request is recorded (method, path, headers, JSON body) for assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer."""
+
+    status: int = 200
+    body: Any = None  # bytes/str are sent as they are, anything else as JSON
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering (a test's timeout fires first)
+    drop: bool = False  # close the connection without answering
+    reset_after: int | None = None  # send headers and this many body bytes, then reset the connection
+    events: tuple[str, ...] | None = None  # a text/event-stream answer: each item is one `data:` payload
+    cut_after_events: bool = False  # with events: reset the connection after the last one
+
+    def payload(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body).encode()
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+class FaultServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # hundreds of concurrent connects in the leak tests
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.lock = threading.Lock()
+        self.replies: list[Reply] = [Reply(body={"ok": True})]
+        self.requests: list[Seen] = []
+        self.stopping = threading.Event()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (timeout, reset) leaves a broken pipe behind: expected here."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def script(self, *replies: Reply) -> None:
+        with self.lock:
+            self.replies = list(replies)
+            self.requests.clear()
+
+    def next_reply(self, seen: Seen) -> Reply:
+        with self.lock:
+            self.requests.append(seen)
+            return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+
+    @property
+    def count(self) -> int:
+        with self.lock:
+            return len(self.requests)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so the client's pool is exercised
+    server: FaultServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        reply = self.server.next_reply(Seen(self.command, self.path, headers, body))
+        if reply.delay and self.server.stopping.wait(reply.delay):
+            return
+        if reply.drop:
+            self.close_connection = True
+            return
+        if reply.events is not None:
+            self._stream(reply)
+            return
+        payload = reply.payload()
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        if not any(name.lower() == "content-type" for name in reply.headers):
+            self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        if reply.reset_after is not None:
+            self.wfile.write(payload[: reply.reset_after])
+            self.wfile.flush()
+            self._reset()
+            return
+        self.wfile.write(payload)
+
+    def _stream(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for event in reply.events or ():
+            data = f"data: {event}\n\n".encode()
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+        if reply.cut_after_events:
+            self._reset()
+            return
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _reset(self) -> None:
+        """Close with an RST (SO_LINGER 0), as a crashed proxy does."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+
+    do_GET = _serve
+    do_POST = _serve
