@@ -126,8 +126,27 @@ def _validator(name: str) -> Validator:
         schema["definitions"] = spec.operations_doc["definitions"]
     else:
         schema = _object_schema(spec.connection, MANIFEST_URI)
-    validator: Validator = Draft202012Validator(schema, registry=registry)
+    validator: Validator = _ecma_patterns(Draft202012Validator)(schema, registry=registry)
     return validator
+
+
+def _ecma_patterns(base: Any) -> Any:
+    """``base`` with JSON Schema's (ECMA 262) ``$``: the end of the text. Python's ``$`` also matches
+    before a final newline, which would let "vk-key\\n" through to a header that httpx then refuses."""
+    import re
+
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.validators import extend
+
+    def pattern(validator: Any, regex: str, instance: Any, schema: Any) -> Any:
+        if not isinstance(instance, str):
+            return
+        if regex.endswith("$") and not regex.endswith("\\$"):
+            regex = regex[:-1] + "\\Z"
+        if re.search(regex, instance) is None:
+            yield ValidationError(f"{instance!r} does not match {regex!r}")
+
+    return extend(base, {"pattern": pattern})  # type: ignore[no-untyped-call]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -143,9 +162,14 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _no_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON does not, and httpx refuses to send them.
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
 def _loads(text: str, title: str, key: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError) as err:
         detail = str(err) if isinstance(err, ValueError) else "nested too deeply"
         raise _fail(title, key, f"is not valid JSON ({detail})") from None
@@ -389,7 +413,10 @@ def config_header(config: Any) -> str:
 
 
 def _check_url(value: str, key: str) -> str:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unclosed IPv6 bracket: "http://[::1/v1"
+        raise _fail(INVALID_CONNECTION, key, "must be an http(s) URL with a host") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise _fail(INVALID_CONNECTION, key, "must be an http(s) URL with a host")
     if parts.username is not None or parts.password is not None:
