@@ -1,0 +1,394 @@
+"""The declarative spec: operations.json and manifest.json agree with the code that reads them, and host
+text is coerced and validated as the forms promise."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from unit_support import API_KEY, MINIMAL
+
+from tooljet_portkey import QueryError
+from tooljet_portkey._requests import _BUILDERS, HANDLED_FIELDS, build_request
+from tooljet_portkey._spec import (
+    ConnectionSettings,
+    Query,
+    _validator,
+    load_spec,
+    parse_connection,
+    parse_query,
+)
+
+OPERATIONS = json.loads(resources.files("tooljet_portkey").joinpath("operations.json").read_text("utf-8"))
+MANIFEST = json.loads(resources.files("tooljet_portkey").joinpath("manifest.json").read_text("utf-8"))
+ROOT = Path(__file__).resolve().parents[2]
+OPERATION_NAMES = ["completion", "chat", "prompt_completion", "create_embedding"]
+
+
+def form_fields(operation: str) -> dict[str, Any]:
+    fields: dict[str, Any] = OPERATIONS["properties"][operation]
+    return fields
+
+
+# ---------------------------------------------------------------------------------------------------
+# operations.json <-> code
+
+
+def test_top_level_files_are_the_shipped_ones() -> None:
+    for name in ("operations.json", "manifest.json"):
+        shipped = resources.files("tooljet_portkey").joinpath(name).read_text("utf-8")
+        assert (ROOT / name).read_text("utf-8") == shipped
+
+
+def test_operation_dropdown_lists_the_four_operations() -> None:
+    dropdown = OPERATIONS["properties"]["operation"]
+    assert dropdown["type"] == "dropdown-component-flip"
+    assert [item["value"] for item in dropdown["list"]] == OPERATION_NAMES
+    assert set(OPERATIONS["properties"]) == {"operation", *OPERATION_NAMES}
+    assert set(HANDLED_FIELDS) == set(_BUILDERS) == set(OPERATION_NAMES)
+    assert OPERATIONS["defaults"]["operation"] in OPERATION_NAMES
+
+
+@pytest.mark.parametrize("operation", OPERATION_NAMES)
+def test_every_form_field_is_handled_and_every_handled_field_is_in_the_form(operation: str) -> None:
+    assert set(form_fields(operation)) == set(HANDLED_FIELDS[operation])
+
+
+# The keys saved queries use (TOOLJET_PLUGIN.md), required ones marked: the form must keep them.
+SAVED_QUERY_KEYS = {
+    "completion": ({"prompt", "model"}, {"max_tokens", "temperature", "stop_sequences", "metadata",
+                                         "other_parameters", "config", "virtualKey"}),
+    "chat": ({"messages", "model"}, {"max_tokens", "temperature", "stop_sequences", "metadata",
+                                     "other_parameters", "config", "virtualKey"}),
+    "prompt_completion": ({"promptId"}, {"variables", "prompt_parameters", "metadata", "config",
+                                         "virtualKey"}),
+    "create_embedding": ({"input", "model"}, {"metadata", "config", "virtualKey"}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("operation", OPERATION_NAMES)
+def test_form_keeps_the_keys_saved_queries_use(operation: str) -> None:
+    required, optional = SAVED_QUERY_KEYS[operation]
+    fields = form_fields(operation)
+    assert {key for key, f in fields.items() if f["required"]} == required
+    assert optional <= set(fields)
+
+
+def test_old_keys_are_declared_as_aliases() -> None:
+    assert form_fields("chat")["stop_sequences"]["aliases"] == ["stop_sequence"]
+    assert form_fields("prompt_completion")["prompt_parameters"]["aliases"] == ["parameters"]
+
+
+@pytest.mark.parametrize("operation", OPERATION_NAMES)
+def test_each_field_is_well_formed(operation: str) -> None:
+    for key, raw in form_fields(operation).items():
+        assert raw["key"] == key
+        assert raw["label"] and raw["description"]
+        assert raw["type"] in {"codehinter", "toggle"}
+        assert isinstance(raw["required"], bool)
+        Draft202012Validator.check_schema(raw["schema"])
+        if raw["type"] == "toggle":
+            assert raw["schema"] == {"type": "boolean"}
+
+
+# One sample value per field; each must change the request the query becomes, which proves the
+# field is really read (HANDLED_FIELDS is a promise; this checks it).
+SAMPLES: dict[str, Any] = {
+    "prompt": "another prompt",
+    "messages": '[{"role": "user", "content": "other"}]',
+    "model": "another-model",
+    "max_tokens": "3",
+    "temperature": "1.5",
+    "stop_sequences": "END",
+    "metadata": '{"k": "v"}',
+    "other_parameters": '{"seed": 1}',
+    "config": "pc-sample",
+    "virtualKey": "vk-sample",
+    "stream": "true",
+    "traceId": "trace-sample",
+    "cacheNamespace": "ns-sample",
+    "cacheForceRefresh": "true",
+    "promptId": "pp-other",
+    "variables": '{"name": "Ada"}',
+    "prompt_parameters": '{"max_tokens": 9}',
+    "input": "other text",
+}
+
+
+@pytest.mark.parametrize("operation", OPERATION_NAMES)
+def test_every_field_changes_the_request(operation: str) -> None:
+    settings = parse_connection({"apiKey": API_KEY})
+    baseline = build_request(settings, parse_query(MINIMAL[operation]))
+    assert set(form_fields(operation)) <= set(SAMPLES)
+    for key in form_fields(operation):
+        changed = build_request(settings, parse_query({**MINIMAL[operation], key: SAMPLES[key]}))
+        assert changed != baseline, key
+
+
+# ---------------------------------------------------------------------------------------------------
+# manifest.json <-> code
+
+
+class RecordingOptions(Mapping[str, Any]):
+    """Source options that note every key the parser asks for."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return self.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return self.data.get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def test_source_options_keys_equal_the_form_properties() -> None:
+    assert set(MANIFEST["source"]["options"]) == set(MANIFEST["properties"])
+
+
+def test_every_manifest_property_is_read_by_parse_connection() -> None:
+    options = RecordingOptions({"apiKey": API_KEY})
+    parse_connection(options)
+    assert options.read == set(MANIFEST["properties"])
+
+
+def test_password_fields_are_encrypted_and_only_they_are() -> None:
+    options = MANIFEST["source"]["options"]
+    for key, prop in MANIFEST["properties"].items():
+        assert prop["key"] == key
+        assert options[key]["encrypted"] is (prop["type"] == "password"), key
+    assert {k for k, p in MANIFEST["properties"].items() if p["type"] == "password"} == {
+        "apiKey",
+        "virtualKey",
+        "providerApiKey",
+    }
+
+
+def test_manifest_keeps_the_saved_connection_keys_and_defaults() -> None:
+    assert {"apiKey", "virtualKey", "config", "gatewayUrl"} <= set(MANIFEST["properties"])
+    assert MANIFEST["source"]["kind"] == "portkey"
+    assert MANIFEST["required"] == []
+    defaults = {k: v["value"] for k, v in MANIFEST["defaults"].items()}
+    assert set(defaults) <= set(MANIFEST["properties"])
+    # The form's defaults give the same connection as leaving the fields empty.
+    assert parse_connection({"apiKey": API_KEY, **defaults}) == parse_connection({"apiKey": API_KEY})
+
+
+CONNECTION_SAMPLES = {
+    "apiKey": "pk-other",
+    "virtualKey": "vk-other",
+    "provider": "@openai-prod",
+    "providerApiKey": "sk-other",
+    "config": "pc-other",
+    "gatewayUrl": "http://127.0.0.1:8787/v1",
+    "customHost": "http://127.0.0.1:9000/v1",
+    "timeout": "30",
+    "maxRetries": "5",
+}
+
+
+def test_every_manifest_property_changes_the_connection() -> None:
+    assert set(CONNECTION_SAMPLES) == set(MANIFEST["properties"])
+    baseline = parse_connection({"apiKey": API_KEY})
+    for key, value in CONNECTION_SAMPLES.items():
+        assert parse_connection({"apiKey": API_KEY, key: value}) != baseline, key
+
+
+# ---------------------------------------------------------------------------------------------------
+# parse_connection
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"apiKey": API_KEY}, ConnectionSettings(api_key=API_KEY)),
+        (
+            {"apiKey": API_KEY, "gatewayUrl": "", "timeout": "", "maxRetries": None, "config": "  "},
+            ConnectionSettings(api_key=API_KEY),
+        ),
+        ({"gatewayUrl": "http://127.0.0.1:8787/v1/"}, ConnectionSettings(base_url="http://127.0.0.1:8787/v1")),
+        (
+            {"apiKey": API_KEY, "timeout": "12.5", "maxRetries": "0"},
+            ConnectionSettings(api_key=API_KEY, timeout=12.5, max_retries=0),
+        ),
+        ({"apiKey": API_KEY, "timeout": 7, "maxRetries": 3},
+         ConnectionSettings(api_key=API_KEY, timeout=7.0, max_retries=3)),
+        (
+            {"apiKey": API_KEY, "config": '{"retry": {"attempts": 3, "on_status_codes": [429]}}'},
+            ConnectionSettings(api_key=API_KEY, config='{"retry":{"attempts":3,"on_status_codes":[429]}}'),
+        ),
+        ({"apiKey": API_KEY, "config": {"cache": {"mode": "simple"}}},
+         ConnectionSettings(api_key=API_KEY, config='{"cache":{"mode":"simple"}}')),
+        ({"apiKey": API_KEY, "config": " pc-abc-123\n"},
+         ConnectionSettings(api_key=API_KEY, config="pc-abc-123")),
+    ],
+)  # fmt: skip
+def test_parse_connection(options: dict[str, Any], expected: ConnectionSettings) -> None:
+    assert parse_connection(options) == expected
+
+
+@pytest.mark.parametrize(
+    "options", [None, {}, {"apiKey": ""}, {"apiKey": None}, {"gatewayUrl": "HTTPS://API.PORTKEY.AI/v1/"}]
+)
+def test_hosted_api_needs_an_api_key(options: Any) -> None:
+    with pytest.raises(QueryError) as caught:
+        parse_connection(options)
+    assert (caught.value.message, caught.value.description, caught.value.data) == (
+        "Invalid connection options",
+        "apiKey: is required for Portkey's hosted API (set gatewayUrl for a self-hosted gateway)",
+        {"field": "apiKey"},
+    )
+
+
+BAD_JSON = "is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"
+NOT_ALLOWED = "contains characters that are not allowed here"
+NO_HOST = "must be an http(s) URL with a host"
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"gatewayUrl": "ftp://gw/v1"}, NOT_ALLOWED),
+        ({"gatewayUrl": "http:///v1"}, NO_HOST),
+        ({"gatewayUrl": "http://u:p@gw/v1"}, "must not carry credentials (user:password@)"),
+        ({"gatewayUrl": "http://gw:99999/v1"}, "has an invalid port"),
+        ({"gatewayUrl": "http://gw/v1?x=1"}, "must not have a query string or fragment"),
+        ({"gatewayUrl": "http://gw/v1#top"}, "must not have a query string or fragment"),
+        ({"gatewayUrl": "http://[::1/v1"}, NO_HOST),
+        ({"gatewayUrl": "http://gw/v 1"}, NOT_ALLOWED),
+        ({"gatewayUrl": "http://gw/v1\n"}, NOT_ALLOWED),
+        ({"gatewayUrl": 5}, "must be text"),
+        ({"customHost": "localhost:9000"}, NOT_ALLOWED),
+        ({"customHost": "http://[fe80::1/v1"}, NO_HOST),
+        ({"timeout": "0"}, "must be greater than 0"),
+        ({"timeout": "-1"}, "must be greater than 0"),
+        ({"timeout": "3601"}, "must be at most 3600"),
+        ({"timeout": "soon"}, "must be a number, got 'soon'"),
+        ({"timeout": "inf"}, "must be a finite number"),
+        ({"timeout": float("nan")}, "must be a finite number"),
+        ({"maxRetries": "1.5"}, "must be a whole number, got '1.5'"),
+        ({"maxRetries": "-1"}, "must be at least 0"),
+        ({"maxRetries": "11"}, "must be at most 10"),
+        ({"maxRetries": True}, "must be a whole number"),
+        ({"config": "{not json"}, BAD_JSON),
+        ({"config": '{"targets": [{"weight": NaN}]}'}, "is not valid JSON (NaN is not allowed in JSON)"),
+        ({"config": "pc with spaces"}, NOT_ALLOWED),
+        ({"config": ["pc-1"]}, "is not in an accepted form"),
+        ({"apiKey": "pk key"}, NOT_ALLOWED),
+        ({"apiKey": "pk-ключ"}, NOT_ALLOWED),
+        ({"virtualKey": "vk\n"}, NOT_ALLOWED),
+        ({"provider": ["openai"]}, "must be text"),
+        ({"providerApiKey": "x" * 1025}, "must be at most 1024 characters"),
+    ],
+)
+def test_bad_connection_options_name_the_field(options: dict[str, Any], problem: str) -> None:
+    [field] = options
+    with pytest.raises(QueryError) as caught:
+        parse_connection({"apiKey": API_KEY, "gatewayUrl": "http://gw.test/v1", **options})
+    assert caught.value.message == "Invalid connection options"
+    assert caught.value.description == f"{field}: {problem}"
+    assert caught.value.data == {"field": field}
+
+
+@pytest.mark.parametrize(
+    ("config", "description"),
+    [
+        ('{"retry": {"attempts": "3"}}', "config.retry.attempts: must be a whole number"),
+        ('{"retry": {"attempts": 11}}', "config.retry.attempts: must be at most 10"),
+        ('{"strategy": {"mode": "random"}}', "config.strategy.mode: must be one of: single, loadbalance, "
+         "fallback, conditional"),
+        ('{"strategy": {}}', "config.strategy: needs 'mode'"),
+        ('{"targets": []}', "config.targets: must have at least 1 item"),
+        ('{"targets": [{"cache": {"mode": "never"}}]}', "config.targets[0].cache.mode: must be one of: "
+         "simple, semantic"),
+        ('{"request_timeout": 0}', "config.request_timeout: must be at least 1"),
+    ],
+)  # fmt: skip
+def test_bad_config_names_the_path_inside_it(config: str, description: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        parse_connection({"apiKey": API_KEY, "config": config})
+    assert (caught.value.description, caught.value.data) == (description, {"field": "config"})
+
+
+@pytest.mark.parametrize("options", ["apiKey=x", 42, ["apiKey"]])
+def test_connection_options_must_be_an_object(options: Any) -> None:
+    with pytest.raises(QueryError) as caught:
+        parse_connection(options)
+    assert (caught.value.description, caught.value.data) == (
+        "source options must be an object",
+        {"field": "source"},
+    )
+
+
+def test_connection_settings_repr_and_errors_hide_secrets() -> None:
+    settings = parse_connection(
+        {
+            "apiKey": "pk-secret-aaaa",
+            "virtualKey": "vk-secret-bbbb",
+            "providerApiKey": "sk-secret-cccc",
+            "config": '{"targets": [{"provider": "openai", "api_key": "sk-secret-dddd"}]}',
+        }
+    )
+    shown = repr(settings) + str(settings)
+    for secret in ("pk-secret-aaaa", "vk-secret-bbbb", "sk-secret-cccc", "sk-secret-dddd"):
+        assert secret not in shown
+        assert secret in settings.secrets
+    with pytest.raises(QueryError) as caught:
+        parse_connection({"apiKey": "pk secret with spaces"})
+    assert "secret" not in str(caught.value) + repr(caught.value.data)
+
+
+# ---------------------------------------------------------------------------------------------------
+# parse_query: coercion and validators
+
+
+@pytest.mark.parametrize(
+    ("options", "params"),
+    [
+        ({"max_tokens": "256"}, {"max_tokens": 256}),
+        ({"max_tokens": "2.0"}, {"max_tokens": 2}),
+        ({"temperature": "0.7"}, {"temperature": 0.7}),
+        ({"temperature": " 0 "}, {"temperature": 0.0}),
+        ({"stream": "TRUE"}, {"stream": True}),
+        ({"stream": "off"}, {"stream": False}),
+        ({"stream": True}, {"stream": True}),
+        ({"cacheForceRefresh": "1"}, {"cacheForceRefresh": True}),
+        ({"config": '  {"retry": {"attempts": 1}}  '}, {"config": {"retry": {"attempts": 1}}}),
+        ({"config": "pc-1"}, {"config": "pc-1"}),
+        ({"metadata": {"a": "b"}}, {"metadata": {"a": "b"}}),
+        ({"stop_sequence": "a,b"}, {"stop_sequences": ["a", "b"]}),
+        ({"max_tokens": None, "temperature": "", "metadata": " "}, {}),
+        ({"unknown_key": "ignored"}, {}),
+    ],
+)
+def test_parse_query_coerces_host_text(options: dict[str, Any], params: dict[str, Any]) -> None:
+    query = parse_query({**MINIMAL["chat"], **options})
+    assert query == Query("chat", {"messages": [{"role": "user", "content": "Who uses ToolJet?"}],
+                                   "model": "gpt-4o-mini", **params})  # fmt: skip
+
+
+def test_validators_are_compiled_once() -> None:
+    _validator.cache_clear()
+    for _ in range(3):
+        parse_query(MINIMAL["chat"])
+        parse_connection({"apiKey": API_KEY})
+    info = _validator.cache_info()
+    assert (info.misses, info.hits) == (2, 4)
+
+
+def test_spec_is_loaded_once() -> None:
+    assert load_spec() is load_spec()
