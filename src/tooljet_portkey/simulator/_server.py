@@ -465,8 +465,10 @@ class Simulator:
                 body = {**body, **overrides}
             provider = provider_of(headers, config, body.get("model"))
             more = {"x-portkey-provider": provider, "x-portkey-retry-attempt-count": "0"}
-            if config and isinstance(config.get("targets"), list):
-                more["x-portkey-last-used-option-index"] = "config.targets[0]"
+            if config:  # as the open-source gateway: "config", or the target that answered
+                targets = config.get("targets")
+                used = "config.targets[0]" if isinstance(targets, list) and targets else "config"
+                more["x-portkey-last-used-option-index"] = used
         provider_name = more.get("x-portkey-provider") if portkey else None
 
         cache_mode = (

@@ -1,0 +1,480 @@
+"""The ``tooljet-portkey`` command line: run a query, test a connection, serve the simulator, validate.
+
+Every failure prints one line to stderr and exits non-zero (2 for usage, 1 for a failed query or
+check); no traceback and no secret reaches the terminal. Not imported by ``import tooljet_portkey``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any, NoReturn
+
+PROG = "tooljet-portkey"
+OPERATIONS = ("completion", "chat", "prompt_completion", "create_embedding")
+STREAMABLE = ("completion", "chat", "prompt_completion")
+
+# connection flag -> (manifest.json key, environment variable or None)
+CONNECTION_FLAGS = {
+    "api_key": ("apiKey", "PORTKEY_API_KEY"),
+    "virtual_key": ("virtualKey", "PORTKEY_VIRTUAL_KEY"),
+    "provider": ("provider", "PORTKEY_PROVIDER"),
+    "provider_api_key": ("providerApiKey", None),
+    "config": ("config", "PORTKEY_CONFIG"),
+    "gateway_url": ("gatewayUrl", "PORTKEY_GATEWAY_URL"),
+    "custom_host": ("customHost", None),
+    "timeout": ("timeout", None),
+    "max_retries": ("maxRetries", None),
+}
+SIMULATOR_PROVIDER = "openai"
+
+USAGE_ERROR = 2
+FAILED = 1
+
+
+class CommandError(Exception):
+    """A failure to report as one line: ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = FAILED) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``tooljet-portkey run: error: ...``) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CommandError(f"{self.prog}: error: {message} (see {self.prog} --help)", USAGE_ERROR)
+
+
+def _connection_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "connection (flags win over environment variables)",
+        "With neither an API key nor a gateway URL, the embedded simulator answers.",
+    )
+    group.add_argument("--api-key", metavar="KEY", help="Portkey API key [PORTKEY_API_KEY]")
+    group.add_argument("--virtual-key", metavar="KEY", help="Portkey virtual key [PORTKEY_VIRTUAL_KEY]")
+    group.add_argument(
+        "--provider", help="provider or Model Catalog slug, e.g. openai, @openai-prod [PORTKEY_PROVIDER]"
+    )
+    group.add_argument(
+        "--provider-api-key", metavar="KEY", help="the provider's own key (Authorization: Bearer)"
+    )
+    group.add_argument(
+        "--config", help="Portkey config: JSON object or saved config id pc-... [PORTKEY_CONFIG]"
+    )
+    group.add_argument("--gateway-url", metavar="URL", help="API base URL incl. /v1 [PORTKEY_GATEWAY_URL]")
+    group.add_argument(
+        "--custom-host", metavar="URL", help="an OpenAI-compatible provider URL (x-portkey-custom-host)"
+    )
+    group.add_argument("--timeout", metavar="SECONDS", help="seconds one query may take, retries included")
+    group.add_argument(
+        "--max-retries", metavar="N", help="retries after 408/409/429/5xx or a lost connection"
+    )
+    group.add_argument(
+        "--fault",
+        metavar="SPEC",
+        help="embedded simulator only: fault its requests, e.g. 'status=503; retry-after=1; times=1'",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(prog=PROG, description="Run Portkey queries as a ToolJet-style host would.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    run = commands.add_parser("run", help="run one query and print the QueryResult as JSON")
+    run.add_argument("operation", choices=OPERATIONS, metavar="OPERATION", help=", ".join(OPERATIONS))
+    run.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a query option as host text (repeatable), e.g. --set max_tokens=64",
+    )
+    run.add_argument("--options", metavar="FILE", help="query options as a JSON object file ('-' for stdin)")
+    run.add_argument("--raw", action="store_true", help="print only the data (with --stream: only the text)")
+    run.add_argument("--stream", action="store_true", help="print chunks as they arrive, one JSON per line")
+    _connection_arguments(run)
+
+    test = commands.add_parser("test-connection", help="check that Portkey accepts the connection")
+    _connection_arguments(test)
+
+    serve = commands.add_parser("serve", help="run the Portkey simulator until Ctrl-C")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8787, help="port (default 8787; 0 picks a free one)")
+    serve.add_argument("--profile", choices=("hosted", "gateway", "openai"), default="gateway")
+    serve.add_argument("--prompts", metavar="FILE", help="prompt templates (JSON) added to the demo prompts")
+    serve.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
+
+    validate = commands.add_parser("validate", help="check manifest.json and operations.json")
+    validate.add_argument(
+        "--manifest", metavar="FILE", help="a manifest.json to check (default: the package's)"
+    )
+    validate.add_argument(
+        "--operations", metavar="FILE", help="an operations.json to check (default: the package's)"
+    )
+    return parser
+
+
+# -- connection options ----------------------------------------------------------------------------
+
+
+def connection_options(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
+    """The data source's options (manifest.json keys) from flags, then the environment."""
+    options: dict[str, str] = {}
+    for attr, (key, env) in CONNECTION_FLAGS.items():
+        value = getattr(args, attr, None)
+        if value is None and env is not None:
+            value = environ.get(env) or None
+        if value is not None:
+            options[key] = value
+    return options
+
+
+def _needs_simulator(options: Mapping[str, str]) -> bool:
+    return not options.get("apiKey") and not options.get("gatewayUrl")
+
+
+@contextmanager
+def _connection(
+    args: argparse.Namespace, environ: Mapping[str, str], err: IO[str]
+) -> Iterator[dict[str, str]]:
+    """The connection options; with no API key and no gateway URL, the embedded simulator's."""
+    options = connection_options(args, environ)
+    if not _needs_simulator(options):
+        if args.fault:
+            raise CommandError(f"{PROG}: error: --fault only applies to the embedded simulator", USAGE_ERROR)
+        yield options
+        return
+    from .simulator import Simulator
+    from .simulator._faults import parse_fault_header
+
+    fault = None
+    if args.fault:
+        try:
+            fault = parse_fault_header(args.fault, "*")
+        except (TypeError, ValueError) as error:
+            raise CommandError(f"{PROG}: error: --fault: {error}", USAGE_ERROR) from None
+    with Simulator(profile="gateway") as sim:
+        if fault is not None:
+            sim.faults.add(fault)
+        options["gatewayUrl"] = sim.url
+        if not (options.get("provider") or options.get("virtualKey") or options.get("config")):
+            options["provider"] = SIMULATOR_PROVIDER
+        print(
+            f"{PROG}: no API key or gateway URL given: answering from the offline Portkey simulator "
+            f"at {sim.url} (set PORTKEY_API_KEY or --gateway-url to use Portkey)",
+            file=err,
+            flush=True,
+        )
+        yield options
+
+
+# -- commands --------------------------------------------------------------------------------------
+
+
+def query_options(args: argparse.Namespace, stdin: IO[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if args.options:
+        try:
+            text = stdin.read() if args.options == "-" else Path(args.options).read_text(encoding="utf-8")
+        except OSError as error:
+            raise CommandError(f"{PROG}: cannot read {args.options}: {error.strerror}") from None
+        try:
+            loaded = json.loads(text)
+        except ValueError as error:
+            raise CommandError(f"{PROG}: {args.options} is not valid JSON: {error}") from None
+        if not isinstance(loaded, dict):
+            raise CommandError(f"{PROG}: {args.options} must hold a JSON object of query options")
+        options.update(loaded)
+    for item in args.sets:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CommandError(f"{PROG} run: error: --set wants KEY=VALUE, got {item!r}", USAGE_ERROR)
+        options[key.strip()] = value
+    options["operation"] = args.operation
+    return options
+
+
+def _print_json(value: Any, out: IO[str]) -> None:
+    out.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def _chunk_text(chunk: Mapping[str, Any]) -> str:
+    pieces = []
+    for choice in chunk.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        delta = choice.get("delta")
+        text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
+        if isinstance(text, str):
+            pieces.append(text)
+    return "".join(pieces)
+
+
+def cmd_run(
+    args: argparse.Namespace, environ: Mapping[str, str], out: IO[str], err: IO[str], stdin: IO[str]
+) -> int:
+    from ._service import QueryService
+
+    options = query_options(args, stdin)
+    if args.stream and args.operation not in STREAMABLE:
+        raise CommandError(f"{PROG} run: error: {args.operation} cannot be streamed", USAGE_ERROR)
+    with _connection(args, environ, err) as source, QueryService() as service:
+        if not args.stream:
+            result = service.run(source, options)
+            _print_json(result["data"] if args.raw else result, out)
+            return 0
+        for chunk in service.stream(source, options):
+            if args.raw:
+                out.write(_chunk_text(chunk))
+            else:
+                out.write(json.dumps(chunk, ensure_ascii=False) + "\n")
+            out.flush()
+        if args.raw:
+            out.write("\n")
+    return 0
+
+
+def cmd_test_connection(
+    args: argparse.Namespace, environ: Mapping[str, str], out: IO[str], err: IO[str]
+) -> int:
+    from ._service import QueryService
+
+    with _connection(args, environ, err) as source, QueryService() as service:
+        result = service.test_connection(source)
+    if result.get("status") != "ok":
+        raise CommandError(f"{PROG}: connection failed: {result.get('message', 'no reason given')}")
+    _print_json(result, out)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from .simulator import Simulator
+
+    if not 0 <= args.port <= 65535:
+        raise CommandError(f"{PROG} serve: error: --port must be from 0 to 65535", USAGE_ERROR)
+    try:
+        sim = Simulator(profile=args.profile, host=args.host, port=args.port, prompts=args.prompts)
+        sim.start()
+    except ValueError as error:
+        raise CommandError(f"{PROG} serve: {error}") from None
+    except OSError as error:
+        raise CommandError(
+            f"{PROG} serve: cannot listen on {args.host}:{args.port}: {error.strerror}"
+        ) from None
+    if not args.quiet:
+        sim.log = lambda line: print(f"{PROG} serve: {line}", file=err, flush=True)
+    print(sim.url, file=out, flush=True)
+    print(
+        f"{PROG} serve: Portkey simulator (profile {args.profile}) at {sim.url}; Ctrl-C stops it",
+        file=err,
+        flush=True,
+    )
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        signal.pause() if hasattr(signal, "pause") else _sleep_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sim.stop()
+    print(f"{PROG} serve: stopped", file=err, flush=True)
+    return 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _sleep_forever() -> None:  # pragma: no cover - platforms without signal.pause (Windows)
+    import time
+
+    while True:
+        time.sleep(3600)
+
+
+# -- validate --------------------------------------------------------------------------------------
+
+
+def _load_json(path: str | None, default: str) -> tuple[str, Any]:
+    if path is None:
+        text = resources.files(__package__).joinpath(default).read_text(encoding="utf-8")
+        return default, json.loads(text)
+    try:
+        return path, json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CommandError(f"{PROG} validate: cannot read {path}: {error.strerror}") from None
+    except ValueError as error:
+        raise CommandError(f"{PROG} validate: {path} is not valid JSON: {error}") from None
+
+
+def _metaschema(name: str) -> Any:
+    text = resources.files(__package__).joinpath("metaschemas").joinpath(name).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _where(path: Sequence[Any]) -> str:
+    return "/".join(str(p) for p in path) or "(top level)"
+
+
+def schema_problems(label: str, doc: Any, metaschema_name: str) -> list[str]:
+    """The document against its meta-schema, and every field's own ``schema`` as a JSON Schema."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    validator = Draft202012Validator(_metaschema(metaschema_name))
+    problems = [
+        f"{label}: {_where(e.absolute_path)}: {e.message}"
+        for e in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+    if problems:
+        return problems
+    sections = (
+        [("", doc["properties"])]
+        if metaschema_name.startswith("manifest")
+        else [(f"{op}.", fields) for op, fields in doc["properties"].items() if op != "operation"]
+    )
+    for prefix, fields in sections:
+        for key, field in fields.items():
+            try:
+                Draft202012Validator.check_schema(field["schema"])
+            except SchemaError as error:
+                problems.append(f"{label}: {prefix}{key}.schema is not a valid JSON Schema: {error.message}")
+    return problems
+
+
+def consistency_problems(manifest: Any, operations: Any, handled: Mapping[str, frozenset[str]]) -> list[str]:
+    """What the meta-schemas cannot say: keys agree, and the service handles every field of the form."""
+    problems: list[str] = []
+    props = manifest["properties"]
+    for name, field in props.items():
+        if field["key"] != name:
+            problems.append(f"manifest.json: properties.{name} has key {field['key']!r}")
+    options = manifest["source"]["options"]
+    for name in sorted(set(props) - set(options)):
+        problems.append(f"manifest.json: {name} is a form field but not in source.options")
+    for name in sorted(set(options) - set(props)):
+        problems.append(f"manifest.json: source.options.{name} has no form field")
+    for name in sorted(set(props) & set(options)):
+        secret = props[name]["type"] == "password"
+        if options[name]["encrypted"] != secret:
+            problems.append(
+                f"manifest.json: {name} is type {props[name]['type']} "
+                f"but encrypted is {options[name]['encrypted']}"
+            )
+    for name in manifest["required"]:
+        if name not in props:
+            problems.append(f"manifest.json: required names unknown field {name}")
+    for name in manifest["defaults"]:
+        if name not in props:
+            problems.append(f"manifest.json: defaults names unknown field {name}")
+
+    sections = {op: fields for op, fields in operations["properties"].items() if op != "operation"}
+    listed = [item["value"] for item in operations["properties"]["operation"]["list"]]
+    for op in listed:
+        if op not in sections:
+            problems.append(f"operations.json: operation {op} is listed but has no fields")
+    for op in sections:
+        if op not in listed:
+            problems.append(f"operations.json: {op} has fields but is not in the operation list")
+    default_op = operations["defaults"].get("operation")
+    if default_op is not None and default_op not in listed:
+        problems.append(f"operations.json: defaults.operation {default_op!r} is not a listed operation")
+    for op, fields in sections.items():
+        for key, field in fields.items():
+            if field["key"] != key:
+                problems.append(f"operations.json: {op}.{key} has key {field['key']!r}")
+        if op not in handled:
+            problems.append(f"operations.json: the service has no operation {op}")
+            continue
+        for key in sorted(set(fields) - handled[op]):
+            problems.append(f"operations.json: {op}.{key} is not handled by the service")
+        for key in sorted(handled[op] - set(fields)):
+            problems.append(f"operations.json: the service reads {op}.{key}, which the form lacks")
+    for op in sorted(set(handled) - set(sections)):
+        problems.append(f"operations.json: the service handles {op}, which the form lacks")
+    return problems
+
+
+def cmd_validate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from ._requests import HANDLED_FIELDS
+
+    manifest_label, manifest = _load_json(args.manifest, "manifest.json")
+    operations_label, operations = _load_json(args.operations, "operations.json")
+    problems = schema_problems(manifest_label, manifest, "manifest.schema.json")
+    problems += schema_problems(operations_label, operations, "operations.schema.json")
+    if not problems:
+        problems = consistency_problems(manifest, operations, HANDLED_FIELDS)
+    for problem in problems:
+        print(_one_line(problem), file=err)
+    if problems:
+        return FAILED
+    count = sum(len(f) for op, f in operations["properties"].items() if op != "operation")
+    print(
+        f"ok: {manifest_label} ({len(manifest['properties'])} connection fields) and {operations_label} "
+        f"({len(operations['properties']) - 1} operations, {count} fields) are valid and fully handled",
+        file=out,
+    )
+    return 0
+
+
+# -- entry point -----------------------------------------------------------------------------------
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+    stdin: IO[str] | None = None,
+) -> int:
+    """Run the command line; return the exit status (the console script exits with it)."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    env = os.environ if environ is None else environ
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "run":
+            return cmd_run(args, env, out, err, stdin or sys.stdin)
+        if args.command == "test-connection":
+            return cmd_test_connection(args, env, out, err)
+        if args.command == "serve":
+            return cmd_serve(args, out, err)
+        return cmd_validate(args, out, err)
+    except CommandError as error:
+        print(_one_line(error.message), file=err)
+        return error.code
+    except SystemExit as done:  # --help and --version
+        return done.code if isinstance(done.code, int) else 0
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=err)
+        return 130
+    except BrokenPipeError:
+        return FAILED
+    except Exception as error:
+        from ._errors import QueryError
+
+        if isinstance(error, QueryError):
+            print(_one_line(f"{PROG}: {error.message}: {error.description}"), file=err)
+            return FAILED
+        print(f"{PROG}: unexpected error ({type(error).__name__})", file=err)
+        return FAILED
