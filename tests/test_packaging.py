@@ -211,14 +211,17 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+# What may ship inside the package: modules, the JSON data the package reads, the icon, the typing marker.
+SHIPPED_SUFFIXES = {".py", ".json", ".svg", ".typed"}
+
+
 def _package_sources() -> set[str]:
-    """What the wheel must hold of the package: its modules and the four shipped resources."""
-    modules = {
+    """The package's files in this checkout (caches aside): the wheel must hold exactly these."""
+    return {
         f"tooljet_portkey/{p.relative_to(PACKAGE_DIR).as_posix()}"
-        for p in PACKAGE_DIR.rglob("*.py")
-        if "__pycache__" not in p.parts
+        for p in PACKAGE_DIR.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
     }
-    return modules | {f"tooljet_portkey/{name}" for name in RESOURCES}
 
 
 def test_wheel_holds_the_package_and_its_resources_only(built: dict[str, Path]) -> None:
@@ -226,7 +229,11 @@ def test_wheel_holds_the_package_and_its_resources_only(built: dict[str, Path]) 
         names = set(wheel.namelist())
         entry_points = wheel.read(f"{VERSION_TAG}.dist-info/entry_points.txt").decode()
     dist_info = {n for n in names if n.startswith(f"{VERSION_TAG}.dist-info/")}
-    assert names - dist_info == _package_sources()
+    package = names - dist_info
+    assert package == _package_sources()
+    assert {f"tooljet_portkey/{name}" for name in RESOURCES} <= package
+    assert not [n for n in package if Path(n).suffix not in SHIPPED_SUFFIXES]
+    assert not [n for n in names if "tests/" in n or n.startswith("tests")]
     assert {n for n in dist_info if "/licenses/" not in n} == {
         f"{VERSION_TAG}.dist-info/{name}" for name in ("METADATA", "WHEEL", "RECORD", "entry_points.txt")
     }
