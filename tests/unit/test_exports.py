@@ -1,0 +1,83 @@
+"""The public surface: ``__all__`` sorted and complete, every name resolves, and ``import tooljet_portkey``
+stays cheap (no jsonschema, pydantic, CLI or simulator until they are needed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import tooljet_portkey
+
+PUBLIC_MODULES = ["_client", "_errors", "_models", "_requests", "_service", "_spec"]
+
+
+def test_all_is_sorted_and_unique() -> None:
+    assert tooljet_portkey.__all__ == sorted(set(tooljet_portkey.__all__))
+
+
+@pytest.mark.parametrize("name", tooljet_portkey.__all__)
+def test_every_public_name_resolves(name: str) -> None:
+    """The package's name is the very object its home module defines."""
+    import importlib
+
+    value = getattr(tooljet_portkey, name)
+    if name == "__version__":
+        assert isinstance(value, str)
+        return
+    home = importlib.import_module(f"tooljet_portkey.{tooljet_portkey._LOCATIONS[name]}")
+    assert getattr(home, name) is value
+
+
+def test_all_is_complete() -> None:
+    """Every public class of the modules behind the package is exported, and nothing more."""
+    import importlib
+
+    public: set[str] = set()
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(f"tooljet_portkey.{module_name}")
+        exported = getattr(module, "__all__", None)
+        if exported is not None:
+            public.update(exported)
+    public |= {"ChatChoice", "ChatCompletion", "ChatMessage", "Completion", "CompletionChoice", "Embedding",
+               "EmbeddingList", "Usage", "ConnectionSettings"}  # fmt: skip
+    public -= {"HANDLED_FIELDS", "build_request", "connection_headers"}  # request-building internals
+    assert set(tooljet_portkey.__all__) - {"__version__"} == public
+    assert set(dir(tooljet_portkey)) >= set(tooljet_portkey.__all__)
+
+
+def test_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+        _ = tooljet_portkey.Nope  # type: ignore[attr-defined]
+
+
+def test_version_matches_the_distribution() -> None:
+    from importlib.metadata import version
+
+    assert tooljet_portkey.__version__ == version("tooljet-portkey")
+
+
+HEAVY = ["jsonschema", "pydantic", "tooljet_portkey.cli", "tooljet_portkey.simulator", "httpx"]
+
+
+def loaded_after(code: str) -> dict[str, bool]:
+    script = f"import sys\n{code}\nimport json\nprint(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    loaded: dict[str, bool] = json.loads(out)
+    return loaded
+
+
+def test_import_is_cheap() -> None:
+    assert loaded_after("import tooljet_portkey") == dict.fromkeys(HEAVY, False)
+
+
+def test_the_service_loads_no_cli_or_simulator_and_validation_loads_jsonschema_only_when_used() -> None:
+    loaded = loaded_after("from tooljet_portkey import QueryService, QueryError")
+    assert loaded == {**dict.fromkeys(HEAVY, False), "httpx": True}
+    loaded = loaded_after(
+        "from tooljet_portkey import QueryService, QueryError\n"
+        "try:\n    QueryService().run({}, {'operation': 'chat'})\nexcept QueryError:\n    pass"
+    )
+    assert loaded == {**dict.fromkeys(HEAVY, False), "httpx": True, "jsonschema": True}
