@@ -32,8 +32,9 @@ def normalize_path(path: str | None) -> str:
 class Fault:
     """What to do instead of (or before) answering.
 
-    ``status`` None answers normally (after ``delay``); ``drop`` closes the connection without an answer,
-    or, for a streamed answer, after ``drop_after`` chunks. ``times`` None means every request.
+    ``status`` None (or below 300) answers normally, after ``delay``. ``drop`` closes the connection
+    without an answer, or, with ``drop_after``, a streamed answer after that many chunks; a drop wins over
+    ``status``. ``times`` None means every request.
     """
 
     path: str = "*"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -78,6 +79,12 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], sim: Simulator) -> None:
         self.sim = sim
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away is normal here (drops, timeouts); anything else is kept for tests."""
+        error = sys.exc_info()[1]
+        if error is not None and not isinstance(error, (ConnectionError, TimeoutError)):
+            self.sim.errors.append(error)
 
 
 def _number(value: Any) -> bool:
@@ -221,11 +228,12 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.delay and sim._stopping.wait(fault.delay):
                 self._drop()
                 return
-            if fault.status is not None and fault.status >= 300:
-                sim._fault_reply(fault, route, headers, body, extra)
             if fault.drop and fault.drop_after is None:
                 self._drop()
                 return
+            # a drop (now, or after N chunks) wins over a status
+            if not fault.drop and fault.status is not None and fault.status >= 300:
+                sim._fault_reply(fault, route, headers, body, extra)
         reply, more = sim._answer(self.command, route, headers, body, bad_json)
         extra.update(more)
         if sim.profile != "openai":

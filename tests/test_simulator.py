@@ -1,0 +1,869 @@
+"""The offline Portkey simulator through real HTTP: its rules, shapes, headers, faults and determinism,
+and QueryService.run against it for every operation."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import struct
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tooljet_portkey import QueryError, QueryService, _client
+from tooljet_portkey.simulator import Fault, Simulator, count_tokens
+from tooljet_portkey.simulator._rules import CONFIG_PROVIDER_MESSAGE, MISSING_API_KEY, ROUTING_MESSAGE
+
+HELLO = [{"role": "user", "content": "Hello there"}]
+CHAT = {"model": "gpt-4o-mini", "messages": HELLO}
+ROUTE = {"x-portkey-provider": "openai"}
+KEY = {"x-portkey-api-key": "pk-test"}
+HTTP = httpx.Client(timeout=30)  # one client (creating one per request costs more than the request)
+
+
+@pytest.fixture(scope="module")
+def sims() -> Iterator[dict[str, Simulator]]:
+    started = {p: Simulator(profile=p).start() for p in ("hosted", "gateway", "openai")}
+    yield started
+    for sim in started.values():
+        sim.stop()
+    HTTP.close()
+
+
+@pytest.fixture
+def hosted(sims: dict[str, Simulator]) -> Simulator:
+    sims["hosted"].reset()
+    return sims["hosted"]
+
+
+@pytest.fixture
+def gateway(sims: dict[str, Simulator]) -> Simulator:
+    sims["gateway"].reset()
+    return sims["gateway"]
+
+
+@pytest.fixture
+def openai(sims: dict[str, Simulator]) -> Simulator:
+    sims["openai"].reset()
+    return sims["openai"]
+
+
+@pytest.fixture(autouse=True)
+def _no_simulator_errors(sims: dict[str, Simulator]) -> Iterator[None]:
+    yield
+    for sim in sims.values():
+        assert sim.errors == []
+
+
+@pytest.fixture
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    waited: list[float] = []
+    monkeypatch.setattr(_client, "_sleep", waited.append)
+    return waited
+
+
+def post(sim: Simulator, path: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    return HTTP.post(sim.url + path, json=body, headers=headers or {})
+
+
+def sse_events(response: httpx.Response) -> list[str]:
+    return [line[len("data: ") :] for line in response.text.split("\n\n") if line.startswith("data: ")]
+
+
+# -- Portkey's rules, per profile ------------------------------------------------------------------
+
+INVALID_CONFIG = {"status": "failure", "message": "Invalid config passed. You need to pass a valid json"}
+RULES = [
+    # (profile, path, headers, body, status, expected body)
+    ("hosted", "/chat/completions", {}, CHAT, 401, {"status": "failure", "message": MISSING_API_KEY}),
+    ("hosted", "/models", {}, None, 401, {"status": "failure", "message": MISSING_API_KEY}),
+    ("hosted", "/chat/completions", KEY, CHAT, 400, {"status": "failure", "message": ROUTING_MESSAGE}),
+    ("gateway", "/chat/completions", {}, CHAT, 400, {"status": "failure", "message": ROUTING_MESSAGE}),
+    (
+        "gateway",
+        "/embeddings",
+        {},
+        {"model": "m", "input": "x"},
+        400,
+        {"status": "failure", "message": ROUTING_MESSAGE},
+    ),
+    ("gateway", "/chat/completions", {"x-portkey-config": "{nope"}, CHAT, 400, INVALID_CONFIG),
+    ("gateway", "/chat/completions", {"x-portkey-config": "pc-saved-1"}, CHAT, 400, INVALID_CONFIG),
+    (
+        "gateway",
+        "/chat/completions",
+        {"x-portkey-config": '{"cache": {"mode": "simple"}}'},
+        CHAT,
+        400,
+        {"status": "failure", "message": CONFIG_PROVIDER_MESSAGE},
+    ),
+    (
+        "gateway",
+        "/chat/completions",
+        {
+            "x-portkey-config": '{"provider": "openai", "strategy": {"mode": "roundrobin"}, '
+            '"retry": {"attempts": "3"}}'
+        },
+        CHAT,
+        400,
+        {
+            "status": "failure",
+            "message": "Invalid config passed",
+            "errors": [
+                "path: strategy,mode, message: Invalid enum value. Expected 'single' | 'loadbalance' | "
+                "'fallback' | 'conditional', received 'roundrobin'",
+                "path: retry,attempts, message: Expected number, received string",
+            ],
+        },
+    ),
+    (
+        "gateway",
+        "/chat/completions",
+        {"x-portkey-config": '{"targets": [{"provider": "openai", "cache": {"mode": "exact"}}]}'},
+        CHAT,
+        400,
+        {
+            "status": "failure",
+            "message": "Invalid config passed",
+            "errors": [
+                "path: targets,0,cache,mode, message: Invalid enum value. "
+                "Expected 'simple' | 'semantic', received 'exact'"
+            ],
+        },
+    ),
+    (
+        "gateway",
+        "/chat/completions",
+        {**ROUTE, "x-portkey-metadata": "{not json"},
+        CHAT,
+        400,
+        {"status": "failure", "message": "Invalid metadata passed: x-portkey-metadata is not valid JSON"},
+    ),
+    (
+        "gateway",
+        "/chat/completions",
+        {**ROUTE, "x-portkey-metadata": '["a"]'},
+        CHAT,
+        400,
+        {"status": "failure", "message": "Invalid metadata passed: x-portkey-metadata must be a JSON object"},
+    ),
+    (
+        "hosted",
+        "/chat/completions",
+        {**KEY, **ROUTE, "x-portkey-metadata": json.dumps({"_user": "u" * 129})},
+        CHAT,
+        400,
+        {
+            "status": "failure",
+            "message": "Invalid metadata passed: the value of _user is longer than 128 characters",
+        },
+    ),
+    ("gateway", "/nowhere", ROUTE, CHAT, 404, {"message": "Not Found", "ok": False}),
+    (
+        "gateway",
+        "/prompts/pp-missing/completions",
+        {},
+        {"variables": {}},
+        404,
+        {"status": "failure", "message": "Prompt pp-missing not found"},
+    ),
+    (
+        "gateway",
+        "/prompts/pp-demo@9/completions",
+        {},
+        {"variables": {}},
+        404,
+        {"status": "failure", "message": "Prompt pp-demo@9 not found"},
+    ),
+    (
+        "openai",
+        "/prompts/pp-demo/completions",
+        {},
+        {"variables": {}},
+        404,
+        {
+            "error": {
+                "message": "Invalid URL (POST /v1/prompts/pp-demo/completions)",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "model_not_found",
+            }
+        },
+    ),
+    (
+        "gateway",
+        "/chat/completions",
+        ROUTE,
+        {"messages": HELLO},
+        400,
+        {
+            "error": {
+                "message": "you must provide a model parameter",
+                "type": "invalid_request_error",
+                "param": "model",
+                "code": None,
+            },
+            "provider": "openai",
+        },
+    ),
+    (
+        "openai",
+        "/chat/completions",
+        {},
+        {"model": "m", "messages": []},
+        400,
+        {
+            "error": {
+                "message": "'messages' must be a non-empty array.",
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": None,
+            }
+        },
+    ),
+    (
+        "openai",
+        "/embeddings",
+        {},
+        {"model": "text-embedding-ada-002", "input": "x", "dimensions": 8},
+        400,
+        {
+            "error": {
+                "message": "This model does not support specifying dimensions.",
+                "type": "invalid_request_error",
+                "param": "dimensions",
+                "code": None,
+            }
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("profile", "path", "headers", "body", "status", "expected"), RULES)
+def test_rules_and_error_shapes(
+    sims: dict[str, Simulator],
+    profile: str,
+    path: str,
+    headers: dict[str, str],
+    body: Any,
+    status: int,
+    expected: Any,
+) -> None:
+    sim = sims[profile]
+    get = body is None
+    response = HTTP.get(sim.url + path, headers=headers) if get else post(sim, path, body, headers)
+    assert (response.status_code, response.json()) == (status, expected)
+
+
+ALLOWED = [
+    # (profile, headers, model): requests each profile lets through
+    ("hosted", {**KEY, **ROUTE}, "gpt-4o-mini"),
+    ("hosted", {**KEY, "x-portkey-virtual-key": "vk-1"}, "gpt-4o-mini"),
+    ("hosted", {**KEY, "x-portkey-config": "pc-saved-1"}, "gpt-4o-mini"),
+    ("hosted", KEY, "@openai-prod/gpt-4o-mini"),
+    ("gateway", {"x-portkey-config": '{"provider": "openai", "api_key": "sk-1"}'}, "gpt-4o-mini"),
+    ("gateway", {**ROUTE, "x-portkey-metadata": json.dumps({"_user": "u" * 128, "n": 1})}, "gpt-4o-mini"),
+    ("openai", {}, "gpt-4o-mini"),
+]
+
+
+@pytest.mark.parametrize(("profile", "headers", "model"), ALLOWED)
+def test_allowed_requests(
+    sims: dict[str, Simulator], profile: str, headers: dict[str, str], model: str
+) -> None:
+    response = post(sims[profile], "/chat/completions", {"model": model, "messages": HELLO}, headers)
+    assert response.status_code == 200
+    assert response.json()["object"] == "chat.completion"
+    assert response.json()["model"] == model
+
+
+def test_prompt_completions_need_no_routing(gateway: Simulator) -> None:
+    response = post(gateway, "/prompts/pp-demo/completions", {"variables": {"topic": "x"}})
+    assert response.status_code == 200
+
+
+# -- response headers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "model", "provider"),
+    [
+        ({"x-portkey-provider": "@openai-prod"}, "gpt-4o-mini", "openai-prod"),
+        ({"x-portkey-provider": "anthropic"}, "claude", "anthropic"),
+        ({"x-portkey-config": '{"targets": [{"provider": "groq"}, {"provider": "openai"}]}'}, "m", "groq"),
+        ({}, "@mistral-main/mistral-small", "mistral-main"),
+    ],
+)
+def test_provider_header(gateway: Simulator, headers: dict[str, str], model: str, provider: str) -> None:
+    response = post(gateway, "/chat/completions", {"model": model, "messages": HELLO}, headers)
+    assert response.headers["x-portkey-provider"] == provider
+    assert response.headers["x-portkey-retry-attempt-count"] == "0"
+    assert response.headers["x-portkey-cache-status"] == "DISABLED"
+
+
+def test_trace_id_echoed_or_generated(gateway: Simulator) -> None:
+    echoed = post(gateway, "/chat/completions", CHAT, {**ROUTE, "x-portkey-trace-id": "trace-42"})
+    generated = post(gateway, "/chat/completions", CHAT, ROUTE)
+    refused = post(gateway, "/chat/completions", CHAT, {"x-portkey-trace-id": "trace-43"})
+    assert echoed.headers["x-portkey-trace-id"] == "trace-42"
+    assert uuid.UUID(generated.headers["x-portkey-trace-id"]).version == 4
+    assert (refused.status_code, refused.headers["x-portkey-trace-id"]) == (400, "trace-43")
+
+
+def test_openai_profile_sends_no_portkey_headers(openai: Simulator) -> None:
+    response = post(openai, "/chat/completions", CHAT, {"authorization": "Bearer sk-up"})
+    assert [h for h in response.headers if h.startswith("x-portkey")] == []
+    assert response.headers["x-request-id"].startswith("req_sim")
+    assert openai.requests[-1].headers["authorization"] == "Bearer sk-up"
+
+
+def test_requests_are_recorded(gateway: Simulator) -> None:
+    post(gateway, "/chat/completions", CHAT, {**ROUTE, "X-Portkey-Trace-Id": "T"})
+    HTTP.get(gateway.url + "/models")
+    first, second = gateway.requests
+    assert (first.method, first.path, first.json) == ("POST", "/v1/chat/completions", CHAT)
+    assert first.headers["x-portkey-trace-id"] == "T"
+    assert first.headers["x-portkey-provider"] == "openai"
+    assert (second.method, second.path, second.json) == ("GET", "/v1/models", None)
+
+
+def test_models(hosted: Simulator) -> None:
+    response = HTTP.get(hosted.url + "/models", headers=KEY)
+    ids = [m["id"] for m in response.json()["data"]]
+    assert response.json()["object"] == "list"
+    assert {"gpt-4o-mini", "text-embedding-3-small", "text-embedding-3-large"} <= set(ids)
+
+
+# -- answers: shapes, usage, determinism -----------------------------------------------------------
+
+
+def chat(sim: Simulator, **body: Any) -> dict[str, Any]:
+    response = post(sim, "/chat/completions", {**CHAT, **body})
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_chat_shape_and_usage(openai: Simulator) -> None:
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Name an AI gateway."},
+    ]
+    data = chat(openai, messages=messages)
+    content = data["choices"][0]["message"]["content"]
+    assert data["object"] == "chat.completion"
+    assert data["id"].startswith("chatcmpl-")
+    assert data["choices"][0]["message"]["role"] == "assistant"
+    assert data["choices"][0]["finish_reason"] == "stop"
+    assert content.startswith("This is a simulated answer. ")
+    assert data["usage"] == {
+        "prompt_tokens": 6,  # "Be brief." + "Name an AI gateway."
+        "completion_tokens": len(content.split()),
+        "total_tokens": 6 + len(content.split()),
+    }
+
+
+def test_same_request_same_answer(openai: Simulator) -> None:
+    first = chat(openai)["choices"][0]["message"]["content"]
+    again = chat(openai)["choices"][0]["message"]["content"]
+    other = chat(openai, messages=[{"role": "user", "content": "Something else"}])["choices"][0]["message"]
+    other_model = chat(openai, model="gpt-4o")["choices"][0]["message"]["content"]
+    assert first == again
+    assert other["content"] != first
+    assert other_model != first
+
+
+def test_n_choices_differ(openai: Simulator) -> None:
+    data = chat(openai, n=3)
+    texts = [c["message"]["content"] for c in data["choices"]]
+    assert [c["index"] for c in data["choices"]] == [0, 1, 2]
+    assert len(set(texts)) == 3
+    assert data["usage"]["completion_tokens"] == sum(len(t.split()) for t in texts)
+
+
+@pytest.mark.parametrize("limit_key", ["max_tokens", "max_completion_tokens"])
+def test_max_tokens_cuts_the_answer(openai: Simulator, limit_key: str) -> None:
+    data = chat(openai, **{limit_key: 4})
+    assert data["choices"][0] == {
+        "index": 0,
+        "message": {"role": "assistant", "content": "This is a simulated", "refusal": None},
+        "logprobs": None,
+        "finish_reason": "length",
+    }
+    assert data["usage"]["completion_tokens"] == 4
+
+
+def test_stop_sequence_ends_the_answer(openai: Simulator) -> None:
+    assert chat(openai, stop=["simulated", "zzz"])["choices"][0]["message"]["content"] == "This is a"
+    assert chat(openai, stop="is a")["choices"][0]["message"]["content"] == "This"
+
+
+def test_text_completion(openai: Simulator) -> None:
+    response = post(
+        openai, "/completions", {"model": "gpt-3.5-turbo-instruct", "prompt": "Say hi to ToolJet"}
+    )
+    data = response.json()
+    assert data["object"] == "text_completion"
+    assert data["choices"][0]["text"].startswith("This is a simulated answer.")
+    assert data["usage"]["prompt_tokens"] == 4
+    assert data["usage"]["completion_tokens"] == count_tokens(data["choices"][0]["text"])
+
+
+# -- embeddings ------------------------------------------------------------------------------------
+
+
+def norm(vector: list[float]) -> float:
+    return math.sqrt(math.fsum(x * x for x in vector))
+
+
+@pytest.mark.parametrize(
+    ("model", "dimensions", "size"),
+    [
+        ("text-embedding-3-small", None, 1536),
+        ("text-embedding-3-large", None, 3072),
+        ("text-embedding-ada-002", None, 1536),
+        ("@openai-prod/text-embedding-3-large", None, 3072),
+        ("nomic-embed-text", None, 1536),
+        ("text-embedding-3-large", 256, 256),
+    ],
+)
+def test_embedding_sizes_are_unit_vectors(
+    openai: Simulator, model: str, dimensions: int | None, size: int
+) -> None:
+    body: dict[str, Any] = {"model": model, "input": ["first text", "second"]}
+    if dimensions:
+        body["dimensions"] = dimensions
+    data = post(openai, "/embeddings", body).json()
+    assert data["object"] == "list"
+    assert data["model"] == model
+    assert data["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
+    assert [(d["object"], d["index"], len(d["embedding"])) for d in data["data"]] == [
+        ("embedding", 0, size),
+        ("embedding", 1, size),
+    ]
+    for item in data["data"]:
+        assert abs(norm(item["embedding"]) - 1.0) < 1e-9
+
+
+def test_embeddings_are_deterministic(openai: Simulator) -> None:
+    def vector(text: Any, model: str = "text-embedding-3-small") -> list[float]:
+        data = post(openai, "/embeddings", {"model": model, "input": text}).json()
+        result: list[float] = data["data"][0]["embedding"]
+        return result
+
+    assert vector("hello") == vector("hello")
+    assert vector("hello") != vector("hello!")
+    assert vector("hello") != vector("hello", "text-embedding-ada-002")
+    assert len(vector([1, 2, 3])) == 1536
+
+
+def test_embedding_base64(openai: Simulator) -> None:
+    plain = post(openai, "/embeddings", {"model": "m", "input": "x", "dimensions": 8}).json()["data"][0]
+    packed = post(
+        openai, "/embeddings", {"model": "m", "input": "x", "dimensions": 8, "encoding_format": "base64"}
+    ).json()["data"][0]
+    decoded = struct.unpack("<8f", base64.b64decode(packed["embedding"]))
+    assert decoded == pytest.approx(plain["embedding"], rel=1e-6)
+
+
+# -- streaming -------------------------------------------------------------------------------------
+
+
+def test_chat_stream_matches_the_unstreamed_answer(openai: Simulator) -> None:
+    whole = chat(openai)["choices"][0]["message"]["content"]
+    response = post(
+        openai, "/chat/completions", {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
+    )
+    events = sse_events(response)
+    assert response.headers["content-type"] == "text/event-stream"
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "", "refusal": None}
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text == whole
+    assert len(chunks) == len(whole.split()) + 3  # role, one per word, finish, usage
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"]["completion_tokens"] == len(whole.split())
+
+
+def test_completion_stream(openai: Simulator) -> None:
+    body = {"model": "gpt-3.5-turbo-instruct", "prompt": "Hi", "max_tokens": 3}
+    events = sse_events(post(openai, "/completions", {**body, "stream": True}))
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert [c["choices"][0]["text"] for c in chunks] == ["This", " is", " a", ""]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "length"
+    assert events[-1] == "[DONE]"
+
+
+# -- prompt templates ------------------------------------------------------------------------------
+
+
+def test_prompt_renders_variables_like_the_chat_it_stands_for(gateway: Simulator) -> None:
+    variables = {"audience": "developers", "topic": "caching"}
+    rendered = [
+        {"role": "system", "content": "You are a concise assistant writing for developers."},
+        {"role": "user", "content": "Write one short paragraph about caching."},
+    ]
+    data = post(gateway, "/prompts/pp-demo/completions", {"variables": variables}).json()
+    direct = post(gateway, "/chat/completions", {"model": "gpt-4o-mini", "messages": rendered}, ROUTE).json()
+    assert data["object"] == "chat.completion"
+    assert data["model"] == "gpt-4o-mini"
+    assert data["usage"]["prompt_tokens"] == 14
+    assert data["choices"][0]["message"]["content"] == direct["choices"][0]["message"]["content"]
+
+
+@pytest.mark.parametrize(
+    ("reference", "prompt_tokens"),
+    [
+        ("pp-demo", 14),  # published version 1
+        ("pp-demo@1", 14),
+        (
+            "pp-demo@2",
+            13,
+        ),  # "...cheerful assistant writing for developers." + "Write two sentences about caching."
+        ("pp-demo@latest", 13),
+    ],
+)
+def test_prompt_versions(gateway: Simulator, reference: str, prompt_tokens: int) -> None:
+    body = {"variables": {"audience": "developers", "topic": "caching"}}
+    data = post(gateway, f"/prompts/{reference}/completions", body).json()
+    assert data["usage"]["prompt_tokens"] == prompt_tokens
+
+
+def test_prompt_hyperparameters_at_the_root_override_the_template(gateway: Simulator) -> None:
+    body = {"variables": {"topic": "x"}, "max_tokens": 2}
+    data = post(gateway, "/prompts/pp-demo/completions", body).json()
+    assert data["choices"][0]["message"]["content"] == "This is"
+    assert data["choices"][0]["finish_reason"] == "length"
+
+
+def test_prompts_file_and_missing_variables(tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(
+        json.dumps({"pp-tagline": {"model": "gpt-3.5-turbo-instruct", "prompt": "Tag {{ a }}{{b}}!"}})
+    )
+    with Simulator(profile="gateway", prompts=prompts) as sim:
+        data = post(sim, "/prompts/pp-tagline/completions", {"variables": {"a": "one two"}}).json()
+        demo = post(sim, "/prompts/pp-demo/completions", {"variables": {}})
+    assert data["object"] == "text_completion"
+    assert data["model"] == "gpt-3.5-turbo-instruct"
+    assert data["usage"]["prompt_tokens"] == 3  # "Tag one two!": b renders empty
+    assert demo.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "is not valid JSON"),
+        ("[]", "a prompts file must hold a JSON object of prompt id -> prompt"),
+        ('{"p": {"model": "m"}}', "prompt p: a template needs either messages or prompt"),
+        ('{"p": {"published": 3, "versions": {"1": {"prompt": "x"}}}}', "prompt p: published version 3"),
+    ],
+)
+def test_bad_prompts_file(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        Simulator(prompts=path)
+
+
+# -- cache -----------------------------------------------------------------------------------------
+
+
+def test_cache_config_hits_on_the_same_request(gateway: Simulator) -> None:
+    headers = {"x-portkey-config": '{"provider": "openai", "cache": {"mode": "simple"}}'}
+    first = post(gateway, "/chat/completions", CHAT, headers)
+    second = post(gateway, "/chat/completions", CHAT, headers)
+    other = post(gateway, "/chat/completions", {**CHAT, "temperature": 1}, headers)
+    refreshed = post(gateway, "/chat/completions", CHAT, {**headers, "x-portkey-cache-force-refresh": "true"})
+    statuses = [r.headers["x-portkey-cache-status"] for r in (first, second, other, refreshed)]
+    assert statuses == ["MISS", "HIT", "MISS", "REFRESH"]
+    assert second.json() == first.json()
+    assert refreshed.json()["id"] != first.json()["id"]
+
+
+# -- faults ----------------------------------------------------------------------------------------
+
+
+def test_injected_status_with_retry_after(gateway: Simulator) -> None:
+    gateway.inject(status=429, retry_after=2, times=2)
+    responses = [post(gateway, "/chat/completions", CHAT, ROUTE) for _ in range(3)]
+    assert [r.status_code for r in responses] == [429, 429, 200]
+    assert responses[0].headers["retry-after"] == "2"
+    assert responses[0].json() == {
+        "error": {
+            "message": "Rate limit reached for requests (simulated).",
+            "type": "requests",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        },
+        "provider": "openai",
+    }
+
+
+def test_faults_match_their_path_and_carry_a_body(gateway: Simulator) -> None:
+    gateway.inject(path="/embeddings", status=500, body={"status": "failure", "message": "boom"})
+    assert post(gateway, "/chat/completions", CHAT, ROUTE).status_code == 200
+    failed = post(gateway, "/embeddings", {"model": "m", "input": "x"}, ROUTE)
+    assert (failed.status_code, failed.json()) == (500, {"status": "failure", "message": "boom"})
+    assert post(gateway, "/embeddings", {"model": "m", "input": "x"}, ROUTE).status_code == 200
+
+
+def test_prompt_path_patterns_and_forever_faults(gateway: Simulator) -> None:
+    gateway.inject(path="/v1/prompts/*/completions", status=503, times=None)
+    codes = [post(gateway, "/prompts/pp-demo/completions", {"variables": {}}).status_code for _ in range(3)]
+    assert codes == [503, 503, 503]
+    gateway.clear_faults()
+    assert post(gateway, "/prompts/pp-demo/completions", {"variables": {}}).status_code == 200
+
+
+def test_drop_closes_without_an_answer(gateway: Simulator) -> None:
+    gateway.inject(drop=True)
+    with pytest.raises(httpx.RemoteProtocolError):
+        post(gateway, "/chat/completions", CHAT, ROUTE)
+    assert post(gateway, "/chat/completions", CHAT, ROUTE).status_code == 200
+
+
+def test_drop_mid_stream_after_n_chunks(gateway: Simulator) -> None:
+    gateway.inject(drop_after=3)
+    received: list[str] = []
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        httpx.stream(
+            "POST", gateway.url + "/chat/completions", json={**CHAT, "stream": True}, headers=ROUTE
+        ) as r,
+    ):
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                received.append(line)
+    assert len(received) == 3
+
+
+def test_delay_then_normal_answer(gateway: Simulator) -> None:
+    gateway.inject(status=None, delay=5.0)
+    with pytest.raises(httpx.ReadTimeout):
+        HTTP.post(gateway.url + "/chat/completions", json=CHAT, headers=ROUTE, timeout=0.2)
+    assert post(gateway, "/chat/completions", CHAT, ROUTE).status_code == 200
+
+
+def test_fault_header_counts_per_header_text(gateway: Simulator) -> None:
+    fault = {**ROUTE, "x-simulator-fault": "status=503; retry-after=1; times=2"}
+    codes = [post(gateway, "/chat/completions", CHAT, fault) for _ in range(3)]
+    fresh = post(
+        gateway, "/chat/completions", CHAT, {**fault, "x-simulator-fault": "status=503; times=2; id=b"}
+    )
+    every = [post(gateway, "/chat/completions", CHAT, {"x-simulator-fault": "status=502"}) for _ in range(2)]
+    assert [r.status_code for r in codes] == [503, 503, 200]
+    assert codes[0].headers["retry-after"] == "1"
+    assert fresh.status_code == 503
+    assert [r.status_code for r in every] == [502, 502]  # no routing needed: the fault comes first
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("status=abc", "Invalid x-simulator-fault header: status must be a whole number, not 'abc'"),
+        (
+            "status=700",
+            "Invalid x-simulator-fault header: status must be an HTTP status code (100-599), not 700",
+        ),
+        ("colour=red", "Invalid x-simulator-fault header: unknown key 'colour'"),
+        ("delay=soon", "Invalid x-simulator-fault header: delay must be a number, not 'soon'"),
+    ],
+)
+def test_bad_fault_header(gateway: Simulator, header: str, message: str) -> None:
+    response = post(gateway, "/chat/completions", CHAT, {**ROUTE, "x-simulator-fault": header})
+    assert (response.status_code, response.json()) == (400, {"status": "failure", "message": message})
+
+
+def test_admin_endpoint(gateway: Simulator) -> None:
+    admin = gateway.url.removesuffix("/v1") + "/_simulator"
+    created = HTTP.post(admin + "/faults", json={"path": "/completions", "status": 500, "retry_after": "3"})
+    listed = HTTP.get(admin + "/faults").json()
+    failed = post(gateway, "/completions", {"model": "m", "prompt": "x"}, ROUTE)
+    bad = HTTP.post(admin + "/faults", json={"status": 500, "colour": "red"})
+    recorded = HTTP.get(admin + "/requests").json()["requests"]
+    assert created.status_code == 201
+    assert listed["faults"][0]["path"] == "/completions"
+    assert (failed.status_code, failed.headers["retry-after"]) == (500, "3")
+    assert (bad.status_code, bad.json()) == (
+        400,
+        {"status": "failure", "message": "Invalid fault: unknown fault field(s): colour"},
+    )
+    assert [(r["method"], r["path"]) for r in recorded] == [("POST", "/v1/completions")]
+    assert HTTP.post(admin + "/reset").json() == {"status": "ok"}
+    assert gateway.requests == []
+    assert HTTP.get(admin + "/health").json() == {"status": "ok", "profile": "gateway"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"status": 99}, "status must be an HTTP status code"),
+        ({"times": 0}, "times must be a positive integer or None"),
+        ({"delay": -1}, "delay must be a number of seconds from 0 to 600"),
+        ({"drop_after": -2}, "drop_after must be a number of chunks"),
+    ],
+)
+def test_fault_validation(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Fault(**fields)
+
+
+def test_unknown_profile() -> None:
+    with pytest.raises(ValueError, match="profile must be one of hosted, gateway, openai, not 'cloud'"):
+        Simulator(profile="cloud")
+
+
+def test_lifecycle() -> None:
+    sim = Simulator(profile="gateway")
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = sim.url
+    with sim:
+        assert sim.url == f"http://127.0.0.1:{sim.port}/v1"
+        with httpx.Client() as client:  # two requests over HTTP/1.1 keep-alive
+            for _ in range(2):
+                assert client.post(sim.url + "/chat/completions", json=CHAT, headers=ROUTE).status_code == 200
+    with pytest.raises(httpx.ConnectError):
+        HTTP.post(f"http://127.0.0.1:{sim.port}/v1/chat/completions", json=CHAT)
+
+
+# -- QueryService.run against the simulator --------------------------------------------------------
+
+SECRET = "pk-live-0123456789abcdef"
+OPERATIONS = [
+    (
+        {"operation": "chat", "model": "gpt-4o-mini", "messages": json.dumps(HELLO), "max_tokens": "5"},
+        "/v1/chat/completions",
+        {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 5},
+        "This is a simulated answer.",
+    ),
+    (
+        {"operation": "completion", "model": "gpt-3.5-turbo-instruct", "prompt": "Hi", "max_tokens": "3"},
+        "/v1/completions",
+        {"model": "gpt-3.5-turbo-instruct", "prompt": "Hi", "max_tokens": 3},
+        "This is a",
+    ),
+    (
+        {"operation": "prompt_completion", "promptId": "pp-demo@2", "variables": '{"topic": "AI"}',
+         "prompt_parameters": '{"max_tokens": 2}'},
+        "/v1/prompts/pp-demo@2/completions",
+        {"variables": {"topic": "AI"}, "max_tokens": 2},
+        "This is",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("options", "path", "body", "text"), OPERATIONS)
+def test_query_service_runs_each_operation(
+    hosted: Simulator, options: dict[str, str], path: str, body: dict[str, Any], text: str, stream: bool
+) -> None:
+    source = {"apiKey": SECRET, "provider": "openai", "gatewayUrl": hosted.url}
+    query = {**options, "traceId": "tr-1", "metadata": '{"_user": "ada"}', "stream": str(stream).lower()}
+    with QueryService() as service:
+        result = service.run(source, query)
+    choice = result["data"]["choices"][0]
+    assert (choice.get("text") or choice["message"]["content"]) == text
+    assert choice["finish_reason"] == "length"
+    meta = result["metadata"]
+    assert (meta["statusCode"], meta["traceId"], meta["provider"], meta["cacheStatus"]) == (
+        200,
+        "tr-1",
+        "openai",
+        "DISABLED",
+    )
+    assert meta.get("streamed", False) is stream
+    sent = hosted.requests[-1]
+    assert (sent.method, sent.path) == ("POST", path)
+    assert sent.json == ({**body, "stream": True} if stream else body)
+    assert sent.headers["x-portkey-api-key"] == SECRET
+    assert sent.headers["x-portkey-metadata"] == '{"_user":"ada"}'
+    assert sent.headers["accept"] == ("text/event-stream" if stream else "application/json")
+
+
+def test_query_service_embeddings(hosted: Simulator) -> None:
+    source = {"apiKey": SECRET, "virtualKey": "vk-openai", "gatewayUrl": hosted.url}
+    query = {"operation": "create_embedding", "model": "text-embedding-3-small", "input": '["a b", "c"]'}
+    with QueryService() as service:
+        result = service.run(source, query)
+    vectors = [d["embedding"] for d in result["data"]["data"]]
+    assert [len(v) for v in vectors] == [1536, 1536]
+    assert result["data"]["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
+    assert hosted.requests[-1].json == {"model": "text-embedding-3-small", "input": ["a b", "c"]}
+
+
+def test_query_service_stream_yields_chunks(hosted: Simulator) -> None:
+    source = {"apiKey": SECRET, "provider": "openai", "gatewayUrl": hosted.url}
+    query = {"operation": "chat", "model": "gpt-4o-mini", "messages": json.dumps(HELLO), "max_tokens": "4"}
+    with QueryService() as service:
+        chunks = list(service.stream(source, query))
+    pieces = [c["choices"][0]["delta"].get("content") for c in chunks]
+    assert pieces == ["", "This", " is", " a", " simulated", None]
+
+
+def test_query_service_retries_an_injected_503(hosted: Simulator, no_sleep: list[float]) -> None:
+    hosted.inject(status=503, retry_after="1")
+    source = {"apiKey": SECRET, "provider": "openai", "gatewayUrl": hosted.url, "maxRetries": "2"}
+    with QueryService() as service:
+        result = service.run(source, {"operation": "chat", "model": "m", "messages": json.dumps(HELLO)})
+    assert result["metadata"]["retries"] == 1
+    assert no_sleep == [1.0]
+    assert len(hosted.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "message", "description", "data"),
+    [
+        (
+            {"status": 429, "times": None},
+            "Query could not be completed",
+            "Rate limit reached for requests (simulated).",
+            {"statusCode": 429, "errorType": "requests", "provider": "openai", "retries": 0},
+        ),
+        (
+            {
+                "status": 401,
+                "body": {"error": {"message": f"Incorrect API key provided: {SECRET}", "type": "auth"}},
+            },
+            "Query could not be completed",
+            "Incorrect API key provided: ***",
+            {"statusCode": 401, "errorType": "auth", "retries": 0},
+        ),
+        (
+            {"status": 400, "body": {"status": "failure", "message": "Invalid config passed"}},
+            "Query could not be completed",
+            "Invalid config passed",
+            {"statusCode": 400, "retries": 0},
+        ),
+    ],
+)
+def test_query_service_maps_injected_errors(
+    hosted: Simulator, fault: dict[str, Any], message: str, description: str, data: dict[str, Any]
+) -> None:
+    hosted.inject(**fault)
+    source = {"apiKey": SECRET, "provider": "openai", "gatewayUrl": hosted.url, "maxRetries": "0"}
+    query = {"operation": "chat", "model": "m", "messages": json.dumps(HELLO), "traceId": "tr-9"}
+    with QueryService() as service, pytest.raises(QueryError) as caught:
+        service.run(source, query)
+    err = caught.value
+    assert (err.message, err.description) == (message, description)
+    assert data.items() <= err.data.items()
+    assert err.data["traceId"] == "tr-9"
+    assert SECRET not in json.dumps([err.message, err.description, err.data])
+
+
+def test_query_service_reports_a_dropped_stream(hosted: Simulator) -> None:
+    hosted.inject(status=None, drop_after=2)
+    source = {"apiKey": SECRET, "provider": "openai", "gatewayUrl": hosted.url, "maxRetries": "0"}
+    query = {"operation": "chat", "model": "m", "messages": json.dumps(HELLO), "stream": "true"}
+    with QueryService() as service, pytest.raises(QueryError) as caught:
+        service.run(source, query)
+    assert caught.value.data["errorType"] in ("connection_error", "stream_truncated")
