@@ -361,56 +361,62 @@ def schema_problems(label: str, doc: Any, metaschema_name: str) -> list[str]:
     return problems
 
 
-def consistency_problems(manifest: Any, operations: Any, handled: Mapping[str, frozenset[str]]) -> list[str]:
+def consistency_problems(
+    manifest: Any,
+    operations: Any,
+    handled: Mapping[str, frozenset[str]],
+    manifest_label: str = "manifest.json",
+    operations_label: str = "operations.json",
+) -> list[str]:
     """What the meta-schemas cannot say: keys agree, and the service handles every field of the form."""
     problems: list[str] = []
     props = manifest["properties"]
     for name, field in props.items():
         if field["key"] != name:
-            problems.append(f"manifest.json: properties.{name} has key {field['key']!r}")
+            problems.append(f"{manifest_label}: properties.{name} has key {field['key']!r}")
     options = manifest["source"]["options"]
     for name in sorted(set(props) - set(options)):
-        problems.append(f"manifest.json: {name} is a form field but not in source.options")
+        problems.append(f"{manifest_label}: {name} is a form field but not in source.options")
     for name in sorted(set(options) - set(props)):
-        problems.append(f"manifest.json: source.options.{name} has no form field")
+        problems.append(f"{manifest_label}: source.options.{name} has no form field")
     for name in sorted(set(props) & set(options)):
         secret = props[name]["type"] == "password"
         if options[name]["encrypted"] != secret:
             problems.append(
-                f"manifest.json: {name} is type {props[name]['type']} "
+                f"{manifest_label}: {name} is type {props[name]['type']} "
                 f"but encrypted is {options[name]['encrypted']}"
             )
     for name in manifest["required"]:
         if name not in props:
-            problems.append(f"manifest.json: required names unknown field {name}")
+            problems.append(f"{manifest_label}: required names unknown field {name}")
     for name in manifest["defaults"]:
         if name not in props:
-            problems.append(f"manifest.json: defaults names unknown field {name}")
+            problems.append(f"{manifest_label}: defaults names unknown field {name}")
 
     sections = {op: fields for op, fields in operations["properties"].items() if op != "operation"}
     listed = [item["value"] for item in operations["properties"]["operation"]["list"]]
     for op in listed:
         if op not in sections:
-            problems.append(f"operations.json: operation {op} is listed but has no fields")
+            problems.append(f"{operations_label}: operation {op} is listed but has no fields")
     for op in sections:
         if op not in listed:
-            problems.append(f"operations.json: {op} has fields but is not in the operation list")
+            problems.append(f"{operations_label}: {op} has fields but is not in the operation list")
     default_op = operations["defaults"].get("operation")
     if default_op is not None and default_op not in listed:
-        problems.append(f"operations.json: defaults.operation {default_op!r} is not a listed operation")
+        problems.append(f"{operations_label}: defaults.operation {default_op!r} is not a listed operation")
     for op, fields in sections.items():
         for key, field in fields.items():
             if field["key"] != key:
-                problems.append(f"operations.json: {op}.{key} has key {field['key']!r}")
+                problems.append(f"{operations_label}: {op}.{key} has key {field['key']!r}")
         if op not in handled:
-            problems.append(f"operations.json: the service has no operation {op}")
+            problems.append(f"{operations_label}: the service has no operation {op}")
             continue
         for key in sorted(set(fields) - handled[op]):
-            problems.append(f"operations.json: {op}.{key} is not handled by the service")
+            problems.append(f"{operations_label}: {op}.{key} is not handled by the service")
         for key in sorted(handled[op] - set(fields)):
-            problems.append(f"operations.json: the service reads {op}.{key}, which the form lacks")
+            problems.append(f"{operations_label}: the service reads {op}.{key}, which the form lacks")
     for op in sorted(set(handled) - set(sections)):
-        problems.append(f"operations.json: the service handles {op}, which the form lacks")
+        problems.append(f"{operations_label}: the service handles {op}, which the form lacks")
     return problems
 
 
@@ -422,7 +428,9 @@ def cmd_validate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     problems = schema_problems(manifest_label, manifest, "manifest.schema.json")
     problems += schema_problems(operations_label, operations, "operations.schema.json")
     if not problems:
-        problems = consistency_problems(manifest, operations, HANDLED_FIELDS)
+        problems = consistency_problems(
+            manifest, operations, HANDLED_FIELDS, manifest_label, operations_label
+        )
     for problem in problems:
         print(_one_line(problem), file=err)
     if problems:
