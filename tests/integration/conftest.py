@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_support import Gateway, Runner, without_ids
+from gateway_support import FETCH_SHIM_ON, Gateway, Runner, without_ids
 
 from tooljet_portkey import AsyncQueryService, QueryService
 from tooljet_portkey.simulator import RecordedRequest, Simulator
@@ -31,6 +31,8 @@ GATEWAY_VERSION = "1.15.2"
 ENTRY = GATEWAY_DIR / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
 # Makes the gateway listen on 127.0.0.1 only (start-server.js has no host option).
 LOOPBACK_ONLY = Path(__file__).resolve().with_name("loopback_only.cjs")
+# With GATEWAY_FETCH_SHIM=1, works around the gateway's Node 20 defect (see test_gateway_defects.py).
+FETCH_SHIM = Path(__file__).resolve().with_name("mutable_fetch_headers.cjs")
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
 
@@ -97,9 +99,12 @@ def _gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     node = shutil.which("node")
     assert node is not None
     env = {**os.environ, "NO_COLOR": "1"}
+    preload = ["--require", str(LOOPBACK_ONLY)]
+    if FETCH_SHIM_ON:
+        preload += ["--require", str(FETCH_SHIM)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [node, "--require", str(LOOPBACK_ONLY), str(ENTRY), f"--port={port}", "--headless"],
+            [node, *preload, str(ENTRY), f"--port={port}", "--headless"],
             cwd=GATEWAY_DIR,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from gateway_support import Gateway, Runner, portkey_headers, without_ids
+from gateway_support import Gateway, Runner, check_connection, portkey_headers, without_ids
 
-from tooljet_portkey import AsyncQueryService, QueryError, QueryService
+from tooljet_portkey import QueryError
 from tooljet_portkey.simulator import RecordedRequest, Simulator
 
 pytestmark = pytest.mark.gateway
@@ -312,20 +312,11 @@ def test_config_the_gateway_rejects_is_a_query_error_with_its_message(
 # test_connection
 
 
-def _test_connection(flavour: str, source: dict[str, Any]) -> dict[str, Any]:
-    if flavour == "sync":
-        return QueryService().test_connection(source)
-
-    import asyncio
-
-    return asyncio.run(AsyncQueryService().test_connection(source))
-
-
 @pytest.mark.parametrize("flavour", ["sync", "async"])
 def test_connection_without_routing_reports_the_gateways_400(
     gateway: Gateway, upstream: Simulator, flavour: str
 ) -> None:
-    result = _test_connection(flavour, {"gatewayUrl": gateway.url})
+    result = check_connection(flavour, {"gatewayUrl": gateway.url})
 
     assert result == {
         "status": "failed",
