@@ -4,6 +4,7 @@ option of manifest.json, the exact method, URL, headers and JSON body QueryServi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -30,6 +31,14 @@ from tooljet_portkey._spec import parse_connection, parse_query
 pytestmark = [pytest.mark.respx(base_url=BASE_URL), pytest.mark.usefixtures("no_retry_sleep")]
 
 ANY_ANSWER = {"object": "list", "data": []}
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[QueryService]:
+    """One service for the module: building a client costs an SSL context, and run() keeps no state
+    between queries beyond its pool, which these tests do not inspect."""
+    with QueryService() as svc:
+        yield svc
 
 
 def send(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -563,7 +564,14 @@ FIELD_KEYS = sorted(
 )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.fixture(scope="module")
+def shared_service() -> Iterator[QueryService]:
+    """One service for every example (a new client costs an SSL context); the pool keys by settings."""
+    with QueryService() as service:
+        yield service
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     operation=st.sampled_from([*MINIMAL, "other"]),
     overrides=st.dictionaries(st.sampled_from(FIELD_KEYS), host_text, max_size=6),
@@ -576,14 +584,14 @@ FIELD_KEYS = sorted(
     ),
 )
 def test_run_answers_or_raises_query_error_whatever_the_input(
-    operation: str, overrides: dict[str, Any], source_overrides: dict[str, Any]
+    shared_service: QueryService, operation: str, overrides: dict[str, Any], source_overrides: dict[str, Any]
 ) -> None:
     query = {**MINIMAL.get(operation, {"operation": operation}), **overrides}
     source = {**SOURCE, **source_overrides}
-    with respx.mock(base_url=BASE_URL, assert_all_called=False) as mock, QueryService() as service:
+    with respx.mock(base_url=BASE_URL, assert_all_called=False) as mock:
         mock.route().respond(200, json=CHAT_EXAMPLE)
         try:
-            result = service.run(source, query)
+            result = shared_service.run(source, query)
         except QueryError as err:
             assert err.data.get("errorType") != "plugin_error", err.description
             assert isinstance(err.description, str)
@@ -640,11 +648,18 @@ def test_anonymous_callers_are_keyed_by_settings(service: QueryService) -> None:
     assert not first._http.is_closed
 
 
-def test_pool_is_bounded_and_closes_what_it_drops(service: QueryService) -> None:
-    clients = [service.get_connection(SOURCE, f"ds-{i}") for i in range(MAX_CACHED_CLIENTS + 1)]
+def test_pool_is_bounded_and_closes_what_it_drops(
+    service: QueryService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert MAX_CACHED_CLIENTS == 64
+    monkeypatch.setattr("tooljet_portkey._service.MAX_CACHED_CLIENTS", 3)  # each client costs an SSL context
+    clients = [service.get_connection(SOURCE, f"ds-{i}") for i in range(4)]
     assert clients[0]._http.is_closed
     assert not any(c._http.is_closed for c in clients[1:])
-    assert service.get_connection(SOURCE, f"ds-{MAX_CACHED_CLIENTS}") is clients[-1]
+    assert service.get_connection(SOURCE, "ds-1") is clients[1]  # used last: ds-2 is now the oldest
+    newest = service.get_connection(SOURCE, "ds-4")
+    assert clients[2]._http.is_closed and not clients[1]._http.is_closed
+    assert repr(service) == "QueryService(clients=3)" and not newest._http.is_closed
 
 
 def test_close_and_with_release_every_client() -> None:
