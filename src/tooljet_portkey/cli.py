@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -152,39 +153,71 @@ def _needs_simulator(options: Mapping[str, str]) -> bool:
     return not options.get("apiKey") and not options.get("gatewayUrl")
 
 
+@dataclass
+class _Target:
+    """Where queries go: the connection options, and the embedded simulator's URL when it answers."""
+
+    options: dict[str, str]
+    simulator_url: str | None = None
+    noted: bool = False
+
+    def note(self, err: IO[str]) -> None:
+        """Say (once, on stderr) that the answer came from the simulator."""
+        if self.simulator_url and not self.noted:
+            self.noted = True
+            print(
+                f"{PROG}: no API key or gateway URL given: answered by the offline Portkey simulator "
+                f"at {self.simulator_url} (set PORTKEY_API_KEY or --gateway-url to use Portkey)",
+                file=err,
+                flush=True,
+            )
+
+    def failure(self, error: Exception) -> CommandError:
+        """A QueryError as the one line to print (naming the simulator when it answered)."""
+        message = getattr(error, "message", "")
+        description = getattr(error, "description", "")
+        where = " (offline Portkey simulator)" if self.simulator_url else ""
+        return CommandError(f"{PROG}: {message}: {description}{where}")
+
+
+def _fault(args: argparse.Namespace) -> Any:
+    """The --fault spec as a simulator Fault (None without one); a bad spec is a usage error."""
+    if not args.fault:
+        return None
+    from .simulator._faults import parse_fault_header
+
+    try:
+        return parse_fault_header(args.fault, "*")
+    except (TypeError, ValueError) as error:
+        raise CommandError(f"{PROG}: error: --fault: {error}", USAGE_ERROR) from None
+
+
 @contextmanager
-def _connection(
-    args: argparse.Namespace, environ: Mapping[str, str], err: IO[str]
-) -> Iterator[dict[str, str]]:
-    """The connection options; with no API key and no gateway URL, the embedded simulator's."""
+def _connection(args: argparse.Namespace, environ: Mapping[str, str]) -> Iterator[_Target]:
+    """The connection; with no API key and no gateway URL, the embedded simulator's.
+
+    The options are validated first, so a typing mistake is reported before anything starts.
+    """
+    from ._spec import parse_connection
+
     options = connection_options(args, environ)
     if not _needs_simulator(options):
         if args.fault:
             raise CommandError(f"{PROG}: error: --fault only applies to the embedded simulator", USAGE_ERROR)
-        yield options
+        parse_connection(options)
+        yield _Target(options)
         return
+    if not (options.get("provider") or options.get("virtualKey") or options.get("config")):
+        options["provider"] = SIMULATOR_PROVIDER
+    parse_connection({**options, "gatewayUrl": "http://127.0.0.1/v1"})  # the simulator's URL comes later
     from .simulator import Simulator
-    from .simulator._faults import parse_fault_header
 
-    fault = None
-    if args.fault:
-        try:
-            fault = parse_fault_header(args.fault, "*")
-        except (TypeError, ValueError) as error:
-            raise CommandError(f"{PROG}: error: --fault: {error}", USAGE_ERROR) from None
+    fault = _fault(args)
     with Simulator(profile="gateway") as sim:
         if fault is not None:
             sim.faults.add(fault)
         options["gatewayUrl"] = sim.url
-        if not (options.get("provider") or options.get("virtualKey") or options.get("config")):
-            options["provider"] = SIMULATOR_PROVIDER
-        print(
-            f"{PROG}: no API key or gateway URL given: answering from the offline Portkey simulator "
-            f"at {sim.url} (set PORTKEY_API_KEY or --gateway-url to use Portkey)",
-            file=err,
-            flush=True,
-        )
-        yield options
+        yield _Target(options, sim.url)
 
 
 # -- commands --------------------------------------------------------------------------------------
@@ -232,22 +265,30 @@ def _chunk_text(chunk: Mapping[str, Any]) -> str:
 def cmd_run(
     args: argparse.Namespace, environ: Mapping[str, str], out: IO[str], err: IO[str], stdin: IO[str]
 ) -> int:
+    from ._errors import QueryError
     from ._service import QueryService
+    from ._spec import parse_query
 
     options = query_options(args, stdin)
     if args.stream and args.operation not in STREAMABLE:
         raise CommandError(f"{PROG} run: error: {args.operation} cannot be streamed", USAGE_ERROR)
-    with _connection(args, environ, err) as source, QueryService() as service:
-        if not args.stream:
-            result = service.run(source, options)
-            _print_json(result["data"] if args.raw else result, out)
-            return 0
-        for chunk in service.stream(source, options):
-            if args.raw:
-                out.write(_chunk_text(chunk))
-            else:
-                out.write(json.dumps(chunk, ensure_ascii=False) + "\n")
-            out.flush()
+    _fault(args)  # usage errors first
+    parse_query(options)  # bad options fail here, before a simulator starts
+    with _connection(args, environ) as target, QueryService() as service:
+        try:
+            if not args.stream:
+                result = service.run(target.options, options)
+                target.note(err)
+                _print_json(result["data"] if args.raw else result, out)
+                return 0
+            for chunk in service.stream(target.options, options):
+                target.note(err)
+                out.write(_chunk_text(chunk) if args.raw else json.dumps(chunk, ensure_ascii=False) + "\n")
+                out.flush()
+        except QueryError as error:
+            if args.stream and args.raw and target.noted:
+                out.write("\n")  # end the partial line the failed stream left
+            raise target.failure(error) from None
         if args.raw:
             out.write("\n")
     return 0
@@ -258,10 +299,14 @@ def cmd_test_connection(
 ) -> int:
     from ._service import QueryService
 
-    with _connection(args, environ, err) as source, QueryService() as service:
-        result = service.test_connection(source)
-    if result.get("status") != "ok":
-        raise CommandError(f"{PROG}: connection failed: {result.get('message', 'no reason given')}")
+    with _connection(args, environ) as target, QueryService() as service:
+        result = service.test_connection(target.options)
+        if result.get("status") != "ok":
+            where = " (offline Portkey simulator)" if target.simulator_url else ""
+            raise CommandError(
+                f"{PROG}: connection failed: {result.get('message', 'no reason given')}{where}"
+            )
+        target.note(err)
     _print_json(result, out)
     return 0
 
