@@ -1,4 +1,4 @@
-"""The package as a host gets it: build the wheel and sdist, install the wheel in a new virtual
+"""The package as a host gets it: build the sdist and the wheel from it, install the wheel in a new virtual
 environment, find the plugin by its entry point, read the shipped files, and run one real query
 against a loopback server.
 
