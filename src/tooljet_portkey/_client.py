@@ -437,6 +437,10 @@ class AsyncPortkeyClient(_BaseClient):
 # Streams
 
 
+# After [DONE], read at most this much more before giving the connection up instead of reusing it.
+_DRAIN_LIMIT = 64 * 1024
+
+
 class _StreamBase:
     """What the sync and async streams share: everything but reading the body.
 
@@ -530,7 +534,8 @@ class ChunkStream(_StreamBase):
         try:
             if self._json_body:
                 raise self._json_error(self.response.read())
-            for data in self.response.iter_bytes():
+            pieces = self.response.iter_bytes()
+            for data in pieces:
                 yield from self._take(data)
                 if self._finished:
                     break
@@ -538,10 +543,23 @@ class ChunkStream(_StreamBase):
                 yield from self._take(None)
             if not self._done:
                 raise self._ending()
+            self._drain(pieces)
         except httpx.RequestError as err:
             raise self._lost(err) from err
         finally:
             self.response.close()
+
+    @staticmethod
+    def _drain(pieces: Iterator[bytes]) -> None:
+        """Read what follows [DONE] (normally only the body's end), so the connection can be reused."""
+        left = _DRAIN_LIMIT
+        try:
+            for data in pieces:
+                left -= len(data)
+                if left < 0:
+                    return
+        except httpx.HTTPError:
+            return
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return self._iterator
@@ -571,7 +589,8 @@ class AsyncChunkStream(_StreamBase):
         try:
             if self._json_body:
                 raise self._json_error(await self.response.aread())
-            async for data in self.response.aiter_bytes():
+            pieces = self.response.aiter_bytes()
+            async for data in pieces:
                 for chunk in self._take(data):
                     yield chunk
                 if self._finished:
@@ -581,10 +600,22 @@ class AsyncChunkStream(_StreamBase):
                     yield chunk
             if not self._done:
                 raise self._ending()
+            await self._adrain(pieces)
         except httpx.RequestError as err:
             raise self._lost(err) from err
         finally:
             await self.response.aclose()
+
+    @staticmethod
+    async def _adrain(pieces: AsyncIterator[bytes]) -> None:
+        left = _DRAIN_LIMIT
+        try:
+            async for data in pieces:
+                left -= len(data)
+                if left < 0:
+                    return
+        except httpx.HTTPError:
+            return
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._iterator

@@ -156,11 +156,6 @@ DONE: Any = object()
 SKIP: Any = object()
 
 
-def _error_finish(reason: Any) -> bool:
-    # Some providers end a failed stream with a finish_reason such as "error" or "content_filter_error".
-    return isinstance(reason, str) and (reason == "error" or reason.endswith("_error"))
-
-
 def decode_chunk(event: ServerSentEvent) -> Any:
     """One SSE event -> a chunk dict, DONE at ``[DONE]``, SKIP for a guardrail-only chunk.
 
@@ -178,7 +173,7 @@ def decode_chunk(event: ServerSentEvent) -> Any:
     if event.event == "error":
         message, kind = error_details(500, chunk, data)
         raise StreamError(message, error_type=kind or "stream_error", chunk=chunk)
-    if not isinstance(chunk, dict):
+    if type(chunk) is not dict:
         raise StreamError(
             f"Portkey sent a stream chunk that is not a JSON object: {_plain_text(data)[:200]}",
             error_type="invalid_chunk",
@@ -189,8 +184,9 @@ def decode_chunk(event: ServerSentEvent) -> Any:
     choices = chunk.get("choices")
     if choices:
         for choice in choices:
-            if isinstance(choice, dict) and _error_finish(choice.get("finish_reason")):
-                reason = choice["finish_reason"]
+            # Some providers end a failed stream with a finish_reason such as "error".
+            reason = choice.get("finish_reason") if type(choice) is dict else None
+            if reason and type(reason) is str and (reason == "error" or reason.endswith("_error")):
                 message = f"The provider ended the stream with {reason}"
                 raise StreamError(message, error_type=reason, chunk=chunk)
     elif "hook_results" in chunk and choices is None:

@@ -12,23 +12,26 @@ It splits bytes itself instead of using httpx's ``iter_lines``, which splits on 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class ServerSentEvent:
+class ServerSentEvent(NamedTuple):
     data: str
     event: str = "message"
     id: str | None = None
 
 
 class SSEDecoder:
-    """Bytes in (``decode``), complete events out; ``end`` at the close of the stream."""
+    """Bytes in (``decode``), complete events out; ``end`` at the close of the stream.
+
+    ``decode`` handles the ``data: ...`` lines and blank lines that make up nearly all of a stream
+    inline, on bytes, and decodes an event's text once; every other line goes through ``feed``.
+    """
 
     __slots__ = ("_buffer", "_data", "_event", "_id", "_started", "_trailing_cr")
 
     def __init__(self) -> None:
-        self._data: list[str] = []
+        self._data: list[bytes] = []
         self._event = ""
         self._id: str | None = None
         self._buffer = b""
@@ -51,11 +54,26 @@ class SSEDecoder:
             chunk = self._buffer + chunk
         lines = chunk.split(b"\n")
         self._buffer = lines.pop()
+        if not self._started and lines:
+            self._started = True
+            if lines[0][:3] == b"\xef\xbb\xbf":  # a byte-order mark may open the stream
+                lines[0] = lines[0][3:]
         events = []
+        data = self._data
         for raw in lines:
-            event = self.feed(raw.decode("utf-8", "replace"))
-            if event is not None:
-                events.append(event)
+            if raw[:6] == b"data: ":
+                data.append(raw[6:])
+            elif not raw:
+                if data:
+                    events.append(self._dispatch())
+                    data = self._data
+                else:
+                    self._event = ""
+            else:
+                event = self.feed(raw.decode("utf-8", "replace"))
+                if event is not None:
+                    events.append(event)
+                    data = self._data
         return events
 
     def end(self) -> list[ServerSentEvent]:
@@ -63,6 +81,9 @@ class SSEDecoder:
         events = []
         if self._buffer:
             line, self._buffer = self._buffer, b""
+            if not self._started and line[:3] == b"\xef\xbb\xbf":
+                line = line[3:]
+            self._started = True
             event = self.feed(line.decode("utf-8", "replace"))
             if event is not None:
                 events.append(event)
@@ -73,13 +94,6 @@ class SSEDecoder:
 
     def feed(self, line: str) -> ServerSentEvent | None:
         """Take one line (without its end of line); return an event when a blank line completes it."""
-        if not self._started:
-            self._started = True
-            if line[:1] == "\ufeff":  # a byte-order mark may open the stream
-                line = line[1:]
-        if line[:6] == "data: ":  # the common case first
-            self._data.append(line[6:])
-            return None
         if not line:
             return self.flush()
         if line[0] == ":":
@@ -88,7 +102,7 @@ class SSEDecoder:
         if sep and value[:1] == " ":
             value = value[1:]
         if name == "data":
-            self._data.append(value)
+            self._data.append(value.encode())
         elif name == "event":
             self._event = value
         elif name == "id" and "\0" not in value:
@@ -100,7 +114,12 @@ class SSEDecoder:
         if not self._data:
             self._event = ""
             return None
-        event = ServerSentEvent("\n".join(self._data), self._event or "message", self._id)
+        return self._dispatch()
+
+    def _dispatch(self) -> ServerSentEvent:
+        data = self._data
+        text = (data[0] if len(data) == 1 else b"\n".join(data)).decode("utf-8", "replace")
+        event = ServerSentEvent(text, self._event or "message", self._id)
         self._data = []
         self._event = ""
         return event

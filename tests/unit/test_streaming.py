@@ -604,6 +604,90 @@ def test_async_closing_the_service_stream_early_disconnects(slow_server: SlowStr
     assert asyncio.run(main())
 
 
+class KeepAliveStreamServer:
+    """A loopback HTTP/1.1 server that answers every request on a connection with a whole stream
+    (chunked, ending after [DONE]) and counts the connections it accepted."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+        self.connections = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        payload = sse(*CHAT_CHUNKS)
+        answer = (
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+            + b"%x\r\n%s\r\n0\r\n\r\n" % (len(payload), payload)
+        )
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(conn, answer), daemon=True).start()
+
+    @staticmethod
+    def _answer(conn: socket.socket, answer: bytes) -> None:
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            try:
+                while True:
+                    while b"\r\n\r\n" not in data:
+                        more = conn.recv(65536)
+                        if not more:
+                            return
+                        data += more
+                    head, _, data = data.partition(b"\r\n\r\n")
+                    length = int(
+                        next(
+                            h.split(b":")[1]
+                            for h in head.split(b"\r\n")
+                            if h.lower().startswith(b"content-length")
+                        )
+                    )
+                    while len(data) < length:
+                        data += conn.recv(65536)
+                    data = data[length:]
+                    conn.sendall(answer)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+        self.thread.join(5)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_finished_stream_leaves_its_connection_for_the_next_call(mode: str) -> None:
+    server = KeepAliveStreamServer()
+    try:
+        source = {**SOURCE, "gatewayUrl": server.url}
+        if mode == "sync":
+            with QueryService() as svc:
+                answers = [list(svc.stream(source, CHAT, "ds-1")) for _ in range(3)]
+        else:
+
+            async def main() -> list[list[dict[str, Any]]]:
+                svc = AsyncQueryService()
+                try:
+                    out = []
+                    for _ in range(3):
+                        out.append([c async for c in svc.stream(source, CHAT, "ds-1")])
+                    return out
+                finally:
+                    await svc.aclose()
+
+            answers = asyncio.run(main())
+        assert answers == [CHAT_CHUNKS] * 3
+        assert server.connections == 1
+    finally:
+        server.close()
+
+
 # -- the pure parts ------------------------------------------------------------------------------
 
 

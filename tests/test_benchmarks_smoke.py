@@ -1,0 +1,42 @@
+"""The benchmark's quick mode runs end to end and reports every comparison as ratios (no timing check)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+SECTIONS = {
+    "### Import (in-process seconds)": ["import tooljet_portkey", "import httpx"],
+    "### Per call, chat": ["QueryService.run (chat)", "PortkeyClient.chat", "raw httpx.Client.post"],
+    "### Concurrency: 20 calls at once": ["AsyncQueryService.run", "raw httpx.AsyncClient.post"],
+    "### Streaming: one 100-chunk answer": ["QueryService.stream", "raw iter_lines + json.loads"],
+}
+
+
+@pytest.mark.skipif(not RUN.exists(), reason="benchmarks/ is not part of this install")
+def test_quick_benchmark_prints_ratios_for_every_client() -> None:
+    done = subprocess.run(
+        [sys.executable, str(RUN), "--quick"], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert out.startswith("Machine: ") and "CPUs" in out and "Python 3." in out
+    assert "Note: the portkey-ai SDK is not measured with --quick or --no-sdk." in out
+    for heading, clients in SECTIONS.items():
+        section = out[out.index(heading) :].split("\n\n")[1]
+        for client in clients:
+            row = re.search(rf"^\| {re.escape(client)} \| [\d,.]+ \| (\d+\.\d\d)x \|$", section, re.M)
+            assert row is not None, (client, section)
+            assert float(row.group(1)) > 0
+        # each table's baseline row is the last client listed and compares to itself
+        assert re.search(rf"^\| {re.escape(clients[-1])} \| [\d,.]+ \| 1\.00x \|$", section, re.M)
+    verdicts = out[out.index("### Targets") :]
+    targets = ("import under 0.2 s", "run() within 1.10x", "async throughput at 20", "streaming within 1.2x")
+    for target in targets:
+        assert re.search(rf"^- {re.escape(target)}.*: (met|NOT met) \(", verdicts, re.M), target
