@@ -22,6 +22,7 @@ from ._constants import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT_SECONDS,
     HOSTED_API_HOST,
+    MAX_HEADER_CHARS,
     MAX_OPTION_CHARS,
 )
 from ._errors import QueryError
@@ -314,6 +315,29 @@ def _describe(error: ValidationError) -> str:
     return f"is not valid ({kw})"
 
 
+_JSON_KINDS = frozenset({"json", "json-object-or-text", "json-array-or-text", "list"})
+_HEADER_JSON = frozenset({"metadata", "config"})  # sent as JSON text in an x-portkey-* header
+
+
+def _check_json(fields: tuple[Field, ...], values: dict[str, Any], title: str) -> None:
+    """A Python host may pass values natively: they must still be JSON (no NaN, dates or sets), and
+    JSON bound for a header must fit one (servers refuse headers of more than 8 to 16 KB)."""
+    for f in fields:
+        value = values.get(f.key)
+        if f.coerce not in _JSON_KINDS or value is None or isinstance(value, str):
+            continue
+        try:
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+        except (TypeError, ValueError, RecursionError):
+            raise _fail(
+                title, f.key, "must hold only JSON values (text, numbers, true/false, null, arrays, objects)"
+            ) from None
+        if f.key in _HEADER_JSON and len(text) > MAX_HEADER_CHARS:
+            raise _fail(
+                title, f.key, f"is {len(text)} characters as JSON; a header holds at most {MAX_HEADER_CHARS}"
+            )
+
+
 def _validate(validator: Validator, values: dict[str, Any], title: str) -> None:
     from jsonschema.exceptions import best_match
 
@@ -352,6 +376,7 @@ def parse_query(query_options: Any) -> Query:
         raise _fail(INVALID_OPTIONS, "operation", f"{problem} (one of: {allowed})")
     values = _collect(spec.operations[operation], query_options, INVALID_OPTIONS)
     _validate(_validator(operation), values, INVALID_OPTIONS)
+    _check_json(spec.operations[operation], values, INVALID_OPTIONS)
     return Query(operation, values)
 
 
@@ -439,6 +464,7 @@ def parse_connection(source_options: Any) -> ConnectionSettings:
     spec = load_spec()
     values = _collect(spec.connection, source_options, INVALID_CONNECTION)
     _validate(_validator(""), values, INVALID_CONNECTION)
+    _check_json(spec.connection, values, INVALID_CONNECTION)
     base_url = _check_url(values.get("gatewayUrl", DEFAULT_GATEWAY_URL), "gatewayUrl")
     custom_host = values.get("customHost")
     if custom_host is not None:
