@@ -7,6 +7,7 @@ test_connection."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import socket
@@ -112,6 +113,7 @@ PROMPT = MINIMAL["prompt_completion"]
 EMBED = MINIMAL["create_embedding"]
 JSON_ERROR = "is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"
 NOT_ALLOWED = "contains characters that are not allowed here"
+NOT_JSON = "must hold only JSON values (text, numbers, true/false, null, arrays, objects)"
 OPERATIONS = "(one of: completion, chat, prompt_completion, create_embedding)"
 
 BAD_QUERIES: list[tuple[Any, str, str]] = [
@@ -144,6 +146,13 @@ BAD_QUERIES: list[tuple[Any, str, str]] = [
     ({**CHAT, "other_parameters": '{"top_p": NaN}'}, "other_parameters: is not valid JSON (NaN is not allowed in JSON)", "other_parameters"),
     ({**CHAT, "metadata": '{"a": Infinity}'}, "metadata: is not valid JSON (Infinity is not allowed in JSON)", "metadata"),
     ({**CHAT, "messages": "[" * 100_000}, "messages: is not valid JSON (nested too deeply)", "messages"),
+    # values a Python host passes natively must still be JSON, and header JSON must fit a header
+    ({**CHAT, "other_parameters": {"top_p": float("nan")}}, f"other_parameters: {NOT_JSON}", "other_parameters"),
+    ({**CHAT, "messages": [{"role": "user", "content": "hi", "at": datetime.date(2026, 1, 1)}]}, f"messages: {NOT_JSON}", "messages"),
+    ({**PROMPT, "variables": {"tags": {"a", "b"}}}, f"variables: {NOT_JSON}", "variables"),
+    ({**EMBED, "config": {"retry": {"attempts": 1}, "x": b"bytes"}}, f"config: {NOT_JSON}", "config"),
+    ({**CHAT, "metadata": json.dumps({f"key-{i:02}": "v" * 128 for i in range(64)})}, "metadata: is 8961 characters as JSON; a header holds at most 8192", "metadata"),
+    ({**CHAT, "config": {"override_params": {"user": "u" * 9000}}}, "config: is 9031 characters as JSON; a header holds at most 8192", "config"),
     # JSON of the wrong shape
     ({**CHAT, "messages": "[]"}, "messages: must have at least 1 item", "messages"),
     ({**CHAT, "messages": '{"role": "user"}'}, "messages: must be a JSON array", "messages"),

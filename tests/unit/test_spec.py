@@ -257,6 +257,8 @@ def test_hosted_api_needs_an_api_key(options: Any) -> None:
 BAD_JSON = "is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"
 NOT_ALLOWED = "contains characters that are not allowed here"
 NO_HOST = "must be an http(s) URL with a host"
+HEADER_CAP = "a header holds at most 8192"
+NOT_JSON = "must hold only JSON values (text, numbers, true/false, null, arrays, objects)"
 
 
 @pytest.mark.parametrize(
@@ -287,6 +289,8 @@ NO_HOST = "must be an http(s) URL with a host"
         ({"config": "{not json"}, BAD_JSON),
         ({"config": '{"targets": [{"weight": NaN}]}'}, "is not valid JSON (NaN is not allowed in JSON)"),
         ({"config": "pc with spaces"}, NOT_ALLOWED),
+        ({"config": {"weight": float("inf")}}, NOT_JSON),
+        ({"config": {"targets": [{"api_key": "k" * 9000}]}}, f"is 9028 characters as JSON; {HEADER_CAP}"),
         ({"config": ["pc-1"]}, "is not in an accepted form"),
         ({"apiKey": "pk key"}, NOT_ALLOWED),
         ({"apiKey": "pk-ключ"}, NOT_ALLOWED),
