@@ -315,7 +315,6 @@ def _describe(error: ValidationError) -> str:
     return f"is not valid ({kw})"
 
 
-_JSON_KINDS = frozenset({"json", "json-object-or-text", "json-array-or-text", "list"})
 _HEADER_JSON = frozenset({"metadata", "config"})  # sent as JSON text in an x-portkey-* header
 
 
@@ -324,7 +323,7 @@ def _check_json(fields: tuple[Field, ...], values: dict[str, Any], title: str) -
     JSON bound for a header must fit one (servers refuse headers of more than 8 to 16 KB)."""
     for f in fields:
         value = values.get(f.key)
-        if f.coerce not in _JSON_KINDS or value is None or isinstance(value, str):
+        if value is None or isinstance(value, str):
             continue
         try:
             text = json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
