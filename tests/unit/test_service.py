@@ -150,6 +150,7 @@ BAD_QUERIES: list[tuple[Any, str, str]] = [
     ({**CHAT, "other_parameters": {"top_p": float("nan")}}, f"other_parameters: {NOT_JSON}", "other_parameters"),
     ({**CHAT, "messages": [{"role": "user", "content": "hi", "at": datetime.date(2026, 1, 1)}]}, f"messages: {NOT_JSON}", "messages"),
     ({**PROMPT, "variables": {"tags": {"a", "b"}}}, f"variables: {NOT_JSON}", "variables"),
+    ({**COMPLETION, "max_tokens": 10**5000}, f"max_tokens: {NOT_JSON}", "max_tokens"),
     ({**EMBED, "config": {"retry": {"attempts": 1}, "x": b"bytes"}}, f"config: {NOT_JSON}", "config"),
     ({**CHAT, "metadata": json.dumps({f"key-{i:02}": "v" * 128 for i in range(64)})}, "metadata: is 8961 characters as JSON; a header holds at most 8192", "metadata"),
     ({**CHAT, "config": {"override_params": {"user": "u" * 9000}}}, "config: is 9031 characters as JSON; a header holds at most 8192", "config"),
