@@ -223,6 +223,30 @@ def test_client_retries_a_gateway_503_and_says_so(
     assert result["metadata"] == ok_metadata(retries=1)
 
 
+def test_config_request_timeout_is_the_gateways_408(
+    run: Runner, gateway: Gateway, upstream: Simulator
+) -> None:
+    upstream.inject(path="/chat/completions", status=None, delay=2.0, times=1)  # answers, but too late
+    config = target(upstream, request_timeout=100)
+
+    with pytest.raises(QueryError) as caught:
+        run({"gatewayUrl": gateway.url, "maxRetries": "0", "config": config}, CHAT_QUERY)
+
+    [recorded] = upstream.requests
+    assert_forwarded(recorded, "/v1/chat/completions", CHAT_BODY)
+    assert (caught.value.message, caught.value.description) == (
+        "Query could not be completed",
+        "Request exceeded the timeout sent in the request: 100ms",
+    )
+    assert caught.value.data == {
+        "statusCode": 408,
+        "errorType": "timeout_error",
+        "traceId": TRACE,
+        "retries": 0,
+        "retryAttemptCount": 0,
+    }
+
+
 # ---------------------------------------------------------------------------------------------------
 # Metadata and trace id
 
