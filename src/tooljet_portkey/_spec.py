@@ -318,22 +318,31 @@ def _describe(error: ValidationError) -> str:
 _HEADER_JSON = frozenset({"metadata", "config"})  # sent as JSON text in an x-portkey-* header
 
 
-def _check_json(fields: tuple[Field, ...], values: dict[str, Any], title: str) -> None:
-    """A Python host may pass values natively: they must still be JSON (no NaN, dates or sets), and
-    JSON bound for a header must fit one (servers refuse headers of more than 8 to 16 KB)."""
+def _encode_natives(fields: tuple[Field, ...], values: dict[str, Any], title: str) -> dict[str, str]:
+    """The JSON text of every value that is not text. A Python host may pass values natively: they must
+    still be JSON (no NaN, dates, sets, or ints too long to print, on which jsonschema's own messages fail).
+    """
+    encoded: dict[str, str] = {}
     for f in fields:
         value = values.get(f.key)
         if value is None or isinstance(value, str):
             continue
         try:
-            text = json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+            encoded[f.key] = json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
         except (TypeError, ValueError, RecursionError):
             raise _fail(
                 title, f.key, "must hold only JSON values (text, numbers, true/false, null, arrays, objects)"
             ) from None
-        if f.key in _HEADER_JSON and len(text) > MAX_HEADER_CHARS:
+    return encoded
+
+
+def _check_header_sizes(encoded: Mapping[str, str], title: str) -> None:
+    """JSON bound for a header must fit one: servers refuse headers of more than 8 to 16 KB."""
+    for key in sorted(_HEADER_JSON & encoded.keys()):
+        size = len(encoded[key])
+        if size > MAX_HEADER_CHARS:
             raise _fail(
-                title, f.key, f"is {len(text)} characters as JSON; a header holds at most {MAX_HEADER_CHARS}"
+                title, key, f"is {size} characters as JSON; a header holds at most {MAX_HEADER_CHARS}"
             )
 
 
@@ -374,8 +383,9 @@ def parse_query(query_options: Any) -> Query:
         problem = "is required" if _is_blank(operation) else "is not a known operation"
         raise _fail(INVALID_OPTIONS, "operation", f"{problem} (one of: {allowed})")
     values = _collect(spec.operations[operation], query_options, INVALID_OPTIONS)
+    encoded = _encode_natives(spec.operations[operation], values, INVALID_OPTIONS)
     _validate(_validator(operation), values, INVALID_OPTIONS)
-    _check_json(spec.operations[operation], values, INVALID_OPTIONS)
+    _check_header_sizes(encoded, INVALID_OPTIONS)
     return Query(operation, values)
 
 
@@ -462,8 +472,9 @@ def parse_connection(source_options: Any) -> ConnectionSettings:
         raise QueryError(INVALID_CONNECTION, "source options must be an object", {"field": "source"})
     spec = load_spec()
     values = _collect(spec.connection, source_options, INVALID_CONNECTION)
+    encoded = _encode_natives(spec.connection, values, INVALID_CONNECTION)
     _validate(_validator(""), values, INVALID_CONNECTION)
-    _check_json(spec.connection, values, INVALID_CONNECTION)
+    _check_header_sizes(encoded, INVALID_CONNECTION)
     base_url = _check_url(values.get("gatewayUrl", DEFAULT_GATEWAY_URL), "gatewayUrl")
     custom_host = values.get("customHost")
     if custom_host is not None:
