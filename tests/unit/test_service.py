@@ -151,6 +151,8 @@ BAD_QUERIES: list[tuple[Any, str, str]] = [
     ({**CHAT, "messages": [{"role": "user", "content": "hi", "at": datetime.date(2026, 1, 1)}]}, f"messages: {NOT_JSON}", "messages"),
     ({**PROMPT, "variables": {"tags": {"a", "b"}}}, f"variables: {NOT_JSON}", "variables"),
     ({**COMPLETION, "max_tokens": 10**5000}, f"max_tokens: {NOT_JSON}", "max_tokens"),
+    ({**COMPLETION, "max_tokens": -(10**5000)}, f"max_tokens: {NOT_JSON}", "max_tokens"),
+    ({**CHAT, "model": 10**5000}, f"model: {NOT_JSON}", "model"),
     ({**EMBED, "config": {"retry": {"attempts": 1}, "x": b"bytes"}}, f"config: {NOT_JSON}", "config"),
     ({**CHAT, "metadata": json.dumps({f"key-{i:02}": "v" * 128 for i in range(64)})}, "metadata: is 8961 characters as JSON; a header holds at most 8192", "metadata"),
     ({**CHAT, "config": {"override_params": {"user": "u" * 9000}}}, "config: is 9031 characters as JSON; a header holds at most 8192", "config"),
@@ -565,7 +567,11 @@ host_text = st.one_of(
     st.floats(),
     st.booleans(),
     st.lists(st.text(max_size=5), max_size=3),
-    st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+    st.dictionaries(
+        st.text(max_size=5),
+        st.one_of(st.text(max_size=5), st.floats(), st.integers(min_value=-(10**5000), max_value=10**5000)),
+        max_size=3,
+    ),
 )
 FIELD_KEYS = sorted(
     {"operation", "prompt", "model", "messages", "max_tokens", "temperature", "stop_sequences", "stop_sequence",
@@ -772,7 +778,9 @@ def test_async_connection_failed_when_refused(async_service: AsyncQueryService) 
         ({"gatewayUrl": "http://[::1/v1"}, "gatewayUrl: must be an http(s) URL with a host"),
         ({**SOURCE, "timeout": {"s": 1}}, "timeout: must be a number"),
         ({**SOURCE, "config": "{"}, "config: is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
-        ({**SOURCE, "apiKey": object()}, "apiKey: must be text"),
+        ({**SOURCE, "apiKey": object()}, f"apiKey: {NOT_JSON}"),
+        ({**SOURCE, "timeout": 10**5000}, f"timeout: {NOT_JSON}"),
+        ({**SOURCE, "config": {"retry": {"attempts": -(10**5000)}}}, f"config: {NOT_JSON}"),
     ],
 )  # fmt: skip
 def test_connection_never_raises(service: QueryService, source: Any, message: str) -> None:
