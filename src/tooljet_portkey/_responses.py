@@ -67,7 +67,8 @@ def response_metadata(status_code: int, headers: Mapping[str, str], retries: int
         ("provider", "x-portkey-provider"),
         ("lastUsedOptionIndex", "x-portkey-last-used-option-index"),
     ):
-        if header in headers:
+        # The open-source gateway echoes an empty trace id when none was sent: leave it out.
+        if headers.get(header):
             meta[key] = headers[header]
     attempts = _int(headers.get("x-portkey-retry-attempt-count"))
     if attempts is not None:
