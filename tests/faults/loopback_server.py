@@ -56,6 +56,7 @@ class FaultServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.lock = threading.Lock()
         self.replies: list[Reply] = [Reply(body={"ok": True})]
+        self.cycle = False
         self.requests: list[Seen] = []
         self.stopping = threading.Event()
 
@@ -66,14 +67,19 @@ class FaultServer(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
-    def script(self, *replies: Reply) -> None:
+    def script(self, *replies: Reply, cycle: bool = False) -> None:
+        """Answer with these replies in order; then repeat the last one, or (cycle) start over."""
         with self.lock:
             self.replies = list(replies)
+            self.cycle = cycle
             self.requests.clear()
 
     def next_reply(self, seen: Seen) -> Reply:
         with self.lock:
             self.requests.append(seen)
+            if self.cycle:
+                self.replies.append(self.replies.pop(0))
+                return self.replies[-1]
             return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
 
     @property
@@ -85,6 +91,12 @@ class FaultServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so the client's pool is exercised
     server: FaultServer
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in separate writes: without this, Nagle's algorithm meets the
+        # client's delayed ACK and every keep-alive answer waits ~40 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
