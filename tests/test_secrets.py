@@ -101,7 +101,10 @@ def echo_text(status: int, content_type: str = "text/plain") -> httpx.Response:
 FAILURES: list[tuple[str, Any]] = [
     ("provider-error", echo_json(401, {"error": {"message": ECHO, "type": "auth"}, "provider": "openai"})),
     ("gateway-error", echo_json(400, {"status": "failure", "message": ECHO, "errors": [ECHO]})),
-    ("guardrail-446", echo_json(446, {"error": {"message": ECHO}, "hook_results": {"verdict": False}})),
+    (
+        "guardrail-446",
+        echo_json(446, {"error": {"message": ECHO}, "hook_results": {"verdict": False, "input": ECHO}}),
+    ),
     ("rate-limit-429", echo_json(429, {"error": {"message": ECHO}}, **{"retry-after": "1"})),
     ("budget-412", echo_json(412, {"status": "failure", "message": ECHO})),
     ("plain-text-500", echo_text(500)),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -107,6 +108,20 @@ def _transport_error(err: httpx.RequestError, timeout: float) -> APIConnectionEr
     except RuntimeError:
         host = "the gateway"
     return APIConnectionError(f"Could not get an answer from {host}: {_os_reason(err)}")
+
+
+_UNSENDABLE = re.compile(r"[^\t\x20-\x7e]")
+
+
+def _refuse_unsendable(request: PortkeyRequest) -> None:
+    """Refuse a header value HTTP forbids (CR, LF, other controls, non-ASCII) before httpx sees it:
+    httpx's own error, and httpcore's DEBUG log of it, would quote the value, which may be a key.
+    Validation already refuses such values; this guards every other way a request is built."""
+    for name, value in request.headers.items():
+        if _UNSENDABLE.search(value):
+            raise RequestNotSentError(
+                f"The request was not sent: the {name} header holds characters that HTTP does not allow"
+            )
 
 
 def _os_reason(err: BaseException) -> str:
@@ -223,6 +238,7 @@ class PortkeyClient(_BaseClient):
 
     def _open(self, request: PortkeyRequest) -> tuple[httpx.Response, int]:
         """Send with retries until a 2xx arrives (headers only, when streaming)."""
+        _refuse_unsendable(request)
         started = _clock()
         retries = 0
         while True:
@@ -336,6 +352,7 @@ class AsyncPortkeyClient(_BaseClient):
         self._http = http_client or httpx.AsyncClient(**self._httpx_options())
 
     async def _open(self, request: PortkeyRequest) -> tuple[httpx.Response, int]:
+        _refuse_unsendable(request)
         started = _clock()
         retries = 0
         while True:

@@ -54,7 +54,8 @@ def to_query_error(err: PortkeyError, settings: ConnectionSettings, request: Por
     """A client error -> the host's QueryError: Portkey's own words and {statusCode, errorType, traceId}."""
     retries = getattr(err, "retries", 0)
     trace_id = request.headers.get("x-portkey-trace-id")
-    message = redact(err.message, settings.secrets + _query_secrets(request))
+    secrets = settings.secrets + _query_secrets(request)
+    message = redact(err.message, secrets)
     data: dict[str, Any] = {"statusCode": None, "errorType": None, "traceId": trace_id, "retries": retries}
     title = FAILED
     if isinstance(err, APIStatusError):
@@ -68,7 +69,8 @@ def to_query_error(err: PortkeyError, settings: ConnectionSettings, request: Por
         if isinstance(err.body, dict) and isinstance(err.body.get("provider"), str):
             data["provider"] = err.body["provider"]
         if isinstance(err, GuardrailDeniedError):
-            data["hookResults"] = err.hook_results
+            # the verdicts may quote the request, and with it a key: redact them as the message
+            data["hookResults"] = json.loads(redact(json.dumps(err.hook_results), secrets))
         if "retry-after" in err.headers:
             data["retryAfter"] = err.headers["retry-after"]
     elif isinstance(err, APITimeoutError):
