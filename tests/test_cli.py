@@ -99,7 +99,8 @@ def test_console_script_error_is_one_line() -> None:
     assert done.stderr == "tooljet-portkey: Invalid query options: messages: is required\n"
 
 
-def test_serve_until_interrupted() -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_serve_until_stopped(stop: signal.Signals) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "tooljet_portkey", "serve", "--port", "0", "--profile", "hosted"],
         stdout=subprocess.PIPE,
@@ -116,7 +117,7 @@ def test_serve_until_interrupted() -> None:
         unauthorized = httpx.get(url + "/models")
         assert unauthorized.status_code == 401
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         _, err = process.communicate(timeout=30)
     assert process.returncode == 0
     lines = err.splitlines()

@@ -99,8 +99,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
     timeout = IDLE_KEEPALIVE_SECONDS
-    server_version = "portkey-simulator"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return "portkey-simulator"
 
     def setup(self) -> None:
         super().setup()
