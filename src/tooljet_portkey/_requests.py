@@ -124,8 +124,10 @@ def _copy_sampling(params: Mapping[str, Any], form: dict[str, Any]) -> None:
 def _prompt_completion(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     # "pp-abc@12" keeps its "@version"; the schema already refuses "/", "?", "#", "%" and "..".
     path = f"/prompts/{quote(params['promptId'], safe='@')}/completions"
-    form = {"variables": params.get("variables", {})}
-    return path, _merge(form, params.get("prompt_parameters"))
+    form = {"variables": params["variables"]} if "variables" in params else {}
+    body = _merge(form, params.get("prompt_parameters"))
+    body.setdefault("variables", {})
+    return path, body
 
 
 def _create_embedding(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -157,7 +159,11 @@ HANDLED_FIELDS: Mapping[str, frozenset[str]] = {
 def build_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
     """The one request a validated query becomes."""
     path, body = _BUILDERS[query.operation](query.params)
-    stream = _stream_flag(query.params, body) if query.operation != "create_embedding" else False
+    if query.operation == "create_embedding":
+        body.pop("stream", None)  # embeddings never stream; the answer is read as one JSON body
+        stream = False
+    else:
+        stream = _stream_flag(query.params, body)
     headers = connection_headers(settings)
     headers.update(_query_headers(query.params))
     headers["accept"] = "text/event-stream" if stream else "application/json"

@@ -212,6 +212,10 @@ def _coerce(f: Field, value: Any, title: str) -> Any:
         if lowered in _FALSE:
             return False
         raise _fail(title, f.key, f"must be true or false, got {_show(value)}")
+    if kind == "trim":
+        # Identifiers and keys: spaces pasted around them are never meant. Line breaks are not
+        # trimmed: in a value that becomes a header they are refused, as header injection.
+        return value.strip(" ")
     if kind == "json":
         return _loads(text, title, f.key)
     if kind == "json-object-or-text":

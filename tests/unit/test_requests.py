@@ -343,6 +343,8 @@ def test_blank_optional_values_are_not_given(
             {"variables": '{"x": "y"}', "prompt_parameters": '{"variables": {"z": 1}}'},
             {"variables": {"x": "y"}},
         ),
+        # without the Variables field, variables given among the parameters are kept, not dropped
+        ({"prompt_parameters": '{"variables": {"z": 1}}'}, {"variables": {"z": 1}}),
     ],
 )
 def test_prompt_parameters_sit_at_the_body_root_beside_variables(
@@ -550,3 +552,38 @@ def test_request_carries_no_unexpected_transport_settings(
     timeout = request.extensions["timeout"]
     assert timeout["connect"] == 10.0
     assert 0 < timeout["read"] <= 600.0
+
+
+@pytest.mark.parametrize(
+    ("options", "source", "url", "header", "value"),
+    [
+        ({"model": " gpt-4o-mini "}, {}, None, None, None),
+        ({"virtualKey": "  vk-1 "}, {}, None, "x-portkey-virtual-key", "vk-1"),
+        ({"traceId": " t-1"}, {}, None, "x-portkey-trace-id", "t-1"),
+        ({}, {"apiKey": f" {API_KEY} "}, None, "x-portkey-api-key", API_KEY),
+        ({}, {"provider": "@openai-prod "}, None, "x-portkey-provider", "@openai-prod"),
+        ({}, {"gatewayUrl": f" {BASE_URL}/ "}, f"{BASE_URL}/chat/completions", None, None),
+    ],
+)
+def test_spaces_pasted_around_identifiers_and_keys_are_trimmed(
+    service: QueryService,
+    respx_mock: respx.MockRouter,
+    options: dict[str, Any],
+    source: dict[str, Any],
+    url: str | None,
+    header: str | None,
+    value: str | None,
+) -> None:
+    sent = send(service, respx_mock, {**MINIMAL["chat"], **options}, {**SOURCE, **source})
+    assert sent["json"]["model"] == "gpt-4o-mini"
+    if url is not None:
+        assert sent["url"] == url
+    if header is not None:
+        assert sent["headers"][header] == value
+
+
+def test_embeddings_never_ask_for_a_stream(service: QueryService, respx_mock: respx.MockRouter) -> None:
+    options = {**MINIMAL["create_embedding"], "other_parameters": '{"stream": true, "dimensions": 8}'}
+    sent = send(service, respx_mock, options)
+    assert sent["json"] == {"model": MINIMAL["create_embedding"]["model"], "input": "hello", "dimensions": 8}
+    assert sent["headers"]["accept"] == "application/json"
