@@ -305,6 +305,11 @@ ERRORS = [
     (["run", "chat", "--options", "/nonexistent/query.json"], 1,
      "tooljet-portkey: cannot read /nonexistent/query.json: No such file or directory"),
     (["run", "chat", "--options", "-"], 1, "tooljet-portkey: - must hold a JSON object of query options"),
+    (["serve", "--port", "0", "--prompts", "/nonexistent/prompts.json"], 1,
+     "tooljet-portkey serve: cannot read prompts file /nonexistent/prompts.json: No such file or directory"),
+    (["serve", "--port", "0", "--profile", "cloud"], 2,
+     "tooljet-portkey serve: error: argument --profile: invalid choice: 'cloud' "
+     "(choose from 'hosted', 'gateway', 'openai') (see tooljet-portkey serve --help)"),
     (["validate", "--manifest", "/nonexistent.json"], 1,
      "tooljet-portkey validate: cannot read /nonexistent.json: No such file or directory"),
 ]  # fmt: skip
