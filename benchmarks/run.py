@@ -109,21 +109,35 @@ def timed_import(python: str, statement: str) -> float:
     return float(out.stdout.strip())
 
 
-def interleave(names: list[str], rounds: int, measure: Any) -> dict[str, float]:
-    """Each round measures every name once, in an order rotated round by round; medians per name."""
+def interleave(names: list[str], rounds: int, measure: Any) -> dict[str, list[float]]:
+    """Each round measures every name once, in an order rotated round by round; samples per name."""
     samples: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             samples[name].append(measure(name))
+    return samples
+
+
+def medians(samples: dict[str, list[float]]) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def table(title: str, unit: str, values: dict[str, float], base: str) -> list[str]:
-    lines = [f"### {title}", "", f"| client | {unit} (median) | ratio to {base} |", "| --- | ---: | ---: |"]
+def _num(value: float) -> str:
+    return f"{value:,.{3 if value < 10 else 1}f}"
+
+
+def table(title: str, unit: str, samples: dict[str, list[float]], base: str) -> list[str]:
+    values = medians(samples)
+    lines = [
+        f"### {title}",
+        "",
+        f"| client | {unit} (median) | ratio to {base} | range over rounds |",
+        "| --- | ---: | ---: | ---: |",
+    ]
     for name, value in values.items():
-        ratio = value / values[base]
-        lines.append(f"| {name} | {value:,.{3 if value < 10 else 1}f} | {ratio:.2f}x |")
+        low, high = min(samples[name]), max(samples[name])
+        lines.append(f"| {name} | {_num(value)} | {value / values[base]:.2f}x | {_num(low)} - {_num(high)} |")
     return [*lines, ""]
 
 
@@ -137,18 +151,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run in seconds: small sizes, no SDK")
     parser.add_argument("--no-sdk", action="store_true", help="do not measure (or install) portkey-ai")
-    parser.add_argument("--rounds", type=int, help="ABAB rounds per group (default 7, quick 1)")
+    parser.add_argument("--rounds", type=int, help="ABAB rounds per group (default 5, quick 1)")
     parser.add_argument("--calls", type=int, help="calls per per-call measurement (default 1000)")
     parser.add_argument("--concurrency", type=int, nargs="+", help="concurrent calls (default 100 300)")
     parser.add_argument("--chunks", type=int, help="chunks per stream (default 1000)")
     args = parser.parse_args(argv)
     quick = args.quick
-    rounds = args.rounds or (1 if quick else 7)
+    rounds = args.rounds or (1 if quick else 5)
     calls = args.calls or (25 if quick else 1000)
     levels = args.concurrency or ([20] if quick else [100, 300])
     chunks = args.chunks or (100 if quick else 1000)
     streams = 2 if quick else 20
-    gathers = 1 if quick else 5
+    gathers = 1 if quick else 3
 
     started = time.perf_counter()
     note = ensure_sdk(wanted=not (quick or args.no_sdk))
@@ -161,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in imports if not quick else ():  # warm the file cache and .pyc files; not counted
             timed_import(*IMPORTS[name])
         import_rounds = 1 if quick else rounds * 2
-        import_times = interleave(imports, import_rounds, lambda n: timed_import(*IMPORTS[n]))
-        report += table("Import (in-process seconds)", "s", import_times, "import httpx")
+        import_samples = interleave(imports, import_rounds, lambda n: timed_import(*IMPORTS[n]))
+        report += table("Import (in-process seconds)", "s", import_samples, "import httpx")
+        import_times = medians(import_samples)
 
         per_call = {
             "QueryService.run (chat)": "service_run",
@@ -171,32 +186,34 @@ def main(argv: list[str] | None = None) -> int:
         }
         if note is None:
             per_call["portkey-ai SDK chat.completions.create"] = "sdk_chat"
-        call_times = interleave(list(per_call), rounds, lambda n: worker(per_call[n], url, calls))
+        call_samples = interleave(list(per_call), rounds, lambda n: worker(per_call[n], url, calls))
         report += table(
-            f"Per call, chat ({calls} calls per sample)", "us/call", call_times, "raw httpx.Client.post"
+            f"Per call, chat ({calls} calls per sample)", "us/call", call_samples, "raw httpx.Client.post"
         )
+        call_times = medians(call_samples)
 
         async_rates: dict[int, dict[str, float]] = {}
         for level in levels:
             cases = {"AsyncQueryService.run": "async_service", "raw httpx.AsyncClient.post": "async_httpx"}
-            async_rates[level] = interleave(
+            rate_samples = interleave(
                 list(cases), rounds, lambda n, level=level, cases=cases: worker(cases[n], url, gathers, level)
             )
             report += table(
-                f"Concurrency: {level} calls at once",
-                "calls/s",
-                async_rates[level],
-                "raw httpx.AsyncClient.post",
+                f"Concurrency: {level} calls at once", "calls/s", rate_samples, "raw httpx.AsyncClient.post"
             )
+            async_rates[level] = medians(rate_samples)
 
         stream_cases = {"QueryService.stream": "service_stream", "raw iter_lines + json.loads": "raw_stream"}
-        stream_times = interleave(list(stream_cases), rounds, lambda n: worker(stream_cases[n], url, streams))
+        stream_samples = interleave(
+            list(stream_cases), rounds, lambda n: worker(stream_cases[n], url, streams)
+        )
         report += table(
             f"Streaming: one {chunks}-chunk answer",
             "ms/stream",
-            stream_times,
+            stream_samples,
             "raw iter_lines + json.loads",
         )
+        stream_times = medians(stream_samples)
     finally:
         server.terminate()
         server.wait(10)

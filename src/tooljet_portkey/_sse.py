@@ -21,6 +21,9 @@ class ServerSentEvent(NamedTuple):
     id: str | None = None
 
 
+_new_event = tuple.__new__
+
+
 class SSEDecoder:
     """Bytes in (``decode``), complete events out; ``end`` at the close of the stream.
 
@@ -119,7 +122,8 @@ class SSEDecoder:
     def _dispatch(self) -> ServerSentEvent:
         data = self._data
         text = (data[0] if len(data) == 1 else b"\n".join(data)).decode("utf-8", "replace")
-        event = ServerSentEvent(text, self._event or "message", self._id)
+        # tuple.__new__ skips the NamedTuple's Python-level __new__: this runs once per chunk.
+        event = _new_event(ServerSentEvent, (text, self._event or "message", self._id))
         self._data = []
         self._event = ""
         return event
