@@ -332,6 +332,19 @@ def test_requests_are_recorded(gateway: Simulator) -> None:
     assert (second.method, second.path, second.json) == ("GET", "/v1/models", None)
 
 
+def test_recorded_request_repr_hides_keys(openai: Simulator) -> None:
+    headers = {
+        "authorization": "Bearer sk-up-123",
+        "x-portkey-api-key": "pk-456",
+        "x-portkey-virtual-key": "vk-789",
+    }
+    post(openai, "/chat/completions", CHAT, headers)
+    shown = repr(openai.requests[-1])
+    assert shown.startswith("RecordedRequest(POST /v1/chat/completions, headers={")
+    assert "'authorization': '***'" in shown
+    assert not any(secret in shown for secret in ("sk-up-123", "pk-456", "vk-789"))
+
+
 def test_models(hosted: Simulator) -> None:
     response = HTTP.get(hosted.url + "/models", headers=KEY)
     ids = [m["id"] for m in response.json()["data"]]

@@ -39,6 +39,7 @@ __all__ = ["RecordedRequest", "Simulator"]
 
 ADMIN_PREFIX = "/_simulator"
 IDLE_KEEPALIVE_SECONDS = 65.0
+SECRET_HEADERS = frozenset({"x-portkey-api-key", "x-portkey-virtual-key", "authorization"})
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 MODELS = (
     ("gpt-4o-mini", "openai"),
@@ -62,6 +63,11 @@ class RecordedRequest:
 
     def to_json(self) -> dict[str, Any]:
         return {"method": self.method, "path": self.path, "headers": dict(self.headers), "json": self.json}
+
+    def __repr__(self) -> str:
+        # the headers keep the real keys (tests assert on them); a repr in a log or failure must not
+        shown = {k: ("***" if k in SECRET_HEADERS else v) for k, v in self.headers.items()}
+        return f"RecordedRequest({self.method} {self.path}, headers={shown}, json={self.json!r})"
 
 
 @dataclass
