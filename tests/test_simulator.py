@@ -3,6 +3,7 @@ and QueryService.run against it for every operation."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import math
@@ -14,6 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tooljet_portkey import QueryError, QueryService, _client
 from tooljet_portkey.simulator import Fault, Simulator, count_tokens
@@ -880,3 +883,55 @@ def test_query_service_reports_a_dropped_stream(hosted: Simulator) -> None:
     with QueryService() as service, pytest.raises(QueryError) as caught:
         service.run(source, query)
     assert caught.value.data["errorType"] in ("connection_error", "stream_truncated")
+
+
+def test_async_query_service_against_the_simulator(hosted: Simulator) -> None:
+    from tooljet_portkey import AsyncQueryService
+
+    source = {"apiKey": SECRET, "provider": "openai", "gatewayUrl": hosted.url}
+    query = {"operation": "chat", "model": "gpt-4o-mini", "messages": json.dumps(HELLO), "max_tokens": "3"}
+
+    async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        async with AsyncQueryService() as service:
+            result = await service.run(source, query)
+            chunks = [chunk async for chunk in service.stream(source, query)]
+        return result, chunks
+
+    result, chunks = asyncio.run(scenario())
+    assert result["data"]["choices"][0]["message"]["content"] == "This is a"
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "This is a"
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5000)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+BODIES = st.dictionaries(
+    st.sampled_from(["model", "messages", "prompt", "input", "max_tokens", "temperature", "n", "stop",
+                     "stream", "stream_options", "dimensions", "encoding_format", "variables"]),
+    JSON_VALUES,
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    path=st.sampled_from(
+        ["/chat/completions", "/completions", "/embeddings", "/prompts/pp-demo/completions"]
+    ),
+    body=st.one_of(BODIES, JSON_VALUES),
+)
+def test_any_body_gets_an_answer_or_a_400(sims: dict[str, Simulator], path: str, body: Any) -> None:
+    """Whatever JSON a client sends, the simulator answers 200 or a 400 in a documented shape; it never
+    fails itself (its own exceptions would be a 500 and land in sim.errors)."""
+    sim = sims["gateway"]
+    response = HTTP.post(sim.url + path, json=body, headers=ROUTE)
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        payload = response.json()
+        assert set(payload) in ({"error", "provider"}, {"status", "message"})
+    assert sim.errors == []
