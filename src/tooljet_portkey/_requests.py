@@ -39,8 +39,12 @@ class PortkeyRequest:
     )
 
     def __repr__(self) -> str:
-        shown = {k: ("***" if k in self.secret_headers else v) for k, v in self.headers.items()}
+        shown = {k: ("***" if self._hides(k, v) else v) for k, v in self.headers.items()}
         return f"PortkeyRequest({self.method} {self.path}, headers={shown}, stream={self.stream})"
+
+    def _hides(self, name: str, value: str) -> bool:
+        # a config object may carry a provider's api_key; a saved config id is shown
+        return name in self.secret_headers or (name == "x-portkey-config" and value.startswith("{"))
 
 
 def connection_headers(settings: ConnectionSettings) -> dict[str, str]:

@@ -76,7 +76,8 @@ def to_query_error(err: PortkeyError, settings: ConnectionSettings, request: Por
     elif isinstance(err, APITimeoutError):
         title = "Query timed out"
         data["errorType"] = "timeout_error"
-        message = f"{message} (timeout {settings.timeout:g} s, {retries} retries)"
+        if retries:
+            message = f"{message} (after {retries} {'retry' if retries == 1 else 'retries'})"
     elif isinstance(err, APIConnectionError):
         # kind: connection_error, or invalid_request when httpx refused to send what we built
         title = "Could not reach Portkey" if err.kind == "connection_error" else FAILED

@@ -375,6 +375,10 @@ class Query:
     operation: str
     params: Mapping[str, Any]
 
+    def __repr__(self) -> str:
+        # values stay out: a query's virtualKey or config may be a secret
+        return f"Query({self.operation!r}, fields={sorted(self.params)})"
+
 
 def parse_query(query_options: Any) -> Query:
     """Validate what a host sent for one query. Raises QueryError naming the field and the problem."""
