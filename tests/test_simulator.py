@@ -935,3 +935,47 @@ def test_any_body_gets_an_answer_or_a_400(sims: dict[str, Simulator], path: str,
         payload = response.json()
         assert set(payload) in ({"error", "provider"}, {"status", "message"})
     assert sim.errors == []
+
+
+@pytest.mark.parametrize(
+    ("retry", "fault", "status", "attempt_count", "upstream_calls_left"),
+    [
+        ({"attempts": 2}, {"status": 503, "times": 2}, 200, "2", 0),  # failed twice, third call answered
+        ({"attempts": 3}, {"status": 429, "times": 1}, 200, "1", 0),
+        ({"attempts": 2}, {"status": 503, "times": 3}, 503, "-1", 0),  # every retry failed
+        ({"attempts": 2}, {"status": 400, "times": 1}, 400, "0", 0),  # 400 is not retried
+        ({"attempts": 2, "on_status_codes": [500]}, {"status": 503, "times": 2}, 503, "0", 1),
+        (None, {"status": 503, "times": 2}, 503, "0", 1),  # no retry config: the client sees the first
+    ],
+)
+def test_config_retry_like_the_gateway(
+    gateway: Simulator,
+    retry: dict[str, Any] | None,
+    fault: dict[str, Any],
+    status: int,
+    attempt_count: str,
+    upstream_calls_left: int,
+) -> None:
+    config: dict[str, Any] = {"provider": "openai"}
+    if retry is not None:
+        config["retry"] = retry
+    gateway.inject(**fault)
+    response = post(gateway, "/chat/completions", CHAT, {"x-portkey-config": json.dumps(config)})
+    assert (response.status_code, response.headers["x-portkey-retry-attempt-count"]) == (
+        status,
+        attempt_count,
+    )
+    assert len(gateway.faults.pending()) == upstream_calls_left
+    assert len(gateway.requests) == 1  # the gateway retries upstream; the client sent one request
+
+
+def test_retry_attempt_count_reaches_the_query_result(hosted: Simulator) -> None:
+    hosted.inject(status=502, times=2)
+    source = {
+        "apiKey": SECRET,
+        "gatewayUrl": hosted.url,
+        "config": '{"provider": "openai", "retry": {"attempts": 3}}',
+    }
+    with QueryService() as service:
+        result = service.run(source, {"operation": "chat", "model": "m", "messages": json.dumps(HELLO)})
+    assert (result["metadata"]["retryAttemptCount"], result["metadata"]["retries"]) == (2, 0)

@@ -234,6 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.server.sim
         route = path[3:] if path.startswith("/v1/") else path
         fault = sim._fault_for(route, headers)
+        retried: int | None = 0
         if fault is not None:
             if fault.delay and sim._stopping.wait(fault.delay):
                 self._drop()
@@ -242,16 +243,47 @@ class _Handler(BaseHTTPRequestHandler):
                 self._drop()
                 return
             # a drop (now, or after N chunks) wins over a status
-            if not fault.drop and fault.status is not None and fault.status >= 300:
-                sim._fault_reply(fault, route, headers, body, extra)
+            if _failing(fault):
+                retried = sim._retry_like_the_gateway(fault, route, headers, body)
+                if retried is None:
+                    sim._fault_reply(fault, route, headers, body, extra)
+                fault = None
         reply, more = sim._answer(self.command, route, headers, body, bad_json)
         extra.update(more)
+        if fault is None and retried:
+            extra["x-portkey-retry-attempt-count"] = str(retried)
         if sim.profile != "openai":
             extra["x-portkey-cache-status"] = reply.cache_status
         if reply.chunks is not None:
             self._send_stream(reply.chunks, extra, fault.drop_after if fault else None)
         else:
             self._send_json(reply.status, reply.body, extra)
+
+
+def _failing(fault: Fault) -> bool:
+    """A fault that answers an error status (a drop wins over its status)."""
+    return not fault.drop and fault.status is not None and fault.status >= 300
+
+
+DEFAULT_RETRY_CODES = (429, 500, 502, 503, 504)
+MAX_GATEWAY_RETRIES = 5
+
+
+def _retry_policy(profile: str, headers: Mapping[str, str]) -> tuple[int, tuple[int, ...]]:
+    """(attempts, on_status_codes) of the request's config ``retry``; (0, ()) without one."""
+    if profile == "openai":
+        return 0, ()
+    try:
+        config = json.loads(headers.get("x-portkey-config", "null"))
+    except ValueError:
+        return 0, ()
+    retry = config.get("retry") if isinstance(config, dict) else None
+    if not isinstance(retry, dict) or not _integer(retry.get("attempts")) or retry["attempts"] < 1:
+        return 0, ()
+    codes = retry.get("on_status_codes", DEFAULT_RETRY_CODES)
+    if not isinstance(codes, list | tuple) or not all(_integer(c) for c in codes):
+        codes = DEFAULT_RETRY_CODES
+    return min(retry["attempts"], MAX_GATEWAY_RETRIES), tuple(codes)
 
 
 class Simulator:
@@ -403,9 +435,31 @@ class Simulator:
                 raise gateway_error(400, f"Invalid {FAULT_HEADER} header: {err}") from None
         return self.faults.take(route)
 
+    def _retry_like_the_gateway(
+        self, fault: Fault, route: str, headers: Mapping[str, str], body: Any
+    ) -> int | None:
+        """A config's ``retry`` (hosted and gateway profiles): the failed call is retried upstream, each
+        retry meeting the next fault for this path. Returns the retry that succeeded, None when no retry
+        applies (no retry config, or a status it does not retry); raises the last failure, with
+        ``x-portkey-retry-attempt-count: -1``, when every retry failed too."""
+        attempts, codes = _retry_policy(self.profile, headers)
+        if not attempts or fault.status not in codes:
+            return None
+        for attempt in range(1, attempts + 1):
+            again = self._fault_for(route, headers)
+            if again is None or not _failing(again):
+                return attempt
+            fault = again
+        raise self._fault_error(fault, headers, body, retry_count="-1")
+
     def _fault_reply(
         self, fault: Fault, route: str, headers: Mapping[str, str], body: Any, extra: dict[str, str]
     ) -> None:
+        raise self._fault_error(fault, headers, body)
+
+    def _fault_error(
+        self, fault: Fault, headers: Mapping[str, str], body: Any, retry_count: str = "0"
+    ) -> SimError:
         assert fault.status is not None
         if fault.body is not None:
             err = SimError(fault.status, fault.body)
@@ -418,8 +472,8 @@ class Simulator:
         if fault.retry_after is not None:
             err.headers["retry-after"] = fault.retry_after
         if self.profile != "openai":
-            err.headers["x-portkey-retry-attempt-count"] = "0"
-        raise err
+            err.headers["x-portkey-retry-attempt-count"] = retry_count
+        return err
 
     def _admin(self, method: str, path: str, raw: bytes) -> tuple[int, Any]:
         if (method, path) == ("GET", "/health"):
