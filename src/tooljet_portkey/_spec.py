@@ -36,6 +36,21 @@ MANIFEST_URI = "urn:tooljet-portkey:manifest"
 INVALID_OPTIONS = "Invalid query options"
 INVALID_CONNECTION = "Invalid connection options"
 
+# How host text becomes a value (a field's "coerce"); the shipped meta-schemas list the same kinds.
+COERCE_KINDS = frozenset(
+    {
+        "text",
+        "trim",
+        "integer",
+        "number",
+        "boolean",
+        "json",
+        "list",
+        "json-object-or-text",
+        "json-array-or-text",
+    }
+)
+
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
@@ -70,7 +85,10 @@ def _read(name: str) -> dict[str, Any]:
 
 def _coerce_kind(raw: Mapping[str, Any]) -> str:
     if "coerce" in raw:
-        return str(raw["coerce"])
+        kind = str(raw["coerce"])
+        if kind not in COERCE_KINDS:
+            raise ValueError(f"field {raw.get('key')!r} has an unknown coerce kind {kind!r}")
+        return kind
     schema_type = raw.get("schema", {}).get("type")
     return schema_type if schema_type in ("integer", "number", "boolean") else "text"
 

@@ -16,8 +16,10 @@ from unit_support import API_KEY, MINIMAL
 from tooljet_portkey import QueryError
 from tooljet_portkey._requests import _BUILDERS, HANDLED_FIELDS, build_request
 from tooljet_portkey._spec import (
+    COERCE_KINDS,
     ConnectionSettings,
     Query,
+    _coerce_kind,
     _validator,
     load_spec,
     parse_connection,
@@ -396,3 +398,29 @@ def test_validators_are_compiled_once() -> None:
 
 def test_spec_is_loaded_once() -> None:
     assert load_spec() is load_spec()
+
+
+@pytest.mark.parametrize("name", ["manifest.schema.json", "operations.schema.json"])
+def test_meta_schemas_know_exactly_the_coerce_kinds_the_code_applies(name: str) -> None:
+    """`tooljet-portkey validate` checks the spec against these meta-schemas; a kind added to the code
+    and not to them (or the reverse) would make it refuse the shipped files or pass a wrong one."""
+    text = resources.files("tooljet_portkey").joinpath("metaschemas", name).read_text(encoding="utf-8")
+
+    def coerce_enums(node: Any) -> Iterator[list[str]]:
+        if isinstance(node, dict):
+            if isinstance(node.get("coerce"), dict) and "enum" in node["coerce"]:
+                yield node["coerce"]["enum"]
+            for value in node.values():
+                yield from coerce_enums(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from coerce_enums(value)
+
+    enums = list(coerce_enums(json.loads(text)))
+    assert enums, "the meta-schema declares no coerce kinds"
+    assert all(set(enum) == COERCE_KINDS for enum in enums)
+
+
+def test_an_unknown_coerce_kind_is_a_spec_error() -> None:
+    with pytest.raises(ValueError, match="unknown coerce kind 'csv'"):
+        _coerce_kind({"key": "stop", "coerce": "csv", "schema": {}})
