@@ -157,6 +157,25 @@ DONE: Any = object()
 SKIP: Any = object()
 
 
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _loads_chunk(data: str) -> Any:
+    """json.loads for one chunk, or None. ``raw_decode`` first: it skips json.loads' wrapper layers
+    and whitespace scans, about a third of the parse time of a small chunk; anything it does not
+    take whole (surrounding whitespace, trailing text) goes to json.loads, which decides."""
+    try:
+        value, end = _raw_decode(data)
+        if end == len(data):
+            return value
+    except (ValueError, RecursionError):
+        pass
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+
+
 def decode_chunk(event: ServerSentEvent) -> Any:
     """One SSE event -> a chunk dict, DONE at ``[DONE]``, SKIP for a guardrail-only chunk.
 
@@ -167,10 +186,7 @@ def decode_chunk(event: ServerSentEvent) -> Any:
     data = event.data
     if data == "[DONE]" or (len(data) < 16 and data.strip() == "[DONE]"):
         return DONE
-    try:
-        chunk = json.loads(data)
-    except (ValueError, RecursionError):
-        chunk = None
+    chunk = _loads_chunk(data)
     if event.event == "error":
         message, kind = error_details(500, chunk, data)
         raise StreamError(message, error_type=kind or "stream_error", chunk=chunk)

@@ -702,6 +702,7 @@ def test_a_finished_stream_leaves_its_connection_for_the_next_call(mode: str) ->
             {"hook_results": {}, "choices": [{"index": 0, "delta": {"content": "x"}}]},
         ),
         ('{"error": null, "choices": []}', {"error": None, "choices": []}),
+        ('  {"choices": []}\t', {"choices": []}),
         (
             '{"choices": [{"index": 0, "finish_reason": "stop"}]}',
             {"choices": [{"index": 0, "finish_reason": "stop"}]},
@@ -744,3 +745,20 @@ def test_assembler_keeps_choices_apart_and_tolerates_odd_indexes() -> None:
         },
         {"index": 1, "message": {"role": "assistant", "content": "B"}, "finish_reason": "stop"},
     ]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            '{"choices": []} trailing',
+            'Portkey sent a stream chunk that is not a JSON object: {"choices": []} trailing',
+        ),
+        ("[1, 2]", "Portkey sent a stream chunk that is not a JSON object: [1, 2]"),
+        ('{"choices": [', 'Portkey sent a stream chunk that is not a JSON object: {"choices": ['),
+    ],
+)
+def test_decode_chunk_rejects_what_is_not_one_json_object(data: str, message: str) -> None:
+    with pytest.raises(StreamError) as caught:
+        decode_chunk(ServerSentEvent(data))
+    assert (caught.value.message, caught.value.error_type) == (message, "invalid_chunk")
