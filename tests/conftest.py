@@ -1,0 +1,78 @@
+"""A suite-wide secret audit.
+
+Every secret any test hands the plugin (each ConnectionSettings' API key, virtual key, provider key and
+config ``api_key``) is remembered, and so is every QueryError text and every log record, at DEBUG and
+from every logger (httpx and httpcore included), that the whole run produces. When the run ends, none
+of those texts may contain any of those secrets; the run fails and names the leak otherwise. The
+per-path tests in test_secrets.py say where a leak would be; this says that the suite as a whole saw
+none, wherever it came from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tooljet_portkey import _errors, _spec
+
+_secrets: set[str] = set()
+_texts: list[tuple[str, str]] = []  # (where, text)
+# Only values shaped like keys are audited: tests also pass ordinary words ("openai") and URLs as keys,
+# and those occur in error texts for reasons of their own.
+_KEY_SHAPE = re.compile(r"(?=.*[-0-9])[A-Za-z0-9_.-]{8,}")
+
+
+class _Recorder(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        # a record whose arguments do not format is not ours to judge
+        with contextlib.suppress(Exception):
+            _texts.append((f"log {record.name}", record.getMessage()))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _secret_audit() -> Iterator[None]:
+    settings_init = _spec.ConnectionSettings.__init__
+    error_init = _errors.QueryError.__init__
+
+    def remember_secrets(self: _spec.ConnectionSettings, *args: Any, **kwargs: Any) -> None:
+        settings_init(self, *args, **kwargs)
+        _secrets.update(s for s in self.secrets if _KEY_SHAPE.fullmatch(s))
+
+    def remember_error(self: _errors.QueryError, *args: Any, **kwargs: Any) -> None:
+        error_init(self, *args, **kwargs)
+        _texts.append(("QueryError", f"{self!s} {self.data!r}"))
+
+    recorder = _Recorder(logging.DEBUG)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(recorder)
+    root.setLevel(logging.DEBUG)
+    _spec.ConnectionSettings.__init__ = remember_secrets  # type: ignore[method-assign]
+    _errors.QueryError.__init__ = remember_error  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        _spec.ConnectionSettings.__init__ = settings_init  # type: ignore[method-assign]
+        _errors.QueryError.__init__ = error_init  # type: ignore[method-assign]
+        root.removeHandler(recorder)
+        root.setLevel(old_level)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    leaks = [(secret, where, text) for where, text in _texts for secret in _secrets if secret in text]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if leaks:
+        if reporter is not None:
+            reporter.write_line(f"secret audit: {len(leaks)} error or log texts hold a secret:", red=True)
+            for secret, where, text in leaks[:20]:
+                reporter.write_line(f"  {secret!r} in {where}: {text[:300]}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif reporter is not None and _texts:
+        reporter.write_line(
+            f"secret audit: {len(_texts)} error and log texts, {len(_secrets)} secrets, no leak"
+        )
