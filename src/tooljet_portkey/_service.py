@@ -109,6 +109,16 @@ def _query_secrets(request: PortkeyRequest) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _stream_failure(
+    err: PortkeyError, settings: ConnectionSettings, request: PortkeyRequest, answer: Mapping[str, Any] | None
+) -> QueryError:
+    """to_query_error, plus the trace id from the answer's headers when the stream had started."""
+    error = to_query_error(err, settings, request)
+    if answer and error.data.get("traceId") is None and answer.get("traceId"):
+        error.data["traceId"] = answer["traceId"]
+    return error
+
+
 def unexpected(err: BaseException) -> QueryError:
     """A bug of ours must still reach the host as a QueryError, not as 'Internal server error'."""
     log.error("tooljet_portkey: unexpected %s", type(err).__name__)
@@ -238,8 +248,11 @@ class QueryService(_ServiceBase[PortkeyClient]):
             if request.stream:
                 assembler = StreamAssembler()
                 with client.open_stream(request) as stream:
-                    for chunk in stream:
-                        assembler.add(chunk)
+                    try:
+                        for chunk in stream:
+                            assembler.add(chunk)
+                    except StreamError as err:
+                        raise _stream_failure(err, settings, request, stream.metadata) from None
                 meta = {**stream.metadata, "streamed": True, "chunks": assembler.count}
                 result = self._ok(assembler.result(), meta)
             else:
@@ -284,7 +297,7 @@ class QueryService(_ServiceBase[PortkeyClient]):
             chunks = client.open_stream(request)
             yield from chunks
         except PortkeyError as err:
-            raise to_query_error(err, settings, request) from None
+            raise _stream_failure(err, settings, request, chunks.metadata if chunks else None) from None
         except (QueryError, GeneratorExit):
             raise
         except Exception as err:
@@ -355,8 +368,11 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
             if request.stream:
                 assembler = StreamAssembler()
                 async with await client.open_stream(request) as stream:
-                    async for chunk in stream:
-                        assembler.add(chunk)
+                    try:
+                        async for chunk in stream:
+                            assembler.add(chunk)
+                    except StreamError as err:
+                        raise _stream_failure(err, settings, request, stream.metadata) from None
                 meta = {**stream.metadata, "streamed": True, "chunks": assembler.count}
                 result = self._ok(assembler.result(), meta)
             else:
@@ -398,7 +414,7 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
             async for chunk in chunks:
                 yield chunk
         except PortkeyError as err:
-            raise to_query_error(err, settings, request) from None
+            raise _stream_failure(err, settings, request, chunks.metadata if chunks else None) from None
         except (QueryError, GeneratorExit):
             raise
         except Exception as err:

@@ -320,13 +320,14 @@ FAILURES = [
 def test_stream_failure_is_query_error_after_good_chunks(
     mode: str, good: int, body: bytes, fail: Exception | None, description: str, error_type: str
 ) -> None:
+    # The answer had started, so the trace id comes from its headers (the query did not set one).
     pieces = answer(body, fail=fail)
     got = service_stream(mode, CHAT)
     error = (
         "error",
         "Query could not be completed",
         description,
-        {"statusCode": None, "errorType": error_type, "traceId": None, "retries": 0},
+        {"statusCode": None, "errorType": error_type, "traceId": "trace-1", "retries": 0},
     )
     assert got[-1] == error
     assert got[:-1] == CHAT_CHUNKS[:good]
