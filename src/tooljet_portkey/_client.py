@@ -7,7 +7,6 @@ in ``_transport_error``, and nowhere else.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import re
@@ -52,8 +51,14 @@ __all__ = ["AsyncChunkStream", "AsyncPortkeyClient", "ChunkStream", "PortkeyClie
 
 # Looked up at call time, so tests can patch them and retries take no real time.
 _sleep = time.sleep
-_async_sleep = asyncio.sleep
 _clock = time.monotonic
+
+
+async def _async_sleep(seconds: float) -> None:
+    import asyncio  # here, not at the top: a sync host should not pay ~50 ms to import asyncio
+
+    await asyncio.sleep(seconds)
+
 
 # Python keyword names of the convenience methods -> operations.json keys.
 _KWARG_KEYS = {

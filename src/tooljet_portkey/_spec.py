@@ -122,12 +122,9 @@ def load_spec() -> Spec:
 
 
 def _object_schema(fields: tuple[Field, ...], uri: str) -> dict[str, Any]:
-    return {
-        "$id": uri,
-        "type": "object",
-        "properties": {f.key: f.schema for f in fields},
-        "required": [f.key for f in fields if f.required],
-    }
+    # "required" is checked by _validate itself, so that values already known to be valid can be left
+    # out of the object the validator sees.
+    return {"$id": uri, "type": "object", "properties": {f.key: f.schema for f in fields}}
 
 
 @cache
@@ -140,13 +137,36 @@ def _validator(name: str) -> Validator:
     spec = load_spec()
     operations_resource: Resource[Any] = DRAFT202012.create_resource(dict(spec.operations_doc))
     registry: Registry[Any] = Registry().with_resource(OPERATIONS_URI, operations_resource)
+    definitions = spec.operations_doc["definitions"]
     if name:
         schema = _object_schema(spec.operations[name], f"{OPERATIONS_URI}:{name}")
-        schema["definitions"] = spec.operations_doc["definitions"]
+        schema["definitions"] = definitions
     else:
         schema = _object_schema(spec.connection, MANIFEST_URI)
+    schema = _inline_refs(schema, definitions, ())
     validator: Validator = _ecma_patterns(Draft202012Validator)(schema, registry=registry)
     return validator
+
+
+_DEFINITION_REFS = ("#/definitions/", f"{OPERATIONS_URI}#/definitions/")
+
+
+def _inline_refs(node: Any, definitions: Mapping[str, Any], seen: tuple[str, ...]) -> Any:
+    """Replace each ``$ref`` to a definition by the definition itself, except where it recurses (a
+    config's targets): following a ``$ref`` is most of jsonschema's cost on a small value."""
+    if isinstance(node, list):
+        return [_inline_refs(item, definitions, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and len(node) == 1:
+        for prefix in _DEFINITION_REFS:
+            name = ref[len(prefix) :] if ref.startswith(prefix) else None
+            if name is not None and name in definitions:
+                if name in seen:  # recursion: point into the operations document, valid from any schema
+                    return {"$ref": f"{OPERATIONS_URI}#/definitions/{name}"}
+                return _inline_refs(definitions[name], definitions, (*seen, name))
+    return {key: _inline_refs(value, definitions, seen) for key, value in node.items()}
 
 
 def _ecma_patterns(base: Any) -> Any:
@@ -368,16 +388,40 @@ def _check_header_sizes(encoded: Mapping[str, str], title: str) -> None:
             )
 
 
-def _validate(validator: Validator, values: dict[str, Any], title: str) -> None:
+# Scalar values that passed their field's schema, per form: a host sends the same model, max_tokens or
+# virtual key over and over, and jsonschema costs tens of microseconds a value. Fields are independent
+# (the schemas have no cross-field rules), so a value valid once is valid again.
+_KnownKey = tuple[str, str, type, Any]
+_known_valid: dict[_KnownKey, None] = {}
+_MAX_KNOWN = 4096
+_MAX_KNOWN_TEXT = 512
+
+
+def _known_key(form: str, key: str, value: Any) -> _KnownKey | None:
+    if isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) <= _MAX_KNOWN_TEXT):
+        return (form, key, type(value), value)
+    return None
+
+
+def _validate(
+    form: str, fields: tuple[Field, ...], validator: Validator, values: dict[str, Any], title: str
+) -> None:
     from jsonschema.exceptions import best_match
 
-    error = best_match(validator.iter_errors(values))
+    for f in fields:
+        if f.required and f.key not in values:
+            raise _fail(title, f.key, "is required")
+    keys = {k: _known_key(form, k, v) for k, v in values.items()}
+    pending = {k: v for k, v in values.items() if keys[k] not in _known_valid}
+    if not pending:
+        return
+    error = best_match(validator.iter_errors(pending))
     if error is None:
+        if len(_known_valid) >= _MAX_KNOWN:
+            _known_valid.clear()
+        _known_valid.update((known, None) for k in pending if (known := keys[k]) is not None)
         return
     path = _path(error)
-    if not path and error.validator == "required":
-        path = error.message.split("'")[1]
-        raise _fail(title, path, "is required")
     key = str(error.absolute_path[0]) if error.absolute_path else path
     raise QueryError(title, f"{path}: {_describe(error)}", {"field": key})
 
@@ -410,7 +454,7 @@ def parse_query(query_options: Any) -> Query:
         raise _fail(INVALID_OPTIONS, "operation", f"{problem} (one of: {allowed})")
     values = _collect(spec.operations[operation], query_options, INVALID_OPTIONS)
     encoded = _encode_natives(spec.operations[operation], values, INVALID_OPTIONS)
-    _validate(_validator(operation), values, INVALID_OPTIONS)
+    _validate(operation, spec.operations[operation], _validator(operation), values, INVALID_OPTIONS)
     _check_header_sizes(encoded, INVALID_OPTIONS)
     return Query(operation, values)
 
@@ -490,16 +534,52 @@ def _check_url(value: str, key: str) -> str:
     return value.rstrip("/")
 
 
+# Validated connections by their options: a host sends the same data source's options with every query.
+_connections: dict[tuple[Any, ...], ConnectionSettings] = {}
+_MAX_CONNECTIONS = 256
+
+
+def _options_key(options: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """A hashable, type-exact key for source options made of text, numbers, None and JSON values."""
+    try:
+        return tuple(
+            sorted(
+                (
+                    str(k),
+                    type(v).__name__,
+                    v
+                    if isinstance(v, (str, int, float, type(None)))
+                    else json.dumps(v, sort_keys=True, allow_nan=False),
+                )
+                for k, v in options.items()
+            )
+        )
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
 def parse_connection(source_options: Any) -> ConnectionSettings:
     """Validate a data source's options (manifest.json keys). Raises QueryError naming the field."""
     if source_options is None:
         source_options = {}
     if not isinstance(source_options, Mapping):
         raise QueryError(INVALID_CONNECTION, "source options must be an object", {"field": "source"})
+    key = _options_key(source_options)
+    settings = _connections.get(key) if key is not None else None
+    if settings is None:
+        settings = _parse_connection(source_options)
+        if key is not None:
+            if len(_connections) >= _MAX_CONNECTIONS:
+                _connections.clear()
+            _connections[key] = settings
+    return settings
+
+
+def _parse_connection(source_options: Mapping[str, Any]) -> ConnectionSettings:
     spec = load_spec()
     values = _collect(spec.connection, source_options, INVALID_CONNECTION)
     encoded = _encode_natives(spec.connection, values, INVALID_CONNECTION)
-    _validate(_validator(""), values, INVALID_CONNECTION)
+    _validate("", spec.connection, _validator(""), values, INVALID_CONNECTION)
     _check_header_sizes(encoded, INVALID_CONNECTION)
     base_url = _check_url(values.get("gatewayUrl", DEFAULT_GATEWAY_URL), "gatewayUrl")
     custom_host = values.get("customHost")

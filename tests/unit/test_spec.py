@@ -20,6 +20,8 @@ from tooljet_portkey._spec import (
     ConnectionSettings,
     Query,
     _coerce_kind,
+    _connections,
+    _parse_connection,
     _validator,
     load_spec,
     parse_connection,
@@ -164,8 +166,28 @@ def test_source_options_keys_equal_the_form_properties() -> None:
 
 def test_every_manifest_property_is_read_by_parse_connection() -> None:
     options = RecordingOptions({"apiKey": API_KEY})
-    parse_connection(options)
+    _parse_connection(options)  # behind parse_connection's cache, which may answer without reading
     assert options.read == set(MANIFEST["properties"])
+
+
+def test_a_connection_is_validated_once_per_distinct_options() -> None:
+    config = {"retry": {"attempts": 2}}
+    first = parse_connection({"apiKey": API_KEY, "maxRetries": "1", "config": config})
+    assert parse_connection({"maxRetries": "1", "config": config, "apiKey": API_KEY}) is first
+    # a value of another type, or a changed config, is another data source: validated afresh
+    assert parse_connection({"apiKey": API_KEY, "maxRetries": 1, "config": config}) is not first
+    config["retry"]["attempts"] = 99
+    with pytest.raises(QueryError, match=r"config\.retry\.attempts: must be at most 10"):
+        parse_connection({"apiKey": API_KEY, "maxRetries": "1", "config": config})
+
+
+def test_known_valid_values_skip_validation_but_never_hide_an_invalid_one() -> None:
+    query = {**MINIMAL["chat"], "max_tokens": "64"}
+    parse_query(query)  # 64 is now known valid for chat's max_tokens
+    with pytest.raises(QueryError, match=r"^Invalid query options: max_tokens: must be at least 1$"):
+        parse_query({**query, "max_tokens": "0"})
+    with pytest.raises(QueryError, match=r"^Invalid query options: model: must be text$"):
+        parse_query({**query, "model": 64})  # the same value under another key is checked anew
 
 
 def test_password_fields_are_encrypted_and_only_they_are() -> None:
@@ -389,11 +411,13 @@ def test_parse_query_coerces_host_text(options: dict[str, Any], params: dict[str
 
 def test_validators_are_compiled_once() -> None:
     _validator.cache_clear()
+    _connections.clear()
     for _ in range(3):
         parse_query(MINIMAL["chat"])
         parse_connection({"apiKey": API_KEY})
     info = _validator.cache_info()
-    assert (info.misses, info.hits) == (2, 4)
+    # one compilation each; repeated connections are answered by parse_connection's own cache
+    assert (info.misses, info.hits) == (2, 2)
 
 
 def test_spec_is_loaded_once() -> None:
