@@ -395,23 +395,33 @@ _KnownKey = tuple[str, str, type, Any]
 _known_valid: dict[_KnownKey, None] = {}
 _MAX_KNOWN = 4096
 _MAX_KNOWN_TEXT = 512
+_MAX_KNOWN_JSON = 2048
 
 
-def _known_key(form: str, key: str, value: Any) -> _KnownKey | None:
+def _known_key(form: str, key: str, value: Any, encoded: str | None) -> _KnownKey | None:
+    """What identifies a value: itself when it is a scalar, its JSON text when it is an object or list
+    (a saved query sends the same messages or config again and again)."""
     if isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) <= _MAX_KNOWN_TEXT):
         return (form, key, type(value), value)
+    if encoded is not None and len(encoded) <= _MAX_KNOWN_JSON:
+        return (form, key, type(value), encoded)
     return None
 
 
 def _validate(
-    form: str, fields: tuple[Field, ...], validator: Validator, values: dict[str, Any], title: str
+    form: str,
+    fields: tuple[Field, ...],
+    validator: Validator,
+    values: dict[str, Any],
+    encoded: Mapping[str, str],
+    title: str,
 ) -> None:
     from jsonschema.exceptions import best_match
 
     for f in fields:
         if f.required and f.key not in values:
             raise _fail(title, f.key, "is required")
-    keys = {k: _known_key(form, k, v) for k, v in values.items()}
+    keys = {k: _known_key(form, k, v, encoded.get(k)) for k, v in values.items()}
     pending = {k: v for k, v in values.items() if keys[k] not in _known_valid}
     if not pending:
         return
@@ -454,7 +464,7 @@ def parse_query(query_options: Any) -> Query:
         raise _fail(INVALID_OPTIONS, "operation", f"{problem} (one of: {allowed})")
     values = _collect(spec.operations[operation], query_options, INVALID_OPTIONS)
     encoded = _encode_natives(spec.operations[operation], values, INVALID_OPTIONS)
-    _validate(operation, spec.operations[operation], _validator(operation), values, INVALID_OPTIONS)
+    _validate(operation, spec.operations[operation], _validator(operation), values, encoded, INVALID_OPTIONS)
     _check_header_sizes(encoded, INVALID_OPTIONS)
     return Query(operation, values)
 
@@ -579,7 +589,7 @@ def _parse_connection(source_options: Mapping[str, Any]) -> ConnectionSettings:
     spec = load_spec()
     values = _collect(spec.connection, source_options, INVALID_CONNECTION)
     encoded = _encode_natives(spec.connection, values, INVALID_CONNECTION)
-    _validate("", spec.connection, _validator(""), values, INVALID_CONNECTION)
+    _validate("", spec.connection, _validator(""), values, encoded, INVALID_CONNECTION)
     _check_header_sizes(encoded, INVALID_CONNECTION)
     base_url = _check_url(values.get("gatewayUrl", DEFAULT_GATEWAY_URL), "gatewayUrl")
     custom_host = values.get("customHost")

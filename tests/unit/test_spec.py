@@ -188,6 +188,10 @@ def test_known_valid_values_skip_validation_but_never_hide_an_invalid_one() -> N
         parse_query({**query, "max_tokens": "0"})
     with pytest.raises(QueryError, match=r"^Invalid query options: model: must be text$"):
         parse_query({**query, "model": 64})  # the same value under another key is checked anew
+    messages = [{"role": "user", "content": "hi"}]
+    parse_query({**query, "messages": messages})  # known valid by its JSON text from now on
+    with pytest.raises(QueryError, match=r"^Invalid query options: messages\[0\]\.role: must be one of"):
+        parse_query({**query, "messages": [{"role": "robot", "content": "hi"}]})
 
 
 def test_password_fields_are_encrypted_and_only_they_are() -> None:
