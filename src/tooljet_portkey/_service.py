@@ -29,7 +29,7 @@ from ._errors import (
     StreamTruncatedError,
 )
 from ._requests import PortkeyRequest, build_request
-from ._responses import StreamAssembler, response_metadata
+from ._responses import PortkeyResponse, StreamAssembler, response_metadata
 from ._spec import ConnectionSettings, Query, _config_secrets, parse_connection, parse_query
 
 __all__ = ["AsyncQueryService", "QueryService"]
@@ -162,9 +162,21 @@ class _ServiceBase(Generic[ClientT]):
                 stale.append(self._clients.popitem(last=False)[1][1])
         return client, stale
 
-    @staticmethod
+    @classmethod
     def _prepare(
-        source_options: Any, query_options: Any, force_stream: bool = False
+        cls, source_options: Any, query_options: Any, force_stream: bool = False
+    ) -> tuple[ConnectionSettings, PortkeyRequest]:
+        """Validate and build, before any I/O; only QueryError leaves, whatever the options hold."""
+        try:
+            return cls._build(source_options, query_options, force_stream)
+        except QueryError:
+            raise
+        except Exception as err:
+            raise unexpected(err) from None
+
+    @staticmethod
+    def _build(
+        source_options: Any, query_options: Any, force_stream: bool
     ) -> tuple[ConnectionSettings, PortkeyRequest]:
         settings = parse_connection(source_options)
         query = parse_query(query_options)
@@ -179,8 +191,16 @@ class _ServiceBase(Generic[ClientT]):
         return settings, build_request(settings, query)
 
     @staticmethod
-    def _ok(data: Any, meta: dict[str, Any]) -> dict[str, Any]:
-        return {"status": "ok", "data": data, "metadata": meta}
+    def _answered(response: PortkeyResponse) -> dict[str, Any]:
+        """The QueryResult of a plain answer: Portkey's JSON and what its headers said."""
+        meta = response_metadata(response.status_code, response.headers, response.retries)
+        return {"status": "ok", "data": response.data, "metadata": meta}
+
+    @staticmethod
+    def _assembled(assembler: StreamAssembler, stream_metadata: Mapping[str, Any]) -> dict[str, Any]:
+        """The QueryResult of a streamed answer: the same shape as unstreamed, chunks folded."""
+        meta = {**stream_metadata, "streamed": True, "chunks": assembler.count}
+        return {"status": "ok", "data": assembler.result(), "metadata": meta}
 
     @staticmethod
     def _log(request: PortkeyRequest, meta: Mapping[str, Any]) -> None:
@@ -237,12 +257,7 @@ class QueryService(_ServiceBase[PortkeyClient]):
         data_source_updated_at: Any = None,
     ) -> dict[str, Any]:
         """Run one query; return ``{status: ok, data, metadata}`` or raise QueryError."""
-        try:
-            settings, request = self._prepare(source_options, query_options)
-        except QueryError:
-            raise
-        except Exception as err:
-            raise unexpected(err) from None
+        settings, request = self._prepare(source_options, query_options)
         try:
             client = self._pooled(settings, data_source_id, data_source_updated_at)
             if request.stream:
@@ -253,12 +268,9 @@ class QueryService(_ServiceBase[PortkeyClient]):
                             assembler.add(chunk)
                     except StreamError as err:
                         raise _stream_failure(err, settings, request, stream.metadata) from None
-                meta = {**stream.metadata, "streamed": True, "chunks": assembler.count}
-                result = self._ok(assembler.result(), meta)
+                result = self._assembled(assembler, stream.metadata)
             else:
-                response = client.send(request)
-                meta = response_metadata(response.status_code, response.headers, response.retries)
-                result = self._ok(response.data, meta)
+                result = self._answered(client.send(request))
         except PortkeyError as err:
             raise to_query_error(err, settings, request) from None
         except QueryError:
@@ -280,12 +292,7 @@ class QueryService(_ServiceBase[PortkeyClient]):
         The options are checked at once (a bad field raises here, before any request); the request is
         sent when iteration starts. Closing the iterator early closes the connection.
         """
-        try:
-            settings, request = self._prepare(source_options, query_options, force_stream=True)
-        except QueryError:
-            raise
-        except Exception as err:
-            raise unexpected(err) from None
+        settings, request = self._prepare(source_options, query_options, force_stream=True)
         return self._stream(settings, request, data_source_id, data_source_updated_at)
 
     def _stream(
@@ -357,12 +364,7 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         data_source_id: Any = None,
         data_source_updated_at: Any = None,
     ) -> dict[str, Any]:
-        try:
-            settings, request = self._prepare(source_options, query_options)
-        except QueryError:
-            raise
-        except Exception as err:
-            raise unexpected(err) from None
+        settings, request = self._prepare(source_options, query_options)
         try:
             client = await self._pooled(settings, data_source_id, data_source_updated_at)
             if request.stream:
@@ -373,12 +375,9 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
                             assembler.add(chunk)
                     except StreamError as err:
                         raise _stream_failure(err, settings, request, stream.metadata) from None
-                meta = {**stream.metadata, "streamed": True, "chunks": assembler.count}
-                result = self._ok(assembler.result(), meta)
+                result = self._assembled(assembler, stream.metadata)
             else:
-                response = await client.send(request)
-                meta = response_metadata(response.status_code, response.headers, response.retries)
-                result = self._ok(response.data, meta)
+                result = self._answered(await client.send(request))
         except PortkeyError as err:
             raise to_query_error(err, settings, request) from None
         except QueryError:
@@ -396,12 +395,7 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         data_source_updated_at: Any = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """``async for`` the chunks; options are checked at once, as in QueryService.stream."""
-        try:
-            settings, request = self._prepare(source_options, query_options, force_stream=True)
-        except QueryError:
-            raise
-        except Exception as err:
-            raise unexpected(err) from None
+        settings, request = self._prepare(source_options, query_options, force_stream=True)
         return self._stream(settings, request, data_source_id, data_source_updated_at)
 
     async def _stream(
