@@ -29,22 +29,9 @@ RESOURCES = ("manifest.json", "operations.json", "icon.svg", "py.typed")
 VERSION_TAG = "tooljet_portkey-0.1.0"
 
 # The seed's chat response example, as the loopback server answers it.
-SEED_CHAT_RESPONSE: dict[str, Any] = {
-    "id": "chatcmpl-9vNIlfllXOPEmroKFajK2nlJHzhXA",
-    "object": "chat.completion",
-    "created": 1723461295,
-    "model": "gpt-4o-mini",
-    "choices": [
-        {
-            "index": 0,
-            "message": {"role": "user", "content": "Developers and product teams.", "refusal": None},
-            "logprobs": None,
-            "finish_reason": "end",
-        }
-    ],
-    "usage": {"prompt_tokens": 29, "completion_tokens": 7, "total_tokens": 36},
-    "system_fingerprint": None,
-}
+SEED_CHAT_RESPONSE: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parent / "data" / "seed_responses.json").read_text(encoding="utf-8")
+)["chat"]
 
 # Loads every entry point the distribution declares (the plugin and any console script).
 LOAD_ALL_SCRIPT = r"""

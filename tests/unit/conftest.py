@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -27,72 +28,14 @@ SOURCE: dict[str, Any] = {"apiKey": API_KEY, "gatewayUrl": BASE_URL, "maxRetries
 _TRANSPORT_HEADERS = frozenset({"host", "accept-encoding", "connection", "content-length"})
 
 # The four response examples of the seed doc (portkey-tooljet-doc.txt), the embedding cut short
-# where the doc itself elides it.
-COMPLETION_EXAMPLE: dict[str, Any] = {
-    "id": "cmpl-9vNUfM8OP0SwSqXcnPwkqzR7ep8Sy",
-    "object": "text_completion",
-    "created": 1723462033,
-    "model": "gpt-4o-mini",
-    "choices": [
-        {
-            "text": "Write a short LinkedIn post announcing a new AI integration feature in ToolJet. "
-            "Keep it professional and engaging.",
-            "index": 0,
-            "logprobs": None,
-            "finish_reason": "stop",
-        }
-    ],
-    "usage": {"prompt_tokens": 15, "completion_tokens": 10, "total_tokens": 25},
-}
-CHAT_EXAMPLE: dict[str, Any] = {
-    "id": "chatcmpl-9vNIlfllXOPEmroKFajK2nlJHzhXA",
-    "object": "chat.completion",
-    "created": 1723461295,
-    "model": "gpt-4o-mini",
-    "choices": [
-        {
-            "index": 0,
-            "message": {"role": "user", "content": "Developers and product teams.", "refusal": None},
-            "logprobs": None,
-            "finish_reason": "end",
-        }
-    ],
-    "usage": {"prompt_tokens": 29, "completion_tokens": 7, "total_tokens": 36},
-    "system_fingerprint": None,
-}
-PROMPT_EXAMPLE: dict[str, Any] = {
-    "id": "chatcmpl-9w6D8jZciWVf1DzkgqNZK14KUvA4d",
-    "object": "chat.completion",
-    "created": 1723633926,
-    "model": "gpt-4o-mini",
-    "choices": [
-        {
-            "index": 0,
-            "message": {
-                "role": "assistant",
-                "content": "Artificial Intelligence is transforming industries by automating tasks, "
-                "improving efficiency, and enabling better decision-making through data analysis.",
-                "refusal": None,
-            },
-            "logprobs": None,
-            "finish_reason": "stop",
-        }
-    ],
-    "usage": {"prompt_tokens": 145, "completion_tokens": 71, "total_tokens": 216},
-    "system_fingerprint": "fp_48196bc67a",
-}
-EMBEDDING_EXAMPLE: dict[str, Any] = {
-    "object": "list",
-    "data": [
-        {
-            "object": "embedding",
-            "index": 0,
-            "embedding": [-0.02083237, -0.016892163, -0.0045676464, -0.05084554, 0.024707552],
-        }
-    ],
-    "model": "text-embedding-3-small",
-    "usage": {"prompt_tokens": 9, "total_tokens": 9},
-}
+# where the doc itself elides it; tests/data holds them for every tier.
+SEED_RESPONSES: dict[str, dict[str, Any]] = json.loads(
+    (Path(__file__).resolve().parents[1] / "data" / "seed_responses.json").read_text(encoding="utf-8")
+)
+COMPLETION_EXAMPLE = SEED_RESPONSES["completion"]
+CHAT_EXAMPLE = SEED_RESPONSES["chat"]
+PROMPT_EXAMPLE = SEED_RESPONSES["prompt_completion"]
+EMBEDDING_EXAMPLE = SEED_RESPONSES["create_embedding"]
 
 CHAT_MESSAGES = '[{"role": "user", "content": "Who uses ToolJet?"}]'
 # The smallest valid query of each operation, as a host sends it.
