@@ -51,7 +51,8 @@ class PortkeyResponse:
     retries: int = 0
 
 
-def _int(value: str | None) -> int | None:
+def header_int(value: str | None) -> int | None:
+    """A numeric header (x-portkey-retry-attempt-count) as an int, or None when absent or not a number."""
     try:
         return int(value) if value is not None else None
     except ValueError:
@@ -70,7 +71,7 @@ def response_metadata(status_code: int, headers: Mapping[str, str], retries: int
         # The open-source gateway echoes an empty trace id when none was sent: leave it out.
         if headers.get(header):
             meta[key] = headers[header]
-    attempts = _int(headers.get("x-portkey-retry-attempt-count"))
+    attempts = header_int(headers.get("x-portkey-retry-attempt-count"))
     if attempts is not None:
         meta["retryAttemptCount"] = attempts
     if status_code == 246:

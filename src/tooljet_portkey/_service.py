@@ -29,7 +29,7 @@ from ._errors import (
     StreamTruncatedError,
 )
 from ._requests import PortkeyRequest, build_request
-from ._responses import PortkeyResponse, StreamAssembler, response_metadata
+from ._responses import PortkeyResponse, StreamAssembler, header_int, response_metadata
 from ._spec import ConnectionSettings, Query, _config_secrets, parse_connection, parse_query
 
 __all__ = ["AsyncQueryService", "QueryService"]
@@ -61,11 +61,8 @@ def to_query_error(err: PortkeyError, settings: ConnectionSettings, request: Por
     if isinstance(err, APIStatusError):
         data.update(statusCode=err.status_code, errorType=err.error_type, traceId=err.trace_id or trace_id)
         if err.retry_attempt_count is not None:
-            data["retryAttemptCount"] = (
-                int(err.retry_attempt_count)
-                if (err.retry_attempt_count.lstrip("-").isdigit())
-                else err.retry_attempt_count
-            )
+            attempts = header_int(err.retry_attempt_count)
+            data["retryAttemptCount"] = err.retry_attempt_count if attempts is None else attempts
         if isinstance(err.body, dict) and isinstance(err.body.get("provider"), str):
             data["provider"] = err.body["provider"]
         if isinstance(err, GuardrailDeniedError):

@@ -65,7 +65,6 @@ class Field:
     coerce: str
     schema: Mapping[str, Any]
     aliases: tuple[str, ...] = ()
-    secret: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ def _coerce_kind(raw: Mapping[str, Any]) -> str:
     return schema_type if schema_type in ("integer", "number", "boolean") else "text"
 
 
-def _field(raw: Mapping[str, Any], *, secret: bool = False) -> Field:
+def _field(raw: Mapping[str, Any]) -> Field:
     return Field(
         key=raw["key"],
         label=raw["label"],
@@ -101,7 +100,6 @@ def _field(raw: Mapping[str, Any], *, secret: bool = False) -> Field:
         coerce=_coerce_kind(raw),
         schema=raw["schema"],
         aliases=tuple(raw.get("aliases", ())),
-        secret=secret,
     )
 
 
@@ -113,11 +111,7 @@ def load_spec() -> Spec:
     properties = operations_doc["properties"]
     names = {item["value"]: item["name"] for item in properties["operation"]["list"]}
     operations = {op: tuple(_field(raw) for raw in properties[op].values()) for op in names}
-    options = manifest_doc["source"]["options"]
-    connection = tuple(
-        _field(raw, secret=bool(options.get(key, {}).get("encrypted", False)))
-        for key, raw in manifest_doc["properties"].items()
-    )
+    connection = tuple(_field(raw) for raw in manifest_doc["properties"].values())
     return Spec(operations, names, connection, operations_doc, manifest_doc)
 
 
