@@ -466,8 +466,19 @@ def test_validate_reports_each_unhandled_or_inconsistent_field(
         ("operations", lambda d: d["properties"]["chat"]["model"].update(coerce="yaml"),
          "properties/chat/model/coerce: 'yaml' is not one of"),
         ("manifest", lambda d: d["source"].pop("kind"), "source: 'kind' is a required property"),
-        ("manifest", lambda d: d["properties"]["timeout"].update(schema={"type": "numeric"}),
-         "timeout.schema is not a valid JSON Schema: 'numeric' is not valid under any of the given schemas"),
+        ("manifest", lambda d: d["definitions"]["timeoutSeconds"].update(type="numeric"),
+         "definitions.timeoutSeconds is not a valid JSON Schema: 'numeric' is not valid under any of the "
+         "given schemas"),
+        # a JSON Schema standing inside a field node: ToolJet reads it as a widget
+        ("operations", lambda d: d["properties"]["chat"]["max_tokens"].update(schema={"type": "integer"}),
+         "properties/chat/max_tokens/schema: '$ref' is a required property\n"
+         "properties/chat/max_tokens/schema: Additional properties are not allowed ('type' was unexpected)"),
+        ("operations", lambda d: d["properties"]["chat"]["model"].update(hint={"type": "integer"}),
+         "properties/chat/model/hint: type 'integer' is not a widget type"),
+        ("manifest", lambda d: d["properties"]["apiKey"].update(hint={"type": "string"}),
+         "properties/apiKey/hint: type 'string' is not a widget type"),
+        ("operations", lambda d: d["properties"]["chat"]["model"].update(schema={"$ref": "#/definitions/x"}),
+         "chat.model.schema names no definition: #/definitions/x"),
     ],
 )  # fmt: skip
 def test_validate_against_the_meta_schemas(
@@ -484,8 +495,11 @@ def test_validate_against_the_meta_schemas(
     )
     path = operations_path if target == "operations" else manifest_path
     assert code == 1
-    assert len(err.splitlines()) == 1
-    assert err.startswith(f"{path}: {line}")
+    expected = line.splitlines()
+    lines = err.splitlines()
+    assert len(lines) == len(expected)
+    for got, want in zip(lines, expected, strict=True):
+        assert got.startswith(f"{path}: {want}")
 
 
 def test_cli_and_simulator_stay_out_of_the_package_import() -> None:

@@ -88,17 +88,31 @@ def _coerce_kind(raw: Mapping[str, Any]) -> str:
         if kind not in COERCE_KINDS:
             raise ValueError(f"field {raw.get('key')!r} has an unknown coerce kind {kind!r}")
         return kind
-    schema_type = raw.get("schema", {}).get("type")
+    schema_type = raw.get("value_type")
     return schema_type if schema_type in ("integer", "number", "boolean") else "text"
 
 
-def _field(raw: Mapping[str, Any]) -> Field:
+def _definition(ref: str, docs: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The value schema a field's ``$ref`` names: ``#/definitions/x`` in the field's own document, or
+    ``urn:tooljet-portkey:operations#/definitions/x`` across documents."""
+    uri, _, pointer = ref.partition("#/definitions/")
+    doc = docs.get(uri)
+    if doc is None or pointer not in doc.get("definitions", {}):
+        raise ValueError(f"unknown value schema {ref!r}")
+    return doc["definitions"][pointer]  # type: ignore[no-any-return]
+
+
+def _field(raw: Mapping[str, Any], docs: Mapping[str, Mapping[str, Any]]) -> Field:
+    # Field nodes hold only a $ref to their value schema: ToolJet's meta-schema reads any object with a
+    # "type" under "properties" as a widget, so JSON Schemas live in the top-level "definitions".
+    schema = raw["schema"]
+    value_type = _definition(schema["$ref"], docs).get("type")
     return Field(
         key=raw["key"],
         label=raw["label"],
         required=bool(raw.get("required", False)),
-        coerce=_coerce_kind(raw),
-        schema=raw["schema"],
+        coerce=_coerce_kind({**raw, "value_type": value_type}),
+        schema=schema,
         aliases=tuple(raw.get("aliases", ())),
     )
 
@@ -110,8 +124,10 @@ def load_spec() -> Spec:
     manifest_doc = _read("manifest.json")
     properties = operations_doc["properties"]
     names = {item["value"]: item["name"] for item in properties["operation"]["list"]}
-    operations = {op: tuple(_field(raw) for raw in properties[op].values()) for op in names}
-    connection = tuple(_field(raw) for raw in manifest_doc["properties"].values())
+    in_operations = {"": operations_doc, OPERATIONS_URI: operations_doc}
+    in_manifest = {"": manifest_doc, OPERATIONS_URI: operations_doc}
+    operations = {op: tuple(_field(raw, in_operations) for raw in properties[op].values()) for op in names}
+    connection = tuple(_field(raw, in_manifest) for raw in manifest_doc["properties"].values())
     return Spec(operations, names, connection, operations_doc, manifest_doc)
 
 
@@ -131,36 +147,44 @@ def _validator(name: str) -> Validator:
     spec = load_spec()
     operations_resource: Resource[Any] = DRAFT202012.create_resource(dict(spec.operations_doc))
     registry: Registry[Any] = Registry().with_resource(OPERATIONS_URI, operations_resource)
-    definitions = spec.operations_doc["definitions"]
     if name:
         schema = _object_schema(spec.operations[name], f"{OPERATIONS_URI}:{name}")
-        schema["definitions"] = definitions
+        local = spec.operations_doc["definitions"]
     else:
         schema = _object_schema(spec.connection, MANIFEST_URI)
-    schema = _inline_refs(schema, definitions, ())
+        local = spec.manifest_doc.get("definitions", {})
+    schema = _inline_refs(schema, local, ())
     validator: Validator = _ecma_patterns(Draft202012Validator)(schema, registry=registry)
     return validator
 
 
-_DEFINITION_REFS = ("#/definitions/", f"{OPERATIONS_URI}#/definitions/")
-
-
-def _inline_refs(node: Any, definitions: Mapping[str, Any], seen: tuple[str, ...]) -> Any:
+def _inline_refs(node: Any, local: Mapping[str, Any], seen: tuple[str, ...]) -> Any:
     """Replace each ``$ref`` to a definition by the definition itself, except where it recurses (a
-    config's targets): following a ``$ref`` is most of jsonschema's cost on a small value."""
+    config's targets): following a ``$ref`` is most of jsonschema's cost on a small value.
+
+    ``#/definitions/x`` names ``local`` (the definitions of the document being read);
+    ``urn:tooljet-portkey:operations#/definitions/x`` names operations.json's, and refs inside those
+    are then read in operations.json's scope."""
     if isinstance(node, list):
-        return [_inline_refs(item, definitions, seen) for item in node]
+        return [_inline_refs(item, local, seen) for item in node]
     if not isinstance(node, dict):
         return node
     ref = node.get("$ref")
     if isinstance(ref, str) and len(node) == 1:
-        for prefix in _DEFINITION_REFS:
-            name = ref[len(prefix) :] if ref.startswith(prefix) else None
-            if name is not None and name in definitions:
-                if name in seen:  # recursion: point into the operations document, valid from any schema
-                    return {"$ref": f"{OPERATIONS_URI}#/definitions/{name}"}
-                return _inline_refs(definitions[name], definitions, (*seen, name))
-    return {key: _inline_refs(value, definitions, seen) for key, value in node.items()}
+        scope = local
+        if ref.startswith(_OPERATIONS_DEFINITIONS):
+            scope, ref = load_spec().operations_doc["definitions"], ref[len(OPERATIONS_URI) :]
+        name = ref[len(_LOCAL_DEFINITIONS) :] if ref.startswith(_LOCAL_DEFINITIONS) else None
+        if name is not None and name in scope:
+            if name in seen:  # recursion, only in operations.json (a config's targets): a ref the
+                # registry resolves from any schema
+                return {"$ref": f"{_OPERATIONS_DEFINITIONS}{name}"}
+            return _inline_refs(scope[name], scope, (*seen, name))
+    return {key: _inline_refs(value, local, seen) for key, value in node.items()}
+
+
+_LOCAL_DEFINITIONS = "#/definitions/"
+_OPERATIONS_DEFINITIONS = f"{OPERATIONS_URI}#/definitions/"
 
 
 def _ecma_patterns(base: Any) -> Any:

@@ -383,8 +383,45 @@ def _where(path: Sequence[Any]) -> str:
     return "/".join(str(p) for p in path) or "(top level)"
 
 
+# The widget types ToolJet's own meta-schemas know. Under "properties" every object is read as a form
+# node whose "type" must be one of these (or an object): a JSON Schema with "type": "integer" nested in a
+# field would be read as an unknown widget, so value schemas live in the top-level "definitions".
+OPERATION_WIDGETS = frozenset(
+    {
+        "checkbox-group", "codehinter", "columns", "dropdown", "dropdown-component-flip",
+        "dynamic-selector", "filters", "react-component-api-endpoint", "react-component-api-endpoint-old",
+        "react-component-headers", "react-component-key-value-tabs", "react-component-sort",
+        "react-component-sql-aggregate", "react-component-sql-columns", "react-component-sql-filters",
+        "react-component-sql-groupby", "react-component-sql-sort", "sorts", "toggle",
+    }
+)  # fmt: skip
+OPERATIONS_REF = "urn:tooljet-portkey:operations#/definitions/"
+MANIFEST_WIDGETS = frozenset({"text", "password", "dropdown", "toggle", "codehinter"})
+
+
+def widget_problems(label: str, doc: Any, widgets: frozenset[str]) -> list[str]:
+    """Every object nested under ``properties`` whose ``type`` is neither a known widget nor an object."""
+    problems: list[str] = []
+
+    def visit(node: Any, path: tuple[str, ...]) -> None:
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                visit(item, (*path, str(index)))
+        elif isinstance(node, dict):
+            kind = node.get("type")
+            if "type" in node and not isinstance(kind, dict) and kind not in widgets:
+                problems.append(f"{label}: {_where(path)}: type {kind!r} is not a widget type")
+            for key, value in node.items():
+                if key != "type":
+                    visit(value, (*path, key))
+
+    visit(doc.get("properties"), ("properties",))
+    return problems
+
+
 def schema_problems(label: str, doc: Any, metaschema_name: str) -> list[str]:
-    """The document against its meta-schema, and every field's own ``schema`` as a JSON Schema."""
+    """The document against its meta-schema, each definition as a JSON Schema, each field's ``$ref``
+    naming one, and ToolJet's rule that only widget types stand under ``properties``."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
@@ -395,17 +432,25 @@ def schema_problems(label: str, doc: Any, metaschema_name: str) -> list[str]:
     ]
     if problems:
         return problems
+    manifest = metaschema_name.startswith("manifest")
+    problems = widget_problems(label, doc, MANIFEST_WIDGETS if manifest else OPERATION_WIDGETS)
+    definitions = doc.get("definitions", {})
+    for name, schema in definitions.items():
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as error:
+            problems.append(f"{label}: definitions.{name} is not a valid JSON Schema: {error.message}")
     sections = (
         [("", doc["properties"])]
-        if metaschema_name.startswith("manifest")
+        if manifest
         else [(f"{op}.", fields) for op, fields in doc["properties"].items() if op != "operation"]
     )
     for prefix, fields in sections:
         for key, field in fields.items():
-            try:
-                Draft202012Validator.check_schema(field["schema"])
-            except SchemaError as error:
-                problems.append(f"{label}: {prefix}{key}.schema is not a valid JSON Schema: {error.message}")
+            ref = field["schema"]["$ref"]
+            local = ref.removeprefix("#/definitions/")
+            if ref.startswith("#/definitions/") and local not in definitions:
+                problems.append(f"{label}: {prefix}{key}.schema names no definition: {ref}")
     return problems
 
 
@@ -440,6 +485,13 @@ def consistency_problems(
     for name in manifest["defaults"]:
         if name not in props:
             problems.append(f"{manifest_label}: defaults names unknown field {name}")
+    shared = operations.get("definitions", {})
+    for name, field in props.items():
+        ref = field["schema"]["$ref"]
+        if ref.startswith(OPERATIONS_REF) and ref.removeprefix(OPERATIONS_REF) not in shared:
+            problems.append(
+                f"{manifest_label}: {name}.schema names no definition of {operations_label}: {ref}"
+            )
 
     sections = {op: fields for op, fields in operations["properties"].items() if op != "operation"}
     listed = [item["value"] for item in operations["properties"]["operation"]["list"]]

@@ -39,6 +39,13 @@ def form_fields(operation: str) -> dict[str, Any]:
     return fields
 
 
+def value_schema_of(raw: Mapping[str, Any]) -> Any:
+    """The JSON Schema a field's ``$ref`` names in operations.json's definitions."""
+    ref = raw["schema"]["$ref"]
+    assert ref.startswith("#/definitions/")
+    return OPERATIONS["definitions"][ref.removeprefix("#/definitions/")]
+
+
 # ---------------------------------------------------------------------------------------------------
 # operations.json <-> code
 
@@ -95,9 +102,11 @@ def test_each_field_is_well_formed(operation: str) -> None:
         assert raw["label"] and raw["description"]
         assert raw["type"] in {"codehinter", "toggle"}
         assert isinstance(raw["required"], bool)
-        Draft202012Validator.check_schema(raw["schema"])
+        assert set(raw["schema"]) == {"$ref"}, "a field node holds only a $ref to its value schema"
+        value_schema = value_schema_of(raw)
+        Draft202012Validator.check_schema(value_schema)
         if raw["type"] == "toggle":
-            assert raw["schema"] == {"type": "boolean"}
+            assert value_schema == {"type": "boolean"}
 
 
 # One sample value per field; each must change the request the query becomes, which proves the
@@ -452,3 +461,57 @@ def test_meta_schemas_know_exactly_the_coerce_kinds_the_code_applies(name: str) 
 def test_an_unknown_coerce_kind_is_a_spec_error() -> None:
     with pytest.raises(ValueError, match="unknown coerce kind 'csv'"):
         _coerce_kind({"key": "stop", "coerce": "csv", "schema": {}})
+
+
+# ---------------------------------------------------------------------------------------------------
+# ToolJet's meta-schema rule: under "properties" every object is a form node, and a node's "type" is a
+# widget type or an object. The lists are ToolJet's (plugins/schemas/*.schema.json); a JSON Schema
+# ("type": "integer") nested in a field would be read as an unknown widget.
+
+TOOLJET_OPERATION_WIDGETS = {
+    "checkbox-group", "codehinter", "columns", "dropdown", "dropdown-component-flip", "dynamic-selector",
+    "filters", "react-component-api-endpoint", "react-component-api-endpoint-old", "react-component-headers",
+    "react-component-key-value-tabs", "react-component-sort", "react-component-sql-aggregate",
+    "react-component-sql-columns", "react-component-sql-filters", "react-component-sql-groupby",
+    "react-component-sql-sort", "sorts", "toggle",
+}  # fmt: skip
+TOOLJET_MANIFEST_WIDGETS = {"text", "password", "dropdown", "toggle", "codehinter"}
+
+
+def _typed_nodes(node: Any, path: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _typed_nodes(item, f"{path}[{index}]")
+    elif isinstance(node, dict):
+        if "type" in node:
+            yield path, node["type"]
+        for key, value in node.items():
+            yield from _typed_nodes(value, f"{path}.{key}")
+
+
+@pytest.mark.parametrize(
+    ("doc", "widgets"),
+    [(OPERATIONS, TOOLJET_OPERATION_WIDGETS), (MANIFEST, TOOLJET_MANIFEST_WIDGETS)],
+    ids=["operations.json", "manifest.json"],
+)
+def test_every_typed_node_under_properties_is_a_tooljet_widget(doc: Any, widgets: set[str]) -> None:
+    nodes = list(_typed_nodes(doc["properties"], "properties"))
+    assert len(nodes) >= 9  # the walk reaches every field
+    bad = [(path, kind) for path, kind in nodes if not (kind in widgets or isinstance(kind, dict))]
+    assert bad == []
+
+
+def test_value_schemas_stand_in_the_top_level_definitions() -> None:
+    for op in OPERATION_NAMES:
+        for raw in form_fields(op).values():
+            assert set(raw["schema"]) == {"$ref"}
+    assert all(set(raw["schema"]) == {"$ref"} for raw in MANIFEST["properties"].values())
+    assert {"model", "maxTokens", "messages", "embeddingInput"} <= set(OPERATIONS["definitions"])
+    assert {"httpUrl", "timeoutSeconds", "maxRetries"} <= set(MANIFEST["definitions"])
+
+
+def test_cli_rule_and_test_rule_agree_on_the_widget_lists() -> None:
+    from tooljet_portkey.cli import MANIFEST_WIDGETS, OPERATION_WIDGETS
+
+    assert OPERATION_WIDGETS == TOOLJET_OPERATION_WIDGETS
+    assert MANIFEST_WIDGETS == TOOLJET_MANIFEST_WIDGETS
