@@ -340,6 +340,9 @@ def _path(error: ValidationError) -> str:
 def _describe(error: ValidationError) -> str:
     kw = error.validator
     arg: Any = error.validator_value
+    custom = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
+    if isinstance(custom, str):  # a rule whose plain reading would mislead ("needs 'content'")
+        return custom
     if kw == "type":
         wanted = arg if isinstance(arg, list) else [arg]
         return "must be " + " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in wanted)

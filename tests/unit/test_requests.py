@@ -524,7 +524,11 @@ def test_chat_message_list_is_sent_as_given(service: QueryService, respx_mock: r
     messages = [
         {"role": "developer", "content": "Answer in JSON."},
         {"role": "user", "content": [{"type": "text", "text": "Describe"}], "name": "ada"},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function"}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+        },
         {"role": "tool", "content": "42", "tool_call_id": "c1"},
     ]
     body = send(service, respx_mock, {**MINIMAL["chat"], "messages": json.dumps(messages)})["json"]

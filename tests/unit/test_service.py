@@ -193,7 +193,21 @@ BAD_QUERIES: list[tuple[Any, str, str]] = [
     ({**CHAT, "temperature": "0x1"}, "temperature: must be a number, got '0x1'", "temperature"),
     ({**CHAT, "stop_sequences": '["ok", 2]'}, "stop_sequences[1]: must be text", "stop_sequences"),
     ({**CHAT, "stop_sequence": '[""]'}, "stop_sequences[0]: must not be empty", "stop_sequences"),
-    ({**COMPLETION, "stop_sequences": ",".join("abcdefghijklmnopq")}, "stop_sequences: must have at most 16 items", "stop_sequences"),
+    # Portkey's spec and OpenAI allow at most 4 stop sequences; a saved query with more is told so
+    ({**COMPLETION, "stop_sequences": ",".join("abcde")}, "stop_sequences: must have at most 4 items", "stop_sequences"),
+    ({**CHAT, "stop_sequences": "[]"}, "stop_sequences: must have at least 1 item", "stop_sequences"),
+    # each role's rules, as Portkey's spec states them
+    ({**CHAT, "messages": '[{"role": "user", "content": null}]'}, "messages[0].content: must be text or a JSON array", "messages"),
+    ({**CHAT, "messages": '[{"role": "user", "content": []}]'}, "messages[0].content: must have at least 1 item", "messages"),
+    ({**CHAT, "messages": '[{"role": "user"}]'}, "messages[0]: needs 'content'", "messages"),
+    ({**CHAT, "messages": '[{"role": "system", "content": null}]'}, "messages[0].content: must be text or a JSON array", "messages"),
+    ({**CHAT, "messages": '[{"role": "user", "content": [{"type": "image_url"}]}]'}, "messages[0].content[0]: needs 'image_url'", "messages"),
+    ({**CHAT, "messages": '[{"role": "user", "content": [{"type": "video"}]}]'}, "messages[0].content[0].type: must be one of: text, image_url, input_audio, file", "messages"),
+    ({**CHAT, "messages": '[{"role": "assistant", "content": null}]'}, "messages[0].content: must be text or a JSON array", "messages"),
+    ({**CHAT, "messages": '[{"role": "assistant"}]'}, "messages[0]: needs 'content' or 'tool_calls'", "messages"),
+    ({**CHAT, "messages": '[{"role": "assistant", "tool_calls": [{"id": "c1", "type": "function"}]}]'}, "messages[0].tool_calls[0]: needs 'function'", "messages"),
+    ({**CHAT, "messages": '[{"role": "user", "content": "hi"}, {"role": "tool", "content": "42"}]'}, "messages[1]: needs 'tool_call_id'", "messages"),
+    ({**CHAT, "messages": '[{"role": "tool", "content": "42", "tool_call_id": ""}]'}, "messages[0].tool_call_id: must not be empty", "messages"),
     ({**COMPLETION, "stop_sequences": 5}, "stop_sequences: must be a JSON array", "stop_sequences"),
     ({**CHAT, "model": ["gpt"]}, "model: must be text", "model"),
     ({**CHAT, "model": "m" * 257}, "model: must be at most 256 characters", "model"),
@@ -790,3 +804,29 @@ def test_connection_never_raises(service: QueryService, source: Any, message: st
             "message": message,
         }
         assert mock.calls.call_count == 0
+
+
+@pytest.mark.respx(base_url=BASE_URL)
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "system", "content": [{"type": "text", "text": "Be brief."}]}, {"role": "user", "content": "hi"}],
+        [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}]}],
+        [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "sunny"}]},
+        ],
+        [{"role": "function", "name": "weather", "content": None}],
+    ],
+    ids=["system-text-parts", "user-image-part", "tool-round-trip", "legacy-function"],
+)  # fmt: skip
+def test_messages_portkey_accepts_are_sent_as_given(
+    service: QueryService, respx_mock: respx.MockRouter, messages: list[Any]
+) -> None:
+    """System content parts are outside Portkey's spec (it types system content as text only), but
+    Portkey and OpenAI accept them, so the plugin does too."""
+    route = respx_mock.post("/chat/completions").respond(200, json=CHAT_EXAMPLE)
+    service.run(SOURCE, {**CHAT, "messages": json.dumps(messages)})
+    assert json.loads(route.calls.last.request.content)["messages"] == messages
