@@ -468,11 +468,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         playground = self.server.playground
+        if method not in ("GET", "HEAD", "POST"):
+            self.close_connection = True  # a body it may carry is not read
         if not host_allowed(self.headers.get("host"), playground.address):
+            self.close_connection = True
             self._send_text(403, "Forbidden: the Host header must be the playground's own address")
             return
         route = token_route(urlsplit(self.path).path, playground.token)
         if route is None:
+            self.close_connection = True
             self._send_text(404, "Not found: open the URL the playground printed (it carries the token)")
             return
         try:
@@ -505,18 +509,20 @@ class _Handler(BaseHTTPRequestHandler):
             raise BadRequest(404, "Not found")
 
     def _read_json(self) -> dict[str, Any]:
+        """The POST body, read in full first (so a refused request leaves nothing on the connection)."""
         playground = self.server.playground
+        length = self.headers.get("content-length", "")
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            self.close_connection = True
+            raise BadRequest(413 if length.isdigit() else 411, "a JSON body with a Content-Length is needed")
+        raw = self.rfile.read(int(length))
         origin = self.headers.get("origin")
         if origin is not None and origin != f"http://{playground.address}":
             raise BadRequest(403, "Forbidden: a request from another origin")
         if self.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             raise BadRequest(415, "POST bodies must be application/json")
-        length = self.headers.get("content-length", "")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            self.close_connection = True
-            raise BadRequest(413 if length.isdigit() else 411, "a JSON body with a Content-Length is needed")
         try:
-            body = json.loads(self.rfile.read(int(length)) or b"{}")
+            body = json.loads(raw or b"{}")
         except ValueError:
             raise BadRequest(400, "the body is not JSON") from None
         if not isinstance(body, dict):
