@@ -51,7 +51,10 @@ def test_operation_fields_are_the_files_own_with_common_fields_first() -> None:
     doc = copy.deepcopy(OPERATIONS)
     common = {"output": {"label": "Output", "key": "output", "type": "dropdown"}}
     doc["properties"]["operation"]["commonFields"] = common
-    assert list(operation_fields(doc, "create_embedding")) == ["output", *OPERATIONS["properties"]["create_embedding"]]
+    assert list(operation_fields(doc, "create_embedding")) == [
+        "output",
+        *OPERATIONS["properties"]["create_embedding"],
+    ]
 
 
 # -- the connection ---------------------------------------------------------------------------------
@@ -110,7 +113,9 @@ def test_chat_mode_follows_the_chat_fields() -> None:
     assert host.chat_mode(MESSAGES_FORM) == "messages"
     doc = copy.deepcopy(OPERATIONS)
     del doc["properties"]["chat"]
-    doc["properties"]["operation"]["list"] = [i for i in doc["properties"]["operation"]["list"] if i["value"] != "chat"]
+    doc["properties"]["operation"]["list"] = [
+        i for i in doc["properties"]["operation"]["list"] if i["value"] != "chat"
+    ]
     assert host.chat_mode(doc) is None
     assert host.chat_fills("history") == ["prompt", "message_history"]
     assert host.chat_fills("messages") == ["messages"]
@@ -174,7 +179,11 @@ def test_feedback_needs_an_operation_with_a_trace_id_and_a_value() -> None:
     assert host.feedback_supported(doc)
     del doc["properties"]["feedback"]["value"]
     assert not host.feedback_supported(doc)
-    assert host.feedback_options("trace-1", "up") == {"operation": "feedback", "traceId": "trace-1", "value": "1"}
+    assert host.feedback_options("trace-1", "up") == {
+        "operation": "feedback",
+        "traceId": "trace-1",
+        "value": "1",
+    }
     assert host.feedback_options("trace-1", "down") == {
         "operation": "feedback",
         "traceId": "trace-1",
@@ -193,7 +202,9 @@ def test_feedback_support_follows_the_shipped_operations_json() -> None:
 
 
 def test_chunk_text_reads_chat_deltas_and_completion_text() -> None:
-    assert host.chunk_text({"choices": [{"delta": {"content": "Hel"}}, {"delta": {"content": "lo"}}]}) == "Hello"
+    assert (
+        host.chunk_text({"choices": [{"delta": {"content": "Hel"}}, {"delta": {"content": "lo"}}]}) == "Hello"
+    )
     assert host.chunk_text({"choices": [{"text": " world"}]}) == " world"
     assert host.chunk_text({"choices": [{"delta": {"role": "assistant"}}, "junk"]}) == ""
     assert host.chunk_text({}) == ""
@@ -202,7 +213,12 @@ def test_chunk_text_reads_chat_deltas_and_completion_text() -> None:
 def test_stream_metadata_holds_what_the_chunks_said() -> None:
     assert host.stream_metadata(3, None, None) == {"streamed": True, "chunks": 3}
     usage = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
-    assert host.stream_metadata(4, usage, "t-1") == {"streamed": True, "chunks": 4, "traceId": "t-1", "usage": usage}
+    assert host.stream_metadata(4, usage, "t-1") == {
+        "streamed": True,
+        "chunks": 4,
+        "traceId": "t-1",
+        "usage": usage,
+    }
 
 
 # -- the guards --------------------------------------------------------------------------------------
@@ -213,7 +229,9 @@ def test_only_loopback_addresses_are_served() -> None:
     assert check_loopback("::1") == "::1"
     with pytest.raises(ValueError, match=r"loopback only: 0\.0\.0\.0 is not a loopback address"):
         check_loopback("0.0.0.0")
-    with pytest.raises(ValueError, match="must be a loopback IP address such as 127.0.0.1 or ::1, not 'localhost'"):
+    with pytest.raises(
+        ValueError, match=r"must be a loopback IP address such as 127\.0\.0\.1 or ::1, not 'localhost'$"
+    ):
         check_loopback("localhost")
 
 
@@ -222,7 +240,15 @@ def test_the_host_header_must_name_the_bound_address_and_port() -> None:
     assert expected == "127.0.0.1:8123"
     assert host_port("::1", 8123) == "[::1]:8123"
     assert host_allowed("127.0.0.1:8123", expected)
-    for header in (None, "", "localhost:8123", "127.0.0.1", "127.0.0.1:8124", "evil.example:8123", "127.0.0.2:8123"):
+    for header in (
+        None,
+        "",
+        "localhost:8123",
+        "127.0.0.1",
+        "127.0.0.1:8124",
+        "evil.example:8123",
+        "127.0.0.2:8123",
+    ):
         assert not host_allowed(header, expected), header
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import CHAT_MESSAGES, CONFIG_SECRET, SECRET, VIRTUAL_SECRET, Recorder
+from playground_support import CHAT_MESSAGES, CONFIG_SECRET, SECRET, VIRTUAL_SECRET, Recorder
 
 from tooljet_portkey import QueryError, QueryService
 from tooljet_portkey.cli import main
@@ -34,7 +34,10 @@ EVERY_OPERATION = {
         {"promptId": "pp-demo", "variables": '{"audience": "builders", "topic": "gateways"}'},
         "/v1/prompts/pp-demo/completions",
     ),
-    "create_embedding": ({"input": "The food was delicious.", "model": "text-embedding-3-small"}, "/v1/embeddings"),
+    "create_embedding": (
+        {"input": "The food was delicious.", "model": "text-embedding-3-small"},
+        "/v1/embeddings",
+    ),
 }
 HAS_INVOKE_METHOD = callable(getattr(QueryService, "invoke_method", None))
 FEEDBACK = host.feedback_supported(OPERATIONS)
@@ -139,7 +142,9 @@ def test_posts_must_be_json_from_the_page_itself(playground: Playground, client:
     assert (other.status_code, other.json()) == (403, {"error": "Forbidden: a request from another origin"})
     same = client.post("api/run", {"options": CHAT}, headers={"origin": f"http://{playground.address}"})
     assert same.json()["status"] == "ok"
-    form = client.client.post("api/run", content=json.dumps({"options": CHAT}), headers={"content-type": "text/plain"})
+    form = client.client.post(
+        "api/run", content=json.dumps({"options": CHAT}), headers={"content-type": "text/plain"}
+    )
     assert (form.status_code, form.json()) == (415, {"error": "POST bodies must be application/json"})
     bad = client.client.post("api/run", content=b"{", headers={"content-type": "application/json"})
     assert (bad.status_code, bad.json()) == (400, {"error": "the body is not JSON"})
@@ -178,7 +183,9 @@ def test_spec_is_the_two_files_and_state_holds_no_secret(client: Recorder, playg
 def test_saving_a_gateway_url_turns_the_simulator_off_and_clearing_it_back_on(
     client: Recorder, hosted: Simulator
 ) -> None:
-    saved = client.post("api/connection", {"changes": {"gatewayUrl": hosted.url, "provider": "openai"}}).json()
+    saved = client.post(
+        "api/connection", {"changes": {"gatewayUrl": hosted.url, "provider": "openai"}}
+    ).json()
     assert saved["simulator"]["active"] is False
     assert saved["connection"]["gatewayUrl"] == {"set": True, "value": hosted.url}
     cleared = client.post("api/connection", {"changes": {"gatewayUrl": ""}}).json()
@@ -240,10 +247,13 @@ def test_values_reach_the_plugin_as_text(client: Recorder, playground: Playgroun
     )
 
 
-def test_bad_json_in_messages_is_the_field_named_query_error(client: Recorder, playground: Playground) -> None:
+def test_bad_json_in_messages_is_the_field_named_query_error(
+    client: Recorder, playground: Playground
+) -> None:
     result = client.post("api/run", {"options": {**CHAT, "messages": "[{bad"}}).json()
     description = (
-        "messages: is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 3 (char 2))"
+        "messages: is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 3 "
+        "(char 2))"
     )
     assert result == {
         "status": "failed",
@@ -256,7 +266,9 @@ def test_bad_json_in_messages_is_the_field_named_query_error(client: Recorder, p
 
 
 def test_a_provider_error_comes_back_as_the_query_error(client: Recorder, playground: Playground) -> None:
-    playground.simulator.inject(path="/chat/completions", status=400, body={"error": {"message": "No.", "type": "x"}})
+    playground.simulator.inject(
+        path="/chat/completions", status=400, body={"error": {"message": "No.", "type": "x"}}
+    )
     result = client.post("api/run", {"options": {**CHAT, "traceId": "trace-err"}}).json()
     assert result["status"] == "failed"
     assert (result["message"], result["description"]) == ("Query could not be completed", "No.")
@@ -272,7 +284,9 @@ def test_a_provider_error_comes_back_as_the_query_error(client: Recorder, playgr
 # -- streams ---------------------------------------------------------------------------------------
 
 
-def test_a_stream_sends_each_chunk_then_the_assembled_answer(client: Recorder, playground: Playground) -> None:
+def test_a_stream_sends_each_chunk_then_the_assembled_answer(
+    client: Recorder, playground: Playground
+) -> None:
     events = client.events("api/stream", {"options": {**CHAT, "traceId": "trace-stream"}})
     names = [name for name, _ in events]
     assert names[0] == "start" and names[-1] == "done"
@@ -326,7 +340,9 @@ HISTORY = [
 ]
 
 
-@pytest.mark.skipif(CHAT_MODE != "messages", reason="the chat operation has prompt and message_history fields")
+@pytest.mark.skipif(
+    CHAT_MODE != "messages", reason="the chat operation has prompt and message_history fields"
+)
 def test_a_chat_turn_sends_the_conversation_as_messages(client: Recorder, playground: Playground) -> None:
     fields = {"model": "gpt-4o-mini", "max_tokens": "32", "messages": "ignored", "stream": "false"}
     events = client.events("api/chat", {"history": HISTORY, "prompt": "And now?", "fields": fields})
@@ -367,21 +383,31 @@ def test_a_chat_turn_sends_prompt_and_history_in_chat_component_form(
     ]
 
 
-def test_a_chat_turn_needs_a_message_and_a_history_of_chat_entries(client: Recorder, playground: Playground) -> None:
+def test_a_chat_turn_needs_a_message_and_a_history_of_chat_entries(
+    client: Recorder, playground: Playground
+) -> None:
     empty = client.post("api/chat", {"history": [], "prompt": " ", "fields": {}})
     assert (empty.status_code, empty.json()) == (400, {"error": "prompt must be a non-empty message"})
     odd = client.post("api/chat", {"history": [{"role": "user"}], "prompt": "Hi", "fields": {}})
-    assert (odd.status_code, odd.json()) == (400, {"error": "history must be a list of {message, type} objects"})
+    assert (odd.status_code, odd.json()) == (
+        400,
+        {"error": "history must be a list of {message, type} objects"},
+    )
     assert playground.simulator.requests == []
 
 
 @pytest.mark.skipif(FEEDBACK, reason="operations.json has a feedback operation")
 def test_without_a_feedback_operation_there_is_nothing_to_rate(client: Recorder) -> None:
     response = client.post("api/feedback", {"traceId": "t-1", "rating": "up"})
-    assert (response.status_code, response.json()) == (404, {"error": "operations.json has no feedback operation"})
+    assert (response.status_code, response.json()) == (
+        404,
+        {"error": "operations.json has no feedback operation"},
+    )
 
 
-@pytest.mark.skipif(not FEEDBACK, reason="operations.json has no feedback operation yet (issue 12's feedback)")
+@pytest.mark.skipif(
+    not FEEDBACK, reason="operations.json has no feedback operation yet (issue 12's feedback)"
+)
 def test_thumbs_send_the_feedback_operation_with_the_trace_id(
     client: Recorder, playground: Playground
 ) -> None:  # pragma: no cover - runs once the feedback operation exists
@@ -406,7 +432,9 @@ class ListingService(QueryService):
         super().__init__()
         self.calls: list[tuple[str, dict[str, str], Any]] = []
 
-    def invoke_method(self, method_name: str, source_options: dict[str, str], args: Any = None) -> dict[str, Any]:
+    def invoke_method(
+        self, method_name: str, source_options: dict[str, str], args: Any = None
+    ) -> dict[str, Any]:
         self.calls.append((method_name, source_options, args))
         if method_name != "listModels":
             raise QueryError("Invalid method", f"unknown method {method_name}", {"field": "method"})
@@ -418,7 +446,9 @@ def test_invoke_forwards_to_the_services_invoke_method() -> None:
         recorder = Recorder(playground)
         try:
             assert recorder.get("api/state").json()["invokeMethod"] is True
-            listed = recorder.post("api/invoke", {"method": "listModels", "args": {"operation": "chat"}}).json()
+            listed = recorder.post(
+                "api/invoke", {"method": "listModels", "args": {"operation": "chat"}}
+            ).json()
             unknown = recorder.post("api/invoke", {"method": "nope", "args": None}).json()
             missing = recorder.post("api/invoke", {"args": {}})
         finally:
@@ -437,7 +467,10 @@ def test_invoke_forwards_to_the_services_invoke_method() -> None:
 def test_without_invoke_method_the_selector_is_a_text_box(client: Recorder) -> None:
     assert client.get("api/state").json()["invokeMethod"] is False
     response = client.post("api/invoke", {"method": "listModels", "args": {"operation": "chat"}})
-    assert (response.status_code, response.json()) == (404, {"error": "this version of the plugin has no invoke_method"})
+    assert (response.status_code, response.json()) == (
+        404,
+        {"error": "this version of the plugin has no invoke_method"},
+    )
 
 
 @pytest.mark.skipif(
@@ -504,7 +537,9 @@ def test_a_key_in_an_answer_is_scrubbed_before_it_leaves() -> None:
     with LeakyService() as service, Playground(service=service) as playground:
         recorder = Recorder(playground)
         try:
-            recorder.post("api/connection", {"changes": {"apiKey": SECRET, "gatewayUrl": "http://127.0.0.1:9/v1"}})
+            recorder.post(
+                "api/connection", {"changes": {"apiKey": SECRET, "gatewayUrl": "http://127.0.0.1:9/v1"}}
+            )
             result = recorder.post("api/run", {"options": CHAT}).json()
         finally:
             recorder.close()
@@ -600,6 +635,11 @@ def test_a_busy_port_is_one_line() -> None:
         busy.listen()
         port = busy.getsockname()[1]
         err = io.StringIO()
-        code = main(["playground", "--no-browser", "--port", str(port)], environ={}, stdout=io.StringIO(), stderr=err)
+        code = main(
+            ["playground", "--no-browser", "--port", str(port)], environ={}, stdout=io.StringIO(), stderr=err
+        )
     assert code == 1
-    assert err.getvalue() == f"tooljet-portkey playground: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert (
+        err.getvalue()
+        == f"tooljet-portkey playground: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
