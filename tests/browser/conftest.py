@@ -50,8 +50,10 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module. Not longer: Playwright's sync API keeps an asyncio loop running
+    in this thread while it is open, and other tiers call asyncio.run()."""
     reason = _missing()
     if reason is not None:
         if _in_ci():
