@@ -199,8 +199,10 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-# What may ship inside the package: modules, the JSON data the package reads, the icon, the typing marker.
-SHIPPED_SUFFIXES = {".py", ".json", ".svg", ".typed"}
+# What may ship inside the package: modules, the JSON data the package reads, the icon, the typing marker,
+# and the playground's page (plain HTML, CSS and JS).
+SHIPPED_SUFFIXES = {".py", ".json", ".svg", ".typed", ".html", ".css", ".js"}
+PLAYGROUND_FILES = ("index.html", "playground.css", "playground.js")
 
 
 def _package_sources() -> set[str]:
@@ -220,6 +222,7 @@ def test_wheel_holds_the_package_and_its_resources_only(built: dict[str, Path]) 
     package = names - dist_info
     assert package == _package_sources()
     assert {f"tooljet_portkey/{name}" for name in RESOURCES} <= package
+    assert {f"tooljet_portkey/playground/static/{name}" for name in PLAYGROUND_FILES} <= package
     assert not [n for n in package if Path(n).suffix not in SHIPPED_SUFFIXES]
     assert not [n for n in names if "tests/" in n or n.startswith("tests")]
     assert {n for n in dist_info if "/licenses/" not in n} == {
@@ -244,6 +247,27 @@ def test_sdist_ships_real_files_only(built: dict[str, Path]) -> None:
 
 def test_every_declared_entry_point_loads(installed: Path) -> None:
     assert _run_in(installed, LOAD_ALL_SCRIPT) == {}
+
+
+# The playground from the installed wheel: its page and the files the page loads, byte for byte.
+PLAYGROUND_SCRIPT = r"""
+import hashlib, json, urllib.request
+from tooljet_portkey.playground import Playground
+
+with Playground() as playground:
+    served = {}
+    for name, path in (("index.html", ""), ("playground.css", "static/playground.css"),
+                       ("playground.js", "static/playground.js")):
+        with urllib.request.urlopen(playground.url + path, timeout=30) as response:
+            served[name] = hashlib.sha256(response.read()).hexdigest()
+print(json.dumps(served))
+"""
+
+
+def test_installed_wheel_serves_the_playground_page(installed: Path) -> None:
+    served = _run_in(installed, PLAYGROUND_SCRIPT)
+    static = PACKAGE_DIR / "playground" / "static"
+    assert served == {name: _sha256(static / name) for name in PLAYGROUND_FILES}
 
 
 def test_installed_wheel_runs_a_chat_query(

@@ -131,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
 
+    playground = commands.add_parser(
+        "playground", help="serve a page to try the plugin in a browser, as a ToolJet-style host draws it"
+    )
+    playground.add_argument(
+        "--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)"
+    )
+    playground.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
+    playground.add_argument("--no-browser", action="store_true", help="only print the URL; open no browser")
+
     validate = commands.add_parser("validate", help="check manifest.json and operations.json")
     validate.add_argument(
         "--manifest", metavar="FILE", help="a manifest.json to check (default: the package's)"
@@ -371,6 +380,63 @@ def _keys_note(api_keys: list[str] | None) -> str:
     return f", {count} API key{'s' if count > 1 else ''} accepted"
 
 
+def cmd_playground(args: argparse.Namespace, environ: Mapping[str, str], out: IO[str], err: IO[str]) -> int:
+    """Serve the playground page until Ctrl-C; the connection starts from the PORTKEY_* variables."""
+    from .playground import Playground
+
+    if not 0 <= args.port <= 65535:
+        raise CommandError(f"{PROG} playground: error: --port must be from 0 to 65535", USAGE_ERROR)
+    try:
+        playground = Playground(
+            args.host, args.port, connection=connection_options(argparse.Namespace(), environ)
+        )
+    except ValueError as error:
+        raise CommandError(f"{PROG} playground: error: {error}", USAGE_ERROR) from None
+    try:
+        playground.start()
+    except OSError as error:
+        raise CommandError(
+            f"{PROG} playground: cannot listen on {args.host}:{args.port}: {error.strerror}"
+        ) from None
+    try:
+        print(playground.url, file=out, flush=True)
+        print(
+            f"{PROG} playground: serving the page above on loopback (the URL carries this session's "
+            "token); Ctrl-C stops it",
+            file=err,
+            flush=True,
+        )
+        if playground.source_options()[1]:
+            print(
+                f"{PROG} playground: no API key or gateway URL given: queries are answered by the offline "
+                "Portkey simulator until the page saves one",
+                file=err,
+                flush=True,
+            )
+        if not args.no_browser:
+            import webbrowser
+
+            webbrowser.open(playground.url)
+        _wait_for_interrupt()
+    finally:
+        playground.stop()
+    print(f"{PROG} playground: stopped", file=err, flush=True)
+    return 0
+
+
+def _wait_for_interrupt() -> None:
+    """Block until Ctrl-C or SIGTERM (SIGINT explicitly: a shell's background job ignores it)."""
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, _interrupt) for signum in stops}
+    try:
+        signal.pause() if hasattr(signal, "pause") else _sleep_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -590,6 +656,8 @@ def main(
             return cmd_test_connection(args, env, out, err)
         if args.command == "serve":
             return cmd_serve(args, out, err)
+        if args.command == "playground":
+            return cmd_playground(args, env, out, err)
         return cmd_validate(args, out, err)
     except CommandError as error:
         print(_one_line(error.message), file=err)

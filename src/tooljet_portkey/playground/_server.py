@@ -1,0 +1,550 @@
+"""The playground's server: the standard library's ThreadingHTTPServer on a loopback address.
+
+Every request must carry the session's random token as the first path segment (``/<token>/...``) and a
+``Host`` header naming exactly the address and port the server bound (a page on another site that
+rebinds its DNS name to 127.0.0.1 sends its own name, and is refused). POSTs must be JSON, and an
+``Origin``, when sent, must be the playground's own. Every JSON answer and every stream event is scrubbed
+of the secrets the user typed before it leaves. The page itself is three static files shipped in the
+package; its Content-Security-Policy lets it load nothing from anywhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import ipaddress
+import json
+import secrets
+import socket
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+from .._errors import QueryError
+from .._responses import StreamAssembler
+from .._service import STREAMABLE, QueryService
+from ..simulator import Simulator
+from . import _host as host
+from ._connection import ConnectionStore, effective_options
+from ._forms import load_documents, operation_values
+
+__all__ = ["Playground", "check_loopback", "host_allowed", "host_port", "token_route"]
+
+DATA_SOURCE_ID = "playground"
+MAX_BODY_BYTES = 8 * 1024 * 1024
+IDLE_KEEPALIVE_SECONDS = 30.0
+STATIC_FILES = {
+    "playground.js": "text/javascript; charset=utf-8",
+    "playground.css": "text/css; charset=utf-8",
+}
+SECURITY_HEADERS = {
+    # the page may load its own script, style and icon, and talk to its own server: nothing else
+    "content-security-policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+}
+
+
+# -- the guards (pure) ----------------------------------------------------------------------------------
+
+
+def check_loopback(address: str) -> str:
+    """The address, when it is a loopback IP address; ValueError otherwise (keys stay on this machine)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError(
+            f"--host must be a loopback IP address such as 127.0.0.1 or ::1, not {address!r}"
+        ) from None
+    if not ip.is_loopback:
+        raise ValueError(f"the playground serves on loopback only: {address} is not a loopback address")
+    return address
+
+
+def host_port(address: str, port: int) -> str:
+    """What a browser sends as ``Host`` for this address and port (IPv6 in brackets)."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def host_allowed(header: str | None, expected: str) -> bool:
+    """Whether a request's Host header names the bound address and port, and nothing else."""
+    return header is not None and header.strip().lower() == expected.lower()
+
+
+def token_route(path: str, token: str) -> str | None:
+    """The route after ``/<token>``: ``""`` for ``/<token>``, ``/api/run`` for ``/<token>/api/run``;
+    None when the first segment is not the token (compared in constant time)."""
+    if not path.startswith("/"):
+        return None
+    first, slash, rest = path[1:].partition("/")
+    if not hmac.compare_digest(first.encode("utf-8", "surrogateescape"), token.encode("utf-8")):
+        return None
+    return "/" + rest if slash else ""
+
+
+def redact(text: str, secrets_typed: tuple[str, ...]) -> str:
+    """Replace every secret, raw or as JSON escapes it, with ***."""
+    for secret in secrets_typed:
+        text = text.replace(secret, "***")
+        escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+        if escaped != secret:
+            text = text.replace(escaped, "***")
+    return text
+
+
+class BadRequest(Exception):
+    """A request the page should never send: answered with this status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _text_map(value: Any, what: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise BadRequest(400, f"{what} must be an object of text values, as a host sends them")
+    return value
+
+
+def _chat_history(value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list) or not all(
+        isinstance(entry, dict)
+        and isinstance(entry.get("message"), str)
+        and isinstance(entry.get("type"), str)
+        for entry in value
+    ):
+        raise BadRequest(400, "history must be a list of {message, type} objects")
+    return [{"message": entry["message"], "type": entry["type"]} for entry in value]
+
+
+Event = tuple[str, dict[str, Any]]
+
+
+# -- the host ----------------------------------------------------------------------------------------
+
+
+class Playground:
+    """A ToolJet-style host for the plugin, serving its page on loopback.
+
+    ``connection``: initial source options (e.g. from the environment). ``service``: the QueryService the
+    page's queries go to (one is made when omitted; the playground closes only the one it made). The
+    embedded simulator (``gateway`` profile) runs alongside and answers whenever the connection has
+    neither an API key nor a gateway URL.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        connection: Mapping[str, str] | None = None,
+        service: QueryService | None = None,
+    ) -> None:
+        self.host = check_loopback(host)
+        self.port = port
+        self.token = secrets.token_urlsafe(24)
+        self.manifest, self.operations = load_documents()
+        self.connection = ConnectionStore(self.manifest, connection)
+        self._own_service = service is None
+        self.service = service if service is not None else QueryService()
+        self.simulator = Simulator(profile="gateway", host=self.host)
+        self.errors: list[BaseException] = []
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Playground({host_port(self.host, self.port) if self._server else 'stopped'})"
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def start(self) -> Playground:
+        if self._server is not None:
+            return self
+        self.simulator.start()
+        try:
+            self._server = _Server((self.host, self.port), self)
+        except OSError:
+            self.simulator.stop()
+            raise
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="tooljet-portkey-playground",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._own_service:
+            self.service.close()
+        self.simulator.stop()
+
+    def __enter__(self) -> Playground:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def address(self) -> str:
+        """``127.0.0.1:<port>``: the only Host header the server accepts."""
+        return host_port(self.host, self.port)
+
+    @property
+    def url(self) -> str:
+        """The page's address, token included: ``http://127.0.0.1:<port>/<token>/``."""
+        if self._server is None:
+            raise RuntimeError("the playground is not running: call start() first")
+        return f"http://{self.address}/{self.token}/"
+
+    def _track(self, conn: socket.socket, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    # -- what the page asks for ----------------------------------------------------------------------
+
+    def source_options(self) -> tuple[dict[str, str], bool]:
+        """The options the plugin gets now, and whether the embedded simulator answers."""
+        return effective_options(self.connection.options(), self.simulator.url)
+
+    def state(self) -> dict[str, Any]:
+        """What the page needs besides the two JSON files: never a secret, only whether it is set."""
+        _, simulated = self.source_options()
+        mode = host.chat_mode(self.operations)
+        chat = None
+        if mode is not None:
+            chat = {
+                "operation": host.CHAT_OPERATION,
+                "mode": mode,
+                "fills": host.chat_fills(mode),
+                "feedback": host.feedback_supported(self.operations),
+            }
+        return {
+            "connection": self.connection.view(),
+            "simulator": {"active": simulated, "url": self.simulator.url},
+            "streamable": [op for op in operation_values(self.operations) if op in STREAMABLE],
+            "invokeMethod": callable(getattr(self.service, "invoke_method", None)),
+            "chat": chat,
+        }
+
+    def save_connection(self, changes: Any) -> dict[str, Any]:
+        try:
+            self.connection.update(_text_map(changes, "changes"))
+        except ValueError as error:
+            raise BadRequest(400, str(error)) from None
+        return self.state()
+
+    def test_connection(self) -> dict[str, Any]:
+        options, _ = self.source_options()
+        return self.service.test_connection(options)
+
+    def _source(self) -> tuple[dict[str, str], int]:
+        """The source options and the connection's version (the host's "data source updated at")."""
+        version = self.connection.version
+        source, _ = self.source_options()
+        return source, version
+
+    def run(self, options: Any) -> dict[str, Any]:
+        """One query through ``QueryService.run``: the QueryResult, or the failed result of its error."""
+        query = _text_map(options, "options")
+        source, version = self._source()
+        try:
+            return self.service.run(source, query, DATA_SOURCE_ID, version)
+        except QueryError as error:
+            return error.to_result()
+
+    def stream(self, options: Any, trace_id: str | None = None) -> Iterator[Event]:
+        """One query through ``QueryService.stream``: ``chunk`` events with each chunk and its text, then
+        ``done`` with the assembled result, or ``error`` with the failed result."""
+        query = _text_map(options, "options")
+        if trace_id is None:
+            trace_id = host.query_trace_id(self.operations, query)
+        source, version = self._source()
+        return self._stream_events(source, query, version, trace_id)
+
+    def _stream_events(
+        self, source: dict[str, str], query: dict[str, str], version: int, trace_id: str | None
+    ) -> Iterator[Event]:
+        if trace_id:
+            yield "start", {"traceId": trace_id}
+        try:
+            chunks = self.service.stream(source, query, DATA_SOURCE_ID, version)
+        except QueryError as error:
+            yield "error", error.to_result()
+            return
+        assembler = StreamAssembler()
+        try:
+            for chunk in chunks:
+                assembler.add(chunk)
+                yield "chunk", {"text": host.chunk_text(chunk), "chunk": chunk}
+        except QueryError as error:
+            yield "error", error.to_result()
+            return
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        metadata = host.stream_metadata(assembler.count, assembler.usage, trace_id)
+        yield "done", {"status": "ok", "data": assembler.result(), "metadata": metadata}
+
+    def chat(self, history: Any, prompt: Any, fields: Any) -> Iterator[Event]:
+        """The chat view's turn: the conversation as the chat query, streamed, with a trace id to rate."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise BadRequest(400, "prompt must be a non-empty message")
+        try:
+            options = host.chat_options(
+                self.operations, _text_map(fields, "fields"), _chat_history(history), prompt
+            )
+        except ValueError as error:
+            raise BadRequest(404, str(error)) from None
+        trace_id = host.assign_trace_id(self.operations, options)
+        return self.stream(options, trace_id)
+
+    def feedback(self, trace_id: Any, rating: Any) -> dict[str, Any]:
+        """Thumbs up or down on an answer: the feedback operation with that answer's trace id."""
+        if not host.feedback_supported(self.operations):
+            raise BadRequest(404, f"operations.json has no {host.FEEDBACK_OPERATION} operation")
+        if not isinstance(trace_id, str) or not trace_id.strip() or not isinstance(rating, str):
+            raise BadRequest(400, "feedback needs a traceId and a rating")
+        try:
+            options = host.feedback_options(trace_id, rating)
+        except ValueError as error:
+            raise BadRequest(400, str(error)) from None
+        return self.run(options)
+
+    def invoke(self, method: Any, args: Any) -> dict[str, Any]:
+        """The service's ``invoke_method`` (what fills a dynamic-selector), when the service has one."""
+        invoke_method = getattr(self.service, "invoke_method", None)
+        if not callable(invoke_method):
+            raise BadRequest(404, "this version of the plugin has no invoke_method")
+        if not isinstance(method, str) or not method:
+            raise BadRequest(400, "method must be a method name")
+        if args is not None and not isinstance(args, dict):
+            raise BadRequest(400, "args must be an object")
+        source, _ = self.source_options()
+        try:
+            result: dict[str, Any] = invoke_method(method, source, args)
+        except QueryError as error:
+            return error.to_result()
+        return result
+
+
+# -- HTTP ---------------------------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], playground: Playground) -> None:
+        self.playground = playground
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A browser that went away is normal; anything else is kept for tests."""
+        error = sys.exc_info()[1]
+        if error is not None and not isinstance(error, (ConnectionError, TimeoutError)):
+            self.playground.errors.append(error)
+
+
+def _static(name: str) -> bytes:
+    if name == "icon.svg":
+        return resources.files("tooljet_portkey").joinpath("icon.svg").read_bytes()
+    return resources.files(__package__).joinpath("static").joinpath(name).read_bytes()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    timeout = IDLE_KEEPALIVE_SECONDS
+
+    def version_string(self) -> str:
+        return "tooljet-portkey-playground"
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.playground._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.playground._track(self.connection, add=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: a request line holds the token."""
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_HEAD(self) -> None:
+        self._handle("HEAD")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    # -- answers ----------------------------------------------------------------------------------------
+
+    def _headers(self, status: int, content_type: str, length: int | None, **extra: str) -> None:
+        self.send_response(status)
+        for key, value in {**SECURITY_HEADERS, **extra}.items():
+            self.send_header(key, value)
+        self.send_header("content-type", content_type)
+        if length is None:
+            self.send_header("connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("content-length", str(length))
+        self.end_headers()
+
+    def _send(self, status: int, content_type: str, body: bytes, **extra: str) -> None:
+        self._headers(status, content_type, len(body), **extra)
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_text(self, status: int, text: str) -> None:
+        self._send(status, "text/plain; charset=utf-8", (text + "\n").encode("utf-8"))
+
+    def _send_json(self, status: int, value: Any) -> None:
+        text = redact(json.dumps(value, ensure_ascii=False), self.server.playground.connection.secrets())
+        self._send(status, "application/json; charset=utf-8", text.encode("utf-8"))
+
+    def _send_events(self, events: Iterator[Event]) -> None:
+        """Server-sent events, each written and flushed as it comes; a browser that leaves ends the stream."""
+        playground = self.server.playground
+        self._headers(200, "text/event-stream; charset=utf-8", None)
+        try:
+            for name, data in events:
+                text = redact(json.dumps(data, ensure_ascii=False), playground.connection.secrets())
+                self.wfile.write(f"event: {name}\ndata: {text}\n\n".encode())
+                self.wfile.flush()
+        except OSError:
+            pass
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+
+    # -- one request ----------------------------------------------------------------------------------
+
+    def _handle(self, method: str) -> None:
+        playground = self.server.playground
+        if method not in ("GET", "HEAD", "POST"):
+            self.close_connection = True  # a body it may carry is not read
+        if not host_allowed(self.headers.get("host"), playground.address):
+            self.close_connection = True
+            self._send_text(403, "Forbidden: the Host header must be the playground's own address")
+            return
+        route = token_route(urlsplit(self.path).path, playground.token)
+        if route is None:
+            self.close_connection = True
+            self._send_text(404, "Not found: open the URL the playground printed (it carries the token)")
+            return
+        try:
+            if method in ("GET", "HEAD"):
+                self._get(route)
+            elif method == "POST":
+                self._post(route)
+            else:
+                raise BadRequest(405, "Method not allowed")
+        except BadRequest as error:
+            self._send_json(error.status, {"error": error.message})
+        except Exception as error:  # a bug of ours: say so to the page, keep it for tests
+            playground.errors.append(error)
+            self._send_json(500, {"error": f"unexpected error in the playground ({type(error).__name__})"})
+
+    def _get(self, route: str) -> None:
+        playground = self.server.playground
+        if route == "":
+            self._send(308, "text/plain; charset=utf-8", b"", location=f"/{playground.token}/")
+        elif route == "/":
+            self._send(200, "text/html; charset=utf-8", _static("index.html"))
+        elif route.startswith("/static/") and route[len("/static/") :] in {*STATIC_FILES, "icon.svg"}:
+            name = route[len("/static/") :]
+            self._send(200, STATIC_FILES.get(name, "image/svg+xml"), _static(name))
+        elif route == "/api/spec":
+            self._send_json(200, {"manifest": playground.manifest, "operations": playground.operations})
+        elif route == "/api/state":
+            self._send_json(200, playground.state())
+        else:
+            raise BadRequest(404, "Not found")
+
+    def _read_json(self) -> dict[str, Any]:
+        """The POST body, read in full first (so a refused request leaves nothing on the connection)."""
+        playground = self.server.playground
+        length = self.headers.get("content-length", "")
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            self.close_connection = True
+            raise BadRequest(413 if length.isdigit() else 411, "a JSON body with a Content-Length is needed")
+        raw = self.rfile.read(int(length))
+        origin = self.headers.get("origin")
+        if origin is not None and origin != f"http://{playground.address}":
+            raise BadRequest(403, "Forbidden: a request from another origin")
+        if self.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            raise BadRequest(415, "POST bodies must be application/json")
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            raise BadRequest(400, "the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequest(400, "the body must be a JSON object")
+        return body
+
+    def _post(self, route: str) -> None:
+        playground = self.server.playground
+        body = self._read_json()
+        if route == "/api/connection":
+            self._send_json(200, playground.save_connection(body.get("changes")))
+        elif route == "/api/test-connection":
+            self._send_json(200, playground.test_connection())
+        elif route == "/api/run":
+            self._send_json(200, playground.run(body.get("options")))
+        elif route == "/api/stream":
+            self._send_events(playground.stream(body.get("options")))
+        elif route == "/api/chat":
+            self._send_events(playground.chat(body.get("history"), body.get("prompt"), body.get("fields")))
+        elif route == "/api/feedback":
+            self._send_json(200, playground.feedback(body.get("traceId"), body.get("rating")))
+        elif route == "/api/invoke":
+            self._send_json(200, playground.invoke(body.get("method"), body.get("args")))
+        else:
+            raise BadRequest(404, "Not found")
