@@ -1,0 +1,629 @@
+"""One piece of work per item of a table, at a bounded and adaptive concurrency, with per-item results.
+
+The pieces, each usable alone:
+
+- ``AdaptiveLimiter``: how many items may be in flight now (AIMD). It starts at its ceiling. A rate-limit
+  signal (``throttled(wait)``) halves the limit (at least 1) and pauses new starts until the server's
+  wait has passed (or a backoff, when the server named no wait). Once ``limit`` items have succeeded at
+  the current limit it climbs one step, up to the ceiling: one step per round of successes, as TCP's
+  congestion avoidance does, so a run that found the server's limit stays near it instead of overshooting
+  again at once. Signals that arrive during a pause extend the pause but do not halve again: the items
+  already in flight when the server said "slow down" all see the same limit, and one decision per pause
+  is enough. The limiter is thread-safe, takes no time itself (its clock is injected) and never sleeps.
+- ``run_items`` (threads) and ``arun_items`` (asyncio tasks): run ``work(item)`` for every item, never
+  more at once than the limiter allows, and return a ``BatchResult`` in input order, whatever order the
+  answers arrive in. Both share one sans-I/O bookkeeper (``_Run``); they differ only in how they start
+  work and how they wait.
+- ``BatchResult``: the rows for a QueryResult's ``data`` and the summary for its ``metadata``.
+- Embeddings: ``split_input`` cuts an input list into chunks of ``batch_size``; ``merge_embeddings``
+  joins the chunk answers into one answer indexed across the whole input.
+
+How a rate limit reaches the limiter. ``work`` returns an ``ItemOk`` or raises a ``QueryError``:
+
+1. a row that ends in a rate-limit failure (``data.statusCode`` 429, or 503 with ``data.retryAfter``)
+   throttles the limiter by itself: the runner reads the error;
+2. a row that met a 429 and then succeeded on the client's own retry never shows it in its result, so
+   ``work`` may call ``limiter.throttled(wait)`` at the moment it sees one (the client's retry loop is
+   the place). ``throttled`` is thread-safe and may be called from any worker.
+
+Each row keeps its own retry policy and deadline; the limiter only slows the run, so that other rows stop
+hammering a server that asked for a pause.
+
+What a run does when things go wrong:
+
+- ``fail_on_error``: the first failure (in the order the runner sees them) stops new starts; the rows in
+  flight finish; then a ``QueryError`` naming the row is raised (``row 1: ...``, rows numbered from 0).
+- ``stop`` (an Event, set by a service that closes): no new starts; rows in flight finish; then a
+  ``QueryError`` ("Query cancelled") says how many finished.
+- an exception from ``work`` other than ``QueryError`` is a bug: it stops new starts, the rows in flight
+  finish, and it is raised again as it is.
+- ``KeyboardInterrupt`` (threads): no new starts; the runner waits for the rows in flight (a thread
+  cannot be killed) and re-raises. Cancelling ``arun_items``'s task cancels the rows in flight too and
+  waits until they have unwound, so no task or connection is left behind.
+
+The pause is waited with ``sleep`` (injected; by default a sleep that a ``stop`` ends early). Rows that
+finish during a pause are reported when it ends, so a failure under ``fail_on_error`` is raised at the
+latest one pause later. ``on_progress(done, total)`` runs after each finished item, on the caller's
+thread (``run_items``) or in the caller's task (``arun_items``); an ``Exception`` it raises is logged
+once and the callback is not called again in that run, so a broken progress bar cannot fail a table.
+Memory: the runner holds the results and the items in flight, nothing more (a new item starts only when
+a slot is free).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from ._constants import MAX_RETRY_AFTER
+from ._errors import QueryError
+from ._retry import backoff, retry_after
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "MAX_CONCURRENCY",
+    "MAX_EMBEDDING_BATCH",
+    "AdaptiveLimiter",
+    "BatchResult",
+    "InputChunk",
+    "ItemFailed",
+    "ItemOk",
+    "add_usage",
+    "arun_items",
+    "asked_wait",
+    "chunk_failure",
+    "is_rate_limit",
+    "merge_embeddings",
+    "row_failure",
+    "run_items",
+    "split_input",
+]
+
+log = logging.getLogger("tooljet_portkey")
+
+T = TypeVar("T")
+
+DEFAULT_CONCURRENCY = 8
+MAX_CONCURRENCY = 64
+# OpenAI's per-request limit of embedding inputs, and the default chunk size.
+MAX_EMBEDDING_BATCH = 2048
+
+# The title of every failed query, as the service gives it.
+FAILED = "Query could not be completed"
+
+
+def _check_concurrency(concurrency: int) -> None:
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ValueError(f"concurrency must be between 1 and {MAX_CONCURRENCY}, not {concurrency!r}")
+
+
+# -- the adaptive limit -------------------------------------------------------------------------------
+
+
+class AdaptiveLimiter:
+    """How many items may be in flight: AIMD under a ceiling, paused while the server asked for a wait."""
+
+    def __init__(
+        self,
+        ceiling: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_pause: float = MAX_RETRY_AFTER,
+    ) -> None:
+        _check_concurrency(ceiling)
+        self.ceiling = ceiling
+        self.clock = clock
+        self._max_pause = max_pause
+        self._lock = threading.Lock()
+        self._limit = ceiling
+        self._in_flight = 0
+        self._successes = 0  # at the current limit, since it last changed
+        self._throttles = 0  # signals since the last success: the exponent of the backoff
+        self._paused_until = -math.inf
+
+    def __repr__(self) -> str:
+        return f"AdaptiveLimiter(limit={self._limit}, ceiling={self.ceiling}, in_flight={self._in_flight})"
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def pause_remaining(self) -> float:
+        """Seconds before new starts may resume; 0.0 when not paused."""
+        with self._lock:
+            return max(self._paused_until - self.clock(), 0.0)
+
+    def try_start(self) -> bool:
+        """Count one more item in flight, if the limit and the pause allow it."""
+        with self._lock:
+            if self._paused_until > self.clock() or self._in_flight >= self._limit:
+                return False
+            self._in_flight += 1
+            return True
+
+    def finish(self, succeeded: bool) -> None:
+        """One item is no longer in flight; a success outside a pause counts towards the next step up."""
+        with self._lock:
+            if self._in_flight == 0:
+                raise RuntimeError("finish() without a matching try_start()")
+            self._in_flight -= 1
+            if not succeeded or self._paused_until > self.clock():
+                return
+            self._throttles = 0
+            self._successes += 1
+            if self._successes >= self._limit:
+                self._successes = 0
+                self._limit = min(self._limit + 1, self.ceiling)
+
+    def throttled(self, wait: float | None = None) -> float:
+        """The server asked to slow down (and to wait ``wait`` seconds, if given); returns the pause."""
+        with self._lock:
+            now = self.clock()
+            if wait is None or not wait >= 0:  # NaN too
+                wait = backoff(self._throttles, jitter=0.0)
+            pause = min(wait, self._max_pause)
+            if self._paused_until <= now:
+                self._limit = max(self._limit // 2, 1)
+                self._successes = 0
+                self._throttles += 1
+            self._paused_until = max(self._paused_until, now + pause)
+            return pause
+
+
+def is_rate_limit(status_code: object, retry_after_value: object) -> bool:
+    """A 429, or a 503 that says when to come back: the server is shedding load, not failing."""
+    return status_code == 429 or (status_code == 503 and retry_after_value is not None)
+
+
+def asked_wait(retry_after_value: object) -> float | None:
+    """The seconds a ``retry-after`` value (seconds or an HTTP date) asks for; None if unreadable."""
+    if retry_after_value is None:
+        return None
+    return retry_after({"retry-after": str(retry_after_value)})
+
+
+# -- outcomes and the result ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemOk:
+    """What ``work`` returns for an item that worked: its output and what Portkey said about it."""
+
+    output: Any
+    trace_id: str | None = None
+    usage: Mapping[str, Any] | None = None
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class ItemFailed:
+    """An item whose ``work`` raised a QueryError."""
+
+    error: QueryError
+
+    @property
+    def retries(self) -> int:
+        retries = self.error.data.get("retries")
+        return retries if isinstance(retries, int) and not isinstance(retries, bool) else 0
+
+
+Outcome = ItemOk | ItemFailed
+
+
+def row_entry(row: int, outcome: Outcome) -> dict[str, Any]:
+    """One entry of ``data``: ``{row, status: ok, output, traceId}`` or ``{row, status: failed, error}``."""
+    if isinstance(outcome, ItemOk):
+        return {"row": row, "status": "ok", "output": outcome.output, "traceId": outcome.trace_id}
+    error = outcome.error
+    return {
+        "row": row,
+        "status": "failed",
+        "error": {"message": error.message, "description": error.description, "data": error.data},
+    }
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def add_usage(total: Mapping[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
+    """``total`` plus ``more``, field by field: numbers add up, nested objects add up the same way, and
+    any other value keeps the first one seen. Neither argument is changed."""
+    summed = dict(total)
+    for key, value in more.items():
+        if value is None:
+            continue
+        current = summed.get(key)
+        if current is None:
+            summed[key] = add_usage({}, value) if isinstance(value, Mapping) else value
+        elif _is_number(current) and _is_number(value):
+            summed[key] = current + value
+        elif isinstance(current, Mapping) and isinstance(value, Mapping):
+            summed[key] = add_usage(current, value)
+    return summed
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Every item's outcome in input order, and how long the run took."""
+
+    outcomes: tuple[Outcome, ...]
+    seconds: float
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The QueryResult's ``data``: one entry per item, in input order."""
+        return [row_entry(row, outcome) for row, outcome in enumerate(self.outcomes)]
+
+    def metadata(self) -> dict[str, Any]:
+        """The QueryResult's ``metadata``: counts, summed retries and usage, the time taken."""
+        usage: dict[str, Any] = {}
+        succeeded = 0
+        for outcome in self.outcomes:
+            if isinstance(outcome, ItemOk):
+                succeeded += 1
+                usage = add_usage(usage, outcome.usage or {})
+        return {
+            "rows": len(self.outcomes),
+            "succeeded": succeeded,
+            "failed": len(self.outcomes) - succeeded,
+            "retries": sum(outcome.retries for outcome in self.outcomes),
+            "seconds": round(self.seconds, 3),
+            "usage": usage,
+        }
+
+    def to_query_result(self) -> dict[str, Any]:
+        return {"status": "ok", "data": self.rows(), "metadata": self.metadata()}
+
+    def outputs(self) -> list[Any]:
+        """The outputs in input order, for a run where every item worked (``fail_on_error``)."""
+        failed = [row for row, outcome in enumerate(self.outcomes) if isinstance(outcome, ItemFailed)]
+        if failed:
+            raise ValueError(f"rows {failed} failed: outputs() needs a run where every item worked")
+        return [outcome.output for outcome in self.outcomes if isinstance(outcome, ItemOk)]
+
+
+def row_failure(row: int, error: QueryError) -> QueryError:
+    """The error ``fail_on_error`` raises: the row's own, its description prefixed with the row."""
+    return QueryError(error.message, f"row {row}: {error.description}", {**error.data, "row": row})
+
+
+# -- the run, without I/O ------------------------------------------------------------------------------
+
+NameFailure = Callable[[int, QueryError], QueryError]
+Progress = Callable[[int, int], object]
+
+
+class _Run(Generic[T]):
+    """The bookkeeping both runners share: what to start next, what to wait for, what to return.
+
+    Touched only by the runner's own thread or task; the limiter is the one shared, locked part.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        concurrency: int,
+        limiter: AdaptiveLimiter | None,
+        fail_on_error: bool,
+        on_progress: Progress | None,
+        stop_requested: Callable[[], bool],
+        name_failure: NameFailure,
+    ) -> None:
+        _check_concurrency(concurrency)
+        if limiter is None:
+            limiter = AdaptiveLimiter(concurrency)
+        elif limiter.ceiling != concurrency:
+            raise ValueError(f"the limiter's ceiling {limiter.ceiling} is not the concurrency {concurrency}")
+        self.total = total
+        self.limiter = limiter
+        self.fail_on_error = fail_on_error
+        self.on_progress = on_progress
+        self.stop_requested = stop_requested
+        self.name_failure = name_failure
+        self.outcomes: list[Outcome | None] = [None] * total
+        self.next_row = 0
+        self.running = 0
+        self.done = 0
+        self.first_failure: int | None = None
+        self.fatal: BaseException | None = None
+        self.started_at = limiter.clock()
+
+    def stopping(self) -> bool:
+        return (
+            self.fatal is not None
+            or (self.fail_on_error and self.first_failure is not None)
+            or self.stop_requested()
+        )
+
+    def start_next(self) -> int | None:
+        """The next row to start now, counted as in flight; None when nothing may start now."""
+        if self.next_row >= self.total or self.stopping() or not self.limiter.try_start():
+            return None
+        self.next_row += 1
+        self.running += 1
+        return self.next_row - 1
+
+    def next_wait(self) -> float | None:
+        """None: the run is over. 0.0: wait for a row to finish. Above 0: sleep that long (a pause)."""
+        more_to_start = self.next_row < self.total and not self.stopping()
+        if self.running == 0 and not more_to_start:
+            return None
+        pause = self.limiter.pause_remaining() if more_to_start else 0.0
+        if pause == 0.0 and self.running == 0:
+            raise RuntimeError("the limiter admits no start: is it shared with another run?")
+        return pause
+
+    def record(self, row: int, outcome: Outcome | BaseException) -> None:
+        """A row finished: keep its outcome, tell the limiter, report progress."""
+        self.running -= 1
+        self.done += 1
+        if isinstance(outcome, ItemOk):
+            self.limiter.finish(True)
+            self.outcomes[row] = outcome
+        elif isinstance(outcome, ItemFailed):
+            data = outcome.error.data
+            if is_rate_limit(data.get("statusCode"), data.get("retryAfter")):
+                self.limiter.throttled(asked_wait(data.get("retryAfter")))
+            self.limiter.finish(False)
+            self.outcomes[row] = outcome
+            if self.first_failure is None:
+                self.first_failure = row
+        else:
+            self.limiter.finish(False)
+            if self.fatal is None:
+                self.fatal = outcome
+        self._report_progress()
+
+    def _report_progress(self) -> None:
+        if self.on_progress is None:
+            return
+        try:
+            self.on_progress(self.done, self.total)
+        except Exception as err:
+            log.warning("tooljet_portkey: on_progress raised %s; it is not called again", type(err).__name__)
+            self.on_progress = None
+
+    def result(self) -> BatchResult:
+        """The result, or the error that ended the run."""
+        if self.fatal is not None:
+            raise self.fatal
+        if self.fail_on_error and self.first_failure is not None:
+            failed = self.outcomes[self.first_failure]
+            assert isinstance(failed, ItemFailed)
+            raise self.name_failure(self.first_failure, failed.error)
+        if self.next_row < self.total:
+            raise QueryError(
+                "Query cancelled",
+                f"the run was stopped: {self.done} of {self.total} rows finished, the rest were not sent",
+                {"statusCode": None, "errorType": "cancelled", "traceId": None, "finished": self.done},
+            )
+        outcomes = tuple(outcome for outcome in self.outcomes if outcome is not None)
+        return BatchResult(outcomes, self.limiter.clock() - self.started_at)
+
+
+# -- the runners ---------------------------------------------------------------------------------------
+
+
+def _attempt(
+    work: Callable[[T], ItemOk],
+    row: int,
+    item: T,
+    deliver: Callable[[tuple[int, Outcome | BaseException]], None],
+) -> None:
+    """One row on a worker thread; whatever happens is delivered to the runner's thread."""
+    outcome: Outcome | BaseException
+    try:
+        outcome = work(item)
+    except QueryError as err:
+        outcome = ItemFailed(err)
+    except BaseException as err:
+        outcome = err
+    deliver((row, outcome))
+
+
+def run_items(
+    items: Sequence[T],
+    work: Callable[[T], ItemOk],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    fail_on_error: bool = False,
+    on_progress: Progress | None = None,
+    limiter: AdaptiveLimiter | None = None,
+    stop: threading.Event | None = None,
+    sleep: Callable[[float], object] | None = None,
+    name_failure: NameFailure = row_failure,
+) -> BatchResult:
+    """Run ``work`` on every item on at most ``concurrency`` threads; the outcomes in input order.
+
+    The calling thread starts rows, waits, records outcomes and calls ``on_progress``; the pool's threads
+    only run ``work``, and are gone when this returns or raises.
+    """
+    run: _Run[T] = _Run(
+        len(items),
+        concurrency,
+        limiter,
+        fail_on_error,
+        on_progress,
+        stop.is_set if stop is not None else lambda: False,
+        name_failure,
+    )
+    if sleep is None:
+        sleep = stop.wait if stop is not None else time.sleep
+    if not items:
+        return run.result()
+    finished: queue.SimpleQueue[tuple[int, Outcome | BaseException]] = queue.SimpleQueue()
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="tooljet-portkey-row")
+    try:
+        while True:
+            while (row := run.start_next()) is not None:
+                pool.submit(_attempt, work, row, items[row], finished.put)
+            wait = run.next_wait()
+            if wait is None:
+                break
+            if wait > 0:
+                sleep(wait)
+            else:
+                run.record(*finished.get())
+    finally:
+        # Normally nothing is left; after an interrupt, the rows in flight finish here.
+        pool.shutdown(wait=True, cancel_futures=True)
+    return run.result()
+
+
+async def _aattempt(work: Callable[[T], Awaitable[ItemOk]], item: T) -> Outcome | BaseException:
+    try:
+        return await work(item)
+    except QueryError as err:
+        return ItemFailed(err)
+    except Exception as err:
+        return err
+
+
+async def _sleep_unless_stopped(seconds: float, stop: asyncio.Event | None) -> None:
+    if stop is None:
+        await asyncio.sleep(seconds)
+        return
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def arun_items(
+    items: Sequence[T],
+    work: Callable[[T], Awaitable[ItemOk]],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    fail_on_error: bool = False,
+    on_progress: Progress | None = None,
+    limiter: AdaptiveLimiter | None = None,
+    stop: asyncio.Event | None = None,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
+    name_failure: NameFailure = row_failure,
+) -> BatchResult:
+    """The asyncio twin of ``run_items``: one task per row in flight, never more than the limiter allows.
+
+    Cancelling the task that awaits this cancels the rows in flight and waits until they have unwound.
+    """
+    run: _Run[T] = _Run(
+        len(items),
+        concurrency,
+        limiter,
+        fail_on_error,
+        on_progress,
+        stop.is_set if stop is not None else lambda: False,
+        name_failure,
+    )
+    in_flight: dict[asyncio.Task[Outcome | BaseException], int] = {}
+    try:
+        while True:
+            while (row := run.start_next()) is not None:
+                in_flight[asyncio.ensure_future(_aattempt(work, items[row]))] = row
+            wait = run.next_wait()
+            if wait is None:
+                break
+            if wait > 0:
+                await (sleep(wait) if sleep is not None else _sleep_unless_stopped(wait, stop))
+                continue
+            finished, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            for task in sorted(finished, key=in_flight.__getitem__):
+                run.record(in_flight.pop(task), task.result())
+    except BaseException:
+        for task in in_flight:
+            task.cancel()
+        raise
+    finally:
+        if in_flight:
+            await asyncio.gather(*in_flight, return_exceptions=True)
+    return run.result()
+
+
+# -- embeddings of any length --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InputChunk(Generic[T]):
+    """Inputs ``start`` to ``stop`` (exclusive) of an embedding input, sent as one request."""
+
+    start: int
+    inputs: Sequence[T]
+
+    @property
+    def stop(self) -> int:
+        return self.start + len(self.inputs)
+
+    @property
+    def label(self) -> str:
+        return f"input[{self.start}:{self.stop}]"
+
+
+def split_input(inputs: Sequence[T], batch_size: int = MAX_EMBEDDING_BATCH) -> list[InputChunk[T]]:
+    """The input in order, in chunks of exactly ``batch_size`` items, the last holding the rest."""
+    if not 1 <= batch_size <= MAX_EMBEDDING_BATCH:
+        raise ValueError(f"batch_size must be between 1 and {MAX_EMBEDDING_BATCH}, not {batch_size!r}")
+    return [
+        InputChunk(start, inputs[start : start + batch_size]) for start in range(0, len(inputs), batch_size)
+    ]
+
+
+def chunk_failure(chunks: Sequence[InputChunk[Any]]) -> NameFailure:
+    """A ``name_failure`` for a run over chunks: the error names the chunk's index range."""
+
+    def name(row: int, error: QueryError) -> QueryError:
+        chunk = chunks[row]
+        return QueryError(
+            error.message,
+            f"{chunk.label}: {error.description}",
+            {**error.data, "inputRange": [chunk.start, chunk.stop]},
+        )
+
+    return name
+
+
+def _placed(chunk: InputChunk[Any], answer: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The chunk's embeddings in order, their ``index`` counted across the whole input."""
+    count = len(chunk.inputs)
+    items = answer.get("data")
+    items = items if isinstance(items, list) else []
+    by_index = {item.get("index"): item for item in items if isinstance(item, Mapping)}
+    indexed_once_each = all(type(index) is int for index in by_index) and set(by_index) == set(range(count))
+    if len(items) != count or not indexed_once_each:
+        raise QueryError(
+            FAILED,
+            f"{chunk.label}: the answer held {len(items)} embeddings for {count} inputs"
+            if len(items) != count
+            else f"{chunk.label}: the answer's embeddings are not indexed 0 to {count - 1}",
+            {
+                "statusCode": None,
+                "errorType": "invalid_response",
+                "traceId": None,
+                "inputRange": [chunk.start, chunk.stop],
+            },
+        )
+    return [{**by_index[index], "index": chunk.start + index} for index in range(count)]
+
+
+def merge_embeddings(
+    chunks: Sequence[InputChunk[Any]], answers: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """One Portkey-shaped embedding answer from the chunks' answers: ``data[i].index == i`` across the
+    whole input, ``usage`` summed, every other field (``object``, ``model``) from the first answer."""
+    if not chunks or len(chunks) != len(answers):
+        raise ValueError(f"{len(answers)} answers for {len(chunks)} chunks")
+    data: list[dict[str, Any]] = []
+    usage: dict[str, Any] = {}
+    for chunk, answer in zip(chunks, answers, strict=True):
+        data.extend(_placed(chunk, answer))
+        usage = add_usage(usage, answer.get("usage") or {})
+    return {**answers[0], "data": data, "usage": usage}
