@@ -7,9 +7,10 @@ The pieces, each usable alone:
   wait has passed (or a backoff, when the server named no wait). Once ``limit`` items have succeeded at
   the current limit it climbs one step, up to the ceiling: one step per round of successes, as TCP's
   congestion avoidance does, so a run that found the server's limit stays near it instead of overshooting
-  again at once. Signals that arrive during a pause extend the pause but do not halve again: the items
-  already in flight when the server said "slow down" all see the same limit, and one decision per pause
-  is enough. The limiter is thread-safe, takes no time itself (its clock is injected) and never sleeps.
+  again at once. The items in flight at a halving were sent under the old limit: until they have
+  finished, their rate limits only extend the pause and their successes do not count towards a step
+  up (one decision per round, as TCP). The limiter is thread-safe, takes no time itself (its clock is
+  injected) and never sleeps.
 - ``run_items`` (threads) and ``arun_items`` (asyncio tasks): run ``work(item)`` for every item, never
   more at once than the limiter allows, and return a ``BatchResult`` in input order, whatever order the
   answers arrive in. Both share one sans-I/O bookkeeper (``_Run``); they differ only in how they start
@@ -128,6 +129,9 @@ class AdaptiveLimiter:
         self._in_flight = 0
         self._successes = 0  # at the current limit, since it last changed
         self._throttles = 0  # signals since the last success: the exponent of the backoff
+        # Items in flight at the last halving that have not finished yet: what they report is news of
+        # the old limit, so their rate limits do not halve again and their successes do not climb.
+        self._unsettled = 0
         self._paused_until = -math.inf
 
     def __repr__(self) -> str:
@@ -160,6 +164,9 @@ class AdaptiveLimiter:
             if self._in_flight == 0:
                 raise RuntimeError("finish() without a matching try_start()")
             self._in_flight -= 1
+            if self._unsettled:
+                self._unsettled -= 1
+                return
             if not succeeded or self._paused_until > self.clock():
                 return
             self._throttles = 0
@@ -175,10 +182,11 @@ class AdaptiveLimiter:
             if wait is None or not wait >= 0:  # NaN too
                 wait = backoff(self._throttles, jitter=0.0)
             pause = min(wait, self._max_pause)
-            if self._paused_until <= now:
+            if not self._unsettled:
                 self._limit = max(self._limit // 2, 1)
                 self._successes = 0
                 self._throttles += 1
+                self._unsettled = self._in_flight
             self._paused_until = max(self._paused_until, now + pause)
             return pause
 

@@ -148,16 +148,22 @@ def test_a_pause_stops_new_starts_until_it_ends() -> None:
     assert [limiter.try_start() for _ in range(3)] == [True, True, False]  # limit 2 now
 
 
-def test_signals_during_a_pause_extend_it_without_halving_again() -> None:
+def test_signals_from_rows_sent_under_the_old_limit_extend_the_pause_without_halving_again() -> None:
     clock = FakeClock()
     limiter = AdaptiveLimiter(16, clock=clock)
-    limiter.throttled(10.0)
+    assert all(limiter.try_start() for _ in range(3))
+    limiter.throttled(10.0)  # 3 rows in flight were sent under 16
     clock.sleep(4.0)
     limiter.throttled(10.0)  # ends at 14 now
     limiter.throttled(2.0)  # would end at 6: the longer pause stands
     assert (limiter.limit, limiter.pause_remaining()) == (8, 10.0)
     clock.sleep(10.0)
-    limiter.throttled(1.0)  # after the pause: a new decision
+    limiter.finish(True)
+    limiter.finish(False)
+    limiter.throttled(1.0)  # the third is still in flight
+    assert limiter.limit == 8
+    limiter.finish(True)
+    limiter.throttled(1.0)  # all three have finished: news of the new limit
     assert limiter.limit == 4
 
 
@@ -177,21 +183,41 @@ def test_the_limit_climbs_one_step_per_round_of_successes_up_to_the_ceiling() ->
     assert limiter.limit == 8
 
 
-def test_successes_during_a_pause_do_not_climb_and_failures_never_do() -> None:
+def test_successes_of_rows_sent_under_the_old_limit_do_not_climb() -> None:
     clock = FakeClock()
-    limiter = AdaptiveLimiter(2, clock=clock)
+    limiter = AdaptiveLimiter(4, clock=clock)
     assert limiter.try_start() and limiter.try_start()
-    limiter.throttled(10.0)  # limit 1, both rows still in flight
+    limiter.throttled(10.0)  # limit 2; both rows were sent under 4
+    clock.sleep(10.0)
     limiter.finish(True)
     limiter.finish(True)
+    assert limiter.limit == 2
+    for _ in range(2):
+        assert limiter.try_start()
+        limiter.finish(True)
+    assert limiter.limit == 3
+
+
+def test_successes_during_a_pause_and_failures_do_not_climb() -> None:
+    clock = FakeClock()
+    limiter = AdaptiveLimiter(4, clock=clock)
+    assert limiter.try_start()  # row a
+    limiter.throttled(10.0)  # limit 2
+    clock.sleep(10.0)
+    assert limiter.try_start()  # row b, sent under 2
+    limiter.throttled(10.0)  # row a again (a retry): the pause runs to 20, the limit stays
+    limiter.finish(True)  # b, during the pause
+    limiter.finish(False)  # a gives up
     clock.sleep(10.0)
     for _ in range(5):
         assert limiter.try_start()
         limiter.finish(False)
-    assert limiter.limit == 1
     assert limiter.try_start()
     limiter.finish(True)
-    assert limiter.limit == 2
+    assert limiter.limit == 2  # one success at 2: b's did not count
+    assert limiter.try_start()
+    limiter.finish(True)
+    assert limiter.limit == 3
 
 
 def test_limiter_is_safe_across_threads() -> None:
@@ -535,11 +561,12 @@ def test_a_rate_limited_row_halves_the_run_and_pauses_new_rows() -> None:
     rows.open(3)
     result = run.join()
     # the 429 halved the limit to 2 and paused for the 30 s the server asked for; the 3 rows in flight
-    # were above the new limit, so row 4 started only once two of them had finished (and 2 successes at
-    # limit 2 had raised it to 3)
+    # were above the new limit, so row 4 started only once two of them had finished
     assert clock.sleeps == [30.0]
     assert rows.log.index("start 4") > rows.log.index("progress 3")
-    assert limiter.limit == 4  # 3 successes at 3, then 2 more at 4
+    # 4 rows were in flight at the halving: row 0 and the next 3 finishes (1, 2, 4) settle them; 2 successes
+    # (5, 6) at 2 make it 3, and 2 more (7, 3) are not yet a round at 3
+    assert limiter.limit == 3
     assert [entry["status"] for entry in result.rows()] == ["failed"] + ["ok"] * 7
     assert result.metadata()["seconds"] == 30.0
 
