@@ -53,7 +53,6 @@ a slot is free).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -63,11 +62,14 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._constants import MAX_RETRY_AFTER
 from ._errors import QueryError
 from ._retry import backoff, retry_after
+
+if TYPE_CHECKING:
+    import asyncio  # imported when an async run starts: the threaded path never loads it
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -501,6 +503,8 @@ async def _aattempt(work: Callable[[T], Awaitable[ItemOk]], item: T) -> Outcome 
 
 
 async def _sleep_unless_stopped(seconds: float, stop: asyncio.Event | None) -> None:
+    import asyncio
+
     if stop is None:
         await asyncio.sleep(seconds)
         return
@@ -524,6 +528,8 @@ async def arun_items(
 
     Cancelling the task that awaits this cancels the rows in flight and waits until they have unwound.
     """
+    import asyncio
+
     run: _Run[T] = _Run(
         len(items),
         concurrency,

@@ -12,6 +12,8 @@ import asyncio
 import logging
 import math
 import random
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -1024,3 +1026,16 @@ def test_split_then_merge_places_every_vector_at_its_input(length: int, batch_si
         (i, [float(i)]) for i in range(length)
     ]
     assert merged["usage"]["total_tokens"] == length
+
+
+def test_a_threaded_run_does_not_load_asyncio() -> None:
+    code = (
+        "import sys\n"
+        "from tooljet_portkey._batch import ItemOk, run_items\n"
+        "run_items([1, 2], lambda item: ItemOk(item), concurrency=2)\n"
+        "print('asyncio' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout == "False\n"
