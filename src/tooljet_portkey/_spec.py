@@ -311,6 +311,19 @@ def _collect(fields: tuple[Field, ...], options: Mapping[str, Any], title: str) 
     return values
 
 
+def _check_lengths(validator: Validator, values: Mapping[str, Any], title: str) -> None:
+    """A list or object with more items than its field allows is refused before anything walks it: 200k
+    messages are "too many" at once, whatever they hold."""
+    root = validator.schema
+    schemas: Mapping[str, Any] = root["properties"] if isinstance(root, Mapping) else {}
+    for key, value in values.items():
+        schema = schemas.get(key, {})
+        if isinstance(value, list) and len(value) > schema.get("maxItems", math.inf):
+            raise _fail(title, key, f"must have at most {schema['maxItems']} items")
+        if isinstance(value, dict) and len(value) > schema.get("maxProperties", math.inf):
+            raise _fail(title, key, f"must have at most {schema['maxProperties']} keys")
+
+
 def _check_values(values: Mapping[str, Any], title: str) -> dict[str, int]:
     """Refuse any value that is not sendable JSON; the lower bound of each value's JSON size."""
     sizes: dict[str, int] = {}
@@ -511,10 +524,12 @@ def parse_query(query_options: Any) -> Query:
         problem = "is required" if _is_blank(operation) else "is not a known operation"
         raise _fail(INVALID_OPTIONS, "operation", f"{problem} (one of: {allowed})")
     fields = spec.operations[operation]
+    validator = _validator(operation)
     values = _collect(fields, query_options, INVALID_OPTIONS)
+    _check_lengths(validator, values, INVALID_OPTIONS)
     sizes = _check_values(values, INVALID_OPTIONS)
     _check_header_sizes(values, sizes, INVALID_OPTIONS)
-    _validate(operation, fields, _validator(operation), values, sizes, INVALID_OPTIONS)
+    _validate(operation, fields, validator, values, sizes, INVALID_OPTIONS)
     return Query(operation, values)
 
 
@@ -630,10 +645,12 @@ def parse_connection(source_options: Any) -> ConnectionSettings:
 
 def _parse_connection(source_options: Mapping[str, Any]) -> ConnectionSettings:
     spec = load_spec()
+    validator = _validator("")
     values = _collect(spec.connection, source_options, INVALID_CONNECTION)
+    _check_lengths(validator, values, INVALID_CONNECTION)
     sizes = _check_values(values, INVALID_CONNECTION)
     _check_header_sizes(values, sizes, INVALID_CONNECTION)
-    _validate("", spec.connection, _validator(""), values, sizes, INVALID_CONNECTION)
+    _validate("", spec.connection, validator, values, sizes, INVALID_CONNECTION)
     base_url = _check_url(values.get("gatewayUrl", DEFAULT_GATEWAY_URL), "gatewayUrl")
     custom_host = values.get("customHost")
     if custom_host is not None:
