@@ -68,6 +68,9 @@ KEY_TEXT = st.sampled_from(
         json.dumps({"virtual_key": API_KEY, "provider": "openai", "weight": -1}),
         json.dumps({API_KEY: "v"}),
         json.dumps({VIRTUAL_KEY: 5}),
+        json.dumps({API_KEY: "x" * 200}),
+        json.dumps({PROVIDER_KEY: "a\nb", "team": "a"}),
+        json.dumps({"team": "a", CONFIG_KEY: ["v"]}),
         json.dumps({"team": API_KEY * 10}),
         json.dumps([{"role": API_KEY}]),
         json.dumps([{"role": "user", "content": API_KEY}]),
@@ -131,9 +134,7 @@ JSONISH = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(JUNK_TEXT, inner, max_size=4),
     max_leaves=12,
 )
-VALUE = st.one_of(
-    FORM_TEXT, FORM_TEXT, KEY_TEXT, KEY_TEXT, JSONISH, st.builds(lambda v: json.dumps(v), JSONISH)
-)
+VALUE = st.one_of(FORM_TEXT, KEY_TEXT, KEY_TEXT, JSONISH, st.builds(lambda v: json.dumps(v), JSONISH))
 
 
 @st.composite
