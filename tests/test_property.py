@@ -54,31 +54,45 @@ POOL = (API_KEY, VIRTUAL_KEY, PROVIDER_KEY, CONFIG_KEY)
 # config entries that hold credentials, as Portkey names them
 CREDENTIALS = ("api_key", "virtual_key", "aws_secret_access_key", "azure_ad_token", "Authorization")
 
-KEY_TEXT = st.sampled_from(
+KEY = st.sampled_from(POOL)
+# a key as a user may paste it into any field: as is, with a stray line break or spaces, repeated
+KEY_TEXT = st.one_of(KEY, KEY.map(lambda k: f"{k}\n"), KEY.map(lambda k: f" {k} "), KEY.map(lambda k: k * 80))
+# keys inside the JSON a field holds, shaped so that the field is refused (or not) for another reason
+CONFIG_WITH_KEY = st.sampled_from(
     [
-        *POOL,
-        f"{API_KEY}\n",
-        f" {VIRTUAL_KEY} ",
-        API_KEY * 80,
-        f"{API_KEY},{VIRTUAL_KEY}",
-        json.dumps({"api_key": CONFIG_KEY, "provider": "openai"}),
-        json.dumps({"targets": [{"provider": "openai", "aws_secret_access_key": CONFIG_KEY}]}),
-        json.dumps({"Authorization": f"Bearer {PROVIDER_KEY}", "retry": {"attempts": "x"}}),
-        json.dumps({"azure_ad_token": VIRTUAL_KEY, "cache": {"mode": API_KEY}}),
-        json.dumps({"virtual_key": API_KEY, "provider": "openai", "weight": -1}),
-        json.dumps({API_KEY: "v"}),
-        json.dumps({VIRTUAL_KEY: 5}),
-        json.dumps({API_KEY: "x" * 200}),
-        json.dumps({PROVIDER_KEY: "a\nb", "team": "a"}),
-        json.dumps({"team": "a", CONFIG_KEY: ["v"]}),
-        json.dumps({"team": API_KEY * 10}),
-        json.dumps([{"role": API_KEY}]),
-        json.dumps([{"role": "user", "content": API_KEY}]),
-        json.dumps([API_KEY, 5]),
-        json.dumps([API_KEY, [1, 2]]),
-        f'{{"{API_KEY}": ',
+        {"api_key": CONFIG_KEY, "provider": "openai"},
+        {"targets": [{"provider": "openai", "aws_secret_access_key": CONFIG_KEY}]},
+        {"Authorization": f"Bearer {PROVIDER_KEY}", "retry": {"attempts": "x"}},
+        {"azure_ad_token": VIRTUAL_KEY, "cache": {"mode": API_KEY}},
+        {"virtual_key": API_KEY, "provider": "openai", "weight": -1},
+        {"targets": [{"api_key": API_KEY}, {"virtual_key": VIRTUAL_KEY, "retry": {"attempts": 99}}]},
     ]
 )
+SHAPED: dict[str, Any] = {
+    "metadata": KEY.flatmap(
+        lambda k: st.sampled_from(
+            [{k: "v"}, {k: 5}, {k: "x" * 200}, {"team": "a", k: "a\nb"}, {"team": k * 10}]
+        )
+    ),
+    "config": CONFIG_WITH_KEY,
+    "messages": KEY.flatmap(
+        lambda k: st.sampled_from([[{"role": k}], [{"role": "user", "content": k}], [{"role": "user", k: 1}]])
+    ),
+    "input": KEY.flatmap(lambda k: st.sampled_from([[k, 5], [k, [1, 2]], [k, ""], [[1], k]])),
+    "stop_sequences": KEY.flatmap(lambda k: st.sampled_from([[k, 5], [k] * 17, f"{k},{k}"])),
+    "other_parameters": KEY.map(lambda k: {"user": k}),
+    "variables": KEY.map(lambda k: {k: k}),
+}
+
+
+def shaped(key: str) -> Any:
+    """A value for the field ``key``: any VALUE, or one shaped for it that carries a key, as JSON text
+    or as a native value."""
+    if key not in SHAPED:
+        return VALUE
+    return st.one_of(VALUE, SHAPED[key], SHAPED[key].map(json.dumps))
+
+
 FORM_TEXT = st.sampled_from(
     [
         "",
@@ -134,7 +148,7 @@ JSONISH = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(JUNK_TEXT, inner, max_size=4),
     max_leaves=12,
 )
-VALUE = st.one_of(FORM_TEXT, KEY_TEXT, KEY_TEXT, JSONISH, st.builds(lambda v: json.dumps(v), JSONISH))
+VALUE = st.one_of(FORM_TEXT, KEY_TEXT, JSONISH, st.builds(lambda v: json.dumps(v), JSONISH))
 
 
 @st.composite
@@ -149,7 +163,7 @@ def source_options(draw: st.DrawFn) -> Any:
         options.update(gatewayUrl=GATEWAY, provider="openai", apiKey=API_KEY)
     changes = {"valid": 0, "changed": 2, "scratch": 6}[regime]
     for key in draw(st.lists(st.sampled_from(CONNECTION_KEYS), max_size=changes, unique=True)):
-        options[key] = draw(VALUE)
+        options[key] = draw(shaped(key))
     if draw(st.integers(0, 4)) == 0:
         options[draw(JUNK_TEXT)] = draw(VALUE)
     return options
@@ -174,7 +188,7 @@ def query_options(draw: st.DrawFn) -> Any:
         )
     changes = {"valid": 0, "changed": 2, "scratch": 5}[regime]
     for key in draw(st.lists(st.sampled_from(keys or ["model"]), max_size=changes, unique=True)):
-        options[key] = draw(VALUE)
+        options[key] = draw(shaped(key))
     return options
 
 
