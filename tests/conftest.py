@@ -1,11 +1,11 @@
 """A suite-wide secret audit.
 
 Every secret any test hands the plugin (each ConnectionSettings' API key, virtual key, provider key and
-config ``api_key``) is remembered, and so is every QueryError text and every log record, at DEBUG and
-from every logger (httpx and httpcore included), that the whole run produces. When the run ends, none
-of those texts may contain any of those secrets; the run fails and names the leak otherwise. The
-per-path tests in test_secrets.py say where a leak would be; this says that the suite as a whole saw
-none, wherever it came from.
+config credentials, and each Query's own virtual key and config credentials) is remembered, and so is
+every QueryError text and every log record, at DEBUG and from every logger (httpx and httpcore
+included), that the whole run produces. When the run ends, none of those texts may contain any of
+those secrets; the run fails and names the leak otherwise. The per-path tests in test_secrets.py say
+where a leak would be; this says that the suite as a whole saw none, wherever it came from.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from tooljet_portkey import _errors, _spec
+from tooljet_portkey import _errors, _secrets, _spec
 
-_secrets: set[str] = set()
+_secrets_seen: set[str] = set()
 _public: set[str] = set()  # text a test also used as an ordinary value (a model name, a trace id)
 _texts: list[tuple[str, str]] = []  # (where, text)
 # Only values shaped like keys are audited: tests also pass ordinary words ("openai") and URLs as keys,
@@ -43,11 +43,13 @@ def _secret_audit() -> Iterator[None]:
 
     def remember_secrets(self: _spec.ConnectionSettings, *args: Any, **kwargs: Any) -> None:
         settings_init(self, *args, **kwargs)
-        _secrets.update(s for s in self.secrets if _KEY_SHAPE.fullmatch(s))
+        _secrets_seen.update(s for s in self.secrets if _KEY_SHAPE.fullmatch(s))
 
     def remember_public(self: _spec.Query, *args: Any, **kwargs: Any) -> None:
         query_init(self, *args, **kwargs)
         _public.update(v for k, v in self.params.items() if isinstance(v, str) and k != "virtualKey")
+        own = [self.params.get("virtualKey"), *_secrets.config_secrets(self.params.get("config"))]
+        _secrets_seen.update(s for s in own if isinstance(s, str) and _KEY_SHAPE.fullmatch(s))
 
     def remember_error(self: _errors.QueryError, *args: Any, **kwargs: Any) -> None:
         error_init(self, *args, **kwargs)
@@ -73,7 +75,7 @@ def _secret_audit() -> Iterator[None]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # A value a test also sent as, say, a model name may rightly appear in an error: not a leak.
-    secrets = _secrets - _public
+    secrets = _secrets_seen - _public
     leaks = [(secret, where, text) for where, text in _texts for secret in secrets if secret in text]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if leaks:
