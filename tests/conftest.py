@@ -53,7 +53,8 @@ def _secret_audit() -> Iterator[None]:
 
     def remember_error(self: _errors.QueryError, *args: Any, **kwargs: Any) -> None:
         error_init(self, *args, **kwargs)
-        _texts.append(("QueryError", f"{self!s} {self.data!r}"))
+        where = "refusal" if "field" in self.data else "QueryError"
+        _texts.append((where, f"{self!s} {self.data!r}"))
 
     recorder = _Recorder(logging.DEBUG)
     root = logging.getLogger()
@@ -74,9 +75,15 @@ def _secret_audit() -> Iterator[None]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    # A value a test also sent as, say, a model name may rightly appear in an error: not a leak.
+    # A value a test also sent as, say, a model name may rightly appear in an error Portkey sent back:
+    # not a leak. A refusal quotes nothing the user typed, so no secret may appear in one, public or not.
     secrets = _secrets_seen - _public
-    leaks = [(secret, where, text) for where, text in _texts for secret in secrets if secret in text]
+    leaks = [
+        (secret, where, text)
+        for where, text in _texts
+        for secret in (_secrets_seen if where == "refusal" else secrets)
+        if secret in text
+    ]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if leaks:
         if reporter is not None:
@@ -85,6 +92,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 reporter.write_line(f"  {secret!r} in {where}: {text[:300]}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     elif reporter is not None and _texts:
+        refusals = sum(where == "refusal" for where, _ in _texts)
         reporter.write_line(
-            f"secret audit: {len(_texts)} error and log texts, {len(secrets)} secrets, no leak"
+            f"secret audit: {len(_texts)} error and log texts ({refusals} refusals checked against all "
+            f"{len(_secrets_seen)} secrets), {len(secrets)} secrets not also public values, no leak"
         )
