@@ -57,7 +57,7 @@ def texts(size: int, last: str = "t") -> str:
 def cases(size: int) -> list[tuple[str, dict[str, Any], str]]:
     """(what, query, field) for options of about ``size`` characters."""
     message = json.dumps({"role": "user", "content": "x" * 60})
-    wide = json.dumps({f"k{i}": [i, "v", {"n": None}] for i in range(size // 32)})
+    wide = json.dumps({f"k{i}": [i, "v", {"n": None}] for i in range(size // 40)})
     return [
         ("input: one flat token array", {**EMBED, "input": fill("12345", size)}, "input"),
         ("input: 2048 token arrays", {**EMBED, "input": token_arrays(size)}, "input"),
