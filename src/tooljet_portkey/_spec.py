@@ -189,38 +189,28 @@ def _no_constant(name: str) -> Any:
     raise _NotJSONConstant(f"{name} is not allowed in JSON")
 
 
-def _json_problem(text: str) -> str | None:
-    """Why ``text`` is not JSON, in words that never quote it; None when it parses."""
+def _parse(text: str) -> tuple[Any, str | None]:
+    """(the JSON value of ``text``, None), or (None, why it is not JSON, in words that never quote it).
+    Nothing is raised here, so a refusal made of it links to no exception that quotes the text."""
     try:
-        json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant), None
     except json.JSONDecodeError as err:
         # the decoder's own words, cut before any quoted character ("Invalid \\escape: 'x'")
         detail = err.msg.partition(":")[0]
-        return f"is not valid JSON ({detail}: line {err.lineno} column {err.colno} (char {err.pos}))"
+        return None, f"is not valid JSON ({detail}: line {err.lineno} column {err.colno} (char {err.pos}))"
     except _NotJSONConstant as err:
-        return f"is not valid JSON ({err})"
+        return None, f"is not valid JSON ({err})"
     except ValueError:  # a number of more than 4,300 digits
-        return "is not valid JSON (a number has too many digits)"
+        return None, "is not valid JSON (a number has too many digits)"
     except RecursionError:
-        return TOO_DEEP
-    return None
+        return None, TOO_DEEP
 
 
 def _loads(text: str, title: str, key: str) -> Any:
-    """The JSON value of ``text``. The QueryError is raised outside of any ``except`` block, so that
-    it carries no ``__context__`` (the decoder's exception, which may quote the text)."""
-    try:
-        return json.loads(text, parse_constant=_no_constant)
-    except (ValueError, RecursionError):
-        pass
-    raise _fail(title, key, _json_problem(text) or "is not valid JSON")
-
-
-def _loads_or_none(text: str) -> Any:
-    try:
-        return json.loads(text, parse_constant=_no_constant)
-    except (ValueError, RecursionError):
-        return None
+    value, problem = _parse(text)
+    if problem:
+        raise _fail(title, key, problem)
+    return value
 
 
 def _to_number(text: str) -> float | None:
@@ -276,13 +266,13 @@ def _coerce(f: Field, value: Any, title: str) -> Any:
         return _loads(text, title, f.key) if text.startswith("{") else text
     if kind == "json-array-or-text":
         if text.startswith("["):
-            parsed = _loads_or_none(text)
-            return value if parsed is None else parsed
+            parsed, problem = _parse(text)
+            return value if problem else parsed
         return value
     if kind == "list":
         if text.startswith("["):
-            parsed = _loads_or_none(text)
-            if parsed is not None:
+            parsed, problem = _parse(text)
+            if not problem:
                 return parsed
         return [part.strip(" ") for part in value.split(",") if part.strip(" ")]
     return value
