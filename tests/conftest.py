@@ -1,11 +1,11 @@
 """A suite-wide secret audit.
 
 Every secret any test hands the plugin (each ConnectionSettings' API key, virtual key, provider key and
-config ``api_key``) is remembered, and so is every QueryError text and every log record, at DEBUG and
-from every logger (httpx and httpcore included), that the whole run produces. When the run ends, none
-of those texts may contain any of those secrets; the run fails and names the leak otherwise. The
-per-path tests in test_secrets.py say where a leak would be; this says that the suite as a whole saw
-none, wherever it came from.
+config credentials, and each Query's own virtual key and config credentials) is remembered, and so is
+every QueryError text and every log record, at DEBUG and from every logger (httpx and httpcore
+included), that the whole run produces. When the run ends, none of those texts may contain any of
+those secrets; the run fails and names the leak otherwise. The per-path tests in test_secrets.py say
+where a leak would be; this says that the suite as a whole saw none, wherever it came from.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from tooljet_portkey import _errors, _spec
+from tooljet_portkey import _errors, _secrets, _spec
 
-_secrets: set[str] = set()
+_secrets_seen: set[str] = set()
 _public: set[str] = set()  # text a test also used as an ordinary value (a model name, a trace id)
 _texts: list[tuple[str, str]] = []  # (where, text)
 # Only values shaped like keys are audited: tests also pass ordinary words ("openai") and URLs as keys,
@@ -43,15 +43,18 @@ def _secret_audit() -> Iterator[None]:
 
     def remember_secrets(self: _spec.ConnectionSettings, *args: Any, **kwargs: Any) -> None:
         settings_init(self, *args, **kwargs)
-        _secrets.update(s for s in self.secrets if _KEY_SHAPE.fullmatch(s))
+        _secrets_seen.update(s for s in self.secrets if _KEY_SHAPE.fullmatch(s))
 
     def remember_public(self: _spec.Query, *args: Any, **kwargs: Any) -> None:
         query_init(self, *args, **kwargs)
         _public.update(v for k, v in self.params.items() if isinstance(v, str) and k != "virtualKey")
+        own = [self.params.get("virtualKey"), *_secrets.config_secrets(self.params.get("config"))]
+        _secrets_seen.update(s for s in own if isinstance(s, str) and _KEY_SHAPE.fullmatch(s))
 
     def remember_error(self: _errors.QueryError, *args: Any, **kwargs: Any) -> None:
         error_init(self, *args, **kwargs)
-        _texts.append(("QueryError", f"{self!s} {self.data!r}"))
+        where = "refusal" if "field" in self.data else "QueryError"
+        _texts.append((where, f"{self!s} {self.data!r}"))
 
     recorder = _Recorder(logging.DEBUG)
     root = logging.getLogger()
@@ -72,9 +75,15 @@ def _secret_audit() -> Iterator[None]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    # A value a test also sent as, say, a model name may rightly appear in an error: not a leak.
-    secrets = _secrets - _public
-    leaks = [(secret, where, text) for where, text in _texts for secret in secrets if secret in text]
+    # A value a test also sent as, say, a model name may rightly appear in an error Portkey sent back:
+    # not a leak. A refusal quotes nothing the user typed, so no secret may appear in one, public or not.
+    secrets = _secrets_seen - _public
+    leaks = [
+        (secret, where, text)
+        for where, text in _texts
+        for secret in (_secrets_seen if where == "refusal" else secrets)
+        if secret in text
+    ]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if leaks:
         if reporter is not None:
@@ -83,6 +92,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 reporter.write_line(f"  {secret!r} in {where}: {text[:300]}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     elif reporter is not None and _texts:
+        refusals = sum(where == "refusal" for where, _ in _texts)
         reporter.write_line(
-            f"secret audit: {len(_texts)} error and log texts, {len(secrets)} secrets, no leak"
+            f"secret audit: {len(_texts)} error and log texts ({refusals} refusals checked against all "
+            f"{len(_secrets_seen)} secrets), {len(secrets)} secrets not also public values, no leak"
         )

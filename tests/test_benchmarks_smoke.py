@@ -42,3 +42,35 @@ def test_quick_benchmark_prints_ratios_for_every_client() -> None:
     targets = ("import under 0.2 s", "run() within 1.10x", "async throughput at 20", "streaming within 1.2x")
     for target in targets:
         assert re.search(rf"^- {re.escape(target)}.*: (met|NOT met) \(", verdicts, re.M), target
+
+
+VALIDATION = Path(__file__).resolve().parents[1] / "benchmarks" / "validation.py"
+VALIDATION_OUTCOMES = {
+    "input: one flat token array": "refused: input: must have at most 2048 items",
+    "input: 2048 token arrays": "accepted",
+    "input: 2048 token arrays, the last token -1": "refused: input[2047][19]: must be at least 0",
+    "input: 2048 texts": "accepted",
+    "input: 2048 texts, the last a cut emoji": (
+        "refused: input: contains invalid text (a lone UTF-16 surrogate)"
+    ),
+    "messages: empty objects": "refused: messages[0]: needs 'role'",
+    "messages: valid ones": "accepted",
+    "other_parameters: a wide object": "accepted",
+    "prompt: one text": "accepted",
+}
+
+
+@pytest.mark.skipif(not VALIDATION.exists(), reason="benchmarks/ is not part of this install")
+def test_quick_validation_benchmark_reports_every_case() -> None:
+    done = subprocess.run(
+        [sys.executable, str(VALIDATION), "--quick"], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for option, outcome in VALIDATION_OUTCOMES.items():
+        row = re.search(
+            rf"^\| {re.escape(option)} \| {re.escape(outcome)} \| [\d,]+ \| (\d+\.\d\dx|-) \| [\d,.]+ \| "
+            rf"(\d+\.\d\dx|-) \|$",
+            done.stdout,
+            re.M,
+        )
+        assert row is not None, (option, done.stdout)

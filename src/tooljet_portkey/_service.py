@@ -8,12 +8,14 @@ no other exception escapes, and no secret is in any message.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
+from typing import Any, Generic, TypeVar, cast
 
 from ._client import AsyncPortkeyClient, PortkeyClient
 from ._constants import MAX_CACHED_CLIENTS
@@ -30,7 +32,8 @@ from ._errors import (
 )
 from ._requests import PortkeyRequest, build_request
 from ._responses import PortkeyResponse, StreamAssembler, header_int, response_metadata
-from ._spec import ConnectionSettings, Query, _config_secrets, parse_connection, parse_query
+from ._secrets import config_secrets, redact, redact_json
+from ._spec import ConnectionSettings, Query, parse_connection, parse_query
 
 __all__ = ["AsyncQueryService", "QueryService"]
 
@@ -40,22 +43,20 @@ FAILED = "Query could not be completed"
 STREAMABLE = frozenset({"completion", "chat", "prompt_completion"})
 
 ClientT = TypeVar("ClientT", PortkeyClient, AsyncPortkeyClient)
-
-
-def redact(text: str, secrets: tuple[str, ...]) -> str:
-    """Replace every secret in text Portkey sent back (an error may quote a key) with ***."""
-    for secret in secrets:
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def to_query_error(err: PortkeyError, settings: ConnectionSettings, request: PortkeyRequest) -> QueryError:
-    """A client error -> the host's QueryError: Portkey's own words and {statusCode, errorType, traceId}."""
+    """A client error -> the host's QueryError: Portkey's own words and {statusCode, errorType, traceId}.
+
+    Every text in it that the server (or a proxy, or the network library) supplied is redacted of the
+    connection's and the query's secrets: the message, and every text in ``data`` (errorType,
+    provider, retryAfter, hookResults, traceId...).
+    """
     retries = getattr(err, "retries", 0)
     trace_id = request.headers.get("x-portkey-trace-id")
     secrets = settings.secrets + _query_secrets(request)
-    message = redact(err.message, secrets)
+    message = err.message
     data: dict[str, Any] = {"statusCode": None, "errorType": None, "traceId": trace_id, "retries": retries}
     title = FAILED
     if isinstance(err, APIStatusError):
@@ -66,8 +67,7 @@ def to_query_error(err: PortkeyError, settings: ConnectionSettings, request: Por
         if isinstance(err.body, dict) and isinstance(err.body.get("provider"), str):
             data["provider"] = err.body["provider"]
         if isinstance(err, GuardrailDeniedError):
-            # the verdicts may quote the request, and with it a key: redact them as the message
-            data["hookResults"] = json.loads(redact(json.dumps(err.hook_results), secrets))
+            data["hookResults"] = err.hook_results  # the verdicts may quote the request, and a key
         if "retry-after" in err.headers:
             data["retryAfter"] = err.headers["retry-after"]
     elif isinstance(err, APITimeoutError):
@@ -91,7 +91,7 @@ def to_query_error(err: PortkeyError, settings: ConnectionSettings, request: Por
         data["errorType"] = "stream_truncated"
     elif isinstance(err, StreamError):
         data["errorType"] = err.error_type or "stream_error"
-    return QueryError(title, message, data)
+    return QueryError(title, redact(message, secrets), redact_json(data, secrets))
 
 
 def _query_secrets(request: PortkeyRequest) -> tuple[str, ...]:
@@ -102,7 +102,7 @@ def _query_secrets(request: PortkeyRequest) -> tuple[str, ...]:
         found.append(virtual_key)
     config = request.headers.get("x-portkey-config", "")
     if config.startswith("{"):
-        found.extend(_config_secrets(json.loads(config)))
+        found.extend(config_secrets(json.loads(config)))
     return tuple(found)
 
 
@@ -112,18 +112,86 @@ def _stream_failure(
     """to_query_error, plus the trace id from the answer's headers when the stream had started."""
     error = to_query_error(err, settings, request)
     if answer and error.data.get("traceId") is None and answer.get("traceId"):
-        error.data["traceId"] = answer["traceId"]
+        error.data["traceId"] = redact_json(answer["traceId"], settings.secrets + _query_secrets(request))
     return error
 
 
 def unexpected(err: BaseException) -> QueryError:
-    """A bug of ours must still reach the host as a QueryError, not as 'Internal server error'."""
+    """A bug of ours must still reach the host as a QueryError, not as 'Internal server error'. Only
+    the exception's type is told (its message may quote a key); the caller detaches it (see
+    ``detached``)."""
     log.error("tooljet_portkey: unexpected %s", type(err).__name__)
     return QueryError(
         FAILED,
         f"Unexpected error in the Portkey plugin ({type(err).__name__})",
         {"statusCode": None, "errorType": "plugin_error", "traceId": None},
     )
+
+
+def detached(error: QueryError) -> QueryError:
+    """``error`` with no link to the exception it replaced. That exception (an httpx error, the client's
+    PortkeyError, a ValueError) may hold the server's unredacted text or a key, and a host's logger
+    prints the whole chain; ``raise ... from None`` only hides ``__context__``, it keeps it."""
+    error.__cause__ = None
+    error.__context__ = None
+    error.__suppress_context__ = True
+    return error
+
+
+def _detaching(func: F) -> F:
+    """``func`` (a function, coroutine, generator or async generator function) whose QueryErrors leave
+    ``detached``. Each is re-raised outside of any ``except`` block, so Python links it to nothing."""
+    if inspect.isasyncgenfunction(func):
+
+        @functools.wraps(func)
+        async def async_stream(*args: Any, **kwargs: Any) -> Any:
+            chunks = func(*args, **kwargs)
+            failure: QueryError | None = None
+            try:
+                async for chunk in chunks:
+                    yield chunk
+            except QueryError as err:
+                failure = err
+            finally:
+                await chunks.aclose()
+            if failure is not None:
+                raise detached(failure)
+
+        return cast(F, async_stream)
+    if inspect.isgeneratorfunction(func):
+
+        @functools.wraps(func)
+        def stream(*args: Any, **kwargs: Any) -> Any:
+            failure: QueryError | None = None
+            try:
+                yield from func(*args, **kwargs)
+            except QueryError as err:
+                failure = err
+            if failure is not None:
+                raise detached(failure)
+
+        return cast(F, stream)
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def coroutine(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await func(*args, **kwargs)
+            except QueryError as err:
+                failure = err
+            raise detached(failure)
+
+        return cast(F, coroutine)
+
+    @functools.wraps(func)
+    def function(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except QueryError as err:
+            failure = err
+        raise detached(failure)
+
+    return cast(F, function)
 
 
 class _ServiceBase(Generic[ClientT]):
@@ -166,10 +234,11 @@ class _ServiceBase(Generic[ClientT]):
         """Validate and build, before any I/O; only QueryError leaves, whatever the options hold."""
         try:
             return cls._build(source_options, query_options, force_stream)
-        except QueryError:
-            raise
+        except QueryError as err:
+            failure = err
         except Exception as err:
-            raise unexpected(err) from None
+            failure = unexpected(err)
+        raise detached(failure)
 
     @staticmethod
     def _build(
@@ -246,6 +315,7 @@ class QueryService(_ServiceBase[PortkeyClient]):
             old.close()
         return client
 
+    @_detaching
     def run(
         self,
         source_options: Any,
@@ -292,6 +362,7 @@ class QueryService(_ServiceBase[PortkeyClient]):
         settings, request = self._prepare(source_options, query_options, force_stream=True)
         return self._stream(settings, request, data_source_id, data_source_updated_at)
 
+    @_detaching
     def _stream(
         self, settings: ConnectionSettings, request: PortkeyRequest, data_source_id: Any, updated_at: Any
     ) -> Iterator[dict[str, Any]]:
@@ -354,6 +425,7 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
             await old.aclose()
         return client
 
+    @_detaching
     async def run(
         self,
         source_options: Any,
@@ -395,6 +467,7 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         settings, request = self._prepare(source_options, query_options, force_stream=True)
         return self._stream(settings, request, data_source_id, data_source_updated_at)
 
+    @_detaching
     async def _stream(
         self, settings: ConnectionSettings, request: PortkeyRequest, data_source_id: Any, updated_at: Any
     ) -> AsyncIterator[dict[str, Any]]:

@@ -4,6 +4,12 @@ The two shipped JSON files are the one source of truth for which options exist, 
 which are required. Hosts hand us text (``"256"``, ``"0.7"``, ``"[...]"``), so each value is first
 coerced by its field's kind and then checked against the field's JSON Schema. Validators are compiled
 once per process, on first use (jsonschema is imported lazily to keep ``import tooljet_portkey`` cheap).
+
+What a refusal says: the field, where inside it (array indexes and the property names the spec itself
+declares) and the problem, never the value, nor a key the user chose (a metadata key): whatever a user
+typed may be a key pasted into the wrong field. Refusing costs time linear in the size of the value and
+little memory beyond it: every JSON value is first walked once without recursion (depth, JSON types,
+lone surrogates), sizes come before items in each schema, and only the first schema error is built.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from ._constants import (
     MAX_OPTION_CHARS,
 )
 from ._errors import QueryError
+from ._secrets import config_secrets
+from ._values import TOO_DEEP, json_problem
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -144,6 +152,8 @@ def _validator(name: str) -> Validator:
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT202012
 
+    from ._keywords import extended_validator
+
     spec = load_spec()
     operations_resource: Resource[Any] = DRAFT202012.create_resource(dict(spec.operations_doc))
     registry: Registry[Any] = Registry().with_resource(OPERATIONS_URI, operations_resource)
@@ -154,7 +164,7 @@ def _validator(name: str) -> Validator:
         schema = _object_schema(spec.connection, MANIFEST_URI)
         local = spec.manifest_doc.get("definitions", {})
     schema = _inline_refs(schema, local, ())
-    validator: Validator = _ecma_patterns(Draft202012Validator)(schema, registry=registry)
+    validator: Validator = extended_validator(Draft202012Validator)(schema, registry=registry)
     return validator
 
 
@@ -187,25 +197,6 @@ _LOCAL_DEFINITIONS = "#/definitions/"
 _OPERATIONS_DEFINITIONS = f"{OPERATIONS_URI}#/definitions/"
 
 
-def _ecma_patterns(base: Any) -> Any:
-    """``base`` with JSON Schema's (ECMA 262) ``$``: the end of the text. Python's ``$`` also matches
-    before a final newline, which would let "vk-key\\n" through to a header that httpx then refuses."""
-    import re
-
-    from jsonschema.exceptions import ValidationError
-    from jsonschema.validators import extend
-
-    def pattern(validator: Any, regex: str, instance: Any, schema: Any) -> Any:
-        if not isinstance(instance, str):
-            return
-        if regex.endswith("$") and not regex.endswith("\\$"):
-            regex = regex[:-1] + "\\Z"
-        if re.search(regex, instance) is None:
-            yield ValidationError(f"{instance!r} does not match {regex!r}")
-
-    return extend(base, {"pattern": pattern})  # type: ignore[no-untyped-call]
-
-
 # ---------------------------------------------------------------------------------------------------
 # Coercion: host text -> Python values
 
@@ -214,26 +205,51 @@ def _fail(title: str, key: str, problem: str) -> QueryError:
     return QueryError(title, f"{key}: {problem}", {"field": key})
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+class _NotJSONConstant(ValueError):
+    """NaN or an infinity in JSON text: Python's json accepts them; JSON does not, nor does httpx."""
 
 
 def _no_constant(name: str) -> Any:
-    # Python's json accepts NaN and Infinity; JSON does not, and httpx refuses to send them.
-    raise ValueError(f"{name} is not allowed in JSON")
+    raise _NotJSONConstant(f"{name} is not allowed in JSON")
+
+
+def _parse(text: str) -> tuple[Any, str | None]:
+    """(the JSON value of ``text``, None), or (None, why it is not JSON, in words that never quote it).
+    Nothing is raised here, so a refusal made of it links to no exception that quotes the text."""
+    try:
+        return json.loads(text, parse_constant=_no_constant), None
+    except json.JSONDecodeError as err:
+        # the decoder's own words, cut before any quoted character ("Invalid \\escape: 'x'")
+        detail = err.msg.partition(":")[0]
+        return None, f"is not valid JSON ({detail}: line {err.lineno} column {err.colno} (char {err.pos}))"
+    except _NotJSONConstant as err:
+        return None, f"is not valid JSON ({err})"
+    except ValueError:  # a number of more than 4,300 digits
+        return None, "is not valid JSON (a number has too many digits)"
+    except RecursionError:
+        return None, TOO_DEEP
 
 
 def _loads(text: str, title: str, key: str) -> Any:
+    value, problem = _parse(text)
+    if problem:
+        raise _fail(title, key, problem)
+    return value
+
+
+def _to_number(text: str) -> float | None:
     try:
-        return json.loads(text, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as err:
-        detail = str(err) if isinstance(err, ValueError) else "nested too deeply"
-        raise _fail(title, key, f"is not valid JSON ({detail})") from None
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _coerce(f: Field, value: Any, title: str) -> Any:
-    """Turn what a host sent into the value the field's schema checks. Non-text passes through."""
+    """Turn what a host sent into the value the field's schema checks. Non-text passes through.
+
+    A refusal names the field and the problem, never the text: a user who pastes the API key into
+    the Timeout field must not see it printed back (nor the host's log, nor test_connection's message).
+    """
     if not isinstance(value, str):
         if isinstance(value, float) and f.coerce in ("integer", "number"):
             if not math.isfinite(value):
@@ -246,18 +262,14 @@ def _coerce(f: Field, value: Any, title: str) -> Any:
     text = value.strip()
     kind = f.coerce
     if kind == "integer":
-        try:
-            number = float(text)
-        except ValueError:
-            raise _fail(title, f.key, f"must be a whole number, got {_show(value)}") from None
-        if not (math.isfinite(number) and number.is_integer()):
-            raise _fail(title, f.key, f"must be a whole number, got {_show(value)}")
+        number = _to_number(text)
+        if number is None or not (math.isfinite(number) and number.is_integer()):
+            raise _fail(title, f.key, "must be a whole number")
         return int(number)
     if kind == "number":
-        try:
-            number = float(text)
-        except ValueError:
-            raise _fail(title, f.key, f"must be a number, got {_show(value)}") from None
+        number = _to_number(text)
+        if number is None:
+            raise _fail(title, f.key, "must be a number")
         if not math.isfinite(number):
             raise _fail(title, f.key, "must be a finite number")
         return number
@@ -267,7 +279,7 @@ def _coerce(f: Field, value: Any, title: str) -> Any:
             return True
         if lowered in _FALSE:
             return False
-        raise _fail(title, f.key, f"must be true or false, got {_show(value)}")
+        raise _fail(title, f.key, "must be true or false")
     if kind == "trim":
         # Identifiers and keys: spaces pasted around them are never meant. Line breaks are not
         # trimmed: in a value that becomes a header they are refused, as header injection.
@@ -278,17 +290,14 @@ def _coerce(f: Field, value: Any, title: str) -> Any:
         return _loads(text, title, f.key) if text.startswith("{") else text
     if kind == "json-array-or-text":
         if text.startswith("["):
-            try:
-                return json.loads(text)
-            except (ValueError, RecursionError):
-                return value
+            parsed, problem = _parse(text)
+            return value if problem else parsed
         return value
     if kind == "list":
         if text.startswith("["):
-            try:
-                return json.loads(text)
-            except (ValueError, RecursionError):
-                pass
+            parsed, problem = _parse(text)
+            if not problem:
+                return parsed
         return [part.strip(" ") for part in value.split(",") if part.strip(" ")]
     return value
 
@@ -316,6 +325,45 @@ def _collect(fields: tuple[Field, ...], options: Mapping[str, Any], title: str) 
     return values
 
 
+def _check_lengths(validator: Validator, values: Mapping[str, Any], title: str) -> None:
+    """A list or object with more items than its field allows is refused before anything walks it: 200k
+    messages are "too many" at once, whatever they hold."""
+    root = validator.schema
+    schemas: Mapping[str, Any] = root["properties"] if isinstance(root, Mapping) else {}
+    for key, value in values.items():
+        schema = schemas.get(key, {})
+        if isinstance(value, list) and len(value) > schema.get("maxItems", math.inf):
+            raise _fail(title, key, f"must have at most {schema['maxItems']} items")
+        if isinstance(value, dict) and len(value) > schema.get("maxProperties", math.inf):
+            raise _fail(title, key, f"must have at most {schema['maxProperties']} keys")
+
+
+def _check_values(values: Mapping[str, Any], title: str) -> dict[str, int]:
+    """Refuse any value that is not sendable JSON; the lower bound of each value's JSON size."""
+    sizes: dict[str, int] = {}
+    for key, value in values.items():
+        problem, sizes[key] = json_problem(value)
+        if problem:
+            raise _fail(title, key, problem)
+    return sizes
+
+
+_HEADER_JSON = ("config", "metadata")  # sent as JSON text in an x-portkey-* header
+
+
+def _check_header_sizes(values: Mapping[str, Any], sizes: Mapping[str, int], title: str) -> None:
+    """JSON bound for a header must fit one: servers refuse headers of more than 8 to 16 KB. Checked
+    before the schema, so an 8 MiB config costs one walk, not a validation."""
+    for key in _HEADER_JSON:
+        value = values.get(key)
+        if value is None or isinstance(value, str):
+            continue
+        if sizes[key] > MAX_HEADER_CHARS or len(config_header(value)) > MAX_HEADER_CHARS:
+            raise _fail(
+                title, key, f"is longer than {MAX_HEADER_CHARS} characters as JSON, the most a header holds"
+            )
+
+
 # ---------------------------------------------------------------------------------------------------
 # Validation errors -> one readable sentence naming the field
 
@@ -330,14 +378,39 @@ _TYPE_WORDS = {
 }
 
 
-def _path(error: ValidationError) -> str:
+@cache
+def _declared_names() -> frozenset[str]:
+    """Every property name the shipped spec declares: the only object keys an error path may show."""
+    spec = load_spec()
+    names: set[str] = set()
+    stack: list[Any] = [spec.operations_doc, spec.manifest_doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("properties"), dict):
+                names.update(node["properties"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return frozenset(names)
+
+
+def _path(error: ValidationError) -> tuple[str, bool]:
+    """The error's place (``messages[0].role``), and whether it stopped at a key the user chose."""
+    declared = _declared_names()
     out = ""
     for part in error.absolute_path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif out and part not in declared:
+            return out, True
+        else:
+            out += f".{part}" if out else str(part)
+    return out, False
 
 
 def _describe(error: ValidationError) -> str:
+    """The problem in words made only of the schema's own terms (never the instance's)."""
     kw = error.validator
     arg: Any = error.validator_value
     custom = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
@@ -347,7 +420,8 @@ def _describe(error: ValidationError) -> str:
         wanted = arg if isinstance(arg, list) else [arg]
         return "must be " + " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in wanted)
     if kw == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else "a field"
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        missing = next((str(name) for name in arg if name not in instance), "a field")
         return f"needs '{missing}'"
     if kw == "minLength":
         return "must not be empty" if arg == 1 else f"must be at least {arg} characters"
@@ -373,40 +447,14 @@ def _describe(error: ValidationError) -> str:
         return "has a key that is empty, too long or has control characters"
     if kw == "not":
         return "is not allowed"
-    if kw == "oneOf":
+    if kw in ("oneOf", "anyOf"):
         return "is not in an accepted form"
     return f"is not valid ({kw})"
 
 
-_HEADER_JSON = frozenset({"metadata", "config"})  # sent as JSON text in an x-portkey-* header
-
-
-def _encode_natives(fields: tuple[Field, ...], values: dict[str, Any], title: str) -> dict[str, str]:
-    """The JSON text of every value that is not text. A Python host may pass values natively: they must
-    still be JSON (no NaN, dates, sets, or ints too long to print, on which jsonschema's own messages fail).
-    """
-    encoded: dict[str, str] = {}
-    for f in fields:
-        value = values.get(f.key)
-        if value is None or isinstance(value, str):
-            continue
-        try:
-            encoded[f.key] = json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-        except (TypeError, ValueError, RecursionError):
-            raise _fail(
-                title, f.key, "must hold only JSON values (text, numbers, true/false, null, arrays, objects)"
-            ) from None
-    return encoded
-
-
-def _check_header_sizes(encoded: Mapping[str, str], title: str) -> None:
-    """JSON bound for a header must fit one: servers refuse headers of more than 8 to 16 KB."""
-    for key in sorted(_HEADER_JSON & encoded.keys()):
-        size = len(encoded[key])
-        if size > MAX_HEADER_CHARS:
-            raise _fail(
-                title, key, f"is {size} characters as JSON; a header holds at most {MAX_HEADER_CHARS}"
-            )
+def _message(error: ValidationError) -> str:
+    path, cut = _path(error)
+    return f"{path}: {'a value ' if cut else ''}{_describe(error)}"
 
 
 # Scalar values that passed their field's schema, per form: a host sends the same model, max_tokens or
@@ -417,15 +465,18 @@ _known_valid: dict[_KnownKey, None] = {}
 _MAX_KNOWN = 4096
 _MAX_KNOWN_TEXT = 512
 _MAX_KNOWN_JSON = 2048
+_TOOTOO_DEEP: Any = object()
 
 
-def _known_key(form: str, key: str, value: Any, encoded: str | None) -> _KnownKey | None:
+def _known_key(form: str, key: str, value: Any, size: int) -> _KnownKey | None:
     """What identifies a value: itself when it is a scalar, its JSON text when it is an object or list
     (a saved query sends the same messages or config again and again)."""
     if isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) <= _MAX_KNOWN_TEXT):
         return (form, key, type(value), value)
-    if encoded is not None and len(encoded) <= _MAX_KNOWN_JSON:
-        return (form, key, type(value), encoded)
+    if isinstance(value, (dict, list)) and size <= _MAX_KNOWN_JSON:
+        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=True)
+        if len(encoded) <= _MAX_KNOWN_JSON:
+            return (form, key, type(value), encoded)
     return None
 
 
@@ -434,27 +485,33 @@ def _validate(
     fields: tuple[Field, ...],
     validator: Validator,
     values: dict[str, Any],
-    encoded: Mapping[str, str],
+    sizes: Mapping[str, int],
     title: str,
 ) -> None:
+    """Check the values against their schemas. Only the first error is built: the schemas put sizes
+    (maxItems) before items, so a list of a million items is refused for its length at once."""
     from jsonschema.exceptions import best_match
 
     for f in fields:
         if f.required and f.key not in values:
             raise _fail(title, f.key, "is required")
-    keys = {k: _known_key(form, k, v, encoded.get(k)) for k, v in values.items()}
+    keys = {k: _known_key(form, k, v, sizes[k]) for k, v in values.items()}
     pending = {k: v for k, v in values.items() if keys[k] not in _known_valid}
     if not pending:
         return
-    error = best_match(validator.iter_errors(pending))
-    if error is None:
+    try:
+        first = next(validator.iter_errors(pending), None)
+    except RecursionError:  # only when the host's own stack is already deep
+        first = _TOOTOO_DEEP
+    if first is _TOOTOO_DEEP:
+        raise _fail(title, max(pending, key=lambda k: sizes[k]), TOO_DEEP)
+    if first is None:
         if len(_known_valid) >= _MAX_KNOWN:
             _known_valid.clear()
         _known_valid.update((known, None) for k in pending if (known := keys[k]) is not None)
         return
-    path = _path(error)
-    key = str(error.absolute_path[0]) if error.absolute_path else path
-    raise QueryError(title, f"{path}: {_describe(error)}", {"field": key})
+    error = best_match([first]) or first  # descends into a oneOf's context, if a schema has one
+    raise QueryError(title, _message(error), {"field": str(error.absolute_path[0])})
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -483,10 +540,13 @@ def parse_query(query_options: Any) -> Query:
         allowed = ", ".join(spec.operations)
         problem = "is required" if _is_blank(operation) else "is not a known operation"
         raise _fail(INVALID_OPTIONS, "operation", f"{problem} (one of: {allowed})")
-    values = _collect(spec.operations[operation], query_options, INVALID_OPTIONS)
-    encoded = _encode_natives(spec.operations[operation], values, INVALID_OPTIONS)
-    _validate(operation, spec.operations[operation], _validator(operation), values, encoded, INVALID_OPTIONS)
-    _check_header_sizes(encoded, INVALID_OPTIONS)
+    fields = spec.operations[operation]
+    validator = _validator(operation)
+    values = _collect(fields, query_options, INVALID_OPTIONS)
+    _check_lengths(validator, values, INVALID_OPTIONS)
+    sizes = _check_values(values, INVALID_OPTIONS)
+    _check_header_sizes(values, sizes, INVALID_OPTIONS)
+    _validate(operation, fields, validator, values, sizes, INVALID_OPTIONS)
     return Query(operation, values)
 
 
@@ -522,22 +582,8 @@ class ConnectionSettings:
         """Every secret this connection holds, for redaction of text Portkey sends back."""
         found = [s for s in (self.api_key, self.virtual_key, self.provider_api_key) if s]
         if self.config and self.config.startswith("{"):
-            found.extend(_config_secrets(json.loads(self.config)))
+            found.extend(config_secrets(json.loads(self.config)))
         return tuple(found)
-
-
-def _config_secrets(config: Any) -> list[str]:
-    found: list[str] = []
-    if isinstance(config, dict):
-        for key, value in config.items():
-            if key in ("api_key", "virtual_key") and isinstance(value, str) and value:
-                found.append(value)
-            else:
-                found.extend(_config_secrets(value))
-    elif isinstance(config, list):
-        for item in config:
-            found.extend(_config_secrets(item))
-    return found
 
 
 def config_header(config: Any) -> str:
@@ -547,21 +593,29 @@ def config_header(config: Any) -> str:
     return json.dumps(config, separators=(",", ":"), ensure_ascii=True)
 
 
-def _check_url(value: str, key: str) -> str:
+def _url_problem(value: str) -> str | None:
+    """What is wrong with a gateway or custom host URL, in words that never quote it."""
     try:
         parts = urlsplit(value)
     except ValueError:  # an unclosed IPv6 bracket: "http://[::1/v1"
-        raise _fail(INVALID_CONNECTION, key, "must be an http(s) URL with a host") from None
+        return "must be an http(s) URL with a host"
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise _fail(INVALID_CONNECTION, key, "must be an http(s) URL with a host")
+        return "must be an http(s) URL with a host"
     if parts.username is not None or parts.password is not None:
-        raise _fail(INVALID_CONNECTION, key, "must not carry credentials (user:password@)")
+        return "must not carry credentials (user:password@)"
     if parts.query or parts.fragment:
-        raise _fail(INVALID_CONNECTION, key, "must not have a query string or fragment")
+        return "must not have a query string or fragment"
     try:
         _ = parts.port
-    except ValueError:
-        raise _fail(INVALID_CONNECTION, key, "has an invalid port") from None
+    except ValueError:  # its message quotes the port text
+        return "has an invalid port"
+    return None
+
+
+def _check_url(value: str, key: str) -> str:
+    problem = _url_problem(value)
+    if problem:
+        raise _fail(INVALID_CONNECTION, key, problem)
     return value.rstrip("/")
 
 
@@ -608,10 +662,12 @@ def parse_connection(source_options: Any) -> ConnectionSettings:
 
 def _parse_connection(source_options: Mapping[str, Any]) -> ConnectionSettings:
     spec = load_spec()
+    validator = _validator("")
     values = _collect(spec.connection, source_options, INVALID_CONNECTION)
-    encoded = _encode_natives(spec.connection, values, INVALID_CONNECTION)
-    _validate("", spec.connection, _validator(""), values, encoded, INVALID_CONNECTION)
-    _check_header_sizes(encoded, INVALID_CONNECTION)
+    _check_lengths(validator, values, INVALID_CONNECTION)
+    sizes = _check_values(values, INVALID_CONNECTION)
+    _check_header_sizes(values, sizes, INVALID_CONNECTION)
+    _validate("", spec.connection, validator, values, sizes, INVALID_CONNECTION)
     base_url = _check_url(values.get("gatewayUrl", DEFAULT_GATEWAY_URL), "gatewayUrl")
     custom_host = values.get("customHost")
     if custom_host is not None:

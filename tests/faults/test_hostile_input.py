@@ -7,7 +7,9 @@ credentials. The loopback server counts requests: zero means nothing left the pr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import tracemalloc
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -61,11 +63,11 @@ CONNECTION_CASES: list[tuple[dict[str, Any], str]] = [
     ({"timeout": "-1"}, "timeout: must be greater than 0"),
     ({"timeout": "nan"}, "timeout: must be a finite number"),
     ({"timeout": "1e9"}, "timeout: must be at most 3600"),
-    ({"timeout": "abc"}, "timeout: must be a number, got 'abc'"),
+    ({"timeout": "abc"}, "timeout: must be a number"),
     ({"timeout": [1]}, "timeout: must be a number"),
     ({"maxRetries": "-1"}, "maxRetries: must be at least 0"),
     ({"maxRetries": "11"}, "maxRetries: must be at most 10"),
-    ({"maxRetries": "2.5"}, "maxRetries: must be a whole number, got '2.5'"),
+    ({"maxRetries": "2.5"}, "maxRetries: must be a whole number"),
     ({"maxRetries": True}, "maxRetries: must be a whole number"),
     # oversized and wrongly typed keys
     ({"apiKey": "a" * 2000}, "apiKey: must be at most 1024 characters"),
@@ -93,8 +95,8 @@ QUERY_CASES: list[tuple[dict[str, Any], str]] = [
     ({**CHAT, "virtualKey": "vk\r\n"}, f"virtualKey: {BAD_CHARS}"),
     ({**CHAT, "config": "pc-1\r\nX: 1"}, f"config: {BAD_CHARS}"),
     ({**CHAT, "metadata": '{"a\\nb":"v"}'}, f"metadata: {BAD_CHARS}"),
-    ({**CHAT, "metadata": '{"a":"v\\r\\n"}'}, f"metadata.a: {BAD_CHARS}"),
-    ({**CHAT, "metadata": '{"a":"' + "x" * 200 + '"}'}, "metadata.a: must be at most 128 characters"),
+    ({**CHAT, "metadata": '{"a":"v\\r\\n"}'}, f"metadata: a value {BAD_CHARS}"),
+    ({**CHAT, "metadata": '{"a":"' + "x" * 200 + '"}'}, "metadata: a value must be at most 128 characters"),
     ({**CHAT, "metadata": "[]"}, "metadata: must be a JSON object"),
     ({**CHAT, "config": '{"retry":{"attempts":"x"}}'}, "config.retry.attempts: must be a whole number"),
     # promptId never leaves /prompts/
@@ -114,7 +116,7 @@ QUERY_CASES: list[tuple[dict[str, Any], str]] = [
     ({**PROMPT, "variables": "[1]"}, "variables: must be a JSON object"),
     # oversized: a clear error, not a hang
     ({**CHAT, "messages": "x" * (8 * 1024 * 1024 + 1)}, "messages: is longer than 8388608 characters"),
-    ({**CHAT, "messages": "[" * 100_000}, "messages: is not valid JSON (nested too deeply)"),
+    ({**CHAT, "messages": "[" * 100_000}, "messages: is nested more than 64 levels deep"),
     # wrong types anywhere
     ({**CHAT, "model": 5}, "model: must be text"),
     ({**CHAT, "model": ["m"]}, "model: must be text"),
@@ -122,15 +124,15 @@ QUERY_CASES: list[tuple[dict[str, Any], str]] = [
     ({**CHAT, "model": ""}, "model: is required"),
     ({**CHAT, "messages": 5}, "messages: must be a JSON array"),
     ({**CHAT, "messages": {}}, "messages: must be a JSON array"),
-    ({**CHAT, "max_tokens": "ten"}, "max_tokens: must be a whole number, got 'ten'"),
+    ({**CHAT, "max_tokens": "ten"}, "max_tokens: must be a whole number"),
     ({**CHAT, "max_tokens": []}, "max_tokens: must be a whole number"),
     ({**CHAT, "max_tokens": 1.5}, "max_tokens: must be a whole number"),
     ({**CHAT, "max_tokens": "0"}, "max_tokens: must be at least 1"),
-    ({**CHAT, "temperature": "hot"}, "temperature: must be a number, got 'hot'"),
+    ({**CHAT, "temperature": "hot"}, "temperature: must be a number"),
     ({**CHAT, "temperature": "3"}, "temperature: must be at most 2"),
     ({**CHAT, "stop_sequences": 5}, "stop_sequences: must be a JSON array"),
     ({**CHAT, "other_parameters": "[]"}, "other_parameters: must be a JSON object"),
-    ({**CHAT, "stream": "maybe"}, "stream: must be true or false, got 'maybe'"),
+    ({**CHAT, "stream": "maybe"}, "stream: must be true or false"),
     ({**CHAT, "operation": None}, f"operation: is required {OPERATIONS}"),
     ({**CHAT, "operation": 5}, f"operation: is not a known operation {OPERATIONS}"),
     ({**CHAT, "operation": "drop"}, f"operation: is not a known operation {OPERATIONS}"),
@@ -209,3 +211,281 @@ def test_prompt_id_stays_under_prompts(fault_server: FaultServer, service: Query
     fault_server.script(Reply(body={"choices": []}))
     service.run(source(fault_server), {**PROMPT, "promptId": "pp-greet@12"})
     assert fault_server.requests[0].path == "/v1/prompts/pp-greet@12/completions"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Lone surrogates: a JavaScript string cut inside an emoji is a clear refusal, never a plugin error
+
+SURROGATE = "contains invalid text (a lone UTF-16 surrogate)"
+CUT = "ab\ud83d"  # "ab😀" cut after the first half of the emoji's UTF-16 pair
+CUT_JSON = json.dumps(CUT)  # the same as JSON text: "ab\ud83d"
+COMPLETION = {"operation": "completion", "model": "m", "prompt": "hi"}
+EMBED = {"operation": "create_embedding", "model": "m", "input": "hi"}
+
+SURROGATE_QUERIES: list[tuple[dict[str, Any], str]] = [
+    ({**COMPLETION, "prompt": CUT}, "prompt"),
+    ({**COMPLETION, "model": CUT}, "model"),
+    ({**CHAT, "messages": '[{"role": "user", "content": ' + CUT_JSON + "}]"}, "messages"),
+    ({**CHAT, "messages": [{"role": "user", "content": [{"type": "text", "text": CUT}]}]}, "messages"),
+    ({**CHAT, "metadata": '{"team": ' + CUT_JSON + "}"}, "metadata"),
+    ({**CHAT, "metadata": {CUT: "v"}}, "metadata"),
+    ({**CHAT, "other_parameters": {"user": CUT}}, "other_parameters"),
+    ({**CHAT, "config": '{"provider": ' + CUT_JSON + "}"}, "config"),
+    ({**CHAT, "config": CUT}, "config"),
+    ({**CHAT, "virtualKey": CUT}, "virtualKey"),
+    ({**CHAT, "traceId": CUT}, "traceId"),
+    ({**CHAT, "cacheNamespace": CUT}, "cacheNamespace"),
+    ({**CHAT, "stop_sequences": f"{CUT},end"}, "stop_sequences"),
+    ({**CHAT, "stop_sequences": "[" + CUT_JSON + "]"}, "stop_sequences"),
+    ({**PROMPT, "promptId": CUT}, "promptId"),
+    ({**PROMPT, "variables": '{"name": ' + CUT_JSON + "}"}, "variables"),
+    ({**PROMPT, "prompt_parameters": {"user": CUT}}, "prompt_parameters"),
+    ({**EMBED, "input": CUT}, "input"),
+    ({**EMBED, "input": "[" + CUT_JSON + ', "b"]'}, "input"),
+    ({**EMBED, "input": ["a", CUT]}, "input"),
+]
+
+
+@pytest.mark.parametrize(("query", "field"), SURROGATE_QUERIES)
+def test_a_lone_surrogate_in_a_query_is_a_clear_refusal(
+    fault_server: FaultServer, service: QueryService, query: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(QueryError) as caught:
+        service.run(source(fault_server), query)
+    assert (caught.value.message, caught.value.description, caught.value.data) == (
+        QUERY,
+        f"{field}: {SURROGATE}",
+        {"field": field},
+    )
+    assert fault_server.count == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"apiKey": CUT}, "apiKey"),
+        ({"virtualKey": CUT}, "virtualKey"),
+        ({"provider": CUT}, "provider"),
+        ({"providerApiKey": CUT}, "providerApiKey"),
+        ({"config": CUT}, "config"),
+        ({"config": '{"api_key": ' + CUT_JSON + "}"}, "config"),
+        ({"gatewayUrl": f"http://{CUT}/v1"}, "gatewayUrl"),
+        ({"customHost": f"http://h/{CUT}"}, "customHost"),
+    ],
+)
+def test_a_lone_surrogate_in_a_connection_is_a_clear_refusal(
+    fault_server: FaultServer, service: QueryService, options: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(QueryError) as caught:
+        service.run(source(fault_server, **options), CHAT)
+    assert (caught.value.message, caught.value.description, caught.value.data) == (
+        CONNECTION,
+        f"{field}: {SURROGATE}",
+        {"field": field},
+    )
+    assert service.test_connection(source(fault_server, **options)) == {
+        "status": "failed",
+        "message": f"{field}: {SURROGATE}",
+    }
+    assert fault_server.count == 0
+
+
+def test_a_surrogate_in_a_number_field_is_not_a_number(
+    fault_server: FaultServer, service: QueryService
+) -> None:
+    with pytest.raises(QueryError) as caught:
+        service.run(source(fault_server, timeout=f"1{CUT}"), {**CHAT, "max_tokens": f"5{CUT}"})
+    assert caught.value.description == "timeout: must be a number"
+    with pytest.raises(QueryError) as caught:
+        service.run(source(fault_server), {**CHAT, "max_tokens": f"5{CUT}"})
+    assert caught.value.description == "max_tokens: must be a whole number"
+    assert fault_server.count == 0
+
+
+def test_a_whole_surrogate_pair_is_an_emoji_and_is_sent(
+    fault_server: FaultServer, service: QueryService
+) -> None:
+    """JSON text may spell an emoji as its UTF-16 pair: that is valid, and the emoji reaches the wire."""
+    fault_server.script(Reply(body={"choices": []}))
+    service.run(
+        source(fault_server), {**CHAT, "messages": '[{"role": "user", "content": "ab\\ud83d\\ude00"}]'}
+    )
+    assert fault_server.requests[0].body["messages"] == [{"role": "user", "content": "ab😀"}]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Deep nesting: a field-named refusal, never a RecursionError or plugin_error
+
+DEEP = "is nested more than 64 levels deep"
+
+
+def nested_config(levels: int) -> dict[str, Any]:
+    """A config whose targets nest ``levels`` deep (two JSON levels each: an object and its list)."""
+    config: dict[str, Any] = {"provider": "openai"}
+    for _ in range(levels):
+        config = {"strategy": {"mode": "fallback"}, "targets": [config]}
+    return config
+
+
+def nested_lists(levels: int) -> Any:
+    value: Any = "x"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("options", "query", "message", "field"),
+    [
+        ({"config": json.dumps(nested_config(200))}, CHAT, CONNECTION, "config"),
+        ({"config": nested_config(200)}, CHAT, CONNECTION, "config"),
+        ({}, {**CHAT, "config": json.dumps(nested_config(200))}, QUERY, "config"),
+        ({}, {**CHAT, "config": nested_config(200)}, QUERY, "config"),
+        ({}, {**CHAT, "other_parameters": {"tools": nested_lists(400)}}, QUERY, "other_parameters"),
+        ({}, {**CHAT, "messages": [{"role": "user", "content": nested_lists(400)}]}, QUERY, "messages"),
+        ({}, {**PROMPT, "variables": json.dumps({"v": nested_lists(400)})}, QUERY, "variables"),
+        ({}, {**CHAT, "messages": "[" * 100_000}, QUERY, "messages"),
+    ],
+    ids=["connection-text", "connection-native", "query-text", "query-native", "other_parameters",
+         "messages-content", "variables", "unclosed-brackets"],
+)  # fmt: skip
+def test_deep_nesting_is_a_clear_refusal(
+    fault_server: FaultServer,
+    service: QueryService,
+    options: dict[str, Any],
+    query: dict[str, Any],
+    message: str,
+    field: str,
+) -> None:
+    with pytest.raises(QueryError) as caught:
+        service.run(source(fault_server, **options), query)
+    assert (caught.value.message, caught.value.description, caught.value.data) == (
+        message,
+        f"{field}: {DEEP}",
+        {"field": field},
+    )
+    assert fault_server.count == 0
+
+
+def test_nesting_up_to_64_levels_is_sent(fault_server: FaultServer, service: QueryService) -> None:
+    fault_server.script(Reply(body={"choices": []}))
+    at_limit = {"tools": nested_lists(63)}  # the object and 63 lists: 64 levels
+    service.run(source(fault_server), {**CHAT, "other_parameters": at_limit, "config": nested_config(31)})
+    assert fault_server.requests[0].body["tools"] == at_limit["tools"]
+    with pytest.raises(QueryError) as caught:
+        service.run(source(fault_server), {**CHAT, "other_parameters": {"tools": nested_lists(64)}})
+    assert caught.value.description == f"other_parameters: {DEEP}"
+    assert fault_server.count == 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# Embedding input: every form Portkey accepts is sent as it is; anything else is refused by its place
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("The food was delicious.", "The food was delicious."),
+        ('["first text", "second text"]', ["first text", "second text"]),
+        ("[1212, 318, 257, 1332, 13]", [1212, 318, 257, 1332, 13]),
+        ("[[1212, 318], [257, 1332, 13]]", [[1212, 318], [257, 1332, 13]]),
+        ([0, 7, 100_000], [0, 7, 100_000]),
+        ([[5], [6, 7]], [[5], [6, 7]]),
+        (["t"] * 2048, ["t"] * 2048),
+        (list(range(2048)), list(range(2048))),
+        ([[1] * 20_000, [2]], [[1] * 20_000, [2]]),
+    ],
+    ids=["text", "texts", "tokens", "token-arrays", "native-tokens", "native-token-arrays", "2048-texts",
+         "2048-tokens", "long-token-array"],
+)  # fmt: skip
+def test_every_embedding_input_form_is_sent_as_given(
+    fault_server: FaultServer, service: QueryService, given: Any, sent: Any
+) -> None:
+    fault_server.script(Reply(body={"data": []}))
+    service.run(source(fault_server), {**EMBED, "input": given})
+    assert fault_server.requests[0].body == {"model": "m", "input": sent}
+
+
+@pytest.mark.parametrize(
+    ("given", "description"),
+    [
+        ('["text", [1, 2]]', "input[1]: must be text"),
+        ('[[1, 2], "text"]', "input[1]: must be a JSON array"),
+        ('[1, "text"]', "input[1]: must be a whole number"),
+        ("[1, [2]]", "input[1]: must be a whole number"),
+        ('[[1, "2"]]', "input[0][1]: must be a whole number"),
+        ("[[1, 2.5]]", "input[0][1]: must be a whole number"),
+        ("[-1]", "input[0]: must be at least 0"),
+        ("[[3, -1]]", "input[0][1]: must be at least 0"),
+        ("[[]]", "input[0]: must have at least 1 item"),
+        ('["a", ""]', "input[1]: must not be empty"),
+        ("[]", "input: must have at least 1 item"),
+        ('[{"text": "x"}]', "input[0]: must be text or a whole number or a JSON array"),
+        ("[true]", "input[0]: must be text or a whole number or a JSON array"),
+        (7, "input: must be text or a JSON array"),
+        (json.dumps(["t"] * 2049), "input: must have at most 2048 items"),
+        (json.dumps(list(range(200_000))), "input: must have at most 2048 items"),
+        ([[1]] * 2049, "input: must have at most 2048 items"),
+    ],
+    ids=lambda value: value if isinstance(value, str) and len(value) < 40 else None,
+)
+def test_a_bad_embedding_input_is_refused_at_its_place(
+    fault_server: FaultServer, service: QueryService, given: Any, description: str
+) -> None:
+    with pytest.raises(QueryError) as caught:
+        service.run(source(fault_server), {**EMBED, "input": given})
+    assert (caught.value.description, caught.value.data) == (description, {"field": "input"})
+    assert fault_server.count == 0
+
+
+def test_too_many_messages_are_refused_for_their_number(
+    fault_server: FaultServer, service: QueryService
+) -> None:
+    """200k empty messages: "too many", not 200k "needs 'role'" first."""
+    for messages in ("[" + ",".join(["{}"] * 200_000) + "]", [{"role": "user"}] * 100_001):
+        with pytest.raises(QueryError) as caught:
+            service.run(source(fault_server), {**CHAT, "messages": messages})
+        assert caught.value.description == "messages: must have at most 100000 items"
+    assert fault_server.count == 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Refusing costs little memory beyond the value itself (tracemalloc peaks: deterministic, no clock)
+
+
+def peak_bytes(action: Callable[[], object]) -> int:
+    """The most memory Python held at once during ``action`` (a QueryError is expected and kept out)."""
+    tracemalloc.start()
+    try:
+        action()
+    except QueryError:
+        pass
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("input", json.dumps(list(range(200_000)))),  # once 1.76 GB to refuse
+        ("input", json.dumps([[7] * 100] * 2048)),  # accepted: 2048 token arrays
+        ("input", json.dumps([[7] * 100] * 2047 + [[7] * 99 + [-1]])),  # refused at its last token
+        ("messages", "[" + ",".join(["{}"] * 200_000) + "]"),  # too many
+        ("messages", "[" + ",".join(["{}"] * 99_999) + "]"),  # each lacks a role
+        ("stop_sequences", json.dumps(["s"] * 100_000)),
+    ],
+    ids=["200k-tokens", "2048-token-arrays", "last-token-bad", "200k-messages", "99999-bad-messages",
+         "100k-stops"],
+)  # fmt: skip
+def test_validation_memory_is_bounded_by_the_value(
+    fault_server: FaultServer, service: QueryService, field: str, text: str
+) -> None:
+    base = CHAT if field != "input" else EMBED
+    query = {**base, field: text}
+    service.run(source(fault_server), base)  # validators compiled, client pooled: not measured
+    fault_server.script(Reply(body={"data": []}))
+    decoding = peak_bytes(lambda: json.loads(text))
+    validating = peak_bytes(lambda: service.run(source(fault_server), query))
+    assert validating <= 2 * decoding + 4 * 1024 * 1024, (validating, decoding)

@@ -175,7 +175,11 @@ def test_prompt_completion_unwraps_the_status_headers_body_form(respx_mock: resp
     [
         ("chat", {"messages": [], "model": "m"}, "messages: must have at least 1 item"),
         ("chat", {"messages": MESSAGES, "model": "m", "max_tokens": 0}, "max_tokens: must be at least 1"),
-        ("chat", {"messages": MESSAGES, "model": "m", "metadata": {"n": 1}}, "metadata.n: must be text"),
+        (
+            "chat",
+            {"messages": MESSAGES, "model": "m", "metadata": {"n": 1}},
+            "metadata: a value must be text",
+        ),
         ("completions", {"model": "m", "prompt": ""}, "prompt: is required"),
         ("completions", {"model": "m", "prompt": "p", "temperature": 3}, "temperature: must be at most 2"),
         ("embeddings", {"input": [], "model": "m"}, "input: must have at least 1 item"),

@@ -294,8 +294,10 @@ def test_hosted_api_needs_an_api_key(options: Any) -> None:
 BAD_JSON = "is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"
 NOT_ALLOWED = "contains characters that are not allowed here"
 NO_HOST = "must be an http(s) URL with a host"
-HEADER_CAP = "a header holds at most 8192"
 NOT_JSON = "must hold only JSON values (text, numbers, true/false, null, arrays, objects)"
+
+
+TOO_LONG_FOR_A_HEADER = "is longer than 8192 characters as JSON, the most a header holds"
 
 
 @pytest.mark.parametrize(
@@ -316,10 +318,10 @@ NOT_JSON = "must hold only JSON values (text, numbers, true/false, null, arrays,
         ({"timeout": "0"}, "must be greater than 0"),
         ({"timeout": "-1"}, "must be greater than 0"),
         ({"timeout": "3601"}, "must be at most 3600"),
-        ({"timeout": "soon"}, "must be a number, got 'soon'"),
+        ({"timeout": "soon"}, "must be a number"),
         ({"timeout": "inf"}, "must be a finite number"),
         ({"timeout": float("nan")}, "must be a finite number"),
-        ({"maxRetries": "1.5"}, "must be a whole number, got '1.5'"),
+        ({"maxRetries": "1.5"}, "must be a whole number"),
         ({"maxRetries": "-1"}, "must be at least 0"),
         ({"maxRetries": "11"}, "must be at most 10"),
         ({"maxRetries": True}, "must be a whole number"),
@@ -327,8 +329,8 @@ NOT_JSON = "must hold only JSON values (text, numbers, true/false, null, arrays,
         ({"config": '{"targets": [{"weight": NaN}]}'}, "is not valid JSON (NaN is not allowed in JSON)"),
         ({"config": "pc with spaces"}, NOT_ALLOWED),
         ({"config": {"weight": float("inf")}}, NOT_JSON),
-        ({"config": {"targets": [{"api_key": "k" * 9000}]}}, f"is 9028 characters as JSON; {HEADER_CAP}"),
-        ({"config": ["pc-1"]}, "is not in an accepted form"),
+        ({"config": {"targets": [{"api_key": "k" * 9000}]}}, TOO_LONG_FOR_A_HEADER),
+        ({"config": ["pc-1"]}, "must be a JSON object or text"),
         ({"apiKey": "pk key"}, NOT_ALLOWED),
         ({"apiKey": "pk-ключ"}, NOT_ALLOWED),
         ({"virtualKey": "vk\n"}, NOT_ALLOWED),

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .._spec import _config_secrets
+from .._secrets import config_secrets
 from ..cli import SIMULATOR_PROVIDER, _needs_simulator
 from ._forms import secret_keys
 
@@ -68,7 +68,7 @@ class ConnectionStore:
                 found.append(value.strip())
             elif value.lstrip()[:1] in ("{", "["):
                 with contextlib.suppress(ValueError, RecursionError):
-                    found.extend(_config_secrets(json.loads(value)))
+                    found.extend(config_secrets(json.loads(value)))
         return tuple(sorted({s for s in found if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True))
 
     def view(self) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,131 @@
+"""What a JSON value a host sent may hold: JSON types only, at most MAX_JSON_DEPTH levels, valid text.
+
+A Python host may pass values natively and a JSON text may hold escapes; either way the value must be
+something httpx can send as UTF-8 JSON. ``json_problem`` walks a value once, without recursion: time
+linear in its size, memory bounded by its depth, and a config nested 400 deep is a refusal, not a
+RecursionError. Lists of only ints or only ASCII text (token arrays, lists of texts) are checked at C
+speed. Its words never quote the value.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+__all__ = ["MAX_JSON_DEPTH", "NOT_JSON", "SURROGATE", "TOO_DEEP", "json_problem"]
+
+# Deeper than any real config, message list or tool schema, and shallow enough that jsonschema (which
+# recurses a few frames a level) stays far from Python's recursion limit.
+MAX_JSON_DEPTH = 64
+TOO_DEEP = f"is nested more than {MAX_JSON_DEPTH} levels deep"
+SURROGATE = "contains invalid text (a lone UTF-16 surrogate)"
+# NaN, an infinity, a set, bytes, a date; or an int of more than 3,900 digits, which Python refuses to print
+NOT_JSON = "must hold only JSON values (text, numbers, true/false, null, arrays, objects)"
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_MAX_INT_BITS = 13_000  # about 3,900 digits: Python prints at most 4,300, and jsonschema prints them
+_END = object()
+
+
+def _text_problem(text: str) -> str | None:
+    # "ab\ud83d": a JavaScript string cut inside an emoji; no UTF-8 encoder (nor httpx) can send it
+    return SURROGATE if not text.isascii() and _SURROGATES.search(text) else None
+
+
+def _scalar_problem(item: Any) -> tuple[str | None, int]:
+    """(problem, lower bound of its JSON length) of one value that is not an array or object."""
+    if isinstance(item, str):
+        return _text_problem(item), len(item) + 2
+    if item is None or isinstance(item, bool):
+        return None, 4
+    if isinstance(item, int):
+        return (None if item.bit_length() <= _MAX_INT_BITS else NOT_JSON), 1
+    if isinstance(item, float):
+        return (None if math.isfinite(item) else NOT_JSON), 1
+    return NOT_JSON, 0
+
+
+def _texts_size(items: Any, marks: int) -> int | None:
+    """The JSON size bound of items that are all ASCII strs (``marks``: the quotes, and a key's colon,
+    each adds), found at C speed; else None."""
+    try:
+        if all(map(str.isascii, items)):
+            return sum(map(len, items)) + marks * len(items)
+    except TypeError:  # not all strs
+        pass
+    return None
+
+
+def _ints_size(items: Any) -> int | None:
+    """The JSON size bound of items that are all printable ints (a token array), at C speed; else None."""
+    try:
+        if max(map(int.bit_length, items)) <= _MAX_INT_BITS:
+            return len(items)
+    except TypeError:  # not all ints
+        pass
+    return None
+
+
+def json_problem(value: Any) -> tuple[str | None, int]:
+    """(why ``value`` cannot be sent, or None; a lower bound of its compact JSON length: the characters
+    of its texts and keys, their quotes and colons, brackets, one per number, four per true/null).
+
+    One iterative walk: time linear in the size of the value, memory bounded by MAX_JSON_DEPTH, and
+    no recursion, so a config nested 400 deep is a refusal, not a RecursionError. Lists of only ints
+    or only ASCII text (token arrays, lists of texts) are checked at C speed.
+    """
+    size = 0
+    stack: list[Iterator[Any]] = [iter((value,))]
+    while stack:
+        for item in stack[-1]:
+            kind = type(item)
+            if kind is str:
+                if not item.isascii() and _SURROGATES.search(item):
+                    return SURROGATE, size
+                size += len(item) + 2
+            elif kind is int:
+                if item.bit_length() > _MAX_INT_BITS:
+                    return NOT_JSON, size
+                size += 1
+            elif isinstance(item, (dict, list, tuple)):
+                size += 2
+                if not item:
+                    continue
+                if len(stack) > MAX_JSON_DEPTH:
+                    return TOO_DEEP, size
+                if isinstance(item, dict):
+                    keys = _texts_size(item, 3)
+                    if keys is None:
+                        problem, keys = _keys_problem(item)
+                        if problem:
+                            return problem, size
+                    size += keys
+                    stack.append(iter(item.values()))
+                    break
+                flat = (_texts_size(item, 2) or _ints_size(item)) if len(item) > 8 else None
+                if flat is None:
+                    stack.append(iter(item))
+                    break
+                size += flat
+            else:
+                problem, scalar_size = _scalar_problem(item)
+                if problem:
+                    return problem, size
+                size += scalar_size
+        else:
+            stack.pop()
+    return None, size
+
+
+def _keys_problem(mapping: Mapping[Any, Any]) -> tuple[str | None, int]:
+    """(problem, JSON size bound) of an object's keys: JSON keys are valid text."""
+    size = 0
+    for key in mapping:
+        if not isinstance(key, str):
+            return NOT_JSON, size
+        problem = _text_problem(key)
+        if problem:
+            return problem, size
+        size += len(key) + 3
+    return None, size
