@@ -219,12 +219,13 @@ def _build_http(factory: type[Any], options: dict[str, Any]) -> Any:
     malformed one or a SOCKS one without socksio: that becomes a ProxyConfigurationError naming it.
     """
     try:
-        http = factory(**options)
+        return factory(**options)
     except (ImportError, ValueError, TypeError, httpx.InvalidURL):
         if not options.get("trust_env", True):
             raise
-        raise _proxy_error() from None
-    return http
+    # raised here, outside the except block, so httpx's error (which may quote the URL) is not kept
+    # as its __context__
+    raise _proxy_error()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -592,18 +593,14 @@ class AsyncPortkeyClient(_BaseClient):
             cause: BaseException
             try:
                 with _deadline.within(budget):
-                    response = await self._http.send(
-                        self._prepare(self._http, request, budget), stream=True
-                    )
+                    response = await self._http.send(self._prepare(self._http, request, budget), stream=True)
             except httpx.RequestError as err:
                 error, cause = _transport_error(err, timeout), err
             else:
                 if response.is_success and request.stream:
                     return response, b"", retries
                 try:
-                    content = await _aread_body(
-                        response, self.settings.max_response_bytes, deadline, timeout
-                    )
+                    content = await _aread_body(response, self.settings.max_response_bytes, deadline, timeout)
                 except httpx.RequestError as err:
                     error, cause = _transport_error(err, timeout), err
                 except PortkeyError as err:

@@ -13,6 +13,7 @@ import zlib
 
 _STEP = 1024 * 1024  # inflate at most this much per call, so one read never becomes more than this
 _KNOWN = frozenset({"gzip", "x-gzip", "deflate"})
+_MAX_SEEN = 64 * 1024  # raw deflate is tried only for a body that failed as zlib within this much
 
 
 class BodyTooLarge(Exception):
@@ -53,16 +54,17 @@ class BodyDecoder:
     construction for an encoding it cannot bound, CorruptBody for data that does not inflate.
     """
 
-    __slots__ = ("_inflater", "_left", "_try_raw_deflate", "limit")
+    __slots__ = ("_inflater", "_left", "_seen", "limit")
 
     def __init__(self, content_encoding: str | None, limit: int) -> None:
         self.limit = limit
         self._left = limit
         encoding = _encoding(content_encoding)
         self._inflater: zlib._Decompress | None = None
-        # "deflate" should be zlib-wrapped, but some servers send it raw: if the first piece does not
-        # inflate as zlib, it is tried once as raw deflate, as browsers and httpx do.
-        self._try_raw_deflate = encoding == "deflate"
+        # "deflate" should be zlib-wrapped, but some servers send it raw: until the first output, the
+        # bytes seen are kept, and if they do not inflate as zlib they are tried as raw deflate (as
+        # browsers and httpx do). None once decided.
+        self._seen: bytearray | None = bytearray() if encoding == "deflate" else None
         if encoding == "deflate":
             self._inflater = zlib.decompressobj()
         elif encoding is not None:
@@ -83,14 +85,23 @@ class BodyDecoder:
         """The decoded bytes of the next raw piece (a list: one piece may inflate in several steps)."""
         if self._inflater is None:
             return [self._count(data)] if data else []
-        if self._try_raw_deflate and data:
-            self._try_raw_deflate = False
-            try:
-                return self._inflate(data)
-            except CorruptBody:
-                self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-                self._left = self.limit  # the failed attempt's output was dropped
+        if self._seen is not None:
+            return self._first_deflate(data)
         return self._inflate(data)
+
+    def _first_deflate(self, data: bytes) -> list[bytes]:
+        assert self._seen is not None
+        self._seen += data
+        try:
+            out = self._inflate(data)
+        except CorruptBody:
+            seen, self._seen = bytes(self._seen), None
+            self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            self._left = self.limit  # nothing was returned yet
+            return self._inflate(seen)
+        if out or len(self._seen) > _MAX_SEEN:
+            self._seen = None
+        return out
 
     def _inflate(self, data: bytes) -> list[bytes]:
         inflater = self._inflater

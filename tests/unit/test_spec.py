@@ -267,7 +267,8 @@ def test_every_manifest_property_changes_the_connection() -> None:
         ({"apiKey": API_KEY, "maxResponseMiB": "", "maxEventMiB": None, "streamTimeout": "",
           "useSystemProxy": True},
          ConnectionSettings(api_key=API_KEY)),
-        ({"apiKey": API_KEY, "maxResponseMiB": "0.0000001"}, ConnectionSettings(api_key=API_KEY, max_response_bytes=1)),
+        ({"apiKey": API_KEY, "maxResponseMiB": "0.0000001"},
+         ConnectionSettings(api_key=API_KEY, max_response_bytes=1)),
         (
             {"apiKey": API_KEY, "config": '{"retry": {"attempts": 3, "on_status_codes": [429]}}'},
             ConnectionSettings(api_key=API_KEY, config='{"retry":{"attempts":3,"on_status_codes":[429]}}'),
