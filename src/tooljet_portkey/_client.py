@@ -780,9 +780,7 @@ class _StreamBase:
             if raw is None:
                 events += decoder.end()
         except EventTooLarge as err:
-            raise _annotate(_event_too_large(self.response, err.limit), self.retries) from None
-        except ResponseTooLargeError as err:
-            raise _annotate(err, self.retries) from None
+            raise _event_too_large(self.response, err.limit) from None
         if not events:
             return []
         self._event_due = _clock() + self._timeout
@@ -868,6 +866,9 @@ class ChunkStream(_StreamBase):
                 self._drain(raw)
         except httpx.RequestError as err:
             raise self._failed(err) from err
+        except PortkeyError as err:  # a size or encoding error: say how many retries came first
+            _annotate(err, self.retries)
+            raise
         finally:
             self.response.close()
 
@@ -930,6 +931,9 @@ class AsyncChunkStream(_StreamBase):
                 await self._adrain(raw)
         except httpx.RequestError as err:
             raise self._failed(err) from err
+        except PortkeyError as err:
+            _annotate(err, self.retries)
+            raise
         finally:
             await self.response.aclose()
 

@@ -202,6 +202,21 @@ def test_a_huge_stream_event_is_refused(
     )
 
 
+def test_a_size_error_after_a_retry_counts_the_retry(
+    fault_server: FaultServer, sleeps: list[float], run: Run
+) -> None:
+    fault_server.script(
+        Reply(503, {"error": {"message": "busy"}}),
+        Reply(pieces=LINE_WITHOUT_END, headers={"content-type": "text/event-stream"}),
+    )
+    err, _ = fail(lambda: run(source(fault_server, maxEventMiB="1"), STREAM))
+    assert (err.description, err.data) == (
+        EVENT_TOO_LARGE,
+        data(statusCode=200, errorType="response_too_large", retries=1),
+    )
+    assert fault_server.count == 2
+
+
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_stream_yields_the_chunks_before_a_huge_event(fault_server: FaultServer, mode: str) -> None:
     first = json.dumps({"choices": [{"index": 0, "delta": {"content": "Hel"}}]})
