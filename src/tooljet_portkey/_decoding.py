@@ -38,6 +38,8 @@ class CorruptBody(Exception):
 
 def _encoding(header: str | None) -> str | None:
     """The one encoding of a content-encoding header, or None for identity."""
+    if not header:
+        return None
     names = [name.strip().lower() for name in (header or "").split(",")]
     names = [name for name in names if name and name != "identity"]
     if not names:
