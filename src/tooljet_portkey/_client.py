@@ -393,8 +393,11 @@ class _BaseClient:
             url = urls[path] = httpx.URL(self.settings.base_url + path)
         return url
 
-    def _next_delay(self, error: PortkeyError, retries: int, started: float) -> float | None:
-        """Seconds to wait before retrying after ``error``, or None to give up."""
+    def _next_delay(
+        self, error: PortkeyError, retries: int, started: float, limit: float | None = None
+    ) -> float | None:
+        """Seconds to wait before retrying after ``error``, or None to give up (``limit``: the
+        seconds the whole exchange may take, the connection's timeout unless given)."""
         if retries >= self.settings.max_retries:
             return None
         headers: Mapping[str, str] = {}
@@ -405,12 +408,23 @@ class _BaseClient:
         elif not isinstance(error, APIConnectionError) or isinstance(error, RequestNotSentError):
             return None
         delay = retry_delay(retries, headers)
-        if delay is None or not within_budget(_clock() - started, delay, self.settings.timeout):
+        limit = self.settings.timeout if limit is None else limit
+        if delay is None or not within_budget(_clock() - started, delay, limit):
             return None
         return delay
 
-    def _remaining(self, started: float) -> float:
-        return max(self.settings.timeout - (_clock() - started), 0.001)
+    def _remaining(self, started: float, limit: float | None = None) -> float:
+        limit = self.settings.timeout if limit is None else limit
+        return max(limit - (_clock() - started), 0.001)
+
+    def _limit(self, request: PortkeyRequest) -> float:
+        """Seconds until the answer must have started (a plain one: ended): the timeout, or for a
+        stream the total limit when that is shorter."""
+        limit = self.settings.timeout
+        stream_timeout = self.settings.stream_timeout
+        if request.stream and stream_timeout is not None and stream_timeout < limit:
+            return stream_timeout
+        return limit
 
     def _stream_options(self, started: float) -> dict[str, Any]:
         settings = self.settings
@@ -459,11 +473,11 @@ class PortkeyClient(_BaseClient):
         request streams), and the number of retries. Everything, retries and waits included, ends
         by ``started + timeout``."""
         _refuse_unsendable(request)
-        timeout = self.settings.timeout
+        timeout = self._limit(request)
         deadline = started + timeout
         retries = 0
         while True:
-            budget = self._remaining(started)
+            budget = self._remaining(started, timeout)
             error: PortkeyError
             cause: BaseException
             try:
@@ -486,7 +500,7 @@ class PortkeyClient(_BaseClient):
                     error = cause = status_error(response.status_code, _headers(response), content)
                 finally:
                     response.close()
-            delay = self._next_delay(error, retries, started)
+            delay = self._next_delay(error, retries, started, timeout)
             if delay is None:
                 if cause is error:
                     raise _annotate(error, retries)
@@ -584,11 +598,11 @@ class AsyncPortkeyClient(_BaseClient):
 
     async def _exchange(self, request: PortkeyRequest, started: float) -> tuple[httpx.Response, bytes, int]:
         _refuse_unsendable(request)
-        timeout = self.settings.timeout
+        timeout = self._limit(request)
         deadline = started + timeout
         retries = 0
         while True:
-            budget = self._remaining(started)
+            budget = self._remaining(started, timeout)
             error: PortkeyError
             cause: BaseException
             try:
@@ -611,7 +625,7 @@ class AsyncPortkeyClient(_BaseClient):
                     error = cause = status_error(response.status_code, _headers(response), content)
                 finally:
                     await response.aclose()
-            delay = self._next_delay(error, retries, started)
+            delay = self._next_delay(error, retries, started, timeout)
             if delay is None:
                 if cause is error:
                     raise _annotate(error, retries)

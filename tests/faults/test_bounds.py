@@ -380,6 +380,17 @@ def test_a_stream_that_never_finishes_ends_at_stream_timeout(fault_server: Fault
     assert elapsed < BOUND
 
 
+def test_stream_timeout_bounds_the_wait_for_the_stream_to_start(fault_server: FaultServer, run: Run) -> None:
+    fault_server.script(Reply(events=("[DONE]",), delay=LONG_STALL))
+    err, elapsed = fail(lambda: run(source(fault_server, timeout="30", streamTimeout="1"), STREAM))
+    assert (err.message, err.description, err.data) == (
+        TIMED_OUT,
+        "Portkey did not answer within 1 s",
+        data(errorType="timeout_error"),
+    )
+    assert elapsed < BOUND
+
+
 def test_a_slow_stream_with_steady_events_is_not_cut(fault_server: FaultServer, run: Run) -> None:
     """Events 0.3 s apart with timeout 1 s: the whole stream takes longer than the timeout, and that
     is fine, because no single wait does."""
