@@ -214,6 +214,26 @@ def main(argv: list[str] | None = None) -> int:
             "raw iter_lines + json.loads",
         )
         stream_times = medians(stream_samples)
+
+        mib = 2 if quick else 16
+        line_cases = {"SSEDecoder.decode": "sse_long_line", "one join + split": "join_long_line"}
+        line_samples = interleave(list(line_cases), rounds, lambda n: worker(line_cases[n], url, 5, mib))
+        report += table(
+            f"Large answers: one {mib} MiB SSE line in 16 KiB pieces", "ms", line_samples, "one join + split"
+        )
+        line_times = medians(line_samples)
+        body_cases = {
+            "BodyDecoder (capped, 1 MiB steps)": "gzip_capped",
+            "zlib whole, as httpx": "gzip_whole",
+        }
+        body_samples = interleave(list(body_cases), rounds, lambda n: worker(body_cases[n], url, 5, mib))
+        report += table(
+            f"Large answers: a {mib} MiB gzip JSON body in 64 KiB reads",
+            "ms",
+            body_samples,
+            "zlib whole, as httpx",
+        )
+        body_times = medians(body_samples)
     finally:
         server.terminate()
         server.wait(10)
@@ -236,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     stream_ratio = stream_times["QueryService.stream"] / stream_times["raw iter_lines + json.loads"]
     label = "streaming within 1.2x of raw iter_lines"
     report.append(verdict(label, stream_ratio <= 1.2, f"{stream_ratio:.2f}x"))
+    line_ratio = line_times["SSEDecoder.decode"] / line_times["one join + split"]
+    report.append(verdict("a long SSE line within 3x of one join", line_ratio <= 3, f"{line_ratio:.2f}x"))
+    body_ratio = body_times["BodyDecoder (capped, 1 MiB steps)"] / body_times["zlib whole, as httpx"]
+    report.append(verdict("capped inflation within 1.2x of httpx's", body_ratio <= 1.2, f"{body_ratio:.2f}x"))
     report += ["", f"({rounds} rounds, {time.perf_counter() - started:.0f} s in all)"]
     print("\n".join(report))
     return 0

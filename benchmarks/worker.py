@@ -181,6 +181,95 @@ def raw_stream(url: str, n: int) -> float:
     return per_stream(consume, n)
 
 
+# -- large answers: the bounded readers against the unbounded floor, in process (no server) -----------
+
+PIECE = 16 * 1024
+
+
+def _long_line(mib: int) -> list[bytes]:
+    """One SSE line of ``mib`` MiB, cut into 16 KiB pieces as a network would deliver it."""
+    piece = b"x" * PIECE
+    return [b"data: " + piece] + [piece] * (mib * 64 - 1)
+
+
+def per_run(work: Callable[[], Any], n: int) -> float:
+    """Median milliseconds of ``work`` over n runs, after one warm-up."""
+    work()
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        work()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(samples)
+
+
+def sse_long_line(url: str, n: int, mib: int) -> float:
+    from tooljet_portkey._sse import SSEDecoder
+
+    pieces = _long_line(mib)
+
+    def work() -> None:
+        decoder = SSEDecoder(max_event_bytes=(mib + 1) * 1024 * 1024)
+        for piece in pieces:
+            decoder.decode(piece)
+        assert len(decoder.decode(b"\n\n")[0].data) == mib * 1024 * 1024
+
+    return per_run(work, n)
+
+
+def join_long_line(url: str, n: int, mib: int) -> float:
+    pieces = _long_line(mib)
+
+    def work() -> None:  # the floor: join the pieces once, split the lines, decode the text
+        line = b"".join([*pieces, b"\n\n"]).split(b"\n")[0]
+        assert len(line[6:].decode()) == mib * 1024 * 1024
+
+    return per_run(work, n)
+
+
+def _gzip_body(mib: int) -> list[bytes]:
+    """An embeddings answer of about ``mib`` MiB (seeded random floats: it compresses as real ones
+    do, about 2.5x), gzip-compressed and cut into 64 KiB reads."""
+    import gzip
+    import random
+
+    rng = random.Random(0)
+    items, size = [], 0
+    while size < mib * 1024 * 1024:
+        vector = [round(rng.uniform(-0.1, 0.1), 8) for _ in range(256)]
+        item = json.dumps({"object": "embedding", "index": len(items), "embedding": vector}).encode()
+        items.append(item)
+        size += len(item) + 1
+    body = gzip.compress(b"[" + b",".join(items) + b"]")
+    return [body[i : i + 65536] for i in range(0, len(body), 65536)]
+
+
+def gzip_capped(url: str, n: int, mib: int) -> float:
+    from tooljet_portkey._decoding import BodyDecoder
+
+    raw = _gzip_body(mib)
+
+    def work() -> None:
+        decoder = BodyDecoder("gzip", 64 * 1024 * 1024)
+        out = [piece for data in raw for piece in decoder.decode(data)]
+        assert b"".join(out + decoder.flush())[-1:] == b"]"
+
+    return per_run(work, n)
+
+
+def gzip_whole(url: str, n: int, mib: int) -> float:
+    import zlib
+
+    raw = _gzip_body(mib)
+
+    def work() -> None:  # what httpx does: each read inflated whole, no count
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out = [inflater.decompress(data) for data in raw]
+        assert b"".join([*out, inflater.flush()])[-1:] == b"]"
+
+    return per_run(work, n)
+
+
 CASES: dict[str, tuple[Callable[..., float], str]] = {
     "service_run": (service_run, "us/call"),
     "client_chat": (client_chat, "us/call"),
@@ -190,6 +279,10 @@ CASES: dict[str, tuple[Callable[..., float], str]] = {
     "async_httpx": (async_httpx, "calls/s"),
     "service_stream": (service_stream, "ms/stream"),
     "raw_stream": (raw_stream, "ms/stream"),
+    "sse_long_line": (sse_long_line, "ms"),
+    "join_long_line": (join_long_line, "ms"),
+    "gzip_capped": (gzip_capped, "ms"),
+    "gzip_whole": (gzip_whole, "ms"),
 }
 
 

@@ -16,6 +16,11 @@ SECTIONS = {
     "### Per call, chat": ["QueryService.run (chat)", "PortkeyClient.chat", "raw httpx.Client.post"],
     "### Concurrency: 20 calls at once": ["AsyncQueryService.run", "raw httpx.AsyncClient.post"],
     "### Streaming: one 100-chunk answer": ["QueryService.stream", "raw iter_lines + json.loads"],
+    "### Large answers: one 2 MiB SSE line": ["SSEDecoder.decode", "one join + split"],
+    "### Large answers: a 2 MiB gzip JSON body": [
+        "BodyDecoder (capped, 1 MiB steps)",
+        "zlib whole, as httpx",
+    ],
 }
 
 
@@ -39,7 +44,14 @@ def test_quick_benchmark_prints_ratios_for_every_client() -> None:
         # each table's baseline row is the last client listed and compares to itself
         assert re.search(rf"^\| {re.escape(clients[-1])} \| [\d,.]+ \| 1\.00x \| ", section, re.M)
     verdicts = out[out.index("### Targets") :]
-    targets = ("import under 0.2 s", "run() within 1.10x", "async throughput at 20", "streaming within 1.2x")
+    targets = (
+        "import under 0.2 s",
+        "run() within 1.10x",
+        "async throughput at 20",
+        "streaming within 1.2x",
+        "a long SSE line within 3x",
+        "capped inflation within 1.2x",
+    )
     for target in targets:
         assert re.search(rf"^- {re.escape(target)}.*: (met|NOT met) \(", verdicts, re.M), target
 

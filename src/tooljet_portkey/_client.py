@@ -8,6 +8,7 @@ in ``_transport_error``, and nowhere else.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import re
 import ssl
@@ -17,13 +18,26 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ._constants import DEFAULT_LIMITS, make_timeout
+from . import _deadline
+from ._constants import (
+    ACCEPT_ENCODING,
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DRAIN_SECONDS,
+    MIB,
+    make_timeout,
+)
+from ._decoding import BodyDecoder, BodyTooLarge, CorruptBody, UnsupportedEncoding
 from ._errors import (
     APIConnectionError,
+    APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     PortkeyError,
+    ProxyConfigurationError,
     QueryError,
+    ResponseTooLargeError,
     StreamError,
     StreamTruncatedError,
 )
@@ -34,6 +48,7 @@ from ._responses import (
     PortkeyResponse,
     decode_chunk,
     error_details,
+    header_int,
     parse_json,
     response_metadata,
     status_error,
@@ -42,7 +57,7 @@ from ._responses import (
 )
 from ._retry import is_retryable_status, retry_delay, within_budget
 from ._spec import ConnectionSettings, parse_connection, parse_query
-from ._sse import SSEDecoder
+from ._sse import EventTooLarge, SSEDecoder
 
 if TYPE_CHECKING:
     from ._models import ChatCompletion, Completion, EmbeddingList
@@ -86,12 +101,20 @@ def _settings_from(settings: ConnectionSettings | None, kwargs: Mapping[str, Any
         "custom_host": "customHost",
         "timeout": "timeout",
         "max_retries": "maxRetries",
+        "max_response_bytes": "maxResponseMiB",
+        "max_event_bytes": "maxEventMiB",
+        "stream_timeout": "streamTimeout",
+        "use_system_proxy": "useSystemProxy",
     }
     unknown = set(kwargs) - set(names)
     if unknown:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    options = {names[k]: v for k, v in kwargs.items() if v is not None}
+    for name in ("maxResponseMiB", "maxEventMiB"):  # given in bytes, the form's field is in MiB
+        if isinstance(options.get(name), int) and not isinstance(options[name], bool):
+            options[name] = options[name] / MIB
     try:
-        return parse_connection({names[k]: v for k, v in kwargs.items() if v is not None})
+        return parse_connection(options)
     except QueryError as err:
         raise ValueError(err.description) from None
 
@@ -159,10 +182,155 @@ def _headers(response: httpx.Response) -> dict[str, str]:
     return {k.lower(): v for k, v in response.headers.items()}
 
 
+# ---------------------------------------------------------------------------------------------------
+# Proxies from the environment
+
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+
+
+def _proxy_problem() -> tuple[str | None, str]:
+    """Which proxy environment variable httpx could not use, and why (never its value: a proxy URL may
+    carry a password)."""
+    for name, value in os.environ.items():
+        if name.lower() not in _PROXY_VARIABLES or not value:
+            continue
+        try:
+            proxy = httpx.Proxy(value if "://" in value else f"http://{value}")
+        except (ValueError, TypeError, httpx.InvalidURL):
+            return name, "is not a valid proxy URL (http://, https://, socks5:// or socks5h://)"
+        if proxy.url.scheme in ("socks5", "socks5h") and importlib.util.find_spec("socksio") is None:
+            return name, "names a SOCKS proxy, which needs the socksio package (pip install 'httpx[socks]')"
+    return None, "cannot be used"
+
+
+def _proxy_error() -> ProxyConfigurationError:
+    variable, problem = _proxy_problem()
+    subject = f"The {variable} environment variable" if variable else "A proxy environment variable"
+    return ProxyConfigurationError(
+        f"{subject} {problem}; fix or unset it, or turn the connection's useSystemProxy off",
+        variable=variable,
+    )
+
+
+def _build_http(factory: type[Any], options: dict[str, Any]) -> Any:
+    """httpx.Client or httpx.AsyncClient with these options.
+
+    httpx reads HTTP(S)_PROXY, ALL_PROXY and NO_PROXY here, when the client is built, and raises for a
+    malformed one or a SOCKS one without socksio: that becomes a ProxyConfigurationError naming it.
+    """
+    try:
+        return factory(**options)
+    except (ImportError, ValueError, TypeError, httpx.InvalidURL):
+        if not options.get("trust_env", True):
+            raise
+    # raised here, outside the except block, so httpx's error (which may quote the URL) is not kept
+    # as its __context__
+    raise _proxy_error()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading a body: decoded with a size cap, within the query's deadline
+
+
+def _size(limit: int) -> str:
+    return f"{limit // MIB} MiB" if limit % MIB == 0 else f"{limit:,} bytes"
+
+
+def _too_large(response: httpx.Response, limit: int) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"Portkey's answer is larger than {_size(limit)} (the connection's maxResponseMiB) "
+        "and was not read further",
+        status_code=response.status_code,
+        headers=_headers(response),
+        limit=limit,
+    )
+
+
+def _event_too_large(response: httpx.Response, limit: int) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"A stream event is larger than {_size(limit)} (the connection's maxEventMiB) "
+        "and the stream was not read further",
+        status_code=response.status_code,
+        headers=_headers(response),
+        limit=limit,
+    )
+
+
+_PRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def _body_decoder(response: httpx.Response, limit: int) -> BodyDecoder:
+    """The bounded decoder of this response's body; a declared length past the cap fails at once."""
+    try:
+        decoder = BodyDecoder(response.headers.get("content-encoding"), limit)
+    except UnsupportedEncoding as err:
+        encoding = _PRINTABLE.sub("?", err.encoding)[:40]
+        raise APIResponseValidationError(
+            f"Portkey answered with content-encoding {encoding!r}, which was not asked for "
+            f"(only {ACCEPT_ENCODING} is read)",
+            status_code=response.status_code,
+            headers=_headers(response),
+        ) from None
+    if not decoder.inflates:
+        declared = header_int(response.headers.get("content-length"))
+        if declared is not None and declared > limit:
+            raise _too_large(response, limit)
+    return decoder
+
+
+def _decoded(decoder: BodyDecoder, response: httpx.Response, data: bytes | None) -> list[bytes]:
+    """The decoded bytes of the next raw piece (None: the body has ended)."""
+    try:
+        return decoder.decode(data) if data is not None else decoder.flush()
+    except BodyTooLarge:
+        raise _too_large(response, decoder.limit) from None
+    except CorruptBody as err:
+        # what httpx itself raises for a body that does not inflate: a lost answer, retried as one
+        raise httpx.DecodingError(str(err), request=response.request) from None
+
+
+def _deadline_passed(timeout: float) -> APITimeoutError:
+    return APITimeoutError(f"Portkey did not answer within {timeout:g} s", timeout=timeout)
+
+
+def _read_body(response: httpx.Response, limit: int, deadline: float, timeout: float) -> bytes:
+    """The whole decoded body, or ResponseTooLargeError past ``limit``, or APITimeoutError once the
+    clock passes ``deadline`` (checked between pieces; each blocking read is cut to the time left)."""
+    decoder = _body_decoder(response, limit)
+    left = deadline - _clock()
+    if left <= 0:
+        raise _deadline_passed(timeout)
+    pieces: list[bytes] = []
+    with _deadline.within(left):
+        for data in response.iter_raw():
+            pieces += _decoded(decoder, response, data)
+            if _clock() > deadline:
+                raise _deadline_passed(timeout)
+    pieces += _decoded(decoder, response, None)
+    return b"".join(pieces)
+
+
+async def _aread_body(response: httpx.Response, limit: int, deadline: float, timeout: float) -> bytes:
+    """The async twin of _read_body."""
+    decoder = _body_decoder(response, limit)
+    left = deadline - _clock()
+    if left <= 0:
+        raise _deadline_passed(timeout)
+    pieces: list[bytes] = []
+    with _deadline.within(left):
+        async for data in response.aiter_raw():
+            pieces += _decoded(decoder, response, data)
+            if _clock() > deadline:
+                raise _deadline_passed(timeout)
+    pieces += _decoded(decoder, response, None)
+    return b"".join(pieces)
+
+
 class _BaseClient:
     """What the sync and async clients share: settings, request building, retry decisions."""
 
     settings: ConnectionSettings
+    _guarded: bool  # whether every socket wait of this client's httpx client is cut to the deadline
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.settings!r})"
@@ -174,6 +342,7 @@ class _BaseClient:
             "limits": DEFAULT_LIMITS,
             "follow_redirects": False,
             "verify": _ssl_context(),
+            "trust_env": self.settings.use_system_proxy,
         }
 
     def _query(self, operation: str, kwargs: dict[str, Any]) -> PortkeyRequest:
@@ -198,12 +367,19 @@ class _BaseClient:
     def _prepare(
         self, http: httpx.Client | httpx.AsyncClient, request: PortkeyRequest, budget: float
     ) -> httpx.Request:
+        timeout = make_timeout(budget)
+        if request.stream:
+            # a stream's reads wait for the next event: each may take up to the whole timeout (the
+            # deadline, not this, bounds the wait for the answer to start)
+            timeout = httpx.Timeout(
+                timeout.pool, connect=timeout.connect, read=self.settings.timeout, write=timeout.write
+            )
         return http.build_request(
             request.method,
             self._url(request.path),
-            headers=dict(request.headers),
+            headers={**request.headers, "accept-encoding": ACCEPT_ENCODING},
             json=request.body,
-            timeout=make_timeout(budget),
+            timeout=timeout,
         )
 
     def _url(self, path: str) -> httpx.URL:
@@ -217,8 +393,11 @@ class _BaseClient:
             url = urls[path] = httpx.URL(self.settings.base_url + path)
         return url
 
-    def _next_delay(self, error: PortkeyError, retries: int, started: float) -> float | None:
-        """Seconds to wait before retrying after ``error``, or None to give up."""
+    def _next_delay(
+        self, error: PortkeyError, retries: int, started: float, limit: float | None = None
+    ) -> float | None:
+        """Seconds to wait before retrying after ``error``, or None to give up (``limit``: the
+        seconds the whole exchange may take, the connection's timeout unless given)."""
         if retries >= self.settings.max_retries:
             return None
         headers: Mapping[str, str] = {}
@@ -229,12 +408,33 @@ class _BaseClient:
         elif not isinstance(error, APIConnectionError) or isinstance(error, RequestNotSentError):
             return None
         delay = retry_delay(retries, headers)
-        if delay is None or not within_budget(_clock() - started, delay, self.settings.timeout):
+        limit = self.settings.timeout if limit is None else limit
+        if delay is None or not within_budget(_clock() - started, delay, limit):
             return None
         return delay
 
-    def _remaining(self, started: float) -> float:
-        return max(self.settings.timeout - (_clock() - started), 0.001)
+    def _remaining(self, started: float, limit: float | None = None) -> float:
+        limit = self.settings.timeout if limit is None else limit
+        return max(limit - (_clock() - started), 0.001)
+
+    def _limit(self, request: PortkeyRequest) -> float:
+        """Seconds until the answer must have started (a plain one: ended): the timeout, or for a
+        stream the total limit when that is shorter."""
+        limit = self.settings.timeout
+        stream_timeout = self.settings.stream_timeout
+        if request.stream and stream_timeout is not None and stream_timeout < limit:
+            return stream_timeout
+        return limit
+
+    def _stream_options(self, started: float) -> dict[str, Any]:
+        settings = self.settings
+        return {
+            "max_response_bytes": settings.max_response_bytes,
+            "max_event_bytes": settings.max_event_bytes,
+            "stream_timeout": settings.stream_timeout,
+            "started": started,
+            "drain": self._guarded,
+        }
 
 
 def _fields(operation: str) -> tuple[Any, ...]:
@@ -259,36 +459,48 @@ class PortkeyClient(_BaseClient):
         **options: Any,
     ) -> None:
         self.settings = _settings_from(settings, options)
-        self._http = http_client or httpx.Client(**self._httpx_options())
+        if http_client is None:
+            http_client = _build_http(httpx.Client, self._httpx_options())
+            self._guarded = _deadline.install(http_client)
+        else:
+            self._guarded = False  # a client passed in is used as it is: deadlines are checked between reads
+        self._http = http_client
 
     # -- plumbing -----------------------------------------------------------------------------------
 
-    def _open(self, request: PortkeyRequest) -> tuple[httpx.Response, int]:
-        """Send with retries until a 2xx arrives (headers only, when streaming)."""
+    def _exchange(self, request: PortkeyRequest, started: float) -> tuple[httpx.Response, bytes, int]:
+        """Send with retries until a 2xx arrives; return it with its body read (left unread when the
+        request streams), and the number of retries. Everything, retries and waits included, ends
+        by ``started + timeout``."""
         _refuse_unsendable(request)
-        started = _clock()
+        timeout = self._limit(request)
+        deadline = started + timeout
         retries = 0
         while True:
-            budget = self._remaining(started)
+            budget = self._remaining(started, timeout)
             error: PortkeyError
+            cause: BaseException
             try:
-                response = self._http.send(self._prepare(self._http, request, budget), stream=request.stream)
+                with _deadline.within(budget):
+                    response = self._http.send(self._prepare(self._http, request, budget), stream=True)
             except httpx.RequestError as err:
-                error = _transport_error(err, self.settings.timeout)
-                cause: BaseException = err
+                error, cause = _transport_error(err, timeout), err
             else:
-                if response.is_success:
-                    return response, retries
+                if response.is_success and request.stream:
+                    return response, b"", retries
                 try:
-                    content = response.read()
+                    content = _read_body(response, self.settings.max_response_bytes, deadline, timeout)
                 except httpx.RequestError as err:
-                    error, cause = _transport_error(err, self.settings.timeout), err
+                    error, cause = _transport_error(err, timeout), err
+                except PortkeyError as err:
+                    error = cause = err
                 else:
-                    error = status_error(response.status_code, _headers(response), content)
-                    cause = error
+                    if response.is_success:
+                        return response, content, retries
+                    error = cause = status_error(response.status_code, _headers(response), content)
                 finally:
                     response.close()
-            delay = self._next_delay(error, retries, started)
+            delay = self._next_delay(error, retries, started, timeout)
             if delay is None:
                 if cause is error:
                     raise _annotate(error, retries)
@@ -298,17 +510,18 @@ class PortkeyClient(_BaseClient):
 
     def send(self, request: PortkeyRequest) -> PortkeyResponse:
         """Send one non-streamed request; return the parsed JSON answer."""
-        response, retries = self._open(request)
+        response, content, retries = self._exchange(request, _clock())
         headers = _headers(response)
-        data = success_body(response.status_code, headers, response.content)
+        data = success_body(response.status_code, headers, content)
         if request.operation == "prompt_completion":
             data = unwrap_prompt_body(data)
         return PortkeyResponse(response.status_code, headers, data, retries)
 
     def open_stream(self, request: PortkeyRequest) -> ChunkStream:
         """Send one streamed request; return its chunks once the answer has started."""
-        response, retries = self._open(request)
-        return ChunkStream(response, retries, self.settings.timeout)
+        started = _clock()
+        response, _, retries = self._exchange(request, started)
+        return ChunkStream(response, retries, self.settings.timeout, **self._stream_options(started))
 
     # -- convenience --------------------------------------------------------------------------------
 
@@ -376,35 +589,43 @@ class AsyncPortkeyClient(_BaseClient):
         **options: Any,
     ) -> None:
         self.settings = _settings_from(settings, options)
-        self._http = http_client or httpx.AsyncClient(**self._httpx_options())
+        if http_client is None:
+            http_client = _build_http(httpx.AsyncClient, self._httpx_options())
+            self._guarded = _deadline.install(http_client)
+        else:
+            self._guarded = False
+        self._http = http_client
 
-    async def _open(self, request: PortkeyRequest) -> tuple[httpx.Response, int]:
+    async def _exchange(self, request: PortkeyRequest, started: float) -> tuple[httpx.Response, bytes, int]:
         _refuse_unsendable(request)
-        started = _clock()
+        timeout = self._limit(request)
+        deadline = started + timeout
         retries = 0
         while True:
-            budget = self._remaining(started)
+            budget = self._remaining(started, timeout)
             error: PortkeyError
+            cause: BaseException
             try:
-                response = await self._http.send(
-                    self._prepare(self._http, request, budget), stream=request.stream
-                )
+                with _deadline.within(budget):
+                    response = await self._http.send(self._prepare(self._http, request, budget), stream=True)
             except httpx.RequestError as err:
-                error = _transport_error(err, self.settings.timeout)
-                cause: BaseException = err
+                error, cause = _transport_error(err, timeout), err
             else:
-                if response.is_success:
-                    return response, retries
+                if response.is_success and request.stream:
+                    return response, b"", retries
                 try:
-                    content = await response.aread()
+                    content = await _aread_body(response, self.settings.max_response_bytes, deadline, timeout)
                 except httpx.RequestError as err:
-                    error, cause = _transport_error(err, self.settings.timeout), err
+                    error, cause = _transport_error(err, timeout), err
+                except PortkeyError as err:
+                    error = cause = err
                 else:
-                    error = status_error(response.status_code, _headers(response), content)
-                    cause = error
+                    if response.is_success:
+                        return response, content, retries
+                    error = cause = status_error(response.status_code, _headers(response), content)
                 finally:
                     await response.aclose()
-            delay = self._next_delay(error, retries, started)
+            delay = self._next_delay(error, retries, started, timeout)
             if delay is None:
                 if cause is error:
                     raise _annotate(error, retries)
@@ -413,16 +634,17 @@ class AsyncPortkeyClient(_BaseClient):
             retries += 1
 
     async def send(self, request: PortkeyRequest) -> PortkeyResponse:
-        response, retries = await self._open(request)
+        response, content, retries = await self._exchange(request, _clock())
         headers = _headers(response)
-        data = success_body(response.status_code, headers, response.content)
+        data = success_body(response.status_code, headers, content)
         if request.operation == "prompt_completion":
             data = unwrap_prompt_body(data)
         return PortkeyResponse(response.status_code, headers, data, retries)
 
     async def open_stream(self, request: PortkeyRequest) -> AsyncChunkStream:
-        response, retries = await self._open(request)
-        return AsyncChunkStream(response, retries, self.settings.timeout)
+        started = _clock()
+        response, _, retries = await self._exchange(request, started)
+        return AsyncChunkStream(response, retries, self.settings.timeout, **self._stream_options(started))
 
     async def completions(
         self, *, model: str, prompt: str, stream: bool = False, **kwargs: Any
@@ -488,20 +710,45 @@ _DRAIN_LIMIT = 64 * 1024
 class _StreamBase:
     """What the sync and async streams share: everything but reading the body.
 
-    The body's bytes go through ``_take``; the reading loops (``ChunkStream._chunks`` and its async
-    twin) only move bytes and chunks, so both behave alike: chunks up to ``[DONE]`` or an error chunk
-    are yielded, then a pending StreamError is raised, and an end without ``[DONE]`` raises
-    StreamTruncatedError. The connection is closed however the loop ends.
+    The body's raw bytes go through ``_take`` (inflated with a cap, split into events, parsed into
+    chunks); the reading loops (``ChunkStream._chunks`` and its async twin) only move bytes and
+    chunks, so both behave alike: chunks up to ``[DONE]`` or an error chunk are yielded, then a pending
+    StreamError is raised, and an end without ``[DONE]`` raises StreamTruncatedError. The connection
+    is closed however the loop ends.
+
+    Time: each read may wait until the next event is due (``timeout`` after the previous one, or
+    after the answer started) and never past the stream's total limit (``stream_timeout`` after the
+    request, when set); past either, APITimeoutError.
     """
 
-    def __init__(self, response: httpx.Response, retries: int, timeout: float) -> None:
+    def __init__(
+        self,
+        response: httpx.Response,
+        retries: int,
+        timeout: float,
+        *,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        stream_timeout: float | None = None,
+        started: float | None = None,
+        drain: bool = False,
+    ) -> None:
         self.response = response
         self.retries = retries
         self.chunks_received = 0
         self._timeout = timeout
-        self._decoder = SSEDecoder()
+        self._max_response_bytes = max_response_bytes
+        self._decoder = SSEDecoder(max_event_bytes)
+        self._body: BodyDecoder | None = None
         self._done = False
         self._error: StreamError | None = None
+        self._drain_after_done = drain
+        now = _clock()
+        self._event_due = now + timeout
+        self._stream_timeout = stream_timeout
+        self._finish_by = (
+            float("inf") if stream_timeout is None else (now if started is None else started) + stream_timeout
+        )
         headers = _headers(response)
         self.metadata = response_metadata(response.status_code, headers, retries)
         # An answer that is JSON, not an event stream: an error the gateway sent with a 2xx status.
@@ -511,9 +758,46 @@ class _StreamBase:
     def _finished(self) -> bool:
         return self._done or self._error is not None
 
-    def _take(self, data: bytes | None) -> list[dict[str, Any]]:
-        """The chunks completed by the next bytes (None: the stream has ended)."""
-        events = self._decoder.decode(data) if data is not None else self._decoder.end()
+    def _time_left(self) -> float:
+        """Seconds the next read may wait; APITimeoutError when none are left."""
+        left = min(self._event_due, self._finish_by) - _clock()
+        if left <= 0:
+            raise self._stalled()
+        return left
+
+    def _stalled(self) -> APITimeoutError:
+        """The error for a stream that ran out of time (a read timed out, or a deadline passed)."""
+        received = f"after {self.chunks_received} chunks; the answer is incomplete"
+        if self._stream_timeout is not None and self._finish_by <= self._event_due:
+            error = APITimeoutError(
+                f"The stream did not finish within {self._stream_timeout:g} s (streamTimeout), {received}",
+                timeout=self._stream_timeout,
+            )
+        else:
+            error = APITimeoutError(
+                f"Portkey sent no stream event for {self._timeout:g} s, {received}", timeout=self._timeout
+            )
+        _annotate(error, self.retries)
+        return error
+
+    def _take(self, raw: bytes | None) -> list[dict[str, Any]]:
+        """The chunks completed by the next raw bytes of the body (None: the body has ended)."""
+        if self._body is None:
+            self._body = _body_decoder(self.response, self._max_response_bytes)
+        decoder = self._decoder
+        try:
+            pieces = _decoded(self._body, self.response, raw)
+            if len(pieces) == 1 and raw is not None:
+                events = decoder.decode(pieces[0])
+            else:
+                events = [event for piece in pieces for event in decoder.decode(piece)]
+            if raw is None:
+                events += decoder.end()
+        except EventTooLarge as err:
+            raise _event_too_large(self.response, err.limit) from None
+        if not events:
+            return []
+        self._event_due = _clock() + self._timeout
         chunks: list[dict[str, Any]] = []
         try:
             for event in events:
@@ -555,7 +839,10 @@ class _StreamBase:
             self.retries,
         )
 
-    def _lost(self, err: httpx.RequestError) -> StreamTruncatedError:
+    def _failed(self, err: httpx.RequestError) -> PortkeyError:
+        """A transport failure mid-stream: a timeout (APITimeoutError) or a lost connection."""
+        if isinstance(err, httpx.TimeoutException):
+            return self._stalled()
         cause = _transport_error(err, self._timeout)
         error = StreamTruncatedError(
             f"The connection was lost after {self.chunks_received} chunks: {cause.message}"
@@ -570,38 +857,47 @@ class ChunkStream(_StreamBase):
     Iterate it once; ``close()`` (or leaving a ``with`` block) stops early and closes the connection.
     """
 
-    def __init__(self, response: httpx.Response, retries: int, timeout: float) -> None:
-        super().__init__(response, retries, timeout)
+    def __init__(self, response: httpx.Response, retries: int, timeout: float, **options: Any) -> None:
+        super().__init__(response, retries, timeout, **options)
         self._iterator = self._chunks()
 
     def _chunks(self) -> Generator[dict[str, Any], None, None]:
         try:
             if self._json_body:
-                raise self._json_error(self.response.read())
-            pieces = self.response.iter_bytes()
-            for data in pieces:
+                deadline = _clock() + self._time_left()
+                body = _read_body(self.response, self._max_response_bytes, deadline, self._timeout)
+                raise self._json_error(body)
+            raw = self.response.iter_raw()
+            while True:
+                with _deadline.within(self._time_left()):
+                    data = next(raw, None)
                 yield from self._take(data)
-                if self._finished:
+                if data is None or self._finished:
                     break
-            else:
-                yield from self._take(None)
             if not self._done:
                 raise self._ending()
-            self._drain(pieces)
+            if self._drain_after_done:
+                self._drain(raw)
         except httpx.RequestError as err:
-            raise self._lost(err) from err
+            raise self._failed(err) from err
+        except PortkeyError as err:  # a size or encoding error: say how many retries came first
+            _annotate(err, self.retries)
+            raise
         finally:
             self.response.close()
 
     @staticmethod
     def _drain(pieces: Iterator[bytes]) -> None:
-        """Read what follows [DONE] (normally only the body's end), so the connection can be reused."""
+        """Read the end of the body if it is already there (normally it comes with [DONE]), so the
+        connection can be reused; a body that does not end at once is left, and its connection
+        closed, rather than waited for."""
         left = _DRAIN_LIMIT
         try:
-            for data in pieces:
-                left -= len(data)
-                if left < 0:
-                    return
+            with _deadline.within(DRAIN_SECONDS):
+                for data in pieces:
+                    left -= len(data)
+                    if left < 0:
+                        return
         except httpx.HTTPError:
             return
 
@@ -625,28 +921,33 @@ class ChunkStream(_StreamBase):
 class AsyncChunkStream(_StreamBase):
     """The async twin of ChunkStream: ``async for`` it; ``aclose()`` (or ``async with``) stops early."""
 
-    def __init__(self, response: httpx.Response, retries: int, timeout: float) -> None:
-        super().__init__(response, retries, timeout)
+    def __init__(self, response: httpx.Response, retries: int, timeout: float, **options: Any) -> None:
+        super().__init__(response, retries, timeout, **options)
         self._iterator = self._chunks()
 
     async def _chunks(self) -> AsyncGenerator[dict[str, Any], None]:
         try:
             if self._json_body:
-                raise self._json_error(await self.response.aread())
-            pieces = self.response.aiter_bytes()
-            async for data in pieces:
+                deadline = _clock() + self._time_left()
+                body = await _aread_body(self.response, self._max_response_bytes, deadline, self._timeout)
+                raise self._json_error(body)
+            raw = self.response.aiter_raw()
+            while True:
+                with _deadline.within(self._time_left()):
+                    data = await anext(raw, None)
                 for chunk in self._take(data):
                     yield chunk
-                if self._finished:
+                if data is None or self._finished:
                     break
-            else:
-                for chunk in self._take(None):
-                    yield chunk
             if not self._done:
                 raise self._ending()
-            await self._adrain(pieces)
+            if self._drain_after_done:
+                await self._adrain(raw)
         except httpx.RequestError as err:
-            raise self._lost(err) from err
+            raise self._failed(err) from err
+        except PortkeyError as err:
+            _annotate(err, self.retries)
+            raise
         finally:
             await self.response.aclose()
 
@@ -654,10 +955,11 @@ class AsyncChunkStream(_StreamBase):
     async def _adrain(pieces: AsyncIterator[bytes]) -> None:
         left = _DRAIN_LIMIT
         try:
-            async for data in pieces:
-                left -= len(data)
-                if left < 0:
-                    return
+            with _deadline.within(DRAIN_SECONDS):
+                async for data in pieces:
+                    left -= len(data)
+                    if left < 0:
+                        return
         except httpx.HTTPError:
             return
 

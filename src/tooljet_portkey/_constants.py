@@ -21,6 +21,19 @@ MAX_RETRY_AFTER = 60.0
 MAX_CACHED_CLIENTS = 64
 DEFAULT_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30)
 
+# What an answer may cost: its decompressed body (streamed or not), and one server-sent event (or one
+# line still waiting for its end). Generous for real answers: a 100k-token streamed answer is ~25 MB.
+MIB = 1024 * 1024
+DEFAULT_MAX_RESPONSE_BYTES = 64 * MIB
+DEFAULT_MAX_EVENT_BYTES = 8 * MIB
+# The encodings asked for, and the only ones read: each is inflated with a cap (brotli and zstd
+# cannot be, with the standard library).
+ACCEPT_ENCODING = "gzip, deflate"
+# Tool calls of one streamed choice: providers allow at most 128 tools; an index past this is refused.
+MAX_TOOL_CALLS = 1024
+# After [DONE], how long to wait for the end of the body before giving the connection up.
+DRAIN_SECONDS = 0.05
+
 # Guard rails for text a host hands us.
 MAX_OPTION_CHARS = 8 * 1024 * 1024
 MAX_HEADER_CHARS = 8 * 1024

@@ -17,8 +17,10 @@ its own, raises a tree modelled on httpx's and the Anthropic SDK's::
     │   ├── GuardrailDeniedError       446 (hook_results holds the verdict)
     │   └── InternalServerError        >= 500
     ├── APIConnectionError             no usable answer: refused, DNS, TLS, reset
-    │   └── APITimeoutError            no answer in time
+    │   ├── APITimeoutError            no answer in time (the query's deadline passed)
+    │   └── ProxyConfigurationError    a proxy environment variable that cannot be used
     ├── APIResponseValidationError     a 2xx whose body is not the JSON promised
+    ├── ResponseTooLargeError          a body or one stream event beyond the connection's cap
     └── StreamError                    an error chunk inside a stream
         └── StreamTruncatedError       the stream ended without [DONE]
 """
@@ -41,9 +43,11 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "PortkeyError",
+    "ProxyConfigurationError",
     "QueryError",
     "RateLimitError",
     "RequestTimeoutError",
+    "ResponseTooLargeError",
     "StreamError",
     "StreamTruncatedError",
     "UnprocessableEntityError",
@@ -190,6 +194,29 @@ class APITimeoutError(APIConnectionError):
     def __init__(self, message: str, *, timeout: float) -> None:
         super().__init__(message)
         self.timeout = timeout
+
+
+class ProxyConfigurationError(APIConnectionError):
+    """A proxy environment variable (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY) that cannot be used: malformed,
+    or SOCKS without the ``socksio`` package. Names the variable, never its value (it may hold a
+    password)."""
+
+    kind: ClassVar[str] = "proxy_error"
+
+    def __init__(self, message: str, *, variable: str | None) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+
+class ResponseTooLargeError(PortkeyError):
+    """The answer grew past the connection's cap (``maxResponseMiB`` for a body, decompressed;
+    ``maxEventMiB`` for one stream event or line) and was not read further."""
+
+    def __init__(self, message: str, *, status_code: int, headers: dict[str, str], limit: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.headers = headers
+        self.limit = limit
 
 
 class APIResponseValidationError(PortkeyError):

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._constants import MAX_TOOL_CALLS
 from ._errors import (
     APIResponseValidationError,
     APIStatusError,
@@ -200,6 +201,10 @@ def decode_chunk(event: ServerSentEvent) -> Any:
         message, kind = error_details(500, chunk, data)
         raise StreamError(message, error_type=kind or "stream_error", chunk=chunk)
     choices = chunk.get("choices")
+    if choices is not None and type(choices) is not list:
+        raise StreamError(
+            "Portkey sent a stream chunk whose choices is not a list", error_type="invalid_chunk", chunk=chunk
+        )
     if choices:
         for choice in choices:
             # Some providers end a failed stream with a finish_reason such as "error".
@@ -213,12 +218,22 @@ def decode_chunk(event: ServerSentEvent) -> Any:
 
 
 def _merge_tool_calls(into: list[dict[str, Any]], deltas: Iterable[Any]) -> None:
+    """Fold one delta's tool_calls pieces into the calls so far, by their ``index``.
+
+    An index past MAX_TOOL_CALLS is refused (StreamError ``invalid_chunk``): the calls are a list, and
+    an index of 10**7 would otherwise allocate ten million empty calls.
+    """
     for delta in deltas:
         if not isinstance(delta, dict):
             continue
         index = delta.get("index")
-        if not isinstance(index, int) or index < 0:
+        if type(index) is not int or index < 0:
             index = len(into)
+        if index >= MAX_TOOL_CALLS:
+            raise StreamError(
+                f"Portkey sent a tool call with index {index}; at most {MAX_TOOL_CALLS} tool calls are read",
+                error_type="invalid_chunk",
+            )
         while len(into) <= index:
             into.append({"function": {"name": "", "arguments": ""}})
         call = into[index]
@@ -258,11 +273,14 @@ class StreamAssembler:
         for key in ("system_fingerprint", "provider"):
             if chunk.get(key):
                 self.extra[key] = chunk[key]
-        for choice in chunk.get("choices") or ():
+        choices = chunk.get("choices")
+        if type(choices) is not list:  # decode_chunk refuses other types; a chunk built by hand may differ
+            choices = ()
+        for choice in choices:
             if not isinstance(choice, dict):
                 continue
             index = choice.get("index", 0)
-            if not isinstance(index, int):
+            if type(index) is not int:
                 index = 0
             slot = self.choices.get(index)
             if slot is None:
@@ -285,8 +303,13 @@ class StreamAssembler:
             slot["text"].append(content)
         if isinstance(delta.get("refusal"), str):
             slot.setdefault("refusal", []).append(delta["refusal"])
-        if delta.get("tool_calls"):
-            _merge_tool_calls(slot.setdefault("tool_calls", []), delta["tool_calls"])
+        tool_calls = delta.get("tool_calls")
+        if tool_calls:
+            if type(tool_calls) is not list:
+                raise StreamError(
+                    "Portkey sent a stream chunk whose tool_calls is not a list", error_type="invalid_chunk"
+                )
+            _merge_tool_calls(slot.setdefault("tool_calls", []), tool_calls)
 
     def result(self) -> dict[str, Any]:
         first = self.first or {}

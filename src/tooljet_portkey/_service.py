@@ -27,6 +27,7 @@ from ._errors import (
     GuardrailDeniedError,
     PortkeyError,
     QueryError,
+    ResponseTooLargeError,
     StreamError,
     StreamTruncatedError,
 )
@@ -85,6 +86,12 @@ def to_query_error(err: PortkeyError, settings: ConnectionSettings, request: Por
         data.update(
             statusCode=err.status_code,
             errorType="invalid_response",
+            traceId=err.headers.get("x-portkey-trace-id", trace_id),
+        )
+    elif isinstance(err, ResponseTooLargeError):
+        data.update(
+            statusCode=err.status_code,
+            errorType="response_too_large",
             traceId=err.headers.get("x-portkey-trace-id", trace_id),
         )
     elif isinstance(err, StreamTruncatedError):

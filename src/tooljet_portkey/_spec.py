@@ -25,11 +25,14 @@ from urllib.parse import urlsplit
 
 from ._constants import (
     DEFAULT_GATEWAY_URL,
+    DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT_SECONDS,
     HOSTED_API_HOST,
     MAX_HEADER_CHARS,
     MAX_OPTION_CHARS,
+    MIB,
 )
 from ._errors import QueryError
 from ._secrets import config_secrets
@@ -567,6 +570,10 @@ class ConnectionSettings:
     custom_host: str | None = None
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     max_retries: int = DEFAULT_MAX_RETRIES
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    stream_timeout: float | None = None  # the most a whole stream may take; None: no total limit
+    use_system_proxy: bool = True  # honour HTTP(S)_PROXY, ALL_PROXY, NO_PROXY
 
     def __repr__(self) -> str:
         return (
@@ -574,7 +581,9 @@ class ConnectionSettings:
             f"virtual_key={_redacted(self.virtual_key)}, provider={self.provider!r}, "
             f"provider_api_key={_redacted(self.provider_api_key)}, "
             f"config={'None' if self.config is None else '<set>'}, custom_host={self.custom_host!r}, "
-            f"timeout={self.timeout!r}, max_retries={self.max_retries!r})"
+            f"timeout={self.timeout!r}, max_retries={self.max_retries!r}, "
+            f"max_response_bytes={self.max_response_bytes!r}, max_event_bytes={self.max_event_bytes!r}, "
+            f"stream_timeout={self.stream_timeout!r}, use_system_proxy={self.use_system_proxy!r})"
         )
 
     @property
@@ -690,4 +699,13 @@ def _parse_connection(source_options: Mapping[str, Any]) -> ConnectionSettings:
         custom_host=custom_host,
         timeout=float(values.get("timeout", DEFAULT_TIMEOUT_SECONDS)),
         max_retries=int(values.get("maxRetries", DEFAULT_MAX_RETRIES)),
+        max_response_bytes=_mib_to_bytes(values.get("maxResponseMiB"), DEFAULT_MAX_RESPONSE_BYTES),
+        max_event_bytes=_mib_to_bytes(values.get("maxEventMiB"), DEFAULT_MAX_EVENT_BYTES),
+        stream_timeout=None if values.get("streamTimeout") is None else float(values["streamTimeout"]),
+        use_system_proxy=bool(values.get("useSystemProxy", True)),
     )
+
+
+def _mib_to_bytes(mib: Any, default: int) -> int:
+    """A size in MiB (fractions allowed) as a whole number of bytes, at least 1."""
+    return default if mib is None else max(int(float(mib) * MIB), 1)

@@ -3,7 +3,9 @@
 Each test scripts the answers in order (``fault_server.script(Reply(...), ...)``); the last one repeats
 once the script runs out. A reply can be an error status with any body, can wait before answering, can
 drop the connection without a word, can reset it (TCP RST) half-way through the body, or can stream
-server-sent events. Every request is recorded (method, path, headers, JSON body) for assertions.
+server-sent events. It can also send its body as raw pieces (repeated, so a gigabyte is never built),
+trickle them or its headers a byte at a time, and keep a body open after its last piece. Every request
+is recorded (method, path, headers, JSON body) for assertions.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ class Reply:
     reset_after: int | None = None  # send headers and this many body bytes, then reset the connection
     events: tuple[str, ...] | None = None  # a text/event-stream answer: each item is one `data:` payload
     cut_after_events: bool = False  # with events: reset the connection after the last one
+    pieces: tuple[bytes, ...] | None = None  # the body as raw pieces, chunked unless content-length is set
+    repeat: int = 1  # with pieces: send the whole sequence this many times
+    interval: float = 0.0  # with pieces: wait this long before each piece (a trickling server)
+    hold_open: float = 0.0  # with pieces or events: keep the body open this long after the last byte
+    trickle_headers: float = 0.0  # send the status line and headers one byte per this many seconds
 
     def payload(self) -> bytes:
         if self.body is None:
@@ -115,6 +122,12 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.drop:
             self.close_connection = True
             return
+        if reply.trickle_headers:
+            self._trickle_headers(reply)
+            return
+        if reply.pieces is not None:
+            self._pieces(reply)
+            return
         if reply.events is not None:
             self._stream(reply)
             return
@@ -147,7 +160,51 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.cut_after_events:
             self._reset()
             return
+        self._hold(reply)
         self.wfile.write(b"0\r\n\r\n")
+
+    def _hold(self, reply: Reply) -> None:
+        if reply.hold_open:
+            self.close_connection = True
+            self.server.stopping.wait(reply.hold_open)
+
+    def _pieces(self, reply: Reply) -> None:
+        """The body as raw pieces: chunked, or as they are when the reply sets content-length."""
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        if not any(name.lower() == "content-type" for name in reply.headers):
+            self.send_header("content-type", "application/json")
+        chunked = not any(name.lower() == "content-length" for name in reply.headers)
+        if chunked:
+            self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        try:
+            for _ in range(reply.repeat):
+                for piece in reply.pieces or ():
+                    if reply.interval and self.server.stopping.wait(reply.interval):
+                        return
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                    self.wfile.flush()
+            self._hold(reply)
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client stopped reading and went away: what these replies are for
+            self.close_connection = True
+
+    def _trickle_headers(self, reply: Reply) -> None:
+        """The status line and headers one byte at a time, never finishing within a test."""
+        self.close_connection = True
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-padding: " + b"p" * 4096
+        try:
+            for byte in head:
+                if self.server.stopping.wait(reply.trickle_headers):
+                    return
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+        except OSError:
+            return
 
     def _reset(self) -> None:
         """Close with an RST (SO_LINGER 0), as a crashed proxy does."""

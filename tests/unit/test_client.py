@@ -39,6 +39,7 @@ from tooljet_portkey import (
     PermissionDeniedError,
     PortkeyClient,
     PortkeyError,
+    ProxyConfigurationError,
     QueryService,
     RateLimitError,
     RequestTimeoutError,
@@ -243,6 +244,68 @@ def test_client_accepts_settings_and_an_http_client(respx_mock: respx.MockRouter
     assert route.calls.last.request.headers["x-extra"] == "1"
     client.close()
     assert http.is_closed
+
+
+def test_client_size_time_and_proxy_options() -> None:
+    """Sizes are given in bytes in Python (the form's fields are in MiB) and land in the settings."""
+    options = {"max_response_bytes": 3 * 1024 * 1024, "max_event_bytes": 4096, "stream_timeout": 90}
+    with PortkeyClient(api_key=API_KEY, use_system_proxy=False, **options) as client:
+        assert (
+            client.settings.max_response_bytes,
+            client.settings.max_event_bytes,
+            client.settings.stream_timeout,
+            client.settings.use_system_proxy,
+        ) == (3 * 1024 * 1024, 4096, 90.0, False)
+        assert client._http.trust_env is False
+        assert client._guarded
+    with pytest.raises(ValueError) as caught:
+        PortkeyClient(api_key=API_KEY, max_event_bytes=0)
+    assert str(caught.value) == "maxEventMiB: must be greater than 0"
+
+
+def test_a_client_passed_in_is_not_altered(respx_mock: respx.MockRouter) -> None:
+    """The deadline is put under the sockets of the package's own httpx clients only."""
+    http = httpx.Client(base_url=BASE_URL + "/")
+    backend = http._transport._pool._network_backend  # type: ignore[attr-defined]
+    with PortkeyClient(parse_connection(SOURCE), http_client=http) as client:
+        assert not client._guarded
+        assert http._transport._pool._network_backend is backend  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "HTTPS_PROXY",
+            "http://[::1",
+            "The HTTPS_PROXY environment variable is not a valid proxy URL (http://, https://, socks5:// or "
+            "socks5h://); fix or unset it, or turn the connection's useSystemProxy off",
+        ),
+        (
+            "all_proxy",
+            "gopher://proxy.example",
+            "The all_proxy environment variable is not a valid proxy URL (http://, https://, socks5:// or "
+            "socks5h://); fix or unset it, or turn the connection's useSystemProxy off",
+        ),
+    ],
+)
+def test_an_unusable_proxy_variable_fails_the_client_by_name(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv(variable, value)
+    for factory in (PortkeyClient, AsyncPortkeyClient):
+        with pytest.raises(ProxyConfigurationError) as caught:
+            factory(api_key=API_KEY)
+        assert (caught.value.message, caught.value.variable, caught.value.kind) == (
+            message,
+            variable,
+            "proxy_error",
+        )
+        assert caught.value.__context__ is None and caught.value.__cause__ is None
+    PortkeyClient(api_key=API_KEY, use_system_proxy=False).close()  # the switch skips the environment
 
 
 @pytest.mark.parametrize(

@@ -235,6 +235,10 @@ CONNECTION_SAMPLES = {
     "customHost": "http://127.0.0.1:9000/v1",
     "timeout": "30",
     "maxRetries": "5",
+    "maxResponseMiB": "1.5",
+    "maxEventMiB": "0.5",
+    "streamTimeout": "90",
+    "useSystemProxy": "false",
 }
 
 
@@ -264,6 +268,16 @@ def test_every_manifest_property_changes_the_connection() -> None:
         ),
         ({"apiKey": API_KEY, "timeout": 7, "maxRetries": 3},
          ConnectionSettings(api_key=API_KEY, timeout=7.0, max_retries=3)),
+        # sizes in MiB (fractions allowed) become bytes; the stream limit and the proxy switch as given
+        ({"apiKey": API_KEY, "maxResponseMiB": "1.5", "maxEventMiB": 0.25, "streamTimeout": "90",
+          "useSystemProxy": "false"},
+         ConnectionSettings(api_key=API_KEY, max_response_bytes=1572864, max_event_bytes=262144,
+                            stream_timeout=90.0, use_system_proxy=False)),
+        ({"apiKey": API_KEY, "maxResponseMiB": "", "maxEventMiB": None, "streamTimeout": "",
+          "useSystemProxy": True},
+         ConnectionSettings(api_key=API_KEY)),
+        ({"apiKey": API_KEY, "maxResponseMiB": "0.0000001"},
+         ConnectionSettings(api_key=API_KEY, max_response_bytes=1)),
         (
             {"apiKey": API_KEY, "config": '{"retry": {"attempts": 3, "on_status_codes": [429]}}'},
             ConnectionSettings(api_key=API_KEY, config='{"retry":{"attempts":3,"on_status_codes":[429]}}'),
@@ -325,6 +339,14 @@ TOO_LONG_FOR_A_HEADER = "is longer than 8192 characters as JSON, the most a head
         ({"maxRetries": "-1"}, "must be at least 0"),
         ({"maxRetries": "11"}, "must be at most 10"),
         ({"maxRetries": True}, "must be a whole number"),
+        ({"maxResponseMiB": "0"}, "must be greater than 0"),
+        ({"maxResponseMiB": "4097"}, "must be at most 4096"),
+        ({"maxResponseMiB": "big"}, "must be a number, got 'big'"),
+        ({"maxEventMiB": "-1"}, "must be greater than 0"),
+        ({"maxEventMiB": "1025"}, "must be at most 1024"),
+        ({"streamTimeout": "0"}, "must be greater than 0"),
+        ({"streamTimeout": "86401"}, "must be at most 86400"),
+        ({"useSystemProxy": "maybe"}, "must be true or false, got 'maybe'"),
         ({"config": "{not json"}, BAD_JSON),
         ({"config": '{"targets": [{"weight": NaN}]}'}, "is not valid JSON (NaN is not allowed in JSON)"),
         ({"config": "pc with spaces"}, NOT_ALLOWED),

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tooljet_portkey._sse import ServerSentEvent, SSEDecoder
+from tooljet_portkey._sse import EventTooLarge, ServerSentEvent, SSEDecoder
 
 
 def decode_all(pieces: list[bytes]) -> list[ServerSentEvent]:
@@ -95,3 +95,59 @@ def test_feed_takes_lines() -> None:
     assert decoder.feed("data: b") is None
     assert decoder.feed("") == E("a\nb")
     assert decoder.flush() is None
+
+
+# -- long lines: linear, and capped -------------------------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+def test_a_long_line_in_many_pieces_is_joined_once() -> None:
+    """16 MiB of one line in 1,024 pieces: the pieces are kept as they came (none copied into a
+    growing buffer, which made this quadratic) and joined when the line ends."""
+    piece = b"x" * (16 * 1024)
+    pieces = [b"data: " + piece] + [piece] * 1023
+    decoder = SSEDecoder()
+    for part in pieces:
+        assert decoder.decode(part) == []
+    assert len(decoder._pending) == 1024
+    assert all(kept is given for kept, given in zip(decoder._pending, pieces, strict=True))
+    events = decoder.decode(b"\n\n")
+    assert events == [E("x" * (16 * MIB))]
+    assert decoder._pending == []
+
+
+def test_a_long_line_without_an_end_is_kept_for_the_close() -> None:
+    decoder = SSEDecoder()
+    for part in (b"data: ", b"a" * 1000, b"b" * 1000):
+        assert decoder.decode(part) == []
+    assert decoder.end() == [E("a" * 1000 + "b" * 1000)]
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [b"data: " + b"x" * 60, b"x" * 60],  # one line, growing past the cap without an end
+        [b"data: " + b"x" * 200 + b"\n"],  # one complete line past the cap
+        [b"data: " + b"x" * 40 + b"\n"] * 3,  # data lines of one event adding up past it
+        [b"data: ok\n\n", b"data: " + b"x" * 40 + b"\n", b"data:" + b"x" * 40 + b"\n", b": " + b"c" * 200],
+        [b"event: " + b"e" * 200 + b"\n"],  # any line counts
+    ],
+)
+def test_an_event_past_the_cap_is_refused(pieces: list[bytes]) -> None:
+    decoder = SSEDecoder(max_event_bytes=100)
+    with pytest.raises(EventTooLarge) as caught:
+        for part in pieces:
+            decoder.decode(part)
+    assert caught.value.limit == 100
+    assert str(caught.value) == "a stream event is larger than 100 bytes"
+
+
+def test_events_under_the_cap_pass_one_after_another() -> None:
+    """The cap is per event: many events of 60 bytes under a 100-byte cap all arrive."""
+    decoder = SSEDecoder(max_event_bytes=100)
+    stream = (b"data: " + b"x" * 54 + b"\n\n") * 1000
+    events = []
+    for start in range(0, len(stream), 7):
+        events += decoder.decode(stream[start : start + 7])
+    assert events == [E("x" * 54)] * 1000

@@ -763,3 +763,41 @@ def test_decode_chunk_rejects_what_is_not_one_json_object(data: str, message: st
     with pytest.raises(StreamError) as caught:
         decode_chunk(ServerSentEvent(data))
     assert (caught.value.message, caught.value.error_type) == (message, "invalid_chunk")
+
+
+@pytest.mark.parametrize("choices", ["5", '"abc"', '{"0": {}}', "true"])
+def test_decode_chunk_refuses_choices_that_are_not_a_list(choices: str) -> None:
+    with pytest.raises(StreamError) as caught:
+        decode_chunk(ServerSentEvent(f'{{"id": "c", "choices": {choices}}}'))
+    assert (caught.value.message, caught.value.error_type) == (
+        "Portkey sent a stream chunk whose choices is not a list",
+        "invalid_chunk",
+    )
+
+
+def test_assembler_refuses_an_absurd_tool_call_index_without_allocating() -> None:
+    assembler = StreamAssembler()
+    last = {"index": 1023, "function": {"name": "g", "arguments": "{}"}}
+    assembler.add({"choices": [{"index": 0, "delta": {"tool_calls": [last]}}]})
+    assert len(assembler.choices[0]["tool_calls"]) == 1024  # the largest index accepted
+    with pytest.raises(StreamError) as caught:
+        assembler.add({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 10**7}]}}]})
+    assert (caught.value.message, caught.value.error_type) == (
+        "Portkey sent a tool call with index 10000000; at most 1024 tool calls are read",
+        "invalid_chunk",
+    )
+    assert len(assembler.choices[0]["tool_calls"]) == 1024
+
+
+@pytest.mark.parametrize("tool_calls", [{"index": 0}, "call", 7])
+def test_assembler_refuses_tool_calls_that_are_not_a_list(tool_calls: Any) -> None:
+    with pytest.raises(StreamError) as caught:
+        StreamAssembler().add({"choices": [{"index": 0, "delta": {"tool_calls": tool_calls}}]})
+    assert caught.value.error_type == "invalid_chunk"
+
+
+def test_assembler_skips_choices_a_caller_built_oddly() -> None:
+    assembler = StreamAssembler()
+    assembler.add({"id": "c", "choices": "not a list"})
+    assembler.add({"choices": [None, 3, {"index": True, "text": "hi"}]})
+    assert assembler.result()["choices"] == [{"index": 0, "text": "hi", "finish_reason": None}]
