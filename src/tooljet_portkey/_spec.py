@@ -214,6 +214,33 @@ def _fail(title: str, key: str, problem: str) -> QueryError:
     return QueryError(title, f"{key}: {problem}", {"field": key})
 
 
+def invalid_option(key: str, problem: str) -> QueryError:
+    """The error for a query option that passed its own schema but breaks a rule across fields."""
+    return _fail(INVALID_OPTIONS, key, problem)
+
+
+_checked_schemas: dict[str, None] = {}
+
+
+def check_json_schema(key: str, schema: Any) -> None:
+    """Refuse a value that is not a valid JSON Schema (a response format's or a tool's parameters)."""
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    text = json.dumps(schema, sort_keys=True)
+    if text in _checked_schemas:
+        return
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as error:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        problem = f"is not a valid JSON Schema (at schema{where}: {error.message[:200]})"
+        raise invalid_option(key, problem) from None
+    if len(_checked_schemas) >= _MAX_KNOWN:
+        _checked_schemas.clear()
+    _checked_schemas[text] = None
+
+
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -330,14 +357,16 @@ _TYPE_WORDS = {
 }
 
 
-def _path(error: ValidationError) -> str:
+def error_path(error: ValidationError) -> str:
+    """Where a validation error is, as a user writes it: ``messages[0].content``."""
     out = ""
     for part in error.absolute_path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
 
-def _describe(error: ValidationError) -> str:
+def describe_error(error: ValidationError) -> str:
+    """What is wrong, in words for a form's user: ``must be at least 1``."""
     kw = error.validator
     arg: Any = error.validator_value
     custom = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
@@ -452,9 +481,9 @@ def _validate(
             _known_valid.clear()
         _known_valid.update((known, None) for k in pending if (known := keys[k]) is not None)
         return
-    path = _path(error)
+    path = error_path(error)
     key = str(error.absolute_path[0]) if error.absolute_path else path
-    raise QueryError(title, f"{path}: {_describe(error)}", {"field": key})
+    raise QueryError(title, f"{path}: {describe_error(error)}", {"field": key})
 
 
 # ---------------------------------------------------------------------------------------------------
