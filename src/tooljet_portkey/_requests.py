@@ -245,10 +245,10 @@ def _tools(tools: list[Any]) -> list[Any]:
     for index, tool in enumerate(tools):
         function = tool["function"]
         if function["name"] in names:
-            raise invalid_option("tools", f"tools[{index}].function.name: {function['name']} is given twice")
+            raise invalid_option("tools", f"{function['name']} is given twice", f"[{index}].function.name")
         names.add(function["name"])
         if "parameters" in function:
-            check_json_schema(f"tools[{index}].function.parameters", function["parameters"])
+            check_json_schema("tools", function["parameters"], f"[{index}].function.parameters")
     return tools
 
 

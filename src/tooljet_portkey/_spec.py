@@ -214,16 +214,18 @@ def _fail(title: str, key: str, problem: str) -> QueryError:
     return QueryError(title, f"{key}: {problem}", {"field": key})
 
 
-def invalid_option(key: str, problem: str) -> QueryError:
-    """The error for a query option that passed its own schema but breaks a rule across fields."""
-    return _fail(INVALID_OPTIONS, key, problem)
+def invalid_option(key: str, problem: str, where: str = "") -> QueryError:
+    """The error for a query option that passed its own schema but breaks a rule across fields;
+    ``where`` is the place inside the field (``[1].function.name``)."""
+    return QueryError(INVALID_OPTIONS, f"{key}{where}: {problem}", {"field": key})
 
 
 _checked_schemas: dict[str, None] = {}
 
 
-def check_json_schema(key: str, schema: Any) -> None:
-    """Refuse a value that is not a valid JSON Schema (a response format's or a tool's parameters)."""
+def check_json_schema(key: str, schema: Any, where: str = "") -> None:
+    """Refuse a value that is not a valid JSON Schema (a response format's or a tool's parameters);
+    ``where`` is the place inside the field (``[0].function.parameters``)."""
     from jsonschema.exceptions import SchemaError
     from jsonschema.validators import validator_for
 
@@ -233,9 +235,9 @@ def check_json_schema(key: str, schema: Any) -> None:
     try:
         validator_for(schema).check_schema(schema)
     except SchemaError as error:
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        problem = f"is not a valid JSON Schema (at schema{where}: {error.message[:200]})"
-        raise invalid_option(key, problem) from None
+        inside = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        problem = f"is not a valid JSON Schema (at schema{inside}: {error.message[:200]})"
+        raise invalid_option(key, problem, where) from None
     if len(_checked_schemas) >= _MAX_KNOWN:
         _checked_schemas.clear()
     _checked_schemas[text] = None

@@ -156,7 +156,9 @@ FULL_QUERIES: list[tuple[dict[str, Any], dict[str, Any]]] = [
             "model": "@openai-prod/o3-mini",
             "max_tokens": "300",
             "response_format": '{"type": "object", "properties": {"name": {"type": "string"}}}',
-            "tools": json.dumps([{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]),
+            "tools": json.dumps(
+                [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+            ),
             "tool_choice": "lookup",
         },
         {
@@ -189,7 +191,9 @@ FULL_QUERIES: list[tuple[dict[str, Any], dict[str, Any]]] = [
                         "strict": True,
                     },
                 },
-                "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
+                "tools": [
+                    {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+                ],
                 "tool_choice": {"type": "function", "function": {"name": "lookup"}},
             },
         },

@@ -103,7 +103,12 @@ def test_result_is_json_ready(service: QueryService, respx_mock: respx.MockRoute
     )
     result = service.run(SOURCE, MINIMAL["chat"])
     assert json.loads(json.dumps(result)) == result
-    assert result["metadata"] == {"statusCode": 200, "retries": 0, "cacheStatus": "HIT", **SEED_ANSWER_METADATA["chat"]}
+    assert result["metadata"] == {
+        "statusCode": 200,
+        "retries": 0,
+        "cacheStatus": "HIT",
+        **SEED_ANSWER_METADATA["chat"],
+    }
 
 
 @pytest.mark.respx(base_url=BASE_URL)
