@@ -127,6 +127,33 @@ def test_serve_until_stopped(stop: signal.Signals) -> None:
     assert lines[-1] == "tooljet-portkey serve: stopped"
 
 
+def test_serve_accepts_only_the_given_api_keys() -> None:
+    command = ["serve", "--port", "0", "--quiet", "--api-key", "pk-serve-one", "--api-key", "pk-serve-two"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tooljet_portkey", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        accepted = httpx.get(url + "/models", headers={"x-portkey-api-key": "pk-serve-two"})
+        refused = httpx.get(url + "/models", headers={"x-portkey-api-key": "pk-serve-three"})
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert accepted.status_code == 200
+    assert (refused.status_code, refused.json()) == (401, {"status": "failure", "message": "Invalid API Key"})
+    assert err.splitlines() == [
+        f"tooljet-portkey serve: Portkey simulator (profile gateway, 2 API keys accepted) at {url}; "
+        "Ctrl-C stops it",
+        "tooljet-portkey serve: stopped",
+    ]
+    assert "pk-serve" not in out + err
+
+
 def test_serve_on_a_busy_port_is_one_line() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -281,6 +308,8 @@ ERRORS = [
     ([*CHAT, "--fault", "status=500", "--gateway-url", "http://127.0.0.1:1/v1"], 2,
      "tooljet-portkey: error: --fault only applies to the embedded simulator"),
     (["serve", "--port", "70000"], 2, "tooljet-portkey serve: error: --port must be from 0 to 65535"),
+    (["serve", "--port", "0", "--api-key", " pk-1"], 2,
+     "tooljet-portkey serve: error: --api-key must be non-empty text without leading or trailing spaces"),
     (["serve", "--port", "x"], 2, "tooljet-portkey serve: error: argument --port: invalid int value: 'x' "
                                   "(see tooljet-portkey serve --help)"),
     (["run", "chat", "--set", "model=m"], 1, "tooljet-portkey: Invalid query options: messages: is required"),

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import math
+import re
 import struct
 import uuid
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tooljet_portkey import QueryError, QueryService, _client
-from tooljet_portkey.simulator import Fault, Simulator, count_tokens
+from tooljet_portkey.simulator import PROFILES, Fault, Simulator, count_tokens
 from tooljet_portkey.simulator._rules import CONFIG_PROVIDER_MESSAGE, MISSING_API_KEY, ROUTING_MESSAGE
 
 HELLO = [{"role": "user", "content": "Hello there"}]
@@ -353,6 +354,300 @@ def test_models(hosted: Simulator) -> None:
     ids = [m["id"] for m in response.json()["data"]]
     assert response.json()["object"] == "list"
     assert {"gpt-4o-mini", "text-embedding-3-small", "text-embedding-3-large"} <= set(ids)
+
+
+@pytest.mark.parametrize(
+    ("model", "headers", "provider"),
+    [
+        ("gpt-4o", {**KEY, **ROUTE}, "openai"),
+        ("text-embedding-3-small", {**KEY, "x-portkey-virtual-key": "vk-1"}, "openai"),
+        ("@openai-prod/gpt-4o-mini", KEY, "openai-prod"),  # a Model Catalog id names its own route
+    ],
+)
+def test_model_retrieve(hosted: Simulator, model: str, headers: dict[str, str], provider: str) -> None:
+    response = HTTP.get(hosted.url + "/models/" + model, headers=headers)
+    shown = model.rsplit("/", 1)[-1]
+    assert (response.status_code, response.json()) == (
+        200,
+        {"id": shown, "object": "model", "created": 1715367049, "owned_by": "openai"},
+    )
+    assert response.headers["x-portkey-provider"] == provider
+    assert hosted.requests[-1].path == "/v1/models/" + model
+
+
+def test_model_retrieve_refusals(sims: dict[str, Simulator]) -> None:
+    unknown = HTTP.get(sims["gateway"].url + "/models/gpt-9", headers=ROUTE)
+    unrouted = HTTP.get(sims["gateway"].url + "/models/gpt-4o")
+    plain = HTTP.get(sims["openai"].url + "/models/gpt-9")
+    assert (unknown.status_code, unknown.json()) == (
+        404,
+        {
+            "error": {
+                "message": "The model 'gpt-9' does not exist or you do not have access to it.",
+                "type": "invalid_request_error",
+                "param": "model",
+                "code": "model_not_found",
+            },
+            "provider": "openai",
+        },
+    )
+    assert (unrouted.status_code, unrouted.json()) == (400, {"status": "failure", "message": ROUTING_MESSAGE})
+    assert (plain.status_code, plain.json()["error"]["code"]) == (404, "model_not_found")
+    assert "provider" not in plain.json()
+
+
+# -- prompt render -----------------------------------------------------------------------------------
+
+
+def test_render_fills_the_template_without_a_model_call(hosted: Simulator) -> None:
+    body = {"variables": {"topic": "gateways", "audience": "engineers"}, "max_tokens": 64, "stream": False}
+    response = post(hosted, "/prompts/pp-demo/render", body, KEY)
+    assert (response.status_code, response.json()) == (
+        200,
+        {
+            "success": True,
+            "data": {
+                "model": "gpt-4o-mini",
+                "max_tokens": 64,  # the body's hyperparameters override the template's 256
+                "temperature": 0.7,
+                "stream": False,
+                "messages": [
+                    {"role": "system", "content": "You are a concise assistant writing for engineers."},
+                    {"role": "user", "content": "Write one short paragraph about gateways."},
+                ],
+            },
+        },
+    )
+    assert "x-portkey-provider" in response.headers  # answered by Portkey itself, no routing needed
+
+
+def test_render_text_prompt_and_versions(gateway: Simulator) -> None:
+    text = post(gateway, "/prompts/pp-demo-text/render", {"variables": {"product": "Acme"}})
+    second = post(gateway, "/prompts/pp-demo@2/render", {"variables": {"topic": "AI"}})
+    assert text.json() == {
+        "success": True,
+        "data": {"model": "gpt-3.5-turbo-instruct", "max_tokens": 32, "prompt": "Write a tagline for Acme:"},
+    }
+    assert second.json()["data"]["messages"][1] == {
+        "role": "user",
+        "content": "Write two sentences about AI.",
+    }
+
+
+def test_render_is_what_the_completion_answers(gateway: Simulator) -> None:
+    """The rendered body, sent as a plain chat, gets the same answer as the prompt completion."""
+    body = {"variables": {"topic": "caching"}, "max_tokens": 12}
+    rendered = post(gateway, "/prompts/pp-demo/render", body).json()["data"]
+    direct = post(gateway, "/chat/completions", rendered, ROUTE).json()
+    via_prompt = post(gateway, "/prompts/pp-demo/completions", body).json()
+    assert direct["choices"] == via_prompt["choices"]
+    assert direct["usage"] == via_prompt["usage"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "expected"),
+    [
+        (
+            "/prompts/pp-demo/render",
+            {"variables": {}, "max_tokens": 0},
+            400,
+            {
+                "error": {
+                    "message": "Invalid 'max_tokens': expected an integer of at least 1, got 0.",
+                    "type": "invalid_request_error",
+                    "param": "max_tokens",
+                    "code": None,
+                },
+                "provider": "openai",
+            },
+        ),
+        (
+            "/prompts/pp-demo/render",
+            {"variables": ["topic"]},
+            400,
+            {
+                "error": {
+                    "message": "variables must be a JSON object",
+                    "type": "invalid_request_error",
+                    "param": "variables",
+                    "code": None,
+                },
+                "provider": "openai",
+            },
+        ),
+        (
+            "/prompts/pp-nope/render",
+            {"variables": {}},
+            404,
+            {"status": "failure", "message": "Prompt pp-nope not found"},
+        ),
+    ],
+)
+def test_render_refusals(
+    gateway: Simulator, path: str, body: dict[str, Any], status: int, expected: dict[str, Any]
+) -> None:
+    response = post(gateway, path, body)
+    assert (response.status_code, response.json()) == (status, expected)
+
+
+# -- feedback --------------------------------------------------------------------------------------
+
+
+def test_feedback_is_recorded_and_read_back(hosted: Simulator) -> None:
+    one = {"trace_id": "tr-1", "value": 5, "weight": 0.5, "metadata": {"_user": "ada", "reason": "clear"}}
+    response = post(hosted, "/feedback", one, KEY)
+    bulk = post(
+        hosted, "/feedback", [{"trace_id": "tr-2", "value": -10}, {"trace_id": "tr-3", "value": 0}], KEY
+    )
+    ids = response.json()["feedback_ids"] + bulk.json()["feedback_ids"]
+    assert (response.status_code, response.json()) == (
+        200,
+        {"status": "success", "message": "Feedback successfully saved", "feedback_ids": ids[:1]},
+    )
+    assert len(bulk.json()["feedback_ids"]) == 2
+    assert all(uuid.UUID(i).version == 4 for i in ids)
+    expected = [
+        {"id": ids[0], "trace_id": "tr-1", "value": 5, "weight": 0.5, "metadata": one["metadata"]},
+        {"id": ids[1], "trace_id": "tr-2", "value": -10, "weight": 1.0, "metadata": {}},
+        {"id": ids[2], "trace_id": "tr-3", "value": 0, "weight": 1.0, "metadata": {}},
+    ]
+    assert [f.to_json() for f in hosted.feedback] == expected
+    admin = hosted.url.removesuffix("/v1") + "/_simulator"
+    assert HTTP.get(admin + "/feedback").json() == {"feedback": expected}
+    HTTP.post(admin + "/reset")
+    assert hosted.feedback == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"value": 1}, "trace_id: must be a non-empty string"),
+        ({"trace_id": " ", "value": 1}, "trace_id: must be a non-empty string"),
+        ({"trace_id": "t"}, "value: must be an integer from -10 to 10"),
+        ({"trace_id": "t", "value": 11}, "value: must be an integer from -10 to 10"),
+        ({"trace_id": "t", "value": 1.5}, "value: must be an integer from -10 to 10"),
+        ({"trace_id": "t", "value": True}, "value: must be an integer from -10 to 10"),
+        ({"trace_id": "t", "value": 1, "weight": 1.5}, "weight: must be a number from 0 to 1"),
+        ({"trace_id": "t", "value": 1, "metadata": "x"}, "metadata: must be a JSON object"),
+        ([{"trace_id": "t", "value": 1}, {"trace_id": "t"}], "[1].value: must be an integer from -10 to 10"),
+        ([], "body: a list of feedback must not be empty"),
+        ("thumbs up", "body: must be a JSON object"),
+    ],
+)
+def test_feedback_refusals(gateway: Simulator, body: Any, message: str) -> None:
+    response = post(gateway, "/feedback", body)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"status": "failure", "message": f"Invalid feedback: {message}"},
+    )
+    assert gateway.feedback == []
+
+
+def test_portkey_endpoints_are_not_on_the_openai_profile(openai: Simulator) -> None:
+    for path in ("/feedback", "/prompts/pp-demo/render"):
+        response = post(openai, path, {"trace_id": "t", "value": 1, "variables": {}})
+        assert (response.status_code, response.json()["error"]["message"]) == (
+            404,
+            f"Invalid URL (POST /v1{path})",
+        )
+
+
+# -- accepted API keys -----------------------------------------------------------------------------
+
+MISSING_KEY_BODY = {"status": "failure", "message": MISSING_API_KEY}
+INVALID_KEY_BODY = {"status": "failure", "message": "Invalid API Key"}
+
+
+@pytest.fixture(scope="module")
+def keyed() -> Iterator[dict[str, Simulator]]:
+    started = {p: Simulator(profile=p, api_keys=["pk-one", "pk-two"]).start() for p in PROFILES}
+    yield started
+    for sim in started.values():
+        assert sim.errors == []
+        sim.stop()
+
+
+@pytest.mark.parametrize("profile", ["hosted", "gateway"])
+@pytest.mark.parametrize(
+    ("key", "status", "expected"),
+    [
+        ("pk-one", 200, None),
+        ("pk-two", 200, None),
+        (None, 401, MISSING_KEY_BODY),
+        ("", 401, MISSING_KEY_BODY),
+        ("pk-three", 401, INVALID_KEY_BODY),
+        ("PK-ONE", 401, INVALID_KEY_BODY),
+    ],
+)
+def test_only_given_api_keys_on_portkey_profiles(
+    keyed: dict[str, Simulator], profile: str, key: str | None, status: int, expected: Any
+) -> None:
+    headers = {} if key is None else {"x-portkey-api-key": key}
+    for path, body in (
+        ("/chat/completions", CHAT),
+        ("/models", None),
+        ("/feedback", {"trace_id": "t", "value": 1}),
+    ):
+        url = keyed[profile].url + path
+        response = (
+            HTTP.get(url, headers=headers)
+            if body is None
+            else HTTP.post(url, json=body, headers={**headers, **ROUTE})
+        )
+        assert response.status_code == status, path
+        if expected is not None:
+            assert response.json() == expected
+            assert "pk-three" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status", "message"),
+    [
+        ("Bearer pk-one", 200, None),
+        ("bearer pk-two", 200, None),
+        (None, 401, "You didn't provide an API key: send it as Authorization: Bearer <key> (simulated)."),
+        (
+            "Basic pk-one",
+            401,
+            "You didn't provide an API key: send it as Authorization: Bearer <key> (simulated).",
+        ),
+        ("Bearer sk-wrong-key", 401, "Incorrect API key provided (simulated)."),
+    ],
+)
+def test_only_given_api_keys_on_the_openai_profile(
+    keyed: dict[str, Simulator], authorization: str | None, status: int, message: str | None
+) -> None:
+    headers = {} if authorization is None else {"authorization": authorization}
+    response = post(keyed["openai"], "/chat/completions", CHAT, headers)
+    assert response.status_code == status
+    if message is not None:
+        assert response.json() == {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_api_key",
+            }
+        }
+
+
+@pytest.mark.parametrize(
+    ("api_keys", "message"),
+    [
+        ("pk-one", "api_keys must be a list of keys, not one string"),
+        ([], "api_keys must hold at least one key"),
+        (["pk-one", ""], "each API key must be non-empty text"),
+        ([" pk-one"], "each API key must be non-empty text without leading or trailing spaces"),
+    ],
+)
+def test_bad_api_keys(api_keys: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Simulator(api_keys=api_keys)
+
+
+def test_api_keys_stay_out_of_the_repr() -> None:
+    sim = Simulator(api_keys=["pk-secret-123"])
+    assert "pk-secret-123" not in repr(sim)
 
 
 # -- answers: shapes, usage, determinism -----------------------------------------------------------
@@ -913,15 +1208,28 @@ JSON_VALUES = st.recursive(
 )
 BODIES = st.dictionaries(
     st.sampled_from(["model", "messages", "prompt", "input", "max_tokens", "temperature", "n", "stop",
-                     "stream", "stream_options", "dimensions", "encoding_format", "variables"]),
+                     "stream", "stream_options", "dimensions", "encoding_format", "variables",
+                     "trace_id", "value", "weight", "metadata"]),
     JSON_VALUES,
 )  # fmt: skip
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(
     path=st.sampled_from(
-        ["/chat/completions", "/completions", "/embeddings", "/prompts/pp-demo/completions"]
+        [
+            "/chat/completions",
+            "/completions",
+            "/embeddings",
+            "/prompts/pp-demo/completions",
+            "/prompts/pp-demo/render",
+            "/feedback",
+        ]
     ),
     body=st.one_of(BODIES, JSON_VALUES),
 )

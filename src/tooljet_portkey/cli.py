@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8787, help="port (default 8787; 0 picks a free one)")
     serve.add_argument("--profile", choices=("hosted", "gateway", "openai"), default="gateway")
     serve.add_argument("--prompts", metavar="FILE", help="prompt templates (JSON) added to the demo prompts")
+    serve.add_argument(
+        "--api-key",
+        dest="api_keys",
+        action="append",
+        metavar="KEY",
+        help="accept only this API key (repeatable); others get 401. Default: any key",
+    )
     serve.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
 
     validate = commands.add_parser("validate", help="check manifest.json and operations.json")
@@ -316,8 +323,15 @@ def cmd_serve(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
     if not 0 <= args.port <= 65535:
         raise CommandError(f"{PROG} serve: error: --port must be from 0 to 65535", USAGE_ERROR)
+    if any(not key or key != key.strip() for key in args.api_keys or ()):
+        raise CommandError(
+            f"{PROG} serve: error: --api-key must be non-empty text without leading or trailing spaces",
+            USAGE_ERROR,
+        )
     try:
-        sim = Simulator(profile=args.profile, host=args.host, port=args.port, prompts=args.prompts)
+        sim = Simulator(
+            profile=args.profile, host=args.host, port=args.port, prompts=args.prompts, api_keys=args.api_keys
+        )
         sim.start()
     except ValueError as error:
         raise CommandError(f"{PROG} serve: {error}") from None
@@ -329,7 +343,8 @@ def cmd_serve(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         sim.log = lambda line: print(f"{PROG} serve: {line}", file=err, flush=True)
     print(sim.url, file=out, flush=True)
     print(
-        f"{PROG} serve: Portkey simulator (profile {args.profile}) at {sim.url}; Ctrl-C stops it",
+        f"{PROG} serve: Portkey simulator (profile {args.profile}{_keys_note(args.api_keys)}) at {sim.url}; "
+        "Ctrl-C stops it",
         file=err,
         flush=True,
     )
@@ -346,6 +361,14 @@ def cmd_serve(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         sim.stop()
     print(f"{PROG} serve: stopped", file=err, flush=True)
     return 0
+
+
+def _keys_note(api_keys: list[str] | None) -> str:
+    """How many keys ``serve`` accepts, for its start line (never the keys themselves)."""
+    if not api_keys:
+        return ""
+    count = len(set(api_keys))
+    return f", {count} API key{'s' if count > 1 else ''} accepted"
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ._answers import count_tokens, embedding_vector
 from ._faults import FAULT_HEADER, Fault
+from ._feedback import FeedbackRecord
 from ._rules import PROFILES
 from ._server import RecordedRequest, Simulator
 
@@ -19,6 +20,7 @@ __all__ = [
     "FAULT_HEADER",
     "PROFILES",
     "Fault",
+    "FeedbackRecord",
     "RecordedRequest",
     "Simulator",
     "count_tokens",

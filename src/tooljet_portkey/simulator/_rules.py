@@ -34,6 +34,8 @@ CONFIG_PROVIDER_MESSAGE = (
 )
 INVALID_CONFIG_JSON = "Invalid config passed. You need to pass a valid json"
 MISSING_API_KEY = "Portkey API key not found: send it in the x-portkey-api-key header"
+INVALID_API_KEY = "Invalid API Key"
+MISSING_BEARER = "You didn't provide an API key: send it as Authorization: Bearer <key> (simulated)."
 MAX_METADATA_VALUE = 128
 
 STRATEGY_MODES = ("single", "loadbalance", "fallback", "conditional")
@@ -99,9 +101,30 @@ def provider_error(
     return SimError(status, body)
 
 
-def check_auth(profile: str, headers: Mapping[str, str]) -> None:
-    if profile == "hosted" and not headers.get("x-portkey-api-key", "").strip():
+def _bearer(headers: Mapping[str, str]) -> str:
+    scheme, _, token = headers.get("authorization", "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def check_auth(profile: str, headers: Mapping[str, str], api_keys: frozenset[str] | None = None) -> None:
+    """The API key rule. Without ``api_keys``: the hosted profile needs a non-empty x-portkey-api-key,
+    the others need none. With them: the hosted and gateway profiles need x-portkey-api-key to be one of
+    them (Portkey's 401 bodies), the openai profile needs ``Authorization: Bearer <one of them>``
+    (OpenAI's 401 body). No error text repeats the key that was sent."""
+    if profile == "openai":
+        if api_keys is None:
+            return
+        token = _bearer(headers)
+        if not token:
+            raise provider_error(401, MISSING_BEARER)
+        if token not in api_keys:
+            raise provider_error(401)
+        return
+    key = headers.get("x-portkey-api-key", "").strip()
+    if not key and (profile == "hosted" or api_keys is not None):
         raise gateway_error(401, MISSING_API_KEY)
+    if api_keys is not None and key not in api_keys:
+        raise gateway_error(401, INVALID_API_KEY)
 
 
 def check_metadata(headers: Mapping[str, str]) -> dict[str, Any] | None:

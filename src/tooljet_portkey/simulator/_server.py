@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from . import _answers as answers
 from ._faults import FAULT_HEADER, Fault, FaultBook, fault_from_json
+from ._feedback import FeedbackBook, FeedbackError, FeedbackRecord, parse_feedback
 from ._prompts import PromptBook, Template
 from ._rules import (
     PROFILES,
@@ -41,14 +42,16 @@ ADMIN_PREFIX = "/_simulator"
 IDLE_KEEPALIVE_SECONDS = 65.0
 SECRET_HEADERS = frozenset({"x-portkey-api-key", "x-portkey-virtual-key", "authorization"})
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-MODELS = (
-    ("gpt-4o-mini", "openai"),
-    ("gpt-4o", "openai"),
-    ("gpt-3.5-turbo-instruct", "openai"),
-    ("text-embedding-3-small", "openai"),
-    ("text-embedding-3-large", "openai"),
-    ("text-embedding-ada-002", "openai"),
-)
+# (method, route) -> endpoint; the routes with a path parameter are matched in ``endpoint_of``.
+ENDPOINTS = {
+    ("POST", "/chat/completions"): "chat",
+    ("POST", "/completions"): "completions",
+    ("POST", "/embeddings"): "embeddings",
+    ("GET", "/models"): "models",
+    ("POST", "/feedback"): "feedback",
+}
+# Portkey's own endpoints: 404 on the openai profile.
+PORTKEY_ONLY = frozenset({"prompt", "render", "feedback"})
 
 
 @dataclass(frozen=True)
@@ -260,6 +263,37 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(reply.status, reply.body, extra)
 
 
+def endpoint_of(method: str, route: str) -> tuple[str, str] | None:
+    """(endpoint, path parameter) of a request, e.g. ``("model", "gpt-4o")`` for ``GET /models/gpt-4o``
+    and ``("render", "pp-demo")`` for ``POST /prompts/pp-demo/render``; None for an unknown route."""
+    endpoint = ENDPOINTS.get((method, route))
+    if endpoint is not None:
+        return endpoint, ""
+    if method == "GET" and route.startswith("/models/") and len(route) > len("/models/"):
+        return "model", route[len("/models/") :]  # a Model Catalog id keeps its slash: @slug/gpt-4o
+    parts = route.split("/")
+    if method == "POST" and len(parts) == 4 and parts[1] == "prompts" and parts[2]:
+        if parts[3] == "completions":
+            return "prompt", parts[2]
+        if parts[3] == "render":
+            return "render", parts[2]
+    return None
+
+
+@dataclass(frozen=True)
+class _Generation:
+    """A chat or text completion request, checked: what the answer is made from."""
+
+    model: str
+    max_tokens: int | None
+    n: int
+    stop: Any
+    stream: bool
+    include_usage: bool
+    seed: Any
+    prompt_tokens: int
+
+
 def _failing(fault: Fault) -> bool:
     """A fault that answers an error status (a drop wins over its status)."""
     return not fault.drop and fault.status is not None and fault.status >= 300
@@ -292,7 +326,9 @@ class Simulator:
     ``profile``: ``hosted`` (Portkey's hosted API: an API key and a routing header are required),
     ``gateway`` (a self-hosted gateway: routing required, no key) or ``openai`` (a plain
     OpenAI-compatible upstream, no Portkey rules). ``prompts``: a JSON file or dict of prompt templates
-    added to the built-in demo prompts. Use as a context manager, or ``start()`` / ``stop()``.
+    added to the built-in demo prompts. ``api_keys``: when given, only these keys are accepted (in
+    x-portkey-api-key, or ``Authorization: Bearer`` on the openai profile); others get 401. Use as a
+    context manager, or ``start()`` / ``stop()``.
     """
 
     def __init__(
@@ -301,14 +337,17 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         prompts: str | Path | Mapping[str, Any] | None = None,
+        api_keys: Iterable[str] | None = None,
     ) -> None:
         if profile not in PROFILES:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
         self.profile = profile
+        self.api_keys = _api_keys(api_keys)
         self.host = host
         self.port = port
         self.prompts = PromptBook(prompts)
         self.faults = FaultBook()
+        self._feedback = FeedbackBook()
         self.errors: list[BaseException] = []
         self.log: Any = None  # a callable taking one line, to log each request (the CLI's serve)
         self._requests: list[RecordedRequest] = []
@@ -378,6 +417,11 @@ class Simulator:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def feedback(self) -> list[FeedbackRecord]:
+        """The feedback received through ``POST /v1/feedback``, oldest first."""
+        return self._feedback.all()
+
     def inject(
         self,
         path: str = "/chat/completions",
@@ -407,8 +451,9 @@ class Simulator:
         self.faults.clear()
 
     def reset(self) -> None:
-        """Forget recorded requests, pending faults and cached answers."""
+        """Forget recorded requests, pending faults, cached answers and feedback."""
         self.faults.clear()
+        self._feedback.clear()
         with self._lock:
             self._requests.clear()
             self._cache.clear()
@@ -480,6 +525,8 @@ class Simulator:
             return 200, {"status": "ok", "profile": self.profile}
         if (method, path) == ("GET", "/requests"):
             return 200, {"requests": [r.to_json() for r in self.requests]}
+        if (method, path) == ("GET", "/feedback"):
+            return 200, {"feedback": [f.to_json() for f in self.feedback]}
         if (method, path) == ("GET", "/faults"):
             return 200, {"faults": [f.to_json() for f in self.faults.pending()]}
         if (method, path) == ("DELETE", "/faults"):
@@ -505,56 +552,87 @@ class Simulator:
     def _answer(
         self, method: str, route: str, headers: Mapping[str, str], body: Any, bad_json: bool
     ) -> tuple[_Reply, dict[str, str]]:
-        endpoints = {
-            ("POST", "/chat/completions"),
-            ("POST", "/completions"),
-            ("POST", "/embeddings"),
-            ("GET", "/models"),
-        }
-        prompt_id = None
-        parts = route.split("/")
-        if method == "POST" and len(parts) == 4 and parts[1] == "prompts" and parts[3] == "completions":
-            prompt_id = parts[2]
-        if (method, route) not in endpoints and (prompt_id is None or self.profile == "openai"):
+        found = endpoint_of(method, route)
+        if found is None or (found[0] in PORTKEY_ONLY and self.profile == "openai"):
             raise self._not_found(method, route)
-
+        endpoint, param = found
         portkey = self.profile != "openai"
-        config: dict[str, Any] | None = None
-        if portkey:
-            check_auth(self.profile, headers)
-        if method == "GET":
-            return _Reply(200, self._models()), {}
+        check_auth(self.profile, headers, self.api_keys)
+        if endpoint == "models":
+            return _Reply(200, answers.models_list()), {}
+        if endpoint == "feedback":
+            return _Reply(200, self._record_feedback(body, bad_json)), {}
+        if endpoint == "model":
+            more: dict[str, str] = {}
+            if portkey:
+                more = self._portkey_headers(headers, self._portkey_rules(headers, param), param)
+            return _Reply(200, self._model(param, more.get("x-portkey-provider"))), more
         if bad_json or not isinstance(body, dict):
             message = "We could not parse the JSON body of your request: send a JSON object."
             raise provider_error(400, message, provider="openai" if portkey else None)
-        more: dict[str, str] = {}
+        config: dict[str, Any] | None = None
+        more = {}
         if portkey:
-            check_metadata(headers)
-            config = check_config(self.profile, headers)
-            check_routing(headers, body.get("model"), prompt_id is not None)
+            routed = endpoint not in ("prompt", "render")
+            config = self._portkey_rules(headers, body.get("model"), routed)
             overrides = (config or {}).get("override_params")
             if isinstance(overrides, dict):
                 body = {**body, **overrides}
-            provider = provider_of(headers, config, body.get("model"))
-            more = {"x-portkey-provider": provider, "x-portkey-retry-attempt-count": "0"}
-            if config:  # as the open-source gateway: "config", or the target that answered
-                targets = config.get("targets")
-                used = "config.targets[0]" if isinstance(targets, list) and targets else "config"
-                more["x-portkey-last-used-option-index"] = used
-        provider_name = more.get("x-portkey-provider") if portkey else None
-
-        cache_mode = (
-            (config or {}).get("cache", {}).get("mode")
-            if isinstance((config or {}).get("cache"), dict)
-            else None
-        )
-        if prompt_id is not None:
-            template = self.prompts.find(prompt_id)
+            more = self._portkey_headers(headers, config, body.get("model"))
+        provider_name = more.get("x-portkey-provider")
+        if endpoint in ("prompt", "render"):
+            template = self.prompts.find(param)
             if template is None:
-                raise gateway_error(404, f"Prompt {prompt_id} not found")
+                raise gateway_error(404, f"Prompt {param} not found")
             route, body = self._prompt_request(template, body, provider_name)
+            if endpoint == "render":  # no model call, but the same 400s the completion would answer
+                self._generation(route, body, provider_name)
+                return _Reply(200, {"success": True, "data": body}), more
+        cache = (config or {}).get("cache")
+        cache_mode = cache.get("mode") if isinstance(cache, dict) else None
         reply = self._cached(route, headers, body, cache_mode, provider_name)
         return reply, more
+
+    def _portkey_rules(
+        self, headers: Mapping[str, str], model: Any, routed: bool = True
+    ) -> dict[str, Any] | None:
+        """Check metadata, config and (when ``routed``) the routing rule; returns the parsed config."""
+        check_metadata(headers)
+        config = check_config(self.profile, headers)
+        check_routing(headers, model, not routed)
+        return config
+
+    @staticmethod
+    def _portkey_headers(
+        headers: Mapping[str, str], config: Mapping[str, Any] | None, model: Any
+    ) -> dict[str, str]:
+        """The Portkey response headers of an answered request."""
+        more = {
+            "x-portkey-provider": provider_of(headers, config, model),
+            "x-portkey-retry-attempt-count": "0",
+        }
+        if config:  # as the open-source gateway: "config", or the target that answered
+            targets = config.get("targets")
+            used = "config.targets[0]" if isinstance(targets, list) and targets else "config"
+            more["x-portkey-last-used-option-index"] = used
+        return more
+
+    def _record_feedback(self, body: Any, bad_json: bool) -> dict[str, Any]:
+        if bad_json:
+            raise gateway_error(400, "Invalid feedback: the body is not valid JSON")
+        try:
+            records = parse_feedback(body)
+        except FeedbackError as err:
+            raise gateway_error(400, f"Invalid feedback: {err}") from None
+        return self._feedback.add(records)
+
+    @staticmethod
+    def _model(model: str, provider: str | None) -> dict[str, Any]:
+        found = answers.model_object(model)
+        if found is None:
+            message = f"The model '{model}' does not exist or you do not have access to it."
+            raise provider_error(404, message, param="model", provider=provider)
+        return found
 
     def _prompt_request(
         self, template: Template, body: dict[str, Any], provider: str | None
@@ -593,23 +671,25 @@ class Simulator:
         reply.cache_status = "REFRESH" if refresh else f"{label}MISS"
         return reply
 
-    def _models(self) -> dict[str, Any]:
-        return {
-            "object": "list",
-            "data": [{"id": m, "object": "model", "created": 1715367049, "owned_by": o} for m, o in MODELS],
-        }
-
-    def _compute(self, route: str, body: dict[str, Any], provider: str | None) -> _Reply:
+    @staticmethod
+    def _bad(provider: str | None) -> Any:
         def bad(message: str, param: str | None) -> SimError:
             return provider_error(400, message, param=param, provider=provider)
 
+        return bad
+
+    @staticmethod
+    def _model_of(body: Mapping[str, Any], bad: Any) -> str:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise bad("you must provide a model parameter", "model")
-        shown_model = answers.model_name(model)
-        if route == "/embeddings":
-            return _Reply(200, self._embeddings(model, body, bad))
+        return model
 
+    def _generation(self, route: str, body: dict[str, Any], provider: str | None) -> _Generation:
+        """Check a chat or text completion body as OpenAI does (400 naming the parameter)."""
+        bad = self._bad(provider)
+        model = self._model_of(body, bad)
+        shown_model = answers.model_name(model)
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         if max_tokens is not None and (not _integer(max_tokens) or max_tokens < 1):
             raise bad(
@@ -653,14 +733,24 @@ class Simulator:
                 raise bad("'prompt' must be a string or a non-empty array.", "prompt")
             seed = [shown_model, prompt]
             prompt_tokens = answers.count_tokens(answers.prompt_text(prompt))
-        choices = [answers.answer(seed, i, max_tokens, stop) for i in range(n)]
+        return _Generation(model, max_tokens, n, stop, stream, include_usage, seed, prompt_tokens)
+
+    def _compute(self, route: str, body: dict[str, Any], provider: str | None) -> _Reply:
+        if route == "/embeddings":
+            bad = self._bad(provider)
+            return _Reply(200, self._embeddings(self._model_of(body, bad), body, bad))
+        request = self._generation(route, body, provider)
+        choices = [
+            answers.answer(request.seed, i, request.max_tokens, request.stop) for i in range(request.n)
+        ]
+        model, tokens, usage = request.model, request.prompt_tokens, request.include_usage
         if route == "/chat/completions":
-            if stream:
-                return _Reply(200, chunks=answers.chat_chunks(model, choices, prompt_tokens, include_usage))
-            return _Reply(200, answers.chat_completion(model, choices, prompt_tokens))
-        if stream:
-            return _Reply(200, chunks=answers.completion_chunks(model, choices, prompt_tokens, include_usage))
-        return _Reply(200, answers.text_completion(model, choices, prompt_tokens))
+            if request.stream:
+                return _Reply(200, chunks=answers.chat_chunks(model, choices, tokens, usage))
+            return _Reply(200, answers.chat_completion(model, choices, tokens))
+        if request.stream:
+            return _Reply(200, chunks=answers.completion_chunks(model, choices, tokens, usage))
+        return _Reply(200, answers.text_completion(model, choices, tokens))
 
     @staticmethod
     def _embeddings(model: str, body: Mapping[str, Any], bad: Any) -> dict[str, Any]:
@@ -691,6 +781,21 @@ class Simulator:
         if encoding not in ("float", "base64"):
             raise bad("Invalid 'encoding_format': expected 'float' or 'base64'.", "encoding_format")
         return answers.embeddings_response(model, items, dimensions, encoding)
+
+
+def _api_keys(keys: Iterable[str] | None) -> frozenset[str] | None:
+    """The accepted keys, checked: non-empty text without surrounding spaces (a header cannot carry them)."""
+    if keys is None:
+        return None
+    if isinstance(keys, str):
+        raise ValueError("api_keys must be a list of keys, not one string")
+    accepted = frozenset(keys)
+    if not accepted:
+        raise ValueError("api_keys must hold at least one key (None accepts any key)")
+    for key in accepted:
+        if not isinstance(key, str) or not key or key != key.strip():
+            raise ValueError("each API key must be non-empty text without leading or trailing spaces")
+    return accepted
 
 
 def wait_forever(sim: Simulator) -> None:

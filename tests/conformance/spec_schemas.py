@@ -1,0 +1,253 @@
+"""Validators for Portkey's request and response schemas, from the trimmed copy in portkey_schemas.json.
+
+    from spec_schemas import assert_valid, chunk_validator, request_validator, response_validator
+
+    assert_valid(request_validator("/chat/completions"), body)
+    assert_valid(response_validator("/embeddings"), answer)
+    assert_valid(chunk_validator("/chat/completions"), chunk)
+
+Paths are the spec's own (``/prompts/{promptId}/completions``, ``/models/{model}``), without ``/v1``.
+The trimmed file is OpenAPI 3.0; on load each schema becomes JSON Schema 2020-12:
+
+- ``nullable: true`` adds ``"null"`` to ``type`` when ``type`` is given, and does nothing otherwise; an
+  ``enum`` keeps its values, so a nullable enum without ``null`` in it still refuses null (OpenAPI 3.0.3
+  says so explicitly);
+- a ``$ref`` replaces the object holding it (OpenAPI 3.0 ignores the siblings of ``$ref``);
+- boolean ``exclusiveMinimum``/``exclusiveMaximum`` become the numeric form.
+
+Then, unless ``corrected=False``, the ``CORRECTIONS`` below are applied: the places where the spec
+disagrees with what Portkey and OpenAI really send, each with the reason. ``corrected=False`` gives the
+spec as written, so a test can show that each correction is needed.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+__all__ = [
+    "CORRECTIONS",
+    "SCHEMAS_FILE",
+    "Correction",
+    "assert_valid",
+    "chunk_validator",
+    "component_validator",
+    "document",
+    "problems",
+    "request_validator",
+    "response_validator",
+    "to_json_schema",
+]
+
+SCHEMAS_FILE = Path(__file__).resolve().with_name("portkey_schemas.json")
+BASE_URI = "urn:tooljet-portkey:portkey-openapi-trimmed"
+
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties"})
+_SCHEMA_VALUES = frozenset({"items", "additionalProperties", "not"})
+_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf"})
+
+
+def to_json_schema(schema: Any) -> Any:
+    """One OpenAPI 3.0 schema object as JSON Schema 2020-12 (see the module docstring)."""
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        return {"$ref": schema["$ref"]}
+    converted: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            converted[key] = {name: to_json_schema(sub) for name, sub in value.items()}
+        elif key in _SCHEMA_VALUES and isinstance(value, dict):
+            converted[key] = to_json_schema(value)
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            converted[key] = [to_json_schema(sub) for sub in value]
+        else:
+            converted[key] = value
+    if converted.pop("nullable", False) is True and isinstance(converted.get("type"), str):
+        converted["type"] = [converted["type"], "null"]
+    for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        # draft 4's boolean form: pop it, and when true the limit itself becomes exclusive
+        if isinstance(converted.get(bound), bool) and converted.pop(bound) and limit in converted:
+            converted[bound] = converted.pop(limit)
+    return converted
+
+
+def _escape(path: str) -> str:
+    """A spec path as one JSON Pointer token (``/chat/completions`` -> ``~1chat~1completions``)."""
+    return path.replace("~", "~0").replace("/", "~1")
+
+
+def _at(doc: dict[str, Any], pointer: str) -> Any:
+    node: Any = doc
+    for token in pointer.lstrip("/").split("/"):
+        node = node[token.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def _put(doc: dict[str, Any], pointer: str, value: Any) -> None:
+    parent, _, last = pointer.rpartition("/")
+    _at(doc, parent)[last.replace("~1", "/").replace("~0", "~")] = value
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A change to the converted spec at ``pointer``: ``change`` maps the document's value there (None
+    when the pointer names a new schema) to the corrected value."""
+
+    pointer: str
+    reason: str
+    change: Callable[[dict[str, Any], Any], Any]
+
+
+def _nullable_finish_reason(schema: dict[str, Any]) -> dict[str, Any]:
+    corrected = copy.deepcopy(schema)
+    finish = corrected["properties"]["choices"]["items"]["properties"]["finish_reason"]
+    finish["type"] = ["string", "null"]
+    finish["enum"] = [*finish["enum"], None]
+    return corrected
+
+
+CHAT_CHUNK = "/components/schemas/CreateChatCompletionStreamResponse"
+COMPLETION_CHUNK = "/components/schemas/CreateCompletionStreamResponse"
+
+CORRECTIONS: tuple[Correction, ...] = (
+    Correction(
+        CHAT_CHUNK,
+        "Chunk finish_reason is declared `nullable` with an enum that lacks null, and OpenAPI 3.0.3 keeps "
+        "the enum: a strict validator refuses null. OpenAI and Portkey send finish_reason null on every "
+        "chunk but the last one of each choice.",
+        lambda doc, old: _nullable_finish_reason(old),
+    ),
+    Correction(
+        COMPLETION_CHUNK,
+        "The spec has no schema for the /completions stream. OpenAI and Portkey stream `text_completion` "
+        "objects shaped as CreateCompletionResponse whose finish_reason is null until the last chunk of "
+        "each choice; this new schema is CreateCompletionResponse with that one change.",
+        lambda doc, old: _nullable_finish_reason(_at(doc, "/components/schemas/CreateCompletionResponse")),
+    ),
+    Correction(
+        "/components/schemas/Embedding/properties/embedding",
+        "Embedding.embedding is typed as an array of numbers only. With encoding_format base64, OpenAI "
+        "and Portkey send it as one string: the vector's little-endian float32 bytes in base64.",
+        lambda doc, old: {"anyOf": [old, {"type": "string", "contentEncoding": "base64"}]},
+    ),
+    Correction(
+        f"/paths/{_escape('/prompts/{promptId}/completions')}/post/responses/200",
+        "The spec wraps a prompt completion as {status, headers, body}, with no required key, so any "
+        "object passes it. Portkey sends the chat or text completion itself at the top level (Portkey's "
+        "SDK reads id, choices and usage there), so the schema is the wrapper's `body`.",
+        lambda doc, old: old["properties"]["body"],
+    ),
+)
+
+
+@functools.cache
+def document(corrected: bool = True) -> dict[str, Any]:
+    """The trimmed spec with every schema converted to JSON Schema (and corrected, by default)."""
+    raw = json.loads(SCHEMAS_FILE.read_text(encoding="utf-8"))
+    doc: dict[str, Any] = {
+        "paths": {},
+        "components": {
+            "schemas": {name: to_json_schema(s) for name, s in raw["components"]["schemas"].items()}
+        },
+    }
+    for path, methods in raw["paths"].items():
+        for method, operation in methods.items():
+            entry: dict[str, Any] = {
+                "responses": {status: to_json_schema(s) for status, s in operation["responses"].items()}
+            }
+            if "requestBody" in operation:
+                entry["requestBody"] = to_json_schema(operation["requestBody"])
+            doc["paths"].setdefault(path, {})[method] = entry
+    if corrected:
+        for correction in CORRECTIONS:
+            try:
+                old = _at(doc, correction.pointer)
+            except KeyError:
+                old = None
+            _put(doc, correction.pointer, correction.change(doc, old))
+    return doc
+
+
+@functools.cache
+def _registry(corrected: bool) -> Registry[Any]:
+    resource: Resource[Any] = Resource(contents=document(corrected), specification=DRAFT202012)
+    return Registry().with_resource(BASE_URI, resource)
+
+
+def _validator(pointer: str, corrected: bool) -> Draft202012Validator:
+    _at(document(corrected), pointer)  # a KeyError here names a path or status the file does not hold
+    return Draft202012Validator({"$ref": f"{BASE_URI}#{pointer}"}, registry=_registry(corrected))
+
+
+@functools.cache
+def request_validator(path: str, method: str = "post", *, corrected: bool = True) -> Draft202012Validator:
+    """The validator of ``path``'s JSON request body, e.g. ``request_validator("/embeddings")``."""
+    return _validator(f"/paths/{_escape(path)}/{method.lower()}/requestBody", corrected)
+
+
+@functools.cache
+def response_validator(
+    path: str, method: str = "post", status: int | str = 200, *, corrected: bool = True
+) -> Draft202012Validator:
+    """The validator of ``path``'s JSON response body for ``status``, e.g.
+    ``response_validator("/models/{model}", "get")``."""
+    return _validator(f"/paths/{_escape(path)}/{method.lower()}/responses/{status}", corrected)
+
+
+@functools.cache
+def component_validator(name: str, *, corrected: bool = True) -> Draft202012Validator:
+    """The validator of a component schema by name, e.g. ``component_validator("ErrorResponse")``."""
+    return _validator(f"/components/schemas/{name}", corrected)
+
+
+_CHUNKS = {
+    "/chat/completions": (CHAT_CHUNK,),
+    "/completions": (COMPLETION_CHUNK,),
+    "/prompts/{promptId}/completions": (CHAT_CHUNK, COMPLETION_CHUNK),
+}
+
+
+@functools.cache
+def chunk_validator(path: str, *, corrected: bool = True) -> Draft202012Validator:
+    """The validator of one streamed chunk (one SSE ``data:`` JSON) of ``path``: chat, completions, or a
+    prompt completion (either). With ``corrected=False`` only chat has a schema in the spec."""
+    pointers = _CHUNKS[path]
+    if not corrected:
+        pointers = tuple(p for p in pointers if p == CHAT_CHUNK)
+    if len(pointers) == 1:
+        return _validator(pointers[0], corrected)
+    schema = {"anyOf": [{"$ref": f"{BASE_URI}#{p}"} for p in pointers]}
+    return Draft202012Validator(schema, registry=_registry(corrected))
+
+
+def problems(validator: Draft202012Validator, instance: Any) -> list[str]:
+    """Each way ``instance`` fails, as ``<JSON path>: <message>`` (empty when it conforms)."""
+    found: list[str] = []
+    for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+        found.append(f"{error.json_path}: {error.message}")
+        found.extend(f"  {sub.json_path}: {sub.message}" for sub in _leaves(error.context or ()))
+    return found
+
+
+def _leaves(errors: Iterable[Any]) -> Iterable[Any]:
+    for error in errors:
+        if error.context:
+            yield from _leaves(error.context)
+        else:
+            yield error
+
+
+def assert_valid(validator: Draft202012Validator, instance: Any) -> None:
+    """Fail with every problem listed when ``instance`` does not conform."""
+    found = problems(validator, instance)
+    assert not found, "does not conform to Portkey's spec:\n" + "\n".join(found)
