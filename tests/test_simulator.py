@@ -1094,7 +1094,15 @@ def test_query_service_runs_each_operation(
     assert meta.get("streamed", False) is stream
     sent = hosted.requests[-1]
     assert (sent.method, sent.path) == ("POST", path)
-    assert sent.json == ({**body, "stream": True} if stream else body)
+    if stream:  # chat and completion streams ask for the final usage chunk; prompt completions do not
+        usage = {"stream_options": {"include_usage": True}} if "model" in body else {}
+        body = {**body, "stream": True, **usage}
+    assert sent.json == body
+    if "stream_options" in body or not stream:
+        assert set(meta["usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens"}
+        assert meta["usage"]["completion_tokens"] == len(text.split())
+    else:  # a streamed prompt completion asks for no usage chunk, so it has none
+        assert "usage" not in meta
     assert sent.headers["x-portkey-api-key"] == SECRET
     assert sent.headers["x-portkey-metadata"] == '{"_user":"ada"}'
     assert sent.headers["accept"] == ("text/event-stream" if stream else "application/json")
@@ -1116,8 +1124,10 @@ def test_query_service_stream_yields_chunks(hosted: Simulator) -> None:
     query = {"operation": "chat", "model": "gpt-4o-mini", "messages": json.dumps(HELLO), "max_tokens": "4"}
     with QueryService() as service:
         chunks = list(service.stream(source, query))
-    pieces = [c["choices"][0]["delta"].get("content") for c in chunks]
+    pieces = [c["choices"][0]["delta"].get("content") for c in chunks if c["choices"]]
     assert pieces == ["", "This", " is", " a", " simulated", None]
+    # stream() passes every chunk on, the final usage chunk (no choices) included
+    assert (chunks[-1]["choices"], chunks[-1]["usage"]["completion_tokens"]) == ([], 4)
 
 
 def test_query_service_retries_an_injected_503(hosted: Simulator, no_sleep: list[float]) -> None:
@@ -1194,7 +1204,9 @@ def test_async_query_service_against_the_simulator(hosted: Simulator) -> None:
 
     result, chunks = asyncio.run(scenario())
     assert result["data"]["choices"][0]["message"]["content"] == "This is a"
-    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "This is a"
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == "This is a"
+    assert chunks[-1]["usage"]["completion_tokens"] == 3
 
 
 JSON_VALUES = st.recursive(
