@@ -58,7 +58,6 @@ def _rng(seed: Any, attempt: int) -> random.Random:
 
 def instance_of(schema: Any, seed: Any = None) -> Any:
     """A value valid against ``schema``, the same for the same schema and seed."""
-    from jsonschema import FormatChecker
     from jsonschema.exceptions import SchemaError
     from jsonschema.validators import validator_for
 
@@ -67,7 +66,7 @@ def instance_of(schema: Any, seed: Any = None) -> Any:
         cls.check_schema(schema)
     except SchemaError as err:
         raise NoInstance(f"not a valid JSON Schema: {err.message}") from None
-    validator = cls(schema, format_checker=FormatChecker())
+    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)  # the formats of the schema's draft
     problem = "no value fits it"
     for attempt in range(ATTEMPTS):
         try:
