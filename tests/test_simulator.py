@@ -813,6 +813,467 @@ def test_completion_stream(openai: Simulator) -> None:
     assert events[-1] == "[DONE]"
 
 
+# -- structured output ----------------------------------------------------------------------------
+
+ORDER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "customer": {"type": "string"},
+        "placed": {"type": "string", "format": "date"},
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "product": {"type": "string"},
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": 9},
+                },
+                "required": ["product", "quantity"],
+                "additionalProperties": False,
+            },
+        },
+        "status": {"enum": ["new", "paid"]},
+    },
+    "required": ["customer", "placed", "items", "status"],
+    "additionalProperties": False,
+}
+EXTRACT = [{"role": "user", "content": "Extract the order: Ada wants two lamps."}]
+
+
+def json_schema_format(schema: Any, strict: bool = True, name: str = "order") -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": strict}}
+
+
+def content_of(data: dict[str, Any], index: int = 0) -> Any:
+    return data["choices"][index]["message"]["content"]
+
+
+def test_json_schema_answer_is_an_instance_of_the_schema(openai: Simulator) -> None:
+    from jsonschema import Draft202012Validator
+
+    data = chat(openai, messages=EXTRACT, response_format=json_schema_format(ORDER_SCHEMA), n=2)
+    first, second = (json.loads(content_of(data, i)) for i in (0, 1))
+    for value in (first, second):
+        assert list(Draft202012Validator(ORDER_SCHEMA).iter_errors(value)) == []
+        assert set(value) == {"customer", "placed", "items", "status"}
+    assert first != second  # each choice its own instance
+    assert [c["finish_reason"] for c in data["choices"]] == ["stop", "stop"]
+    words = sum(len(content_of(data, i).split()) for i in (0, 1))
+    assert data["usage"]["completion_tokens"] == words
+    again = chat(openai, messages=EXTRACT, response_format=json_schema_format(ORDER_SCHEMA), n=2)
+    assert content_of(again) == content_of(data)  # deterministic
+
+
+def test_json_schema_answer_cut_by_max_tokens_is_no_longer_json(openai: Simulator) -> None:
+    whole = content_of(chat(openai, messages=EXTRACT, response_format=json_schema_format(ORDER_SCHEMA)))
+    data = chat(openai, messages=EXTRACT, response_format=json_schema_format(ORDER_SCHEMA), max_tokens=3)
+    assert content_of(data) == " ".join(whole.split(" ")[:3])
+    assert data["choices"][0]["finish_reason"] == "length"
+    with pytest.raises(ValueError):
+        json.loads(content_of(data))
+
+
+def test_json_schema_without_strict_and_without_schema(openai: Simulator) -> None:
+    loose = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}}}}
+    value = json.loads(content_of(chat(openai, response_format=json_schema_format(loose, strict=False))))
+    assert isinstance(value["tags"], list) and all(isinstance(t, str) for t in value["tags"])
+    bare = {"type": "json_schema", "json_schema": {"name": "any"}}
+    assert json.loads(content_of(chat(openai, response_format=bare))) is not None
+
+
+def test_json_object_answer(openai: Simulator) -> None:
+    messages = [{"role": "user", "content": "Reply in JSON: what is a gateway?"}]
+    text = content_of(chat(openai, messages=messages))
+    data = chat(openai, messages=messages, response_format={"type": "json_object"})
+    assert json.loads(content_of(data)) == {"answer": text}  # the same words, as a JSON object
+    assert data["usage"]["completion_tokens"] == len(content_of(data).split())
+    plain = chat(openai, messages=messages, response_format={"type": "text"})
+    assert content_of(plain) == text
+
+
+STRICT_REFUSALS = [
+    ({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
+     "Invalid schema for response_format 'order': in context=(), 'additionalProperties' must be given and "
+     "be false (strict mode)."),
+    ({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"],
+      "additionalProperties": False},
+     "Invalid schema for response_format 'order': in context=(), 'required' must list every key in "
+     "'properties' (strict mode). Missing 'b'."),
+    ({"type": "object", "properties": {"x": {"type": "array", "items": {"type": "object", "properties": {}}}},
+      "required": ["x"], "additionalProperties": False},
+     "Invalid schema for response_format 'order': in context=('properties', 'x', 'items'), "
+     "'additionalProperties' must be given and be false (strict mode)."),
+    ({"type": "array", "items": {"type": "string"}},
+     "Invalid schema for response_format 'order': in context=(), the schema must be of type 'object' and not "
+     "use 'anyOf' at the root."),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("schema", "message"), STRICT_REFUSALS)
+def test_strict_mode_refuses_what_openai_refuses(openai: Simulator, schema: Any, message: str) -> None:
+    response = post(openai, "/chat/completions", {**CHAT, "response_format": json_schema_format(schema)})
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "message": message,
+            "type": "invalid_request_error",
+            "param": "response_format",
+            "code": None,
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("response_format", "messages", "message", "param"),
+    [
+        ("json_object", HELLO, "Invalid type for 'response_format': expected an object.", "response_format"),
+        ({"type": "xml"}, HELLO,
+         "Invalid value: 'xml'. Supported values are: 'text', 'json_object' and 'json_schema'.",
+         "response_format.type"),
+        ({"type": "json_object"}, HELLO,
+         "'messages' must contain the word 'json' in some form, to use 'response_format' of type "
+         "'json_object'.",
+         "messages"),
+        ({"type": "json_schema"}, HELLO, "Missing required parameter: 'response_format.json_schema'.",
+         "response_format.json_schema"),
+        ({"type": "json_schema", "json_schema": {"name": "a b", "schema": {}}}, HELLO,
+         "Invalid 'response_format.json_schema.name': expected 1 to 64 letters, digits, '_' or '-'.",
+         "response_format.json_schema.name"),
+        ({"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "strin"}}}, HELLO,
+         "Invalid schema for response_format 'r': not a valid JSON Schema ('strin' is not valid under any of "
+         "the given schemas).", "response_format"),
+        ({"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "integer", "minimum": 3,
+                                                                       "maximum": 2}}}, HELLO,
+         "The simulator could not make a value for this schema (the bounds leave no integer) (simulated).",
+         "response_format"),
+    ],
+)  # fmt: skip
+def test_response_format_refusals(
+    openai: Simulator, response_format: Any, messages: Any, message: str, param: str
+) -> None:
+    response = post(
+        openai, "/chat/completions", {**CHAT, "messages": messages, "response_format": response_format}
+    )
+    assert response.status_code == 400
+    assert (response.json()["error"]["message"], response.json()["error"]["param"]) == (message, param)
+
+
+# -- tools -----------------------------------------------------------------------------------------
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"enum": ["celsius", "fahrenheit"]}},
+            "required": ["city", "unit"],
+            "additionalProperties": False,
+        },
+        "strict": True,
+    },
+}
+CLOCK = {"type": "function", "function": {"name": "get_time"}}  # no parameters: called with {}
+TOOLS = [WEATHER, CLOCK]
+
+
+def calls_of(data: dict[str, Any], index: int = 0) -> list[tuple[str, Any]]:
+    message = data["choices"][index]["message"]
+    return [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in message["tool_calls"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "tool_choice", "called"),
+    [
+        ("Hello there", {"type": "function", "function": {"name": "get_time"}}, ["get_time"]),
+        ("Hello there", "required", ["get_weather"]),  # names no tool: the first one
+        ("What does get_time say?", "required", ["get_time"]),
+        ("Use get_time, then get_weather", "required", ["get_weather", "get_time"]),  # in the order of tools
+        ("Use get_time, then get_weather", "auto", ["get_weather", "get_time"]),
+        ("Use GET_TIME", None, ["get_time"]),  # auto by default; names match in any case
+        ("Use get_times", "auto", []),  # a whole name only
+        ("Hello there", "auto", []),
+        ("Use get_time", "none", []),
+    ],
+)
+def test_which_tools_are_called(openai: Simulator, text: str, tool_choice: Any, called: list[str]) -> None:
+    body: dict[str, Any] = {"messages": [{"role": "user", "content": text}], "tools": TOOLS}
+    if tool_choice is not None:
+        body["tool_choice"] = tool_choice
+    data = chat(openai, **body)
+    choice = data["choices"][0]
+    if not called:
+        assert choice["finish_reason"] == "stop"
+        assert "tool_calls" not in choice["message"]
+        assert choice["message"]["content"].startswith("This is a simulated answer.")
+        return
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] is None
+    assert [name for name, _ in calls_of(data)] == called
+    for call in choice["message"]["tool_calls"]:
+        assert re.fullmatch(r"call_[0-9a-f]{24}", call["id"])
+        assert call["type"] == "function"
+
+
+def test_tool_arguments_satisfy_the_parameters(openai: Simulator) -> None:
+    from jsonschema import Draft202012Validator
+
+    data = chat(
+        openai, tools=TOOLS, tool_choice={"type": "function", "function": {"name": "get_weather"}}, n=3
+    )
+    arguments = [calls_of(data, i)[0][1] for i in range(3)]
+    for value in arguments:
+        assert list(Draft202012Validator(WEATHER["function"]["parameters"]).iter_errors(value)) == []
+    assert len({json.dumps(a) for a in arguments}) > 1  # each choice its own arguments
+    calls = data["choices"][0]["message"]["tool_calls"]
+    assert data["usage"]["completion_tokens"] == sum(
+        1 + len(c["function"]["arguments"].split())
+        for i in range(3)
+        for c in data["choices"][i]["message"]["tool_calls"]
+    )
+    again = chat(
+        openai, tools=TOOLS, tool_choice={"type": "function", "function": {"name": "get_weather"}}, n=3
+    )
+    assert again["choices"][0]["message"]["tool_calls"] == calls  # ids and arguments: deterministic
+    assert calls_of(
+        chat(openai, tools=TOOLS, tool_choice="required", messages=[{"role": "user", "content": "get_time"}])
+    )[0] == ("get_time", {})
+
+
+def test_parallel_tool_calls_false_calls_one(openai: Simulator) -> None:
+    messages = [{"role": "user", "content": "get_time and get_weather"}]
+    data = chat(openai, messages=messages, tools=TOOLS, parallel_tool_calls=False)
+    assert [name for name, _ in calls_of(data)] == ["get_weather"]
+
+
+def test_a_tool_round_trip(openai: Simulator) -> None:
+    first = chat(openai, messages=[{"role": "user", "content": "get_weather please"}], tools=TOOLS)
+    call = first["choices"][0]["message"]["tool_calls"][0]
+    history = [
+        {"role": "user", "content": "get_weather please"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": '{"temperature": 21}'},
+    ]
+    answer = chat(openai, messages=history, tools=TOOLS)  # auto after a tool result: text
+    assert answer["choices"][0]["finish_reason"] == "stop"
+    assert answer["choices"][0]["message"]["content"].startswith("This is a simulated answer.")
+    required = chat(openai, messages=history, tools=TOOLS, tool_choice="required")
+    assert [name for name, _ in calls_of(required)] == ["get_weather"]  # the last user message names it
+
+
+TOOL_CALL = {"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "param"),
+    [
+        ({"tools": []}, "Invalid 'tools': expected a non-empty array of tools.", "tools"),
+        ({"tools": [{"type": "function", "function": {"name": "get time"}}]},
+         "Invalid 'tools[0].function.name': expected 1 to 64 letters, digits, '_' or '-'.",
+         "tools[0].function.name"),
+        ({"tools": [{"type": "retrieval"}]},
+         "Invalid 'tools[0]': expected {type: 'function', function: {name, ...}}.", "tools[0]"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": 5}}}]},
+         "Invalid schema for function 'f': not a valid JSON Schema (5 is not valid under any of the given "
+         "schemas).", "tools[0].function.parameters"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "strict": True,
+                                                       "parameters": {"type": "object", "properties": {}}}}]},
+         "Invalid schema for function 'f': in context=(), 'additionalProperties' must be given and be false "
+         "(strict mode).", "tools[0].function.parameters"),
+        ({"tool_choice": "required"},
+         "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+         "tool_choice"),
+        ({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "nope"}}},
+         "Invalid 'tool_choice': no tool named 'nope' in 'tools'.", "tool_choice"),
+        ({"tools": TOOLS, "tool_choice": "always"},
+         "Invalid 'tool_choice': expected 'none', 'auto', 'required' or "
+         "{type: 'function', function: {name}}.",
+         "tool_choice"),
+        ({"tools": TOOLS, "parallel_tool_calls": "yes"}, "Invalid 'parallel_tool_calls': expected a boolean.",
+         "parallel_tool_calls"),
+        ({"messages": [*HELLO, {"role": "assistant", "tool_calls": [TOOL_CALL]}]},
+         "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+         "'tool_call_id'. The following tool_call_ids did not have response messages: call_1", "messages"),
+        ({"messages": [*HELLO, {"role": "assistant", "tool_calls": [TOOL_CALL]}, *HELLO]},
+         "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+         "'tool_call_id'. The following tool_call_ids did not have response messages: call_1",
+         "messages[2].role"),
+        ({"messages": [*HELLO, {"role": "tool", "tool_call_id": "call_1", "content": "12:00"}]},
+         "Invalid parameter: messages with role 'tool' must be a response to a preceding message with "
+         "'tool_calls'.", "messages[1].role"),
+        ({"messages": [*HELLO, {"role": "assistant", "tool_calls": [TOOL_CALL]},
+                       {"role": "tool", "content": "x"}]},
+         "Missing required parameter: 'messages[2].tool_call_id'.", "messages[2].tool_call_id"),
+        ({"messages": [*HELLO, {"role": "assistant",
+                                "tool_calls": [{"id": "c", "function": {"name": "f"}}]}]},
+         "Invalid 'messages[1].tool_calls[0]': expected {id, type: 'function', function: {name, arguments}} "
+         "with text values.", "messages[1].tool_calls[0]"),
+        ({"messages": [*HELLO, {"role": "assistant"}]},
+         "Invalid 'messages[1]': an assistant message needs 'content' or 'tool_calls'.", "messages[1]"),
+    ],
+)  # fmt: skip
+def test_tool_refusals(openai: Simulator, body: dict[str, Any], message: str, param: str) -> None:
+    response = post(openai, "/chat/completions", {**CHAT, **body})
+    assert response.status_code == 400
+    assert (response.json()["error"]["message"], response.json()["error"]["param"]) == (message, param)
+
+
+# -- images and content parts ----------------------------------------------------------------------
+
+PNG = (  # a 1x1 PNG
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJ"
+    "RU5ErkJggg=="
+)
+
+
+def test_image_parts_are_accepted_counted_and_recorded(openai: Simulator) -> None:
+    parts = [
+        {"type": "text", "text": "What is in these two images?"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png", "detail": "low"}},
+        {"type": "image_url", "image_url": {"url": PNG}},
+    ]
+    data = chat(openai, messages=[{"role": "user", "content": parts}])
+    assert data["usage"]["prompt_tokens"] == 6 + 2 * 85  # the text's words, and 85 per image
+    assert openai.requests[-1].json["messages"][0]["content"] == parts
+    other = chat(openai, messages=[{"role": "user", "content": [parts[0], parts[1]]}])
+    assert other["usage"]["prompt_tokens"] == 6 + 85
+    assert content_of(other) != content_of(data)  # the images are part of the input
+
+
+def test_text_parts_in_system_developer_assistant_and_tool_messages(openai: Simulator) -> None:
+    text = [{"type": "text", "text": "Be brief."}]
+    messages = [
+        {"role": "system", "content": text},
+        {"role": "developer", "content": text},
+        {"role": "user", "content": "get_time"},
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "No."}], "tool_calls": [TOOL_CALL]},
+        {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "12:00"}]},
+    ]
+    data = chat(openai, messages=messages)
+    assert data["usage"]["prompt_tokens"] == 2 + 2 + 1 + 1  # text parts count; a refusal part does not
+
+
+@pytest.mark.parametrize(
+    ("content", "message", "param"),
+    [
+        ([], "Invalid 'messages[0].content': expected a string or a non-empty array of content parts.",
+         "messages[0].content"),
+        ([{"type": "video", "url": "x"}],
+         "Invalid value: 'video'. Supported values are: 'text', 'image_url', 'input_audio', 'file'.",
+         "messages[0].content[0].type"),
+        ([{"type": "text"}], "Missing required parameter: 'messages[0].content[0].text'.",
+         "messages[0].content[0].text"),
+        ([{"type": "image_url", "image_url": {"url": "ftp://example.com/a.png"}}],
+         "Invalid image URL: 'messages[0].content[0].image_url.url'. Expected an http(s) URL, or a base64 "
+         "data URL with an image MIME type (data:image/png;base64,...).",
+         "messages[0].content[0].image_url.url"),
+        ([{"type": "image_url", "image_url": {"url": "data:text/plain;base64,aGk="}}],
+         "Invalid image URL: 'messages[0].content[0].image_url.url'. Expected an http(s) URL, or a base64 "
+         "data URL with an image MIME type (data:image/png;base64,...).",
+         "messages[0].content[0].image_url.url"),
+        ([{"type": "image_url", "image_url": {"url": PNG, "detail": "max"}}],
+         "Invalid value: 'max'. Supported values are: 'auto', 'low' and 'high'.",
+         "messages[0].content[0].image_url.detail"),
+    ],
+)  # fmt: skip
+def test_content_part_refusals(openai: Simulator, content: Any, message: str, param: str) -> None:
+    response = post(openai, "/chat/completions", {**CHAT, "messages": [{"role": "user", "content": content}]})
+    assert response.status_code == 400
+    assert (response.json()["error"]["message"], response.json()["error"]["param"]) == (message, param)
+
+
+def test_system_content_must_be_text(openai: Simulator) -> None:
+    messages = [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": PNG}}]}, *HELLO]
+    response = post(openai, "/chat/completions", {**CHAT, "messages": messages})
+    assert response.json()["error"]["message"] == (
+        "Invalid 'messages[0].content[0]': expected a text part {type: 'text', text}."
+    )
+
+
+# -- reasoning models ------------------------------------------------------------------------------
+
+UNSUPPORTED_MAX_TOKENS = {
+    "error": {
+        "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+        "Use 'max_completion_tokens' instead.",
+        "type": "invalid_request_error",
+        "param": "max_tokens",
+        "code": "unsupported_parameter",
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "o1",
+        "o1-mini",
+        "o3",
+        "o3-mini",
+        "o4-mini-2025-04-16",
+        "gpt-5",
+        "gpt-5-nano",
+        "@openai-prod/gpt-5-mini",
+    ],
+)
+def test_reasoning_models_want_max_completion_tokens(openai: Simulator, model: str) -> None:
+    response = post(openai, "/chat/completions", {**CHAT, "model": model, "max_tokens": 5})
+    assert (response.status_code, response.json()) == (400, UNSUPPORTED_MAX_TOKENS)
+    data = chat(openai, model=model, max_completion_tokens=5)
+    assert data["model"] == model
+    assert (content_of(data), data["choices"][0]["finish_reason"]) == (
+        "This is a simulated answer.",
+        "length",
+    )
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "o10", "gpt-4.1", "@openai-prod/gpt-4o-mini"])
+def test_other_models_take_max_tokens(openai: Simulator, model: str) -> None:
+    assert chat(openai, model=model, max_tokens=2)["usage"]["completion_tokens"] == 2
+
+
+# -- streamed structured output and tool calls --------------------------------------------------------
+
+
+def stream_chunks(sim: Simulator, body: dict[str, Any]) -> list[dict[str, Any]]:
+    events = sse_events(post(sim, "/chat/completions", {**CHAT, **body, "stream": True}))
+    assert events[-1] == "[DONE]"
+    return [json.loads(e) for e in events[:-1]]
+
+
+def test_streamed_json_comes_in_pieces_that_join_to_the_answer(openai: Simulator) -> None:
+    body = {"messages": EXTRACT, "response_format": json_schema_format(ORDER_SCHEMA)}
+    whole = content_of(chat(openai, **body))
+    chunks = stream_chunks(openai, {**body, "stream_options": {"include_usage": True}})
+    pieces = [c["choices"][0]["delta"].get("content") for c in chunks if c["choices"]]
+    assert pieces[0] == ""  # the role chunk
+    assert len(pieces) == len(whole.split()) + 2  # role, one per word, finish
+    assert "".join(p or "" for p in pieces) == whole
+    assert chunks[-1]["usage"]["completion_tokens"] == len(whole.split())
+
+
+def test_streamed_tool_calls_carry_their_index_and_join_to_the_answer(openai: Simulator) -> None:
+    body = {"messages": [{"role": "user", "content": "get_weather and get_time"}], "tools": TOOLS}
+    whole = chat(openai, **body)["choices"][0]["message"]["tool_calls"]
+    chunks = stream_chunks(openai, body)
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert deltas[0]["role"] == "assistant"
+    assert deltas[0]["content"] is None
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+    assembled: dict[int, dict[str, Any]] = {}
+    for delta in deltas[:-1]:
+        (part,) = delta["tool_calls"]
+        call = assembled.setdefault(part["index"], {"function": {"arguments": ""}})
+        if "id" in part:  # the first delta of each call: id, type and name
+            assert part["function"] == {"name": part["function"]["name"], "arguments": ""}
+            call.update(id=part["id"], type=part["type"])
+            call["function"]["name"] = part["function"]["name"]
+        call["function"]["arguments"] += part["function"]["arguments"]
+    assert [assembled[i] for i in sorted(assembled)] == whole
+    assert sorted(assembled) == [0, 1]
+
+
 # -- prompt templates ------------------------------------------------------------------------------
 
 
