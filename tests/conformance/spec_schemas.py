@@ -116,6 +116,33 @@ def _nullable_finish_reason(schema: dict[str, Any]) -> dict[str, Any]:
     return corrected
 
 
+def _or_parts(content: dict[str, Any], *part_schemas: str) -> dict[str, Any]:
+    """A message's ``content`` schema that also takes a non-empty list of the named part schemas."""
+    parts = [{"$ref": f"#/components/schemas/{name}"} for name in part_schemas]
+    items = parts[0] if len(parts) == 1 else {"oneOf": parts}
+    return {"anyOf": [content, {"type": "array", "minItems": 1, "items": items}]}
+
+
+def _root_hyperparameters(doc: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """A prompt request whose root keys beside ``variables`` and ``stream`` are the hyperparameters of a
+    chat or a text completion, checked as those requests check them (none is required)."""
+    schemas = doc["components"]["schemas"]
+    forms = [
+        {"properties": schemas[name]["properties"]}
+        for name in ("CreateChatCompletionRequest", "CreateCompletionRequest")
+    ]
+    return {
+        "type": "object",
+        "properties": {"variables": {"type": "object"}, "stream": {"type": "boolean"}},
+        "anyOf": forms,
+    }
+
+
+SCHEMAS = "/components/schemas"
+TEXT_PART = "ChatCompletionRequestMessageContentPartText"
+REFUSAL_PART = "ChatCompletionRequestMessageContentPartRefusal"
+AUDIO_PART = "ChatCompletionRequestMessageContentPartAudio"
+FILE_PART = "ChatCompletionRequestMessageContentPartFile"
 CHAT_CHUNK = "/components/schemas/CreateChatCompletionStreamResponse"
 COMPLETION_CHUNK = "/components/schemas/CreateCompletionStreamResponse"
 
@@ -146,6 +173,104 @@ CORRECTIONS: tuple[Correction, ...] = (
         "object passes it. Portkey sends the chat or text completion itself at the top level (Portkey's "
         "SDK reads id, choices and usage there), so the schema is the wrapper's `body`.",
         lambda doc, old: old["properties"]["body"],
+    ),
+    # -- request bodies ------------------------------------------------------------------------------
+    Correction(
+        f"{SCHEMAS}/{REFUSAL_PART}",
+        "New: the refusal part an assistant message may carry back ({type: refusal, refusal}), in OpenAI's "
+        "API reference and missing from the spec.",
+        lambda doc, old: {
+            "type": "object",
+            "required": ["type", "refusal"],
+            "properties": {"type": {"enum": ["refusal"]}, "refusal": {"type": "string"}},
+        },
+    ),
+    Correction(
+        f"{SCHEMAS}/{AUDIO_PART}",
+        "New: the input_audio user content part ({type: input_audio, input_audio: {data, format}}), in "
+        "OpenAI's API reference and passed on by Portkey, missing from the spec.",
+        lambda doc, old: {
+            "type": "object",
+            "required": ["type", "input_audio"],
+            "properties": {
+                "type": {"enum": ["input_audio"]},
+                "input_audio": {
+                    "type": "object",
+                    "required": ["data", "format"],
+                    "properties": {"data": {"type": "string"}, "format": {"enum": ["wav", "mp3"]}},
+                },
+            },
+        },
+    ),
+    Correction(
+        f"{SCHEMAS}/{FILE_PART}",
+        "New: the file user content part ({type: file, file: {file_data | file_id, filename}}), in "
+        "OpenAI's API reference and passed on by Portkey, missing from the spec.",
+        lambda doc, old: {
+            "type": "object",
+            "required": ["type", "file"],
+            "properties": {
+                "type": {"enum": ["file"]},
+                "file": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "properties": {
+                        "file_data": {"type": "string"},
+                        "file_id": {"type": "string"},
+                        "filename": {"type": "string"},
+                    },
+                },
+            },
+        },
+    ),
+    Correction(
+        f"{SCHEMAS}/ChatCompletionRequestMessageContentPart",
+        "A user message's parts are text and image_url only in the spec; OpenAI also takes input_audio "
+        "and file parts, and Portkey passes them on.",
+        lambda doc, old: {
+            "oneOf": [
+                *old["oneOf"],
+                {"$ref": f"#{SCHEMAS}/{AUDIO_PART}"},
+                {"$ref": f"#{SCHEMAS}/{FILE_PART}"},
+            ]
+        },
+    ),
+    Correction(
+        f"{SCHEMAS}/ChatCompletionRequestSystemMessage/properties/content",
+        "A system message's content is a string only in the spec; OpenAI (and Portkey, which passes it on) "
+        "also takes a non-empty list of text parts.",
+        lambda doc, old: _or_parts(old, TEXT_PART),
+    ),
+    Correction(
+        f"{SCHEMAS}/ChatCompletionRequestDeveloperMessage/properties/content",
+        "A developer message's content is a string only in the spec; OpenAI also takes a non-empty list of "
+        "text parts.",
+        lambda doc, old: _or_parts(old, TEXT_PART),
+    ),
+    Correction(
+        f"{SCHEMAS}/ChatCompletionRequestAssistantMessage/properties/content",
+        "An assistant message's content is a string (or null) only in the spec; OpenAI also takes a "
+        "non-empty list of text and refusal parts.",
+        lambda doc, old: _or_parts(old, TEXT_PART, REFUSAL_PART),
+    ),
+    Correction(
+        f"{SCHEMAS}/ChatCompletionRequestToolMessage/properties/content",
+        "A tool message's content is a string only in the spec; OpenAI also takes a non-empty list of text "
+        "parts.",
+        lambda doc, old: _or_parts(old, TEXT_PART),
+    ),
+    Correction(
+        f"/paths/{_escape('/prompts/{promptId}/completions')}/post/requestBody",
+        "The spec groups a prompt completion's hyperparameters under `hyperparameters`, and its own "
+        "description says they go at the root, beside `variables` and `stream` (as Portkey reads them); "
+        "as written the root keys are not checked at all. Here they are checked as a chat or text "
+        "completion's.",
+        _root_hyperparameters,
+    ),
+    Correction(
+        f"/paths/{_escape('/prompts/{promptId}/render')}/post/requestBody",
+        "As for prompt completions: the hyperparameters go at the root, beside `variables`.",
+        _root_hyperparameters,
     ),
 )
 

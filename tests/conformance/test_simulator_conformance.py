@@ -289,7 +289,7 @@ def test_every_served_endpoint_has_a_case() -> None:
 def test_the_requests_sent_here_conform_too(case: Case) -> None:
     """The bodies above are ones Portkey documents, so the answers are checked on realistic input.
     The bulk feedback form (a list, as the SDKs' bulk_create sends) is checked item by item; the prompt
-    paths' request schemas do not constrain the hyperparameters at the root."""
+    paths' hyperparameters at the root are checked as a chat's or text completion's (a correction)."""
     if case.body is None:
         return
     items = case.body if isinstance(case.body, list) else [case.body]
