@@ -1760,3 +1760,227 @@ def test_retry_attempt_count_reaches_the_query_result(hosted: Simulator) -> None
     with QueryService() as service:
         result = service.run(source, {"operation": "chat", "model": "m", "messages": json.dumps(HELLO)})
     assert (result["metadata"]["retryAttemptCount"], result["metadata"]["retries"]) == (2, 0)
+
+
+# -- QueryService.run against the simulator: chat forms, output modes, structured output, tools, images --
+
+HOSTED_SOURCE = {"apiKey": SECRET, "provider": "openai"}
+
+
+def run_query(sim: Simulator, query: dict[str, str]) -> dict[str, Any]:
+    with QueryService() as service:
+        result: dict[str, Any] = service.run({**HOSTED_SOURCE, "gatewayUrl": sim.url}, query)
+    return result
+
+
+def direct_chat(sim: Simulator, body: dict[str, Any]) -> dict[str, Any]:
+    """The simulator's answer to the same body, sent by hand (what the plugin's result is made from)."""
+    response = post(sim, "/chat/completions", body, {**KEY, **ROUTE})
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_chat_prompt_form_with_output_text(hosted: Simulator) -> None:
+    query = {
+        "operation": "chat",
+        "model": "gpt-4o-mini",
+        "system_prompt": "Be brief.",
+        "message_history": json.dumps(
+            [{"message": "Hi", "type": "message"}, {"message": "Hello! How can I help?", "type": "response"},
+             {"message": "Network error", "type": "error"}]
+        ),
+        "prompt": "Name an AI gateway.",
+        "output": "text",
+    }  # fmt: skip
+    result = run_query(hosted, query)
+    sent = hosted.requests[-1].json
+    assert sent == {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello! How can I help?"},
+            {"role": "user", "content": "Name an AI gateway."},
+        ],
+    }
+    expected = direct_chat(hosted, sent)
+    assert result["data"] == expected["choices"][0]["message"]["content"]
+    assert result["data"].startswith("This is a simulated answer.")
+    meta = result["metadata"]
+    assert (meta["usage"], meta["model"], meta["finishReason"]) == (expected["usage"], "gpt-4o-mini", "stop")
+    assert meta["usage"]["prompt_tokens"] == 2 + 1 + 5 + 4  # the error item is not sent
+
+
+def test_chat_response_format_schema_with_output_json(hosted: Simulator) -> None:
+    from jsonschema import Draft202012Validator
+
+    query = {
+        "operation": "chat",
+        "model": "gpt-4o-mini",
+        "system_prompt": "Extract the order.",
+        "prompt": "Ada wants two lamps.",
+        "response_format": json.dumps(ORDER_SCHEMA),
+        "output": "json",
+    }
+    result = run_query(hosted, query)
+    sent = hosted.requests[-1].json
+    assert sent["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "response", "schema": ORDER_SCHEMA, "strict": True},
+    }
+    assert list(Draft202012Validator(ORDER_SCHEMA).iter_errors(result["data"])) == []
+    assert result["data"] == json.loads(direct_chat(hosted, sent)["choices"][0]["message"]["content"])
+
+
+def test_chat_json_output_cut_by_max_tokens_is_invalid_output(hosted: Simulator) -> None:
+    query = {
+        "operation": "chat",
+        "model": "gpt-4o-mini",
+        "prompt": "Extract the order: Ada wants two lamps.",
+        "response_format": json.dumps(ORDER_SCHEMA),
+        "max_tokens": "3",
+        "output": "json",
+    }
+    with pytest.raises(QueryError) as caught:
+        run_query(hosted, query)
+    raw = direct_chat(hosted, hosted.requests[-1].json)["choices"][0]["message"]["content"]
+    assert len(raw.split()) == 3
+    assert caught.value.data["errorType"] == "invalid_output"
+    assert caught.value.data["output"] == raw
+    assert caught.value.data["statusCode"] == 200
+    assert caught.value.description.startswith("The answer is not valid JSON")
+
+
+def test_chat_json_object_with_output_json(hosted: Simulator) -> None:
+    query = {"operation": "chat", "model": "gpt-4o-mini", "prompt": "Answer in JSON: what is Portkey?",
+             "response_format": "json_object", "output": "json"}  # fmt: skip
+    result = run_query(hosted, query)
+    assert hosted.requests[-1].json["response_format"] == {"type": "json_object"}
+    assert set(result["data"]) == {"answer"}
+    assert result["data"]["answer"].startswith("This is a simulated answer.")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_chat_tools_with_a_named_tool_choice_and_output_text(hosted: Simulator, stream: bool) -> None:
+    from jsonschema import Draft202012Validator
+
+    query = {
+        "operation": "chat",
+        "model": "gpt-4o-mini",
+        "prompt": "What is the weather in Paris?",
+        "tools": json.dumps(TOOLS),
+        "tool_choice": "get_weather",
+        "output": "text",
+        "stream": str(stream).lower(),
+    }
+    result = run_query(hosted, query)
+    sent = hosted.requests[-1].json
+    assert sent["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    expected = direct_chat(hosted, {k: v for k, v in sent.items() if k not in ("stream", "stream_options")})
+    (call,) = expected["choices"][0]["message"]["tool_calls"]
+    assert result["data"] == [
+        {"id": call["id"], "name": "get_weather", "arguments": json.loads(call["function"]["arguments"])}
+    ]
+    parameters = WEATHER["function"]["parameters"]
+    assert list(Draft202012Validator(parameters).iter_errors(result["data"][0]["arguments"])) == []
+    assert result["metadata"]["finishReason"] == "tool_calls"
+    assert result["metadata"]["usage"] == expected["usage"]
+
+
+def test_chat_tool_round_trip_through_messages(hosted: Simulator) -> None:
+    first = run_query(hosted, {"operation": "chat", "model": "gpt-4o-mini", "prompt": "Call get_time",
+                               "tools": json.dumps(TOOLS), "output": "full"})  # fmt: skip
+    call = first["data"]["choices"][0]["message"]["tool_calls"][0]
+    messages = [
+        {"role": "user", "content": "Call get_time"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "12:00"},
+    ]
+    result = run_query(hosted, {"operation": "chat", "model": "gpt-4o-mini", "messages": json.dumps(messages),
+                                "tools": json.dumps(TOOLS), "output": "text"})  # fmt: skip
+    assert result["data"].startswith("This is a simulated answer.")  # auto after a tool result: text
+    assert result["metadata"]["finishReason"] == "stop"
+
+
+def test_chat_images(hosted: Simulator) -> None:
+    query = {
+        "operation": "chat",
+        "model": "gpt-4o",
+        "prompt": "What is in these images?",
+        "images": json.dumps(["https://example.com/cat.png", PNG]),
+        "output": "text",
+    }
+    result = run_query(hosted, query)
+    assert hosted.requests[-1].json["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is in these images?"},
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+                {"type": "image_url", "image_url": {"url": PNG}},
+            ],
+        }
+    ]
+    assert result["metadata"]["usage"]["prompt_tokens"] == 5 + 2 * 85
+    assert result["data"] == direct_chat(hosted, hosted.requests[-1].json)["choices"][0]["message"]["content"]
+
+
+@pytest.mark.parametrize("model", ["o3-mini", "gpt-5", "@openai-prod/o4-mini"])
+def test_chat_reasoning_models_get_max_completion_tokens(hosted: Simulator, model: str) -> None:
+    """The simulator refuses max_tokens for these models, as OpenAI does; the plugin's query succeeds."""
+    result = run_query(hosted, {"operation": "chat", "model": model, "prompt": "Hi", "max_tokens": "4",
+                                "output": "text"})  # fmt: skip
+    assert hosted.requests[-1].json["max_completion_tokens"] == 4
+    assert "max_tokens" not in hosted.requests[-1].json
+    assert (result["data"], result["metadata"]["finishReason"]) == ("This is a simulated", "length")
+
+
+def test_streamed_chat_carries_usage_in_metadata(hosted: Simulator) -> None:
+    query = {"operation": "chat", "model": "gpt-4o-mini", "prompt": "Hello there", "output": "text"}
+    whole = run_query(hosted, query)
+    streamed = run_query(hosted, {**query, "stream": "true"})
+    assert hosted.requests[-1].json["stream_options"] == {"include_usage": True}
+    assert streamed["data"] == whole["data"]
+    assert streamed["metadata"]["streamed"] is True
+    assert streamed["metadata"]["usage"] == whole["metadata"]["usage"]
+    assert streamed["metadata"]["usage"]["completion_tokens"] == len(whole["data"].split())
+    assert streamed["metadata"]["finishReason"] == "stop"
+
+
+def test_streamed_structured_output_with_output_json(hosted: Simulator) -> None:
+    query = {"operation": "chat", "model": "gpt-4o-mini", "prompt": "Extract: Ada, two lamps",
+             "response_format": json.dumps(ORDER_SCHEMA), "output": "json"}  # fmt: skip
+    assert run_query(hosted, {**query, "stream": "true"})["data"] == run_query(hosted, query)["data"]
+
+
+@pytest.mark.parametrize(
+    ("given", "inputs"),
+    [("first text", ["first text"]), ('["a b", "c"]', ["a b", "c"]), ("[[1, 2], [3]]", [[1, 2], [3]])],
+)
+def test_embeddings_with_output_vectors(hosted: Simulator, given: str, inputs: list[Any]) -> None:
+    from tooljet_portkey.simulator import embedding_vector
+
+    query = {"operation": "create_embedding", "model": "text-embedding-3-small", "input": given,
+             "other_parameters": '{"dimensions": 8}', "output": "vectors"}  # fmt: skip
+    result = run_query(hosted, query)
+    expected = [embedding_vector("text-embedding-3-small", item, 8) for item in inputs]
+    single = not given.startswith("[")
+    assert result["data"] == (expected[0] if single else expected)
+    assert result["metadata"]["usage"]["prompt_tokens"] == sum(
+        len(i) if isinstance(i, list) else len(i.split()) for i in inputs
+    )
+
+
+def test_embeddings_base64_with_output_vectors(hosted: Simulator) -> None:
+    from tooljet_portkey.simulator import embedding_vector
+
+    query = {
+        "operation": "create_embedding",
+        "model": "text-embedding-3-small",
+        "input": '["x"]',
+        "other_parameters": '{"dimensions": 4, "encoding_format": "base64"}',
+        "output": "vectors",
+    }
+    (vector,) = run_query(hosted, query)["data"]
+    assert vector == pytest.approx(embedding_vector("text-embedding-3-small", "x", 4), rel=1e-6)
