@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from spec_schemas import assert_valid, problems, request_validator
+from spec_schemas import assert_valid, problems, request_validator, security_problem
 
 from tooljet_portkey._requests import build_request
 from tooljet_portkey._spec import load_spec, parse_connection, parse_query
@@ -421,3 +421,66 @@ def other_queries(draw: st.DrawFn) -> dict[str, str]:
 def test_any_valid_query_builds_a_conforming_request(options: dict[str, str]) -> None:
     path, body = build(options)
     assert_valid(request_validator(path), body)
+
+
+# -- headers: the security requirements -----------------------------------------------------------------
+
+CONNECTIONS = {
+    "virtual key": {"apiKey": "pk-1", "virtualKey": "vk-1"},
+    "provider and its key": {"apiKey": "pk-1", "provider": "openai", "providerApiKey": "sk-1"},
+    "config object": {"apiKey": "pk-1", "config": j({"provider": "openai", "api_key": "sk-1"})},
+    "saved config id": {"apiKey": "pk-1", "config": "pc-abc123"},
+    "custom host": {"apiKey": "pk-1", "provider": "openai", "providerApiKey": "sk-1",
+                    "customHost": "https://llm.example.com/v1"},
+    "Model Catalog provider slug": {"apiKey": "pk-1", "provider": "@openai-prod"},
+}  # fmt: skip
+QUERIES = {
+    "chat": {"operation": "chat", "model": "gpt-4o-mini", "prompt": "Hi"},
+    "completion": {"operation": "completion", "model": "gpt-3.5-turbo-instruct", "prompt": "Hi"},
+    "create_embedding": {"operation": "create_embedding", "model": "text-embedding-3-small", "input": "Hi"},
+    "prompt_completion": {"operation": "prompt_completion", "promptId": "pp-demo"},
+}
+
+
+def wire(source: dict[str, str], options: dict[str, str]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    query = parse_query(options)
+    request = build_request(parse_connection(source), query)
+    assert request.body is not None
+    return SPEC_PATHS[query.operation], dict(request.headers), dict(request.body)
+
+
+@pytest.mark.parametrize("operation", QUERIES)
+@pytest.mark.parametrize("connection", CONNECTIONS)
+def test_every_connection_form_meets_the_security_requirements(connection: str, operation: str) -> None:
+    path, headers, body = wire(CONNECTIONS[connection], QUERIES[operation])
+    assert security_problem(path, headers, body) is None
+
+
+@pytest.mark.parametrize("operation", ["chat", "completion", "create_embedding"])
+def test_query_level_routing_meets_the_security_requirements(operation: str) -> None:
+    """A query's own virtual key or config routes a data source that holds only the Portkey key."""
+    for extra in ({"virtualKey": "vk-2"}, {"config": j({"provider": "openai", "api_key": "sk-2"})}):
+        path, headers, body = wire({"apiKey": "pk-1"}, {**QUERIES[operation], **extra})
+        assert security_problem(path, headers, body) is None
+    path, headers, body = wire({"apiKey": "pk-1"}, QUERIES[operation])
+    assert security_problem(path, headers, body) is not None  # nothing routes it: Portkey refuses it too
+
+
+@pytest.mark.parametrize(
+    ("source", "options"),
+    [
+        ({"apiKey": "pk-1"}, {**QUERIES["chat"], "model": "@openai-prod/gpt-4o-mini"}),
+        ({"apiKey": "pk-1"}, {**QUERIES["create_embedding"], "model": "@openai-prod/text-embedding-3-small"}),
+        (CONNECTIONS["Model Catalog provider slug"], QUERIES["chat"]),
+    ],
+)
+def test_the_spec_as_written_refuses_model_catalog_routing(
+    source: dict[str, str], options: dict[str, str]
+) -> None:
+    path, headers, body = wire(source, options)
+    assert security_problem(path, headers, body, corrected=False) == (
+        "the headers meet none of: x-portkey-api-key+x-portkey-virtual-key | "
+        "authorization+x-portkey-api-key+x-portkey-provider | x-portkey-api-key+x-portkey-config | "
+        "authorization+x-portkey-api-key+x-portkey-custom-host+x-portkey-provider"
+    )
+    assert security_problem(path, headers, body) is None
