@@ -353,7 +353,16 @@ def test_models(hosted: Simulator) -> None:
     response = HTTP.get(hosted.url + "/models", headers=KEY)
     ids = [m["id"] for m in response.json()["data"]]
     assert response.json()["object"] == "list"
-    assert {"gpt-4o-mini", "text-embedding-3-small", "text-embedding-3-large"} <= set(ids)
+    assert ids == [
+        "gpt-4o-mini",
+        "gpt-4o",
+        "o4-mini",
+        "gpt-5-mini",
+        "gpt-3.5-turbo-instruct",
+        "text-embedding-3-small",
+        "text-embedding-3-large",
+        "text-embedding-ada-002",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -362,6 +371,7 @@ def test_models(hosted: Simulator) -> None:
         ("gpt-4o", {**KEY, **ROUTE}, "openai"),
         ("text-embedding-3-small", {**KEY, "x-portkey-virtual-key": "vk-1"}, "openai"),
         ("@openai-prod/gpt-4o-mini", KEY, "openai-prod"),  # a Model Catalog id names its own route
+        ("o4-mini", {**KEY, **ROUTE}, "openai"),
     ],
 )
 def test_model_retrieve(hosted: Simulator, model: str, headers: dict[str, str], provider: str) -> None:

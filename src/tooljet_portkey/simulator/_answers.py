@@ -46,6 +46,8 @@ SYSTEM_FINGERPRINT = "fp_simulator"
 MODELS = (
     ("gpt-4o-mini", "openai"),
     ("gpt-4o", "openai"),
+    ("o4-mini", "openai"),  # reasoning models: max_completion_tokens, not max_tokens
+    ("gpt-5-mini", "openai"),
     ("gpt-3.5-turbo-instruct", "openai"),
     ("text-embedding-3-small", "openai"),
     ("text-embedding-3-large", "openai"),
