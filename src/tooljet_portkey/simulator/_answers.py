@@ -22,7 +22,6 @@ from typing import Any
 __all__ = [
     "Answer",
     "ToolCall",
-    "answer",
     "answer_text",
     "chat_chunks",
     "chat_completion",
@@ -191,11 +190,6 @@ def limited(text: str, max_tokens: int | None = None, stop: Any = None) -> Answe
         text = "".join(pieces(text)[:max_tokens]).lstrip()
         finish = "length"
     return Answer(text, finish)
-
-
-def answer(seed: Any, index: int = 0, max_tokens: int | None = None, stop: Any = None) -> Answer:
-    """The text answer for a request's seed, cut by ``stop`` and ``max_tokens``."""
-    return limited(answer_text(seed, index), max_tokens, stop)
 
 
 def json_text(value: Any) -> str:
