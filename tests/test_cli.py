@@ -96,7 +96,7 @@ def test_console_script_error_is_one_line() -> None:
     )
     assert done.returncode == 1
     assert done.stdout == ""
-    assert done.stderr == "tooljet-portkey: Invalid query options: messages: is required\n"
+    assert done.stderr == "tooljet-portkey: Invalid query options: model: is required\n"
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
@@ -197,10 +197,11 @@ def test_stream_prints_chunks_as_json_lines() -> None:
     _, whole, _ = run_cli(*FIRST_COMMAND, "--raw")
     code, out, _ = run_cli(*FIRST_COMMAND, "--stream")
     chunks = [json.loads(line) for line in out.splitlines()]
-    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert code == 0
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
-    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    assert (chunks[-1]["choices"], chunks[-1]["usage"]) == ([], json.loads(whole)["usage"])  # asked for
     assert text == json.loads(whole)["choices"][0]["message"]["content"]
 
 
@@ -312,7 +313,8 @@ ERRORS = [
      "tooljet-portkey serve: error: --api-key must be non-empty text without leading or trailing spaces"),
     (["serve", "--port", "x"], 2, "tooljet-portkey serve: error: argument --port: invalid int value: 'x' "
                                   "(see tooljet-portkey serve --help)"),
-    (["run", "chat", "--set", "model=m"], 1, "tooljet-portkey: Invalid query options: messages: is required"),
+    (["run", "chat", "--set", "model=m"], 1,
+     "tooljet-portkey: Invalid query options: prompt: is required (or give messages)"),
     ([*CHAT, "--set", "max_tokens=0"], 1,
      "tooljet-portkey: Invalid query options: max_tokens: must be at least 1"),
     (["run", "chat", "--set", "model=m", "--set", "messages=[{"], 1,

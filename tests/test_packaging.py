@@ -293,6 +293,9 @@ def test_installed_wheel_runs_a_chat_query(
             "cacheStatus": "MISS",
             "provider": "openai",
             "retryAttemptCount": 0,
+            "usage": SEED_CHAT_RESPONSE["usage"],
+            "model": SEED_CHAT_RESPONSE["model"],
+            "finishReason": SEED_CHAT_RESPONSE["choices"][0]["finish_reason"],
         },
     }
     (request,) = received

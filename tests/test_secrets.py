@@ -312,6 +312,8 @@ def test_a_refusal_never_quotes_what_the_user_typed(mock: respx.MockRouter, form
         for value in HOSTILE_VALUES:
             source = {"apiKey": API_KEY, "gatewayUrl": BASE}
             query = dict(BASE_QUERY["chat" if form == "connection" else form])
+            if (form, key) == ("chat", "prompt"):  # the prompt form, not messages
+                del query["messages"]
             (source if form == "connection" else query)[key] = value
             try:
                 service.run(source, query)

@@ -353,7 +353,16 @@ def test_models(hosted: Simulator) -> None:
     response = HTTP.get(hosted.url + "/models", headers=KEY)
     ids = [m["id"] for m in response.json()["data"]]
     assert response.json()["object"] == "list"
-    assert {"gpt-4o-mini", "text-embedding-3-small", "text-embedding-3-large"} <= set(ids)
+    assert ids == [
+        "gpt-4o-mini",
+        "gpt-4o",
+        "o4-mini",
+        "gpt-5-mini",
+        "gpt-3.5-turbo-instruct",
+        "text-embedding-3-small",
+        "text-embedding-3-large",
+        "text-embedding-ada-002",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -362,6 +371,7 @@ def test_models(hosted: Simulator) -> None:
         ("gpt-4o", {**KEY, **ROUTE}, "openai"),
         ("text-embedding-3-small", {**KEY, "x-portkey-virtual-key": "vk-1"}, "openai"),
         ("@openai-prod/gpt-4o-mini", KEY, "openai-prod"),  # a Model Catalog id names its own route
+        ("o4-mini", {**KEY, **ROUTE}, "openai"),
     ],
 )
 def test_model_retrieve(hosted: Simulator, model: str, headers: dict[str, str], provider: str) -> None:
@@ -813,6 +823,467 @@ def test_completion_stream(openai: Simulator) -> None:
     assert events[-1] == "[DONE]"
 
 
+# -- structured output ----------------------------------------------------------------------------
+
+ORDER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "customer": {"type": "string"},
+        "placed": {"type": "string", "format": "date"},
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "product": {"type": "string"},
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": 9},
+                },
+                "required": ["product", "quantity"],
+                "additionalProperties": False,
+            },
+        },
+        "status": {"enum": ["new", "paid"]},
+    },
+    "required": ["customer", "placed", "items", "status"],
+    "additionalProperties": False,
+}
+EXTRACT = [{"role": "user", "content": "Extract the order: Ada wants two lamps."}]
+
+
+def json_schema_format(schema: Any, strict: bool = True, name: str = "order") -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": strict}}
+
+
+def content_of(data: dict[str, Any], index: int = 0) -> Any:
+    return data["choices"][index]["message"]["content"]
+
+
+def test_json_schema_answer_is_an_instance_of_the_schema(openai: Simulator) -> None:
+    from jsonschema import Draft202012Validator
+
+    data = chat(openai, messages=EXTRACT, response_format=json_schema_format(ORDER_SCHEMA), n=2)
+    first, second = (json.loads(content_of(data, i)) for i in (0, 1))
+    for value in (first, second):
+        assert list(Draft202012Validator(ORDER_SCHEMA).iter_errors(value)) == []
+        assert set(value) == {"customer", "placed", "items", "status"}
+    assert first != second  # each choice its own instance
+    assert [c["finish_reason"] for c in data["choices"]] == ["stop", "stop"]
+    words = sum(len(content_of(data, i).split()) for i in (0, 1))
+    assert data["usage"]["completion_tokens"] == words
+    again = chat(openai, messages=EXTRACT, response_format=json_schema_format(ORDER_SCHEMA), n=2)
+    assert content_of(again) == content_of(data)  # deterministic
+
+
+def test_json_schema_answer_cut_by_max_tokens_is_no_longer_json(openai: Simulator) -> None:
+    whole = content_of(chat(openai, messages=EXTRACT, response_format=json_schema_format(ORDER_SCHEMA)))
+    data = chat(openai, messages=EXTRACT, response_format=json_schema_format(ORDER_SCHEMA), max_tokens=3)
+    assert content_of(data) == " ".join(whole.split(" ")[:3])
+    assert data["choices"][0]["finish_reason"] == "length"
+    with pytest.raises(ValueError):
+        json.loads(content_of(data))
+
+
+def test_json_schema_without_strict_and_without_schema(openai: Simulator) -> None:
+    loose = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}}}}
+    value = json.loads(content_of(chat(openai, response_format=json_schema_format(loose, strict=False))))
+    assert isinstance(value["tags"], list) and all(isinstance(t, str) for t in value["tags"])
+    bare = {"type": "json_schema", "json_schema": {"name": "any"}}
+    assert json.loads(content_of(chat(openai, response_format=bare))) is not None
+
+
+def test_json_object_answer(openai: Simulator) -> None:
+    messages = [{"role": "user", "content": "Reply in JSON: what is a gateway?"}]
+    text = content_of(chat(openai, messages=messages))
+    data = chat(openai, messages=messages, response_format={"type": "json_object"})
+    assert json.loads(content_of(data)) == {"answer": text}  # the same words, as a JSON object
+    assert data["usage"]["completion_tokens"] == len(content_of(data).split())
+    plain = chat(openai, messages=messages, response_format={"type": "text"})
+    assert content_of(plain) == text
+
+
+STRICT_REFUSALS = [
+    ({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
+     "Invalid schema for response_format 'order': in context=(), 'additionalProperties' must be given and "
+     "be false (strict mode)."),
+    ({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"],
+      "additionalProperties": False},
+     "Invalid schema for response_format 'order': in context=(), 'required' must list every key in "
+     "'properties' (strict mode). Missing 'b'."),
+    ({"type": "object", "properties": {"x": {"type": "array", "items": {"type": "object", "properties": {}}}},
+      "required": ["x"], "additionalProperties": False},
+     "Invalid schema for response_format 'order': in context=('properties', 'x', 'items'), "
+     "'additionalProperties' must be given and be false (strict mode)."),
+    ({"type": "array", "items": {"type": "string"}},
+     "Invalid schema for response_format 'order': in context=(), the schema must be of type 'object' and not "
+     "use 'anyOf' at the root."),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("schema", "message"), STRICT_REFUSALS)
+def test_strict_mode_refuses_what_openai_refuses(openai: Simulator, schema: Any, message: str) -> None:
+    response = post(openai, "/chat/completions", {**CHAT, "response_format": json_schema_format(schema)})
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "message": message,
+            "type": "invalid_request_error",
+            "param": "response_format",
+            "code": None,
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("response_format", "messages", "message", "param"),
+    [
+        ("json_object", HELLO, "Invalid type for 'response_format': expected an object.", "response_format"),
+        ({"type": "xml"}, HELLO,
+         "Invalid value: 'xml'. Supported values are: 'text', 'json_object' and 'json_schema'.",
+         "response_format.type"),
+        ({"type": "json_object"}, HELLO,
+         "'messages' must contain the word 'json' in some form, to use 'response_format' of type "
+         "'json_object'.",
+         "messages"),
+        ({"type": "json_schema"}, HELLO, "Missing required parameter: 'response_format.json_schema'.",
+         "response_format.json_schema"),
+        ({"type": "json_schema", "json_schema": {"name": "a b", "schema": {}}}, HELLO,
+         "Invalid 'response_format.json_schema.name': expected 1 to 64 letters, digits, '_' or '-'.",
+         "response_format.json_schema.name"),
+        ({"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "strin"}}}, HELLO,
+         "Invalid schema for response_format 'r': not a valid JSON Schema ('strin' is not valid under any of "
+         "the given schemas).", "response_format"),
+        ({"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "integer", "minimum": 3,
+                                                                       "maximum": 2}}}, HELLO,
+         "The simulator could not make a value for this schema (the bounds leave no integer) (simulated).",
+         "response_format"),
+    ],
+)  # fmt: skip
+def test_response_format_refusals(
+    openai: Simulator, response_format: Any, messages: Any, message: str, param: str
+) -> None:
+    response = post(
+        openai, "/chat/completions", {**CHAT, "messages": messages, "response_format": response_format}
+    )
+    assert response.status_code == 400
+    assert (response.json()["error"]["message"], response.json()["error"]["param"]) == (message, param)
+
+
+# -- tools -----------------------------------------------------------------------------------------
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"enum": ["celsius", "fahrenheit"]}},
+            "required": ["city", "unit"],
+            "additionalProperties": False,
+        },
+        "strict": True,
+    },
+}
+CLOCK = {"type": "function", "function": {"name": "get_time"}}  # no parameters: called with {}
+TOOLS = [WEATHER, CLOCK]
+
+
+def calls_of(data: dict[str, Any], index: int = 0) -> list[tuple[str, Any]]:
+    message = data["choices"][index]["message"]
+    return [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in message["tool_calls"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "tool_choice", "called"),
+    [
+        ("Hello there", {"type": "function", "function": {"name": "get_time"}}, ["get_time"]),
+        ("Hello there", "required", ["get_weather"]),  # names no tool: the first one
+        ("What does get_time say?", "required", ["get_time"]),
+        ("Use get_time, then get_weather", "required", ["get_weather", "get_time"]),  # in the order of tools
+        ("Use get_time, then get_weather", "auto", ["get_weather", "get_time"]),
+        ("Use GET_TIME", None, ["get_time"]),  # auto by default; names match in any case
+        ("Use get_times", "auto", []),  # a whole name only
+        ("Hello there", "auto", []),
+        ("Use get_time", "none", []),
+    ],
+)
+def test_which_tools_are_called(openai: Simulator, text: str, tool_choice: Any, called: list[str]) -> None:
+    body: dict[str, Any] = {"messages": [{"role": "user", "content": text}], "tools": TOOLS}
+    if tool_choice is not None:
+        body["tool_choice"] = tool_choice
+    data = chat(openai, **body)
+    choice = data["choices"][0]
+    if not called:
+        assert choice["finish_reason"] == "stop"
+        assert "tool_calls" not in choice["message"]
+        assert choice["message"]["content"].startswith("This is a simulated answer.")
+        return
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] is None
+    assert [name for name, _ in calls_of(data)] == called
+    for call in choice["message"]["tool_calls"]:
+        assert re.fullmatch(r"call_[0-9a-f]{24}", call["id"])
+        assert call["type"] == "function"
+
+
+def test_tool_arguments_satisfy_the_parameters(openai: Simulator) -> None:
+    from jsonschema import Draft202012Validator
+
+    data = chat(
+        openai, tools=TOOLS, tool_choice={"type": "function", "function": {"name": "get_weather"}}, n=3
+    )
+    arguments = [calls_of(data, i)[0][1] for i in range(3)]
+    for value in arguments:
+        assert list(Draft202012Validator(WEATHER["function"]["parameters"]).iter_errors(value)) == []
+    assert len({json.dumps(a) for a in arguments}) > 1  # each choice its own arguments
+    calls = data["choices"][0]["message"]["tool_calls"]
+    assert data["usage"]["completion_tokens"] == sum(
+        1 + len(c["function"]["arguments"].split())
+        for i in range(3)
+        for c in data["choices"][i]["message"]["tool_calls"]
+    )
+    again = chat(
+        openai, tools=TOOLS, tool_choice={"type": "function", "function": {"name": "get_weather"}}, n=3
+    )
+    assert again["choices"][0]["message"]["tool_calls"] == calls  # ids and arguments: deterministic
+    assert calls_of(
+        chat(openai, tools=TOOLS, tool_choice="required", messages=[{"role": "user", "content": "get_time"}])
+    )[0] == ("get_time", {})
+
+
+def test_parallel_tool_calls_false_calls_one(openai: Simulator) -> None:
+    messages = [{"role": "user", "content": "get_time and get_weather"}]
+    data = chat(openai, messages=messages, tools=TOOLS, parallel_tool_calls=False)
+    assert [name for name, _ in calls_of(data)] == ["get_weather"]
+
+
+def test_a_tool_round_trip(openai: Simulator) -> None:
+    first = chat(openai, messages=[{"role": "user", "content": "get_weather please"}], tools=TOOLS)
+    call = first["choices"][0]["message"]["tool_calls"][0]
+    history = [
+        {"role": "user", "content": "get_weather please"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": '{"temperature": 21}'},
+    ]
+    answer = chat(openai, messages=history, tools=TOOLS)  # auto after a tool result: text
+    assert answer["choices"][0]["finish_reason"] == "stop"
+    assert answer["choices"][0]["message"]["content"].startswith("This is a simulated answer.")
+    required = chat(openai, messages=history, tools=TOOLS, tool_choice="required")
+    assert [name for name, _ in calls_of(required)] == ["get_weather"]  # the last user message names it
+
+
+TOOL_CALL = {"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "param"),
+    [
+        ({"tools": []}, "Invalid 'tools': expected a non-empty array of tools.", "tools"),
+        ({"tools": [{"type": "function", "function": {"name": "get time"}}]},
+         "Invalid 'tools[0].function.name': expected 1 to 64 letters, digits, '_' or '-'.",
+         "tools[0].function.name"),
+        ({"tools": [{"type": "retrieval"}]},
+         "Invalid 'tools[0]': expected {type: 'function', function: {name, ...}}.", "tools[0]"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": 5}}}]},
+         "Invalid schema for function 'f': not a valid JSON Schema (5 is not valid under any of the given "
+         "schemas).", "tools[0].function.parameters"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "strict": True,
+                                                       "parameters": {"type": "object", "properties": {}}}}]},
+         "Invalid schema for function 'f': in context=(), 'additionalProperties' must be given and be false "
+         "(strict mode).", "tools[0].function.parameters"),
+        ({"tool_choice": "required"},
+         "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+         "tool_choice"),
+        ({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "nope"}}},
+         "Invalid 'tool_choice': no tool named 'nope' in 'tools'.", "tool_choice"),
+        ({"tools": TOOLS, "tool_choice": "always"},
+         "Invalid 'tool_choice': expected 'none', 'auto', 'required' or "
+         "{type: 'function', function: {name}}.",
+         "tool_choice"),
+        ({"tools": TOOLS, "parallel_tool_calls": "yes"}, "Invalid 'parallel_tool_calls': expected a boolean.",
+         "parallel_tool_calls"),
+        ({"messages": [*HELLO, {"role": "assistant", "tool_calls": [TOOL_CALL]}]},
+         "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+         "'tool_call_id'. The following tool_call_ids did not have response messages: call_1", "messages"),
+        ({"messages": [*HELLO, {"role": "assistant", "tool_calls": [TOOL_CALL]}, *HELLO]},
+         "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+         "'tool_call_id'. The following tool_call_ids did not have response messages: call_1",
+         "messages[2].role"),
+        ({"messages": [*HELLO, {"role": "tool", "tool_call_id": "call_1", "content": "12:00"}]},
+         "Invalid parameter: messages with role 'tool' must be a response to a preceding message with "
+         "'tool_calls'.", "messages[1].role"),
+        ({"messages": [*HELLO, {"role": "assistant", "tool_calls": [TOOL_CALL]},
+                       {"role": "tool", "content": "x"}]},
+         "Missing required parameter: 'messages[2].tool_call_id'.", "messages[2].tool_call_id"),
+        ({"messages": [*HELLO, {"role": "assistant",
+                                "tool_calls": [{"id": "c", "function": {"name": "f"}}]}]},
+         "Invalid 'messages[1].tool_calls[0]': expected {id, type: 'function', function: {name, arguments}} "
+         "with text values.", "messages[1].tool_calls[0]"),
+        ({"messages": [*HELLO, {"role": "assistant"}]},
+         "Invalid 'messages[1]': an assistant message needs 'content' or 'tool_calls'.", "messages[1]"),
+    ],
+)  # fmt: skip
+def test_tool_refusals(openai: Simulator, body: dict[str, Any], message: str, param: str) -> None:
+    response = post(openai, "/chat/completions", {**CHAT, **body})
+    assert response.status_code == 400
+    assert (response.json()["error"]["message"], response.json()["error"]["param"]) == (message, param)
+
+
+# -- images and content parts ----------------------------------------------------------------------
+
+PNG = (  # a 1x1 PNG
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJ"
+    "RU5ErkJggg=="
+)
+
+
+def test_image_parts_are_accepted_counted_and_recorded(openai: Simulator) -> None:
+    parts = [
+        {"type": "text", "text": "What is in these two images?"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png", "detail": "low"}},
+        {"type": "image_url", "image_url": {"url": PNG}},
+    ]
+    data = chat(openai, messages=[{"role": "user", "content": parts}])
+    assert data["usage"]["prompt_tokens"] == 6 + 2 * 85  # the text's words, and 85 per image
+    assert openai.requests[-1].json["messages"][0]["content"] == parts
+    other = chat(openai, messages=[{"role": "user", "content": [parts[0], parts[1]]}])
+    assert other["usage"]["prompt_tokens"] == 6 + 85
+    assert content_of(other) != content_of(data)  # the images are part of the input
+
+
+def test_text_parts_in_system_developer_assistant_and_tool_messages(openai: Simulator) -> None:
+    text = [{"type": "text", "text": "Be brief."}]
+    messages = [
+        {"role": "system", "content": text},
+        {"role": "developer", "content": text},
+        {"role": "user", "content": "get_time"},
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "No."}], "tool_calls": [TOOL_CALL]},
+        {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "12:00"}]},
+    ]
+    data = chat(openai, messages=messages)
+    assert data["usage"]["prompt_tokens"] == 2 + 2 + 1 + 1  # text parts count; a refusal part does not
+
+
+@pytest.mark.parametrize(
+    ("content", "message", "param"),
+    [
+        ([], "Invalid 'messages[0].content': expected a string or a non-empty array of content parts.",
+         "messages[0].content"),
+        ([{"type": "video", "url": "x"}],
+         "Invalid value: 'video'. Supported values are: 'text', 'image_url', 'input_audio', 'file'.",
+         "messages[0].content[0].type"),
+        ([{"type": "text"}], "Missing required parameter: 'messages[0].content[0].text'.",
+         "messages[0].content[0].text"),
+        ([{"type": "image_url", "image_url": {"url": "ftp://example.com/a.png"}}],
+         "Invalid image URL: 'messages[0].content[0].image_url.url'. Expected an http(s) URL, or a base64 "
+         "data URL with an image MIME type (data:image/png;base64,...).",
+         "messages[0].content[0].image_url.url"),
+        ([{"type": "image_url", "image_url": {"url": "data:text/plain;base64,aGk="}}],
+         "Invalid image URL: 'messages[0].content[0].image_url.url'. Expected an http(s) URL, or a base64 "
+         "data URL with an image MIME type (data:image/png;base64,...).",
+         "messages[0].content[0].image_url.url"),
+        ([{"type": "image_url", "image_url": {"url": PNG, "detail": "max"}}],
+         "Invalid value: 'max'. Supported values are: 'auto', 'low' and 'high'.",
+         "messages[0].content[0].image_url.detail"),
+    ],
+)  # fmt: skip
+def test_content_part_refusals(openai: Simulator, content: Any, message: str, param: str) -> None:
+    response = post(openai, "/chat/completions", {**CHAT, "messages": [{"role": "user", "content": content}]})
+    assert response.status_code == 400
+    assert (response.json()["error"]["message"], response.json()["error"]["param"]) == (message, param)
+
+
+def test_system_content_must_be_text(openai: Simulator) -> None:
+    messages = [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": PNG}}]}, *HELLO]
+    response = post(openai, "/chat/completions", {**CHAT, "messages": messages})
+    assert response.json()["error"]["message"] == (
+        "Invalid 'messages[0].content[0]': expected a text part {type: 'text', text}."
+    )
+
+
+# -- reasoning models ------------------------------------------------------------------------------
+
+UNSUPPORTED_MAX_TOKENS = {
+    "error": {
+        "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+        "Use 'max_completion_tokens' instead.",
+        "type": "invalid_request_error",
+        "param": "max_tokens",
+        "code": "unsupported_parameter",
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "o1",
+        "o1-mini",
+        "o3",
+        "o3-mini",
+        "o4-mini-2025-04-16",
+        "gpt-5",
+        "gpt-5-nano",
+        "@openai-prod/gpt-5-mini",
+    ],
+)
+def test_reasoning_models_want_max_completion_tokens(openai: Simulator, model: str) -> None:
+    response = post(openai, "/chat/completions", {**CHAT, "model": model, "max_tokens": 5})
+    assert (response.status_code, response.json()) == (400, UNSUPPORTED_MAX_TOKENS)
+    data = chat(openai, model=model, max_completion_tokens=5)
+    assert data["model"] == model
+    assert (content_of(data), data["choices"][0]["finish_reason"]) == (
+        "This is a simulated answer.",
+        "length",
+    )
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "o10", "gpt-4.1", "@openai-prod/gpt-4o-mini"])
+def test_other_models_take_max_tokens(openai: Simulator, model: str) -> None:
+    assert chat(openai, model=model, max_tokens=2)["usage"]["completion_tokens"] == 2
+
+
+# -- streamed structured output and tool calls --------------------------------------------------------
+
+
+def stream_chunks(sim: Simulator, body: dict[str, Any]) -> list[dict[str, Any]]:
+    events = sse_events(post(sim, "/chat/completions", {**CHAT, **body, "stream": True}))
+    assert events[-1] == "[DONE]"
+    return [json.loads(e) for e in events[:-1]]
+
+
+def test_streamed_json_comes_in_pieces_that_join_to_the_answer(openai: Simulator) -> None:
+    body = {"messages": EXTRACT, "response_format": json_schema_format(ORDER_SCHEMA)}
+    whole = content_of(chat(openai, **body))
+    chunks = stream_chunks(openai, {**body, "stream_options": {"include_usage": True}})
+    pieces = [c["choices"][0]["delta"].get("content") for c in chunks if c["choices"]]
+    assert pieces[0] == ""  # the role chunk
+    assert len(pieces) == len(whole.split()) + 2  # role, one per word, finish
+    assert "".join(p or "" for p in pieces) == whole
+    assert chunks[-1]["usage"]["completion_tokens"] == len(whole.split())
+
+
+def test_streamed_tool_calls_carry_their_index_and_join_to_the_answer(openai: Simulator) -> None:
+    body = {"messages": [{"role": "user", "content": "get_weather and get_time"}], "tools": TOOLS}
+    whole = chat(openai, **body)["choices"][0]["message"]["tool_calls"]
+    chunks = stream_chunks(openai, body)
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert deltas[0]["role"] == "assistant"
+    assert deltas[0]["content"] is None
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+    assembled: dict[int, dict[str, Any]] = {}
+    for delta in deltas[:-1]:
+        (part,) = delta["tool_calls"]
+        call = assembled.setdefault(part["index"], {"function": {"arguments": ""}})
+        if "id" in part:  # the first delta of each call: id, type and name
+            assert part["function"] == {"name": part["function"]["name"], "arguments": ""}
+            call.update(id=part["id"], type=part["type"])
+            call["function"]["name"] = part["function"]["name"]
+        call["function"]["arguments"] += part["function"]["arguments"]
+    assert [assembled[i] for i in sorted(assembled)] == whole
+    assert sorted(assembled) == [0, 1]
+
+
 # -- prompt templates ------------------------------------------------------------------------------
 
 
@@ -1094,7 +1565,15 @@ def test_query_service_runs_each_operation(
     assert meta.get("streamed", False) is stream
     sent = hosted.requests[-1]
     assert (sent.method, sent.path) == ("POST", path)
-    assert sent.json == ({**body, "stream": True} if stream else body)
+    if stream:  # chat and completion streams ask for the final usage chunk; prompt completions do not
+        usage = {"stream_options": {"include_usage": True}} if "model" in body else {}
+        body = {**body, "stream": True, **usage}
+    assert sent.json == body
+    if "stream_options" in body or not stream:
+        assert set(meta["usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens"}
+        assert meta["usage"]["completion_tokens"] == len(text.split())
+    else:  # a streamed prompt completion asks for no usage chunk, so it has none
+        assert "usage" not in meta
     assert sent.headers["x-portkey-api-key"] == SECRET
     assert sent.headers["x-portkey-metadata"] == '{"_user":"ada"}'
     assert sent.headers["accept"] == ("text/event-stream" if stream else "application/json")
@@ -1116,8 +1595,10 @@ def test_query_service_stream_yields_chunks(hosted: Simulator) -> None:
     query = {"operation": "chat", "model": "gpt-4o-mini", "messages": json.dumps(HELLO), "max_tokens": "4"}
     with QueryService() as service:
         chunks = list(service.stream(source, query))
-    pieces = [c["choices"][0]["delta"].get("content") for c in chunks]
+    pieces = [c["choices"][0]["delta"].get("content") for c in chunks if c["choices"]]
     assert pieces == ["", "This", " is", " a", " simulated", None]
+    # stream() passes every chunk on, the final usage chunk (no choices) included
+    assert (chunks[-1]["choices"], chunks[-1]["usage"]["completion_tokens"]) == ([], 4)
 
 
 def test_query_service_retries_an_injected_503(hosted: Simulator, no_sleep: list[float]) -> None:
@@ -1194,7 +1675,9 @@ def test_async_query_service_against_the_simulator(hosted: Simulator) -> None:
 
     result, chunks = asyncio.run(scenario())
     assert result["data"]["choices"][0]["message"]["content"] == "This is a"
-    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "This is a"
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == "This is a"
+    assert chunks[-1]["usage"]["completion_tokens"] == 3
 
 
 JSON_VALUES = st.recursive(
@@ -1287,3 +1770,227 @@ def test_retry_attempt_count_reaches_the_query_result(hosted: Simulator) -> None
     with QueryService() as service:
         result = service.run(source, {"operation": "chat", "model": "m", "messages": json.dumps(HELLO)})
     assert (result["metadata"]["retryAttemptCount"], result["metadata"]["retries"]) == (2, 0)
+
+
+# -- QueryService.run against the simulator: chat forms, output modes, structured output, tools, images --
+
+HOSTED_SOURCE = {"apiKey": SECRET, "provider": "openai"}
+
+
+def run_query(sim: Simulator, query: dict[str, str]) -> dict[str, Any]:
+    with QueryService() as service:
+        result: dict[str, Any] = service.run({**HOSTED_SOURCE, "gatewayUrl": sim.url}, query)
+    return result
+
+
+def direct_chat(sim: Simulator, body: dict[str, Any]) -> dict[str, Any]:
+    """The simulator's answer to the same body, sent by hand (what the plugin's result is made from)."""
+    response = post(sim, "/chat/completions", body, {**KEY, **ROUTE})
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_chat_prompt_form_with_output_text(hosted: Simulator) -> None:
+    query = {
+        "operation": "chat",
+        "model": "gpt-4o-mini",
+        "system_prompt": "Be brief.",
+        "message_history": json.dumps(
+            [{"message": "Hi", "type": "message"}, {"message": "Hello! How can I help?", "type": "response"},
+             {"message": "Network error", "type": "error"}]
+        ),
+        "prompt": "Name an AI gateway.",
+        "output": "text",
+    }  # fmt: skip
+    result = run_query(hosted, query)
+    sent = hosted.requests[-1].json
+    assert sent == {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello! How can I help?"},
+            {"role": "user", "content": "Name an AI gateway."},
+        ],
+    }
+    expected = direct_chat(hosted, sent)
+    assert result["data"] == expected["choices"][0]["message"]["content"]
+    assert result["data"].startswith("This is a simulated answer.")
+    meta = result["metadata"]
+    assert (meta["usage"], meta["model"], meta["finishReason"]) == (expected["usage"], "gpt-4o-mini", "stop")
+    assert meta["usage"]["prompt_tokens"] == 2 + 1 + 5 + 4  # the error item is not sent
+
+
+def test_chat_response_format_schema_with_output_json(hosted: Simulator) -> None:
+    from jsonschema import Draft202012Validator
+
+    query = {
+        "operation": "chat",
+        "model": "gpt-4o-mini",
+        "system_prompt": "Extract the order.",
+        "prompt": "Ada wants two lamps.",
+        "response_format": json.dumps(ORDER_SCHEMA),
+        "output": "json",
+    }
+    result = run_query(hosted, query)
+    sent = hosted.requests[-1].json
+    assert sent["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "response", "schema": ORDER_SCHEMA, "strict": True},
+    }
+    assert list(Draft202012Validator(ORDER_SCHEMA).iter_errors(result["data"])) == []
+    assert result["data"] == json.loads(direct_chat(hosted, sent)["choices"][0]["message"]["content"])
+
+
+def test_chat_json_output_cut_by_max_tokens_is_invalid_output(hosted: Simulator) -> None:
+    query = {
+        "operation": "chat",
+        "model": "gpt-4o-mini",
+        "prompt": "Extract the order: Ada wants two lamps.",
+        "response_format": json.dumps(ORDER_SCHEMA),
+        "max_tokens": "3",
+        "output": "json",
+    }
+    with pytest.raises(QueryError) as caught:
+        run_query(hosted, query)
+    raw = direct_chat(hosted, hosted.requests[-1].json)["choices"][0]["message"]["content"]
+    assert len(raw.split()) == 3
+    assert caught.value.data["errorType"] == "invalid_output"
+    assert caught.value.data["output"] == raw
+    assert caught.value.data["statusCode"] == 200
+    assert caught.value.description.startswith("The answer is not valid JSON")
+
+
+def test_chat_json_object_with_output_json(hosted: Simulator) -> None:
+    query = {"operation": "chat", "model": "gpt-4o-mini", "prompt": "Answer in JSON: what is Portkey?",
+             "response_format": "json_object", "output": "json"}  # fmt: skip
+    result = run_query(hosted, query)
+    assert hosted.requests[-1].json["response_format"] == {"type": "json_object"}
+    assert set(result["data"]) == {"answer"}
+    assert result["data"]["answer"].startswith("This is a simulated answer.")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_chat_tools_with_a_named_tool_choice_and_output_text(hosted: Simulator, stream: bool) -> None:
+    from jsonschema import Draft202012Validator
+
+    query = {
+        "operation": "chat",
+        "model": "gpt-4o-mini",
+        "prompt": "What is the weather in Paris?",
+        "tools": json.dumps(TOOLS),
+        "tool_choice": "get_weather",
+        "output": "text",
+        "stream": str(stream).lower(),
+    }
+    result = run_query(hosted, query)
+    sent = hosted.requests[-1].json
+    assert sent["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    expected = direct_chat(hosted, {k: v for k, v in sent.items() if k not in ("stream", "stream_options")})
+    (call,) = expected["choices"][0]["message"]["tool_calls"]
+    assert result["data"] == [
+        {"id": call["id"], "name": "get_weather", "arguments": json.loads(call["function"]["arguments"])}
+    ]
+    parameters = WEATHER["function"]["parameters"]
+    assert list(Draft202012Validator(parameters).iter_errors(result["data"][0]["arguments"])) == []
+    assert result["metadata"]["finishReason"] == "tool_calls"
+    assert result["metadata"]["usage"] == expected["usage"]
+
+
+def test_chat_tool_round_trip_through_messages(hosted: Simulator) -> None:
+    first = run_query(hosted, {"operation": "chat", "model": "gpt-4o-mini", "prompt": "Call get_time",
+                               "tools": json.dumps(TOOLS), "output": "full"})  # fmt: skip
+    call = first["data"]["choices"][0]["message"]["tool_calls"][0]
+    messages = [
+        {"role": "user", "content": "Call get_time"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "12:00"},
+    ]
+    result = run_query(hosted, {"operation": "chat", "model": "gpt-4o-mini", "messages": json.dumps(messages),
+                                "tools": json.dumps(TOOLS), "output": "text"})  # fmt: skip
+    assert result["data"].startswith("This is a simulated answer.")  # auto after a tool result: text
+    assert result["metadata"]["finishReason"] == "stop"
+
+
+def test_chat_images(hosted: Simulator) -> None:
+    query = {
+        "operation": "chat",
+        "model": "gpt-4o",
+        "prompt": "What is in these images?",
+        "images": json.dumps(["https://example.com/cat.png", PNG]),
+        "output": "text",
+    }
+    result = run_query(hosted, query)
+    assert hosted.requests[-1].json["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is in these images?"},
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+                {"type": "image_url", "image_url": {"url": PNG}},
+            ],
+        }
+    ]
+    assert result["metadata"]["usage"]["prompt_tokens"] == 5 + 2 * 85
+    assert result["data"] == direct_chat(hosted, hosted.requests[-1].json)["choices"][0]["message"]["content"]
+
+
+@pytest.mark.parametrize("model", ["o3-mini", "gpt-5", "@openai-prod/o4-mini"])
+def test_chat_reasoning_models_get_max_completion_tokens(hosted: Simulator, model: str) -> None:
+    """The simulator refuses max_tokens for these models, as OpenAI does; the plugin's query succeeds."""
+    result = run_query(hosted, {"operation": "chat", "model": model, "prompt": "Hi", "max_tokens": "4",
+                                "output": "text"})  # fmt: skip
+    assert hosted.requests[-1].json["max_completion_tokens"] == 4
+    assert "max_tokens" not in hosted.requests[-1].json
+    assert (result["data"], result["metadata"]["finishReason"]) == ("This is a simulated", "length")
+
+
+def test_streamed_chat_carries_usage_in_metadata(hosted: Simulator) -> None:
+    query = {"operation": "chat", "model": "gpt-4o-mini", "prompt": "Hello there", "output": "text"}
+    whole = run_query(hosted, query)
+    streamed = run_query(hosted, {**query, "stream": "true"})
+    assert hosted.requests[-1].json["stream_options"] == {"include_usage": True}
+    assert streamed["data"] == whole["data"]
+    assert streamed["metadata"]["streamed"] is True
+    assert streamed["metadata"]["usage"] == whole["metadata"]["usage"]
+    assert streamed["metadata"]["usage"]["completion_tokens"] == len(whole["data"].split())
+    assert streamed["metadata"]["finishReason"] == "stop"
+
+
+def test_streamed_structured_output_with_output_json(hosted: Simulator) -> None:
+    query = {"operation": "chat", "model": "gpt-4o-mini", "prompt": "Extract: Ada, two lamps",
+             "response_format": json.dumps(ORDER_SCHEMA), "output": "json"}  # fmt: skip
+    assert run_query(hosted, {**query, "stream": "true"})["data"] == run_query(hosted, query)["data"]
+
+
+@pytest.mark.parametrize(
+    ("given", "inputs"),
+    [("first text", ["first text"]), ('["a b", "c"]', ["a b", "c"]), ("[[1, 2], [3]]", [[1, 2], [3]])],
+)
+def test_embeddings_with_output_vectors(hosted: Simulator, given: str, inputs: list[Any]) -> None:
+    from tooljet_portkey.simulator import embedding_vector
+
+    query = {"operation": "create_embedding", "model": "text-embedding-3-small", "input": given,
+             "other_parameters": '{"dimensions": 8}', "output": "vectors"}  # fmt: skip
+    result = run_query(hosted, query)
+    expected = [embedding_vector("text-embedding-3-small", item, 8) for item in inputs]
+    single = not given.startswith("[")
+    assert result["data"] == (expected[0] if single else expected)
+    assert result["metadata"]["usage"]["prompt_tokens"] == sum(
+        len(i) if isinstance(i, list) else len(i.split()) for i in inputs
+    )
+
+
+def test_embeddings_base64_with_output_vectors(hosted: Simulator) -> None:
+    from tooljet_portkey.simulator import embedding_vector
+
+    query = {
+        "operation": "create_embedding",
+        "model": "text-embedding-3-small",
+        "input": '["x"]',
+        "other_parameters": '{"dimensions": 4, "encoding_format": "base64"}',
+        "output": "vectors",
+    }
+    (vector,) = run_query(hosted, query)["data"]
+    assert vector == pytest.approx(embedding_vector("text-embedding-3-small", "x", 4), rel=1e-6)

@@ -11,13 +11,15 @@ Where each form field goes on the wire (facts from Portkey's API reference):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from ._constants import USER_AGENT
-from ._spec import ConnectionSettings, Query, config_header
+from ._output import AnswerShape, answer_shape
+from ._spec import ConnectionSettings, Query, check_json_schema, config_header, invalid_option
 
 __all__ = ["HANDLED_FIELDS", "PortkeyRequest", "build_request", "connection_headers"]
 
@@ -32,6 +34,8 @@ class PortkeyRequest:
     body: Mapping[str, Any] | None = None
     stream: bool = False
     operation: str = ""
+    # how run() turns the answer into data (the query's output mode); not part of what is sent
+    answer: AnswerShape = field(default=AnswerShape(), repr=False, compare=False)
     # header values that are secrets, so a repr or a log never shows them
     secret_headers: frozenset[str] = field(
         default=frozenset({"x-portkey-api-key", "x-portkey-virtual-key", "authorization"}),
@@ -88,6 +92,8 @@ def _query_headers(params: Mapping[str, Any]) -> dict[str, str]:
 HEADER_FIELDS = frozenset(
     {"config", "virtualKey", "metadata", "traceId", "cacheNamespace", "cacheForceRefresh"}
 )
+# Fields that shape what run() returns from the answer, not what is sent.
+ANSWER_FIELDS = frozenset({"output"})
 
 
 def _merge(form: dict[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -112,8 +118,17 @@ def _completion(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def _chat(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    form = {"model": params["model"], "messages": params["messages"]}
+    form: dict[str, Any] = {"model": params["model"], "messages": chat_messages(params)}
     _copy_sampling(params, form)
+    if uses_max_completion_tokens(params["model"]) and "max_tokens" in form:
+        form["max_completion_tokens"] = form.pop("max_tokens")
+    response_format = _response_format(params.get("response_format"))
+    if response_format is not None:
+        form["response_format"] = response_format
+    if "tools" in params:
+        form["tools"] = _tools(params["tools"])
+    if "tool_choice" in params:
+        form["tool_choice"] = _tool_choice(params["tool_choice"], form.get("tools"))
     return "/chat/completions", _merge(form, params.get("other_parameters"))
 
 
@@ -123,6 +138,128 @@ def _copy_sampling(params: Mapping[str, Any], form: dict[str, Any]) -> None:
             form[key] = params[key]
     if "stop_sequences" in params:
         form["stop"] = params["stop_sequences"]
+
+
+# OpenAI's reasoning models refuse max_tokens and want max_completion_tokens; Portkey passes either
+# through unchanged for OpenAI. o1, o3 and o4 with their variants (o1-mini, o3-pro, o4-mini-2025-04-16),
+# and every gpt-5 model, with or without a Model Catalog "@slug/" prefix.
+_REASONING_MODEL = re.compile(r"^(?:@[^/]+/)?(?:o[134](?:$|-)|gpt-5)", re.IGNORECASE)
+
+
+def uses_max_completion_tokens(model: str) -> bool:
+    """Whether chat's Max Tokens goes out as ``max_completion_tokens`` for this model."""
+    return _REASONING_MODEL.match(model) is not None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Chat messages: [system_prompt] + history + [prompt], or the messages given, with images attached
+
+_HISTORY_ROLES = {"message": "user", "response": "assistant"}  # ToolJet Chat component types
+
+
+def chat_messages(params: Mapping[str, Any]) -> list[Any]:
+    """The messages a chat query sends. Exactly one of ``messages`` and ``prompt`` is given."""
+    has_messages, has_prompt = "messages" in params, "prompt" in params
+    if has_messages and has_prompt:
+        raise invalid_option("messages", "give either messages or prompt, not both")
+    if not (has_messages or has_prompt):
+        raise invalid_option("prompt", "is required (or give messages)")
+    if has_messages:
+        if "message_history" in params:
+            raise invalid_option("message_history", "goes with prompt, not with messages")
+        messages = list(params["messages"])
+    else:
+        history = _history(params.get("message_history", ()))
+        messages = [*history, {"role": "user", "content": params["prompt"]}]
+    if "system_prompt" in params:
+        messages.insert(0, {"role": "system", "content": params["system_prompt"]})
+    if "images" in params:
+        messages = _with_images(messages, params["images"])
+    return messages
+
+
+def _history(items: Any) -> list[Any]:
+    """History items in OpenAI form pass as they are; ToolJet Chat component items ``{message, type}``
+    become user (``message``) and assistant (``response``) messages; ``error`` and unknown types are
+    skipped, as the Chat component shows them but they were never part of the conversation."""
+    messages = []
+    for item in items:
+        if "role" in item:
+            messages.append(item)
+            continue
+        role = _HISTORY_ROLES.get(item.get("type"))
+        text = item.get("message")
+        if role is not None and isinstance(text, str) and text:
+            messages.append({"role": role, "content": text})
+    return messages
+
+
+def _with_images(messages: list[Any], images: Any) -> list[Any]:
+    urls = [images] if isinstance(images, str) else list(images)
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if isinstance(message, dict) and message.get("role") == "user":
+            break
+    else:
+        raise invalid_option("images", "needs a user message to add the images to")
+    content = message.get("content")
+    parts = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or ())
+    parts.extend({"type": "image_url", "image_url": {"url": url}} for url in urls)
+    messages = list(messages)
+    messages[index] = {**message, "content": parts}
+    return messages
+
+
+def _response_format(value: Any) -> dict[str, Any] | None:
+    """text: nothing is sent; json_object; a full response_format passed as is; any other object is
+    a JSON Schema for a strict json_schema response format."""
+    if value is None or value == "text":
+        return None
+    if value == "json_object":
+        return {"type": "json_object"}
+    kind = value.get("type")
+    if kind in ("text", "json_object"):
+        return dict(value)
+    if kind == "json_schema":
+        inner = value.get("json_schema")
+        if not isinstance(inner, dict) or not isinstance(inner.get("schema"), dict):
+            raise invalid_option("response_format", "a json_schema response format needs json_schema.schema")
+        check_json_schema("response_format", inner["schema"])
+        return dict(value)
+    check_json_schema("response_format", value)
+    return {"type": "json_schema", "json_schema": {"name": "response", "schema": value, "strict": True}}
+
+
+def response_schema(params: Mapping[str, Any]) -> Any:
+    """The JSON Schema the answer must follow, when the query's response format gives one."""
+    value = params.get("response_format")
+    if not isinstance(value, dict) or value.get("type") in ("text", "json_object"):
+        return None
+    if value.get("type") == "json_schema":
+        return value["json_schema"]["schema"]
+    return value
+
+
+def _tools(tools: list[Any]) -> list[Any]:
+    names: set[str] = set()
+    for index, tool in enumerate(tools):
+        function = tool["function"]
+        if function["name"] in names:
+            raise invalid_option("tools", f"{function['name']} is given twice", f"[{index}].function.name")
+        names.add(function["name"])
+        if "parameters" in function:
+            check_json_schema("tools", function["parameters"], f"[{index}].function.parameters")
+    return tools
+
+
+def _tool_choice(choice: str, tools: list[Any] | None) -> Any:
+    if choice in ("auto", "none", "required"):
+        return choice
+    names = [tool["function"]["name"] for tool in tools or ()]
+    if choice not in names:
+        known = ", ".join(names) if names else "none given"
+        raise invalid_option("tool_choice", f"names no tool in tools (tools: {known})")
+    return {"type": "function", "function": {"name": choice}}
 
 
 def _prompt_completion(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -151,12 +288,13 @@ _BODY_FIELDS = {
     "completion": {"prompt", "model", "max_tokens", "temperature", "stop_sequences",
                    "other_parameters", "stream"},
     "chat": {"messages", "model", "max_tokens", "temperature", "stop_sequences",
-             "other_parameters", "stream"},
+             "other_parameters", "stream", "system_prompt", "prompt", "message_history",
+             "response_format", "tools", "tool_choice", "images"},
     "prompt_completion": {"promptId", "variables", "prompt_parameters", "stream"},
     "create_embedding": {"input", "model", "other_parameters"},
 }  # fmt: skip
 HANDLED_FIELDS: Mapping[str, frozenset[str]] = {
-    op: frozenset(fields | HEADER_FIELDS) for op, fields in _BODY_FIELDS.items()
+    op: frozenset(fields | HEADER_FIELDS | ANSWER_FIELDS) for op, fields in _BODY_FIELDS.items()
 }
 
 
@@ -168,7 +306,12 @@ def build_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
         stream = False
     else:
         stream = _stream_flag(query.params, body)
+        # Ask for the final usage chunk, which providers leave out of streams unless asked; a
+        # stream_options of the query's own (other_parameters) is left as it is.
+        if stream and query.operation in ("chat", "completion"):
+            body.setdefault("stream_options", {"include_usage": True})
     headers = connection_headers(settings)
     headers.update(_query_headers(query.params))
     headers["accept"] = "text/event-stream" if stream else "application/json"
-    return PortkeyRequest("POST", path, headers, body, stream, query.operation)
+    answer = answer_shape(query.operation, query.params, response_schema(query.params))
+    return PortkeyRequest("POST", path, headers, body, stream, query.operation, answer)

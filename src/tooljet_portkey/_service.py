@@ -31,6 +31,7 @@ from ._errors import (
     StreamError,
     StreamTruncatedError,
 )
+from ._output import answer_metadata, shape_answer
 from ._requests import PortkeyRequest, build_request
 from ._responses import PortkeyResponse, StreamAssembler, header_int, response_metadata
 from ._secrets import config_secrets, redact, redact_json
@@ -264,16 +265,19 @@ class _ServiceBase(Generic[ClientT]):
         return settings, build_request(settings, query)
 
     @staticmethod
-    def _answered(response: PortkeyResponse) -> dict[str, Any]:
-        """The QueryResult of a plain answer: Portkey's JSON and what its headers said."""
+    def _answered(response: PortkeyResponse, request: PortkeyRequest) -> dict[str, Any]:
+        """The QueryResult of a plain answer: its data in the query's output mode, and what Portkey's
+        headers and the answer said."""
         meta = response_metadata(response.status_code, response.headers, response.retries)
-        return {"status": "ok", "data": response.data, "metadata": meta}
+        return _result(request, response.data, meta)
 
     @staticmethod
-    def _assembled(assembler: StreamAssembler, stream_metadata: Mapping[str, Any]) -> dict[str, Any]:
+    def _assembled(
+        assembler: StreamAssembler, stream_metadata: Mapping[str, Any], request: PortkeyRequest
+    ) -> dict[str, Any]:
         """The QueryResult of a streamed answer: the same shape as unstreamed, chunks folded."""
         meta = {**stream_metadata, "streamed": True, "chunks": assembler.count}
-        return {"status": "ok", "data": assembler.result(), "metadata": meta}
+        return _result(request, assembler.result(), meta)
 
     @staticmethod
     def _log(request: PortkeyRequest, meta: Mapping[str, Any]) -> None:
@@ -285,6 +289,19 @@ class _ServiceBase(Generic[ClientT]):
             meta.get("traceId"),
             meta.get("retries"),
         )
+
+
+def _result(request: PortkeyRequest, answer: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    """``{status: ok, data, metadata}``; an answer that is not the output asked for is a QueryError
+    carrying the call's status and trace id."""
+    meta.update(answer_metadata(answer))
+    try:
+        data, extra = shape_answer(request.answer, answer)
+    except QueryError as err:
+        err.data.update(statusCode=meta.get("statusCode"), traceId=meta.get("traceId"))
+        raise
+    meta.update(extra)
+    return {"status": "ok", "data": data, "metadata": meta}
 
 
 def _connection_failure(err: BaseException, settings: ConnectionSettings | None) -> dict[str, Any]:
@@ -342,9 +359,9 @@ class QueryService(_ServiceBase[PortkeyClient]):
                             assembler.add(chunk)
                     except StreamError as err:
                         raise _stream_failure(err, settings, request, stream.metadata) from None
-                result = self._assembled(assembler, stream.metadata)
+                result = self._assembled(assembler, stream.metadata, request)
             else:
-                result = self._answered(client.send(request))
+                result = self._answered(client.send(request), request)
         except PortkeyError as err:
             raise to_query_error(err, settings, request) from None
         except QueryError:
@@ -451,9 +468,9 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
                             assembler.add(chunk)
                     except StreamError as err:
                         raise _stream_failure(err, settings, request, stream.metadata) from None
-                result = self._assembled(assembler, stream.metadata)
+                result = self._assembled(assembler, stream.metadata, request)
             else:
-                result = self._answered(await client.send(request))
+                result = self._answered(await client.send(request), request)
         except PortkeyError as err:
             raise to_query_error(err, settings, request) from None
         except QueryError:

@@ -39,7 +39,7 @@ from ._secrets import config_secrets
 from ._values import TOO_DEEP, json_problem
 
 if TYPE_CHECKING:
-    from jsonschema.exceptions import ValidationError
+    from jsonschema.exceptions import SchemaError, ValidationError
     from jsonschema.protocols import Validator
 
 OPERATIONS_URI = "urn:tooljet-portkey:operations"
@@ -210,6 +210,58 @@ def _fail(title: str, key: str, problem: str) -> QueryError:
 
 class _NotJSONConstant(ValueError):
     """NaN or an infinity in JSON text: Python's json accepts them; JSON does not, nor does httpx."""
+
+
+def invalid_option(key: str, problem: str, where: str = "") -> QueryError:
+    """The error for a query option that passed its own schema but breaks a rule across fields;
+    ``where`` is the place inside the field (``[1].function.name``)."""
+    return QueryError(INVALID_OPTIONS, f"{key}{where}: {problem}", {"field": key})
+
+
+_checked_schemas: dict[str, None] = {}
+
+
+def check_json_schema(key: str, schema: Any, where: str = "") -> None:
+    """Refuse a value that is not a valid JSON Schema (a response format's or a tool's parameters);
+    ``where`` is the place inside the field (``[0].function.parameters``)."""
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    text = json.dumps(schema, sort_keys=True)
+    if text in _checked_schemas:
+        return
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as error:
+        problem = f"is not a valid JSON Schema (at schema{_schema_place(error)}: {describe_error(error)})"
+        raise invalid_option(key, problem, where) from None
+    if len(_checked_schemas) >= _MAX_KNOWN:
+        _checked_schemas.clear()
+    _checked_schemas[text] = None
+
+
+# Words of JSON Schema itself: a place inside a user's schema is shown up to its first name of the
+# user's own (a property name could be anything they typed).
+_SCHEMA_WORDS = frozenset(
+    {
+        "properties", "items", "prefixItems", "additionalProperties", "patternProperties", "$defs",
+        "definitions", "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "type", "enum", "const",
+        "required", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "pattern",
+        "format", "$ref", "dependentSchemas", "contains", "propertyNames", "uniqueItems",
+    }
+)  # fmt: skip
+
+
+def _schema_place(error: Any) -> str:
+    place = ""
+    for part in error.absolute_path:
+        if isinstance(part, int):
+            place += f"[{part}]"
+        elif part in _SCHEMA_WORDS:
+            place += f".{part}"
+        else:
+            return place + ".(a name)"
+    return place
 
 
 def _no_constant(name: str) -> Any:
@@ -412,7 +464,7 @@ def _path(error: ValidationError) -> tuple[str, bool]:
     return out, False
 
 
-def _describe(error: ValidationError) -> str:
+def describe_error(error: ValidationError | SchemaError) -> str:
     """The problem in words made only of the schema's own terms (never the instance's)."""
     kw = error.validator
     arg: Any = error.validator_value
@@ -457,7 +509,7 @@ def _describe(error: ValidationError) -> str:
 
 def _message(error: ValidationError) -> str:
     path, cut = _path(error)
-    return f"{path}: {'a value ' if cut else ''}{_describe(error)}"
+    return f"{path}: {'a value ' if cut else ''}{describe_error(error)}"
 
 
 # Scalar values that passed their field's schema, per form: a host sends the same model, max_tokens or

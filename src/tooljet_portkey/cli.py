@@ -282,14 +282,17 @@ def cmd_run(
     args: argparse.Namespace, environ: Mapping[str, str], out: IO[str], err: IO[str], stdin: IO[str]
 ) -> int:
     from ._errors import QueryError
+    from ._requests import build_request
     from ._service import QueryService
-    from ._spec import parse_query
+    from ._spec import ConnectionSettings, parse_query
 
     options = query_options(args, stdin)
     if args.stream and args.operation not in STREAMABLE:
         raise CommandError(f"{PROG} run: error: {args.operation} cannot be streamed", USAGE_ERROR)
     _fault(args)  # usage errors first
-    parse_query(options)  # bad options fail here, before a simulator starts
+    # bad options fail here, before a simulator starts: each field, then the rules across fields
+    # (messages or prompt, tool_choice naming a tool...) that building the request checks
+    build_request(ConnectionSettings(), parse_query(options))
     with _connection(args, environ) as target, QueryService() as service:
         try:
             if not args.stream:

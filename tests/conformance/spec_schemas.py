@@ -1,8 +1,10 @@
 """Validators for Portkey's request and response schemas, from the trimmed copy in portkey_schemas.json.
 
     from spec_schemas import assert_valid, chunk_validator, request_validator, response_validator
+    from spec_schemas import security_problem
 
     assert_valid(request_validator("/chat/completions"), body)
+    assert security_problem("/chat/completions", headers, body) is None
     assert_valid(response_validator("/embeddings"), answer)
     assert_valid(chunk_validator("/chat/completions"), chunk)
 
@@ -18,6 +20,9 @@ The trimmed file is OpenAPI 3.0; on load each schema becomes JSON Schema 2020-12
 Then, unless ``corrected=False``, the ``CORRECTIONS`` below are applied: the places where the spec
 disagrees with what Portkey and OpenAI really send, each with the reason. ``corrected=False`` gives the
 spec as written, so a test can show that each correction is needed.
+
+``security_problem`` checks a request's headers against the operation's security requirements (one of
+its alternatives must be met in full); ``MODEL_CATALOG`` is the one correction there.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from referencing.jsonschema import DRAFT202012
 
 __all__ = [
     "CORRECTIONS",
+    "MODEL_CATALOG",
     "SCHEMAS_FILE",
     "Correction",
     "assert_valid",
@@ -45,6 +51,7 @@ __all__ = [
     "problems",
     "request_validator",
     "response_validator",
+    "security_problem",
     "to_json_schema",
 ]
 
@@ -116,6 +123,33 @@ def _nullable_finish_reason(schema: dict[str, Any]) -> dict[str, Any]:
     return corrected
 
 
+def _or_parts(content: dict[str, Any], *part_schemas: str) -> dict[str, Any]:
+    """A message's ``content`` schema that also takes a non-empty list of the named part schemas."""
+    parts = [{"$ref": f"#/components/schemas/{name}"} for name in part_schemas]
+    items = parts[0] if len(parts) == 1 else {"oneOf": parts}
+    return {"anyOf": [content, {"type": "array", "minItems": 1, "items": items}]}
+
+
+def _root_hyperparameters(doc: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """A prompt request whose root keys beside ``variables`` and ``stream`` are the hyperparameters of a
+    chat or a text completion, checked as those requests check them (none is required)."""
+    schemas = doc["components"]["schemas"]
+    forms = [
+        {"properties": schemas[name]["properties"]}
+        for name in ("CreateChatCompletionRequest", "CreateCompletionRequest")
+    ]
+    return {
+        "type": "object",
+        "properties": {"variables": {"type": "object"}, "stream": {"type": "boolean"}},
+        "anyOf": forms,
+    }
+
+
+SCHEMAS = "/components/schemas"
+TEXT_PART = "ChatCompletionRequestMessageContentPartText"
+REFUSAL_PART = "ChatCompletionRequestMessageContentPartRefusal"
+AUDIO_PART = "ChatCompletionRequestMessageContentPartAudio"
+FILE_PART = "ChatCompletionRequestMessageContentPartFile"
 CHAT_CHUNK = "/components/schemas/CreateChatCompletionStreamResponse"
 COMPLETION_CHUNK = "/components/schemas/CreateCompletionStreamResponse"
 
@@ -146,6 +180,104 @@ CORRECTIONS: tuple[Correction, ...] = (
         "object passes it. Portkey sends the chat or text completion itself at the top level (Portkey's "
         "SDK reads id, choices and usage there), so the schema is the wrapper's `body`.",
         lambda doc, old: old["properties"]["body"],
+    ),
+    # -- request bodies ------------------------------------------------------------------------------
+    Correction(
+        f"{SCHEMAS}/{REFUSAL_PART}",
+        "New: the refusal part an assistant message may carry back ({type: refusal, refusal}), in OpenAI's "
+        "API reference and missing from the spec.",
+        lambda doc, old: {
+            "type": "object",
+            "required": ["type", "refusal"],
+            "properties": {"type": {"enum": ["refusal"]}, "refusal": {"type": "string"}},
+        },
+    ),
+    Correction(
+        f"{SCHEMAS}/{AUDIO_PART}",
+        "New: the input_audio user content part ({type: input_audio, input_audio: {data, format}}), in "
+        "OpenAI's API reference and passed on by Portkey, missing from the spec.",
+        lambda doc, old: {
+            "type": "object",
+            "required": ["type", "input_audio"],
+            "properties": {
+                "type": {"enum": ["input_audio"]},
+                "input_audio": {
+                    "type": "object",
+                    "required": ["data", "format"],
+                    "properties": {"data": {"type": "string"}, "format": {"enum": ["wav", "mp3"]}},
+                },
+            },
+        },
+    ),
+    Correction(
+        f"{SCHEMAS}/{FILE_PART}",
+        "New: the file user content part ({type: file, file: {file_data | file_id, filename}}), in "
+        "OpenAI's API reference and passed on by Portkey, missing from the spec.",
+        lambda doc, old: {
+            "type": "object",
+            "required": ["type", "file"],
+            "properties": {
+                "type": {"enum": ["file"]},
+                "file": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "properties": {
+                        "file_data": {"type": "string"},
+                        "file_id": {"type": "string"},
+                        "filename": {"type": "string"},
+                    },
+                },
+            },
+        },
+    ),
+    Correction(
+        f"{SCHEMAS}/ChatCompletionRequestMessageContentPart",
+        "A user message's parts are text and image_url only in the spec; OpenAI also takes input_audio "
+        "and file parts, and Portkey passes them on.",
+        lambda doc, old: {
+            "oneOf": [
+                *old["oneOf"],
+                {"$ref": f"#{SCHEMAS}/{AUDIO_PART}"},
+                {"$ref": f"#{SCHEMAS}/{FILE_PART}"},
+            ]
+        },
+    ),
+    Correction(
+        f"{SCHEMAS}/ChatCompletionRequestSystemMessage/properties/content",
+        "A system message's content is a string only in the spec; OpenAI (and Portkey, which passes it on) "
+        "also takes a non-empty list of text parts.",
+        lambda doc, old: _or_parts(old, TEXT_PART),
+    ),
+    Correction(
+        f"{SCHEMAS}/ChatCompletionRequestDeveloperMessage/properties/content",
+        "A developer message's content is a string only in the spec; OpenAI also takes a non-empty list of "
+        "text parts.",
+        lambda doc, old: _or_parts(old, TEXT_PART),
+    ),
+    Correction(
+        f"{SCHEMAS}/ChatCompletionRequestAssistantMessage/properties/content",
+        "An assistant message's content is a string (or null) only in the spec; OpenAI also takes a "
+        "non-empty list of text and refusal parts.",
+        lambda doc, old: _or_parts(old, TEXT_PART, REFUSAL_PART),
+    ),
+    Correction(
+        f"{SCHEMAS}/ChatCompletionRequestToolMessage/properties/content",
+        "A tool message's content is a string only in the spec; OpenAI also takes a non-empty list of text "
+        "parts.",
+        lambda doc, old: _or_parts(old, TEXT_PART),
+    ),
+    Correction(
+        f"/paths/{_escape('/prompts/{promptId}/completions')}/post/requestBody",
+        "The spec groups a prompt completion's hyperparameters under `hyperparameters`, and its own "
+        "description says they go at the root, beside `variables` and `stream` (as Portkey reads them); "
+        "as written the root keys are not checked at all. Here they are checked as a chat or text "
+        "completion's.",
+        _root_hyperparameters,
+    ),
+    Correction(
+        f"/paths/{_escape('/prompts/{promptId}/render')}/post/requestBody",
+        "As for prompt completions: the hyperparameters go at the root, beside `variables`.",
+        _root_hyperparameters,
     ),
 )
 
@@ -251,3 +383,56 @@ def assert_valid(validator: Draft202012Validator, instance: Any) -> None:
     """Fail with every problem listed when ``instance`` does not conform."""
     found = problems(validator, instance)
     assert not found, "does not conform to Portkey's spec:\n" + "\n".join(found)
+
+
+# -- security requirements (headers) ---------------------------------------------------------------
+
+MODEL_CATALOG = (
+    "The spec's security alternatives all need a virtual key, a config, or a provider name with the "
+    "provider's own key. Portkey's Model Catalog routes with the Portkey key alone: a model written "
+    "`@slug/model`, or an `x-portkey-provider: @slug` header, names an integration whose provider "
+    "credentials Portkey holds."
+)
+
+
+def _header_of(scheme: dict[str, Any]) -> str:
+    """The (lower-case) header a security scheme reads: an apiKey's name, or Authorization for http."""
+    if scheme.get("type") == "apiKey" and scheme.get("in") == "header":
+        return str(scheme["name"]).lower()
+    if scheme.get("type") == "http":
+        return "authorization"
+    raise ValueError(f"a security scheme this module does not read: {scheme}")
+
+
+@functools.cache
+def _raw() -> dict[str, Any]:
+    return json.loads(SCHEMAS_FILE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def security_alternatives(path: str, method: str = "post") -> list[frozenset[str]]:
+    """The header sets of which a request to ``path`` must send one in full, as the spec says."""
+    raw = _raw()
+    schemes = raw["components"]["securitySchemes"]
+    needs = raw["paths"][path][method.lower()].get("security", [])
+    return [frozenset(_header_of(schemes[name]) for name in need) for need in needs]
+
+
+def _routes_by_model_catalog(headers: dict[str, str], body: Any) -> bool:
+    model = body.get("model") if isinstance(body, dict) else None
+    by_model = isinstance(model, str) and model.startswith("@") and "/" in model
+    return by_model or headers.get("x-portkey-provider", "").startswith("@")
+
+
+def security_problem(
+    path: str, headers: dict[str, str], body: Any = None, method: str = "post", *, corrected: bool = True
+) -> str | None:
+    """Why the headers (lower-case names) meet none of the operation's security alternatives, or None.
+    With ``corrected``, a Model Catalog request needs only the Portkey key (``MODEL_CATALOG``)."""
+    alternatives = security_alternatives(path, method)
+    if corrected and _routes_by_model_catalog(headers, body):
+        alternatives = [*alternatives, frozenset({"x-portkey-api-key"})]
+    sent = {name for name, value in headers.items() if value}
+    if not alternatives or any(need <= sent for need in alternatives):
+        return None
+    shown = " | ".join("+".join(sorted(need)) for need in alternatives)
+    return f"the headers meet none of: {shown}"

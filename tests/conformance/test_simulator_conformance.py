@@ -36,6 +36,41 @@ KEY = "pk-conformance"
 PORTKEY_HEADERS = {"x-portkey-api-key": KEY, "x-portkey-provider": "openai"}
 HELLO = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there"}]
 HTTP = httpx.Client(timeout=30)
+PERSON = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "age": {"type": ["integer", "null"], "minimum": 0},
+        "email": {"type": "string", "format": "email"},
+        "tags": {"type": "array", "items": {"enum": ["a", "b"]}},
+    },
+    "required": ["name", "age", "email", "tags"],
+    "additionalProperties": False,
+}
+STRUCTURED = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON, "strict": True}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+}
+TOOLS = [WEATHER, {"type": "function", "function": {"name": "get_time"}}]
+CALL_BOTH = [{"role": "user", "content": "Call get_weather and get_time"}]
+IMAGE = [
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png", "detail": "low"}},
+        ],
+    }
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +99,26 @@ CASES = [
     Case("chat from the cache", "POST", "/chat/completions", "/chat/completions",
          {"model": "gpt-4o-mini", "messages": HELLO}, ("hosted", "gateway"),
          {"x-portkey-config": '{"provider": "openai", "cache": {"mode": "simple"}}'}),
+    Case("chat with a json_schema response format", "POST", "/chat/completions", "/chat/completions",
+         {"model": "gpt-4o-mini", "messages": HELLO, "response_format": STRUCTURED, "n": 2}),
+    Case("chat with json_object", "POST", "/chat/completions", "/chat/completions",
+         {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Answer in JSON"}],
+          "response_format": {"type": "json_object"}}),
+    Case("chat calling a named tool", "POST", "/chat/completions", "/chat/completions",
+         {"model": "gpt-4o-mini", "messages": HELLO, "tools": TOOLS,
+          "tool_choice": {"type": "function", "function": {"name": "get_weather"}}}),
+    Case("chat calling two tools", "POST", "/chat/completions", "/chat/completions",
+         {"model": "gpt-4o-mini", "messages": CALL_BOTH, "tools": TOOLS, "tool_choice": "required"}),
+    Case("chat after a tool round trip", "POST", "/chat/completions", "/chat/completions",
+         {"model": "gpt-4o-mini", "tools": TOOLS, "messages": [
+             *CALL_BOTH,
+             {"role": "assistant", "content": None, "tool_calls": [
+                 {"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]},
+             {"role": "tool", "tool_call_id": "call_1", "content": "12:00"}]}),
+    Case("chat with an image", "POST", "/chat/completions", "/chat/completions",
+         {"model": "gpt-4o", "messages": IMAGE}),
+    Case("chat with a reasoning model", "POST", "/chat/completions", "/chat/completions",
+         {"model": "o4-mini", "messages": HELLO, "max_completion_tokens": 6}),
     Case("completion", "POST", "/completions", "/completions",
          {"model": "gpt-3.5-turbo-instruct", "prompt": "Say hi", "max_tokens": 7}),
     Case("completion of two prompts, n=2", "POST", "/completions", "/completions",
@@ -103,6 +158,14 @@ STREAMS = [
     Case("chat stream, n=2, with usage", "POST", "/chat/completions", "/chat/completions",
          {"model": "gpt-4o-mini", "messages": HELLO, "stream": True, "n": 2, "max_tokens": 4,
           "stream_options": {"include_usage": True}}),
+    Case("chat stream of a json_schema answer, with usage", "POST", "/chat/completions", "/chat/completions",
+         {"model": "gpt-4o-mini", "messages": HELLO, "response_format": STRUCTURED, "stream": True,
+          "stream_options": {"include_usage": True}}),
+    Case("chat stream of two tool calls, with usage", "POST", "/chat/completions", "/chat/completions",
+         {"model": "gpt-4o-mini", "messages": CALL_BOTH, "tools": TOOLS, "stream": True,
+          "stream_options": {"include_usage": True}}),
+    Case("chat stream with an image", "POST", "/chat/completions", "/chat/completions",
+         {"model": "gpt-4o", "messages": IMAGE, "stream": True}),
     Case("completion stream with usage", "POST", "/completions", "/completions",
          {"model": "gpt-3.5-turbo-instruct", "prompt": "Say hi", "stream": True,
           "stream_options": {"include_usage": True}}),
@@ -119,6 +182,15 @@ STREAMS = [
 ERRORS = [
     (Case("chat with max_tokens 0", "POST", "/chat/completions", "/chat/completions",
           {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 0}), 400),
+    (Case("reasoning model with max_tokens", "POST", "/chat/completions", "/chat/completions",
+          {"model": "o3-mini", "messages": HELLO, "max_tokens": 5}), 400),
+    (Case("schema strict mode refuses", "POST", "/chat/completions", "/chat/completions",
+          {"model": "gpt-4o-mini", "messages": HELLO, "response_format": {
+              "type": "json_schema", "json_schema": {"name": "r", "strict": True,
+                                                     "schema": {"type": "object", "properties": {}}}}}), 400),
+    (Case("tool_choice naming no tool", "POST", "/chat/completions", "/chat/completions",
+          {"model": "gpt-4o-mini", "messages": HELLO, "tools": TOOLS,
+           "tool_choice": {"type": "function", "function": {"name": "nope"}}}), 400),
     (Case("embedding with a bad dimensions", "POST", "/embeddings", "/embeddings",
           {"model": "text-embedding-ada-002", "input": "x", "dimensions": 3}), 400),
     (Case("unknown model", "GET", "/models/gpt-9", "/models/{model}"), 404),
@@ -217,7 +289,7 @@ def test_every_served_endpoint_has_a_case() -> None:
 def test_the_requests_sent_here_conform_too(case: Case) -> None:
     """The bodies above are ones Portkey documents, so the answers are checked on realistic input.
     The bulk feedback form (a list, as the SDKs' bulk_create sends) is checked item by item; the prompt
-    paths' request schemas do not constrain the hyperparameters at the root."""
+    paths' hyperparameters at the root are checked as a chat's or text completion's (a correction)."""
     if case.body is None:
         return
     items = case.body if isinstance(case.body, list) else [case.body]

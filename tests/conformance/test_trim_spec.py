@@ -111,3 +111,30 @@ def test_the_command_writes_sorted_json(tmp_path: Path, monkeypatch: pytest.Monk
     text = output.read_text(encoding="utf-8")
     assert json.loads(text) == trim_spec.trim(SPEC)
     assert text == json.dumps(json.loads(text), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_security_requirements_and_their_schemes_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each operation keeps its own security, else the spec's default; only the schemes named are kept."""
+    spec = json.loads(json.dumps(SPEC))
+    spec["security"] = [{"Key": []}]
+    spec["paths"]["/other"] = {"get": {"responses": {}}}
+    spec["paths"]["/things"]["post"]["security"] = [{"Key": [], "Auth": []}, {"Key": [], "Config": []}]
+    spec["components"]["securitySchemes"] = {
+        "Key": {"type": "apiKey", "in": "header", "name": "x-key", "description": "the key"},
+        "Auth": {"type": "http", "scheme": "bearer"},
+        "Config": {"type": "apiKey", "in": "header", "name": "x-config"},
+        "Unused": {"type": "apiKey", "in": "header", "name": "x-unused"},
+    }
+    monkeypatch.setattr(trim_spec, "OPERATIONS", (("/things", "post"), ("/other", "get")))
+    monkeypatch.setattr(trim_spec, "EXTRA_COMPONENTS", ())
+    trimmed = trim_spec.trim(spec)
+    assert trimmed["paths"]["/things"]["post"]["security"] == [
+        {"Key": [], "Auth": []},
+        {"Key": [], "Config": []},
+    ]
+    assert trimmed["paths"]["/other"]["get"]["security"] == [{"Key": []}]
+    assert trimmed["components"]["securitySchemes"] == {
+        "Auth": {"type": "http", "scheme": "bearer"},
+        "Config": {"type": "apiKey", "in": "header", "name": "x-config"},
+        "Key": {"type": "apiKey", "in": "header", "name": "x-key"},
+    }

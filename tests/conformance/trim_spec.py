@@ -6,7 +6,8 @@ Not run by the tests: they read only the trimmed file this writes, so a clone of
 tests without the full spec. Run it again when the spec changes, and review the diff.
 
 What it keeps, per served path and method: the JSON request body schema and the JSON schema of each
-response status, plus every component schema those reach through ``$ref`` (and a few named in
+response status, the operation's security requirements (its own, else the spec's default) with the
+security schemes they name, plus every component schema those reach through ``$ref`` (and a few named in
 ``EXTRA_COMPONENTS`` that no path references: the chat stream chunk and OpenAI's error body). What it
 drops: prose and examples (``description``, ``example``, ``title``, ``x-*``...) at schema positions only,
 so a property that happens to be called ``description`` stays. The schemas stay in OpenAPI 3.0 form
@@ -124,6 +125,9 @@ def trim(spec: dict[str, Any]) -> dict[str, Any]:
             for status, response in operation.get("responses", {}).items()
             if (schema := json_schema_of(response)) is not None
         }
+        security = operation.get("security", spec.get("security"))
+        if security is not None:
+            entry["security"] = security
         paths.setdefault(path, {})[method] = entry
     wanted = set(EXTRA_COMPONENTS) | component_refs(paths)
     kept: dict[str, Any] = {}
@@ -133,6 +137,9 @@ def trim(spec: dict[str, Any]) -> dict[str, Any]:
             continue
         kept[name] = strip_schema(components[name])
         wanted |= component_refs(kept[name]) - set(kept)
+    schemes = spec["components"].get("securitySchemes", {})
+    named = {name for entry in _operations(paths) for need in entry.get("security", ()) for name in need}
+    security_schemes = {name: strip_schema(schemes[name]) for name in sorted(named)}
     info = spec["info"]
     license_ = info["license"]
     notice = [
@@ -145,8 +152,15 @@ def trim(spec: dict[str, Any]) -> dict[str, Any]:
         "_notice": notice,
         "info": {"title": info["title"], "version": info["version"], "license": license_},
         "paths": paths,
-        "components": {"schemas": kept},
+        "components": {
+            "schemas": kept,
+            **({"securitySchemes": security_schemes} if security_schemes else {}),
+        },
     }
+
+
+def _operations(paths: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [entry for methods in paths.values() for entry in methods.values()]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,8 @@ COMPLETION = {
     "model": "gpt-4o-mini",
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
 }
+# what COMPLETION says of itself, in every result's metadata
+SAID = {"model": "gpt-4o-mini", "finishReason": "stop"}
 OPERATIONS = {
     "completion": {"operation": "completion", "model": "m", "prompt": "Say hi"},
     "chat": CHAT,
@@ -218,7 +220,7 @@ def test_transient_fault_within_max_retries_succeeds(
     assert result == {
         "status": "ok",
         "data": COMPLETION,
-        "metadata": {"statusCode": 200, "retries": len(waits), "traceId": "trace-ok"},
+        "metadata": {"statusCode": 200, "retries": len(waits), "traceId": "trace-ok", **SAID},
     }
     assert fault_server.count == len(replies)
     assert len(sleeps) == len(waits)
@@ -254,6 +256,7 @@ def test_metadata_reports_our_retries_and_portkeys(
         "cacheStatus": "MISS",
         "provider": "openai",
         "lastUsedOptionIndex": "config.targets[1]",
+        **SAID,
     }
 
 
@@ -261,7 +264,7 @@ def test_246_succeeds_with_a_guardrail_warning(fault_server: FaultServer, run: R
     fault_server.script(Reply(246, {**COMPLETION, "hook_results": HOOKS}))
     result = run(source(fault_server), CHAT)
     assert result["data"]["choices"] == COMPLETION["choices"]
-    assert result["metadata"] == {"statusCode": 246, "retries": 0, "guardrailWarning": True}
+    assert result["metadata"] == {"statusCode": 246, "retries": 0, "guardrailWarning": True, **SAID}
 
 
 # --- a 2xx that is not the JSON Portkey promised: an error, never retried --------------------------

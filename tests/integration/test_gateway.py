@@ -59,9 +59,13 @@ OPERATIONS = {
 }
 
 
-def ok_metadata(**changes: Any) -> dict[str, Any]:
-    """The metadata of a call the gateway routed by a single provider, with no retry."""
+def ok_metadata(data: Any, **changes: Any) -> dict[str, Any]:
+    """The metadata of a call the gateway routed by a single provider, with no retry, and what the
+    answer says of itself (its model, usage and one choice's finish reason)."""
     return {
+        "model": data["model"],
+        "usage": data["usage"],
+        "finishReason": data["choices"][0]["finish_reason"],
         "statusCode": 200,
         "retries": 0,
         "traceId": TRACE,
@@ -124,7 +128,7 @@ def test_each_routing_form_reaches_the_provider(
     assert_forwarded(recorded, path, body)
     assert result["status"] == "ok"
     assert without_ids(result["data"]) == direct_answer(recorded)
-    assert result["metadata"] == ok_metadata()
+    assert result["metadata"] == ok_metadata(result["data"])
 
 
 def test_fallback_answers_from_the_second_target_when_the_first_fails(
@@ -148,7 +152,7 @@ def test_fallback_answers_from_the_second_target_when_the_first_fails(
     assert_forwarded(first, "/v1/chat/completions", {**CHAT_BODY, "model": "gpt-4o"}, "sk-first-target")
     assert_forwarded(second, "/v1/chat/completions", CHAT_BODY, "sk-second-target")
     assert without_ids(result["data"]) == direct_answer(second)
-    assert result["metadata"] == ok_metadata(lastUsedOptionIndex="config.targets[1]")
+    assert result["metadata"] == ok_metadata(result["data"], lastUsedOptionIndex="config.targets[1]")
 
 
 def test_retry_config_recovers_from_one_failure(
@@ -167,7 +171,7 @@ def test_retry_config_recovers_from_one_failure(
     assert_forwarded(answered, "/v1/chat/completions", CHAT_BODY)
     assert without_ids(result["data"]) == direct_answer(answered)
     # the gateway retried once; the client did not retry at all
-    assert result["metadata"] == ok_metadata(retryAttemptCount=1)
+    assert result["metadata"] == ok_metadata(result["data"], retryAttemptCount=1)
 
 
 def test_spent_retry_config_is_a_query_error_the_client_does_not_retry_again(
@@ -220,7 +224,7 @@ def test_client_retries_a_gateway_503_and_says_so(
     assert_forwarded(failed, "/v1/chat/completions", CHAT_BODY)
     assert_forwarded(answered, "/v1/chat/completions", CHAT_BODY)
     assert without_ids(result["data"]) == direct_answer(answered)
-    assert result["metadata"] == ok_metadata(retries=1)
+    assert result["metadata"] == ok_metadata(result["data"], retries=1)
 
 
 def test_config_request_timeout_is_the_gateways_408(
@@ -262,7 +266,7 @@ def test_trace_id_and_metadata_round_trip(
 
     [recorded] = upstream.requests
     assert_forwarded(recorded, "/v1/chat/completions", CHAT_BODY)  # metadata is for Portkey, not the provider
-    assert result["metadata"] == ok_metadata(traceId=trace_id)
+    assert result["metadata"] == ok_metadata(result["data"], traceId=trace_id)
 
 
 # ---------------------------------------------------------------------------------------------------

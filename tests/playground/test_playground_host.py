@@ -49,10 +49,10 @@ def test_operation_fields_are_the_files_own_with_common_fields_first() -> None:
     assert operation_fields(OPERATIONS, "chat") == OPERATIONS["properties"]["chat"]
     assert operation_fields(OPERATIONS, "nope") == {}
     doc = copy.deepcopy(OPERATIONS)
-    common = {"output": {"label": "Output", "key": "output", "type": "dropdown"}}
+    common = {"region": {"label": "Region", "key": "region", "type": "dropdown"}}
     doc["properties"]["operation"]["commonFields"] = common
     assert list(operation_fields(doc, "create_embedding")) == [
-        "output",
+        "region",
         *OPERATIONS["properties"]["create_embedding"],
     ]
 

@@ -70,8 +70,30 @@ def test_seed_examples_pass_through_unchanged(
             "provider": "openai",
             "lastUsedOptionIndex": "config.targets[1]",
             "retryAttemptCount": 1,
+            **SEED_ANSWER_METADATA[operation],
         },
     }
+
+
+# What each seed example says of itself, as metadata carries it in every output mode.
+SEED_ANSWER_METADATA: dict[str, dict[str, Any]] = {
+    "completion": {
+        "usage": {"prompt_tokens": 15, "completion_tokens": 10, "total_tokens": 25},
+        "model": "gpt-4o-mini",
+        "finishReason": "stop",
+    },
+    "chat": {
+        "usage": {"prompt_tokens": 29, "completion_tokens": 7, "total_tokens": 36},
+        "model": "gpt-4o-mini",
+        "finishReason": "end",
+    },
+    "prompt_completion": {
+        "usage": {"prompt_tokens": 145, "completion_tokens": 71, "total_tokens": 216},
+        "model": "gpt-4o-mini",
+        "finishReason": "stop",
+    },
+    "create_embedding": {"usage": {"prompt_tokens": 9, "total_tokens": 9}, "model": "text-embedding-3-small"},
+}
 
 
 @pytest.mark.respx(base_url=BASE_URL)
@@ -81,7 +103,12 @@ def test_result_is_json_ready(service: QueryService, respx_mock: respx.MockRoute
     )
     result = service.run(SOURCE, MINIMAL["chat"])
     assert json.loads(json.dumps(result)) == result
-    assert result["metadata"] == {"statusCode": 200, "retries": 0, "cacheStatus": "HIT"}
+    assert result["metadata"] == {
+        "statusCode": 200,
+        "retries": 0,
+        "cacheStatus": "HIT",
+        **SEED_ANSWER_METADATA["chat"],
+    }
 
 
 @pytest.mark.respx(base_url=BASE_URL)
@@ -100,7 +127,13 @@ def test_guardrail_warning_246_succeeds_with_a_flag(
     assert service.run(SOURCE, MINIMAL["chat"]) == {
         "status": "ok",
         "data": body,
-        "metadata": {"statusCode": 246, "retries": 0, "traceId": "t-246", "guardrailWarning": True},
+        "metadata": {
+            "statusCode": 246,
+            "retries": 0,
+            "traceId": "t-246",
+            "guardrailWarning": True,
+            **SEED_ANSWER_METADATA["chat"],
+        },
     }
 
 
@@ -127,7 +160,7 @@ BAD_QUERIES: list[tuple[Any, str, str]] = [
     # every required field missing, or blank
     ({**COMPLETION, "prompt": None}, "prompt: is required", "prompt"),
     ({**COMPLETION, "model": ""}, "model: is required", "model"),
-    ({**CHAT, "messages": "  "}, "messages: is required", "messages"),
+    ({**CHAT, "messages": "  "}, "prompt: is required (or give messages)", "prompt"),
     ({**CHAT, "model": None}, "model: is required", "model"),
     ({"operation": "prompt_completion"}, "promptId: is required", "promptId"),
     ({**EMBED, "input": ""}, "input: is required", "input"),
@@ -227,7 +260,7 @@ BAD_QUERIES: list[tuple[Any, str, str]] = [
     ({**EMBED, "input": '["ok", ""]'}, "input[1]: must not be empty", "input"),
     ({**EMBED, "input": '[{"text": "x"}]'}, "input[0]: must be text or a whole number or a JSON array", "input"),
     ({**EMBED, "input": 7}, "input: must be text or a JSON array", "input"),
-    ({**CHAT, "prompt": "x" * (8 * 1024 * 1024 + 1), "model": "m" * (8 * 1024 * 1024 + 1)}, "model: is longer than 8388608 characters", "model"),
+    ({**CHAT, "not_a_field": "x" * (8 * 1024 * 1024 + 1), "model": "m" * (8 * 1024 * 1024 + 1)}, "model: is longer than 8388608 characters", "model"),
 ]  # fmt: skip
 
 

@@ -74,8 +74,9 @@ def test_every_form_field_is_handled_and_every_handled_field_is_in_the_form(oper
 SAVED_QUERY_KEYS = {
     "completion": ({"prompt", "model"}, {"max_tokens", "temperature", "stop_sequences", "metadata",
                                          "other_parameters", "config", "virtualKey"}),
-    "chat": ({"messages", "model"}, {"max_tokens", "temperature", "stop_sequences", "metadata",
-                                     "other_parameters", "config", "virtualKey"}),
+    # messages is no longer required: a chat query gives messages or a prompt (one of them, checked)
+    "chat": ({"model"}, {"messages", "max_tokens", "temperature", "stop_sequences", "metadata",
+                         "other_parameters", "config", "virtualKey"}),
     "prompt_completion": ({"promptId"}, {"variables", "prompt_parameters", "metadata", "config",
                                          "virtualKey"}),
     "create_embedding": ({"input", "model"}, {"metadata", "config", "virtualKey"}),
@@ -100,7 +101,9 @@ def test_each_field_is_well_formed(operation: str) -> None:
     for key, raw in form_fields(operation).items():
         assert raw["key"] == key
         assert raw["label"] and raw["description"]
-        assert raw["type"] in {"codehinter", "toggle"}
+        assert raw["type"] in {"codehinter", "toggle", "dropdown"}
+        if raw["type"] == "dropdown":  # its choices are exactly what its value schema accepts
+            assert [item["value"] for item in raw["list"]] == value_schema_of(raw)["enum"]
         assert isinstance(raw["required"], bool)
         assert set(raw["schema"]) == {"$ref"}, "a field node holds only a $ref to its value schema"
         value_schema = value_schema_of(raw)
@@ -130,17 +133,34 @@ SAMPLES: dict[str, Any] = {
     "variables": '{"name": "Ada"}',
     "prompt_parameters": '{"max_tokens": 9}',
     "input": "other text",
+    "system_prompt": "Be brief.",
+    "message_history": '[{"message": "Hi", "type": "message"}]',
+    "response_format": "json_object",
+    "tools": '[{"type": "function", "function": {"name": "f"}}]',
+    "tool_choice": "auto",
+    "images": "https://img.test/a.png",
+    "output": "text",
 }
+# Chat's prompt and message_history go with a prompt, not with the messages of MINIMAL["chat"].
+PROMPT_CHAT = {"operation": "chat", "prompt": "Hello", "model": "gpt-4o-mini"}
 
 
 @pytest.mark.parametrize("operation", OPERATION_NAMES)
 def test_every_field_changes_the_request(operation: str) -> None:
     settings = parse_connection({"apiKey": API_KEY})
-    baseline = build_request(settings, parse_query(MINIMAL[operation]))
     assert set(form_fields(operation)) <= set(SAMPLES)
     for key in form_fields(operation):
-        changed = build_request(settings, parse_query({**MINIMAL[operation], key: SAMPLES[key]}))
-        assert changed != baseline, key
+        before = MINIMAL[operation]
+        sample = "vectors" if (key, operation) == ("output", "create_embedding") else SAMPLES[key]
+        after = {**before, key: sample}
+        if operation == "chat" and key == "prompt":  # the prompt form instead of messages
+            after = {**PROMPT_CHAT, key: sample}
+        elif operation == "chat" and key == "message_history":
+            before, after = PROMPT_CHAT, {**PROMPT_CHAT, key: sample}
+        baseline = build_request(settings, parse_query(before))
+        changed = build_request(settings, parse_query(after))
+        # the output mode changes how the answer is read, the rest what is sent
+        assert (changed, changed.answer) != (baseline, baseline.answer), key
 
 
 # ---------------------------------------------------------------------------------------------------

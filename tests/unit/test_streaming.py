@@ -237,7 +237,12 @@ def test_stream_yields_chunks_as_sent_and_skips_hook_results(mode: str) -> None:
         "method": "POST",
         "url": f"{BASE_URL}/chat/completions",
         "accept": "text/event-stream",
-        "json": {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True},
+        "json": {
+            "model": "gpt-4o-mini",
+            "messages": MESSAGES,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
     }
 
 
@@ -425,6 +430,12 @@ def test_run_with_stream_assembles_the_unstreamed_shape(
 ) -> None:
     answer(sse(HOOKS, *chunks))
     result = service_run(mode, query)
+    # what the answer says of itself: its model, its usage when sent, its one choice's finish reason
+    said: dict[str, Any] = {"model": expected["model"]}
+    if "usage" in expected:
+        said["usage"] = expected["usage"]
+    if len(expected["choices"]) == 1 and expected["choices"][0]["finish_reason"]:
+        said["finishReason"] = expected["choices"][0]["finish_reason"]
     assert result == {
         "status": "ok",
         "data": expected,
@@ -435,6 +446,7 @@ def test_run_with_stream_assembles_the_unstreamed_shape(
             "cacheStatus": "MISS",
             "streamed": True,
             "chunks": len(chunks),
+            **said,
         },
     }
     request = sent(respx.calls)

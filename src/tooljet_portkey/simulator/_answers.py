@@ -21,7 +21,8 @@ from typing import Any
 
 __all__ = [
     "Answer",
-    "answer",
+    "ToolCall",
+    "answer_text",
     "chat_chunks",
     "chat_completion",
     "completion_chunks",
@@ -29,10 +30,13 @@ __all__ = [
     "embedding_size",
     "embedding_vector",
     "embeddings_response",
+    "json_text",
+    "limited",
     "message_text",
     "model_object",
     "models_list",
     "text_completion",
+    "tool_call",
 ]
 
 SYSTEM_FINGERPRINT = "fp_simulator"
@@ -41,6 +45,8 @@ SYSTEM_FINGERPRINT = "fp_simulator"
 MODELS = (
     ("gpt-4o-mini", "openai"),
     ("gpt-4o", "openai"),
+    ("o4-mini", "openai"),  # reasoning models: max_completion_tokens, not max_tokens
+    ("gpt-5-mini", "openai"),
     ("gpt-3.5-turbo-instruct", "openai"),
     ("text-embedding-3-small", "openai"),
     ("text-embedding-3-large", "openai"),
@@ -126,15 +132,35 @@ def prompt_text(prompt: Any) -> str:
 
 
 @dataclass(frozen=True)
-class Answer:
-    """One choice's text and why it ended (``stop`` or ``length``)."""
+class ToolCall:
+    """One call of a function tool: OpenAI's ``{id, type: "function", function: {name, arguments}}``."""
 
-    text: str
+    id: str
+    name: str
+    arguments: str  # JSON text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One choice: its text (None when it only calls tools), why it ended (``stop``, ``length`` or
+    ``tool_calls``) and its tool calls."""
+
+    text: str | None
     finish_reason: str
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def tokens(self) -> int:
-        return count_tokens(self.text)
+        """Completion tokens: the words of the text, or of each call's name and arguments."""
+        calls = sum(count_tokens(c.name) + count_tokens(c.arguments) for c in self.tool_calls)
+        return count_tokens(self.text or "") + calls
 
 
 def _stops(stop: Any) -> list[str]:
@@ -145,21 +171,37 @@ def _stops(stop: Any) -> list[str]:
     return []
 
 
-def answer(seed: Any, index: int = 0, max_tokens: int | None = None, stop: Any = None) -> Answer:
-    """The answer for a request's seed (model and input): an opening plus hash-chosen words."""
+def answer_text(seed: Any, index: int = 0) -> str:
+    """The text for a request's seed (model and input): an opening plus hash-chosen words."""
     rng = random.Random(_digest(seed, index))
     count = rng.randint(8, 24)
     words = [rng.choice(_WORDS) for _ in range(count)]
-    text = f"{OPENING} {' '.join(words).capitalize()}."
+    return f"{OPENING} {' '.join(words).capitalize()}."
+
+
+def limited(text: str, max_tokens: int | None = None, stop: Any = None) -> Answer:
+    """``text`` cut before the first stop sequence, then to ``max_tokens`` words (``length``)."""
     finish = "stop"
     for marker in _stops(stop):
         cut = text.find(marker)
         if cut >= 0:
             text = text[:cut].rstrip()
     if max_tokens is not None and count_tokens(text) > max_tokens:
-        text = " ".join(text.split()[:max_tokens])
+        text = "".join(pieces(text)[:max_tokens]).lstrip()
         finish = "length"
     return Answer(text, finish)
+
+
+def json_text(value: Any) -> str:
+    """JSON content as the simulator writes it: one line, with a space after each ``,`` and ``:`` (so
+    that it counts, streams and cuts by words like any text)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def tool_call(seed: Any, index: int, position: int, name: str, arguments: Any) -> ToolCall:
+    """A tool call whose id is drawn from the request's seed, the choice and the call's position."""
+    call_id = "call_" + _digest(seed, index, position, name).hex()[:24]
+    return ToolCall(call_id, name, json_text(arguments))
 
 
 def pieces(text: str) -> list[str]:
@@ -186,17 +228,19 @@ def chat_completion(model: str, answers: Sequence[Answer], prompt_tokens: int) -
         "created": int(time.time()),
         "model": model,
         "choices": [
-            {
-                "index": i,
-                "message": {"role": "assistant", "content": a.text, "refusal": None},
-                "logprobs": None,
-                "finish_reason": a.finish_reason,
-            }
+            {"index": i, "message": _message(a), "logprobs": None, "finish_reason": a.finish_reason}
             for i, a in enumerate(answers)
         ],
         "usage": _usage(prompt_tokens, sum(a.tokens for a in answers)),
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }
+
+
+def _message(a: Answer) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": a.text, "refusal": None}
+    if a.tool_calls:
+        message["tool_calls"] = [call.to_json() for call in a.tool_calls]
+    return message
 
 
 def text_completion(model: str, answers: Sequence[Answer], prompt_tokens: int) -> dict[str, Any]:
@@ -216,7 +260,9 @@ def text_completion(model: str, answers: Sequence[Answer], prompt_tokens: int) -
 def chat_chunks(
     model: str, answers: Sequence[Answer], prompt_tokens: int, include_usage: bool
 ) -> Iterator[dict[str, Any]]:
-    """OpenAI's chat stream: a role delta, one content delta per word, a finish chunk, optional usage."""
+    """OpenAI's chat stream: a role delta, one content delta per word, a finish chunk, optional usage.
+    A choice that calls tools streams, per call, a delta with its index, id, name and empty arguments,
+    then its arguments word by word (``tool_calls: [{index, function: {arguments}}]``)."""
     base = {
         "id": new_id("chatcmpl"),
         "object": "chat.completion.chunk",
@@ -230,12 +276,31 @@ def chat_chunks(
         return {**base, "choices": [choice]}
 
     for i, a in enumerate(answers):
-        yield chunk(i, {"role": "assistant", "content": "", "refusal": None}, None)
-        for piece in pieces(a.text):
-            yield chunk(i, {"content": piece}, None)
+        if a.tool_calls:
+            yield from (chunk(i, delta, None) for delta in _tool_call_deltas(a.tool_calls))
+        else:
+            yield chunk(i, {"role": "assistant", "content": "", "refusal": None}, None)
+            for piece in pieces(a.text or ""):
+                yield chunk(i, {"content": piece}, None)
         yield chunk(i, {}, a.finish_reason)
     if include_usage:
         yield {**base, "choices": [], "usage": _usage(prompt_tokens, sum(a.tokens for a in answers))}
+
+
+def _tool_call_deltas(calls: Sequence[ToolCall]) -> Iterator[dict[str, Any]]:
+    for position, call in enumerate(calls):
+        opening = {
+            "index": position,
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        if position == 0:
+            yield {"role": "assistant", "content": None, "tool_calls": [opening], "refusal": None}
+        else:
+            yield {"tool_calls": [opening]}
+        for piece in pieces(call.arguments):
+            yield {"tool_calls": [{"index": position, "function": {"arguments": piece}}]}
 
 
 def completion_chunks(
@@ -244,7 +309,7 @@ def completion_chunks(
     """OpenAI's text completion stream: one chunk per word, then the finish reason."""
     base = {"id": new_id("cmpl"), "object": "text_completion", "created": int(time.time()), "model": model}
     for i, a in enumerate(answers):
-        for piece in pieces(a.text):
+        for piece in pieces(a.text or ""):
             yield {**base, "choices": [{"text": piece, "index": i, "logprobs": None, "finish_reason": None}]}
         yield {
             **base,

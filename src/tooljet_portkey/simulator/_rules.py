@@ -83,9 +83,10 @@ def provider_error(
     param: str | None = None,
     error_type: str | None = None,
     provider: str | None = None,
+    code: str | None = None,
 ) -> SimError:
     """OpenAI's error shape; ``provider`` set when Portkey relays it (not on the plain openai profile)."""
-    default_type, code, default_message = _PROVIDER_ERRORS.get(
+    default_type, default_code, default_message = _PROVIDER_ERRORS.get(
         status, ("api_error", None, f"Simulated error {status}.")
     )
     body: dict[str, Any] = {
@@ -93,7 +94,7 @@ def provider_error(
             "message": message or default_message,
             "type": error_type or default_type,
             "param": param,
-            "code": code,
+            "code": code or default_code,
         }
     }
     if provider:

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from . import _answers as answers
+from ._chat import IMAGE_TOKENS, ChatPlan, chat_plan, check_max_tokens_param, image_count
 from ._faults import FAULT_HEADER, Fault, FaultBook, fault_from_json
 from ._feedback import FeedbackBook, FeedbackError, FeedbackRecord, parse_feedback
 from ._prompts import PromptBook, Template
@@ -282,16 +283,49 @@ def endpoint_of(method: str, route: str) -> tuple[str, str] | None:
 
 @dataclass(frozen=True)
 class _Generation:
-    """A chat or text completion request, checked: what the answer is made from."""
+    """A chat or text completion request, checked, and its answers (one per choice)."""
 
     model: str
-    max_tokens: int | None
-    n: int
-    stop: Any
     stream: bool
     include_usage: bool
-    seed: Any
     prompt_tokens: int
+    choices: tuple[answers.Answer, ...]
+
+
+def _choices(
+    seed: Any, n: int, max_tokens: int | None, stop: Any, plan: ChatPlan, bad: Any
+) -> tuple[answers.Answer, ...]:
+    """The ``n`` answers of a request: text, JSON (an object, or an instance of the response format's
+    schema) cut by ``stop`` and ``max_tokens`` like text, or calls of tools (never cut)."""
+    from ._instances import NoInstance, instance_of
+
+    made: list[answers.Answer] = []
+    for index in range(n):
+        try:
+            if plan.kind == "tools":
+                calls = tuple(
+                    answers.tool_call(
+                        seed,
+                        index,
+                        position,
+                        tool.name,
+                        instance_of(tool.parameters, [seed, index, position]),
+                    )
+                    for position, tool in enumerate(plan.calls)
+                )
+                made.append(answers.Answer(None, "tool_calls", calls))
+                continue
+            if plan.kind == "json_schema":
+                text = answers.json_text(instance_of(plan.schema, [seed, index]))
+            elif plan.kind == "json_object":
+                text = answers.json_text({"answer": answers.answer_text(seed, index)})
+            else:
+                text = answers.answer_text(seed, index)
+        except NoInstance as err:
+            param = "tools" if plan.kind == "tools" else "response_format"
+            raise bad(f"{str(err).capitalize()} (simulated).", param) from None
+        made.append(answers.limited(text, max_tokens, stop))
+    return tuple(made)
 
 
 def _failing(fault: Fault) -> bool:
@@ -673,8 +707,8 @@ class Simulator:
 
     @staticmethod
     def _bad(provider: str | None) -> Any:
-        def bad(message: str, param: str | None) -> SimError:
-            return provider_error(400, message, param=param, provider=provider)
+        def bad(message: str, param: str | None, code: str | None = None) -> SimError:
+            return provider_error(400, message, param=param, provider=provider, code=code)
 
         return bad
 
@@ -715,6 +749,7 @@ class Simulator:
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
 
+        plan = ChatPlan()
         if route == "/chat/completions":
             messages = body.get("messages")
             if not isinstance(messages, list) or not messages:
@@ -725,24 +760,26 @@ class Simulator:
                         f"Invalid 'messages[{i}].role': expected one of {', '.join(sorted(CHAT_ROLES))}.",
                         f"messages[{i}].role",
                     )
+            check_max_tokens_param(shown_model, body, bad)
+            plan = chat_plan(body, bad)
             seed: Any = [shown_model, messages]
             prompt_tokens = answers.count_tokens(answers.message_text(messages))
+            prompt_tokens += IMAGE_TOKENS * image_count(messages)
         else:
             prompt = body.get("prompt")
             if not isinstance(prompt, (str, list)) or (isinstance(prompt, list) and not prompt):
                 raise bad("'prompt' must be a string or a non-empty array.", "prompt")
             seed = [shown_model, prompt]
             prompt_tokens = answers.count_tokens(answers.prompt_text(prompt))
-        return _Generation(model, max_tokens, n, stop, stream, include_usage, seed, prompt_tokens)
+        choices = _choices(seed, n, max_tokens, stop, plan, bad)
+        return _Generation(model, stream, include_usage, prompt_tokens, choices)
 
     def _compute(self, route: str, body: dict[str, Any], provider: str | None) -> _Reply:
         if route == "/embeddings":
             bad = self._bad(provider)
             return _Reply(200, self._embeddings(self._model_of(body, bad), body, bad))
         request = self._generation(route, body, provider)
-        choices = [
-            answers.answer(request.seed, i, request.max_tokens, request.stop) for i in range(request.n)
-        ]
+        choices = request.choices
         model, tokens, usage = request.model, request.prompt_tokens, request.include_usage
         if route == "/chat/completions":
             if request.stream:

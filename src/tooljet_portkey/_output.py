@@ -1,0 +1,195 @@
+"""What ``run()`` returns as ``data``: Portkey's whole answer, or the part an app binds. Pure, no I/O.
+
+The query's ``output`` field picks the mode:
+
+- ``full`` (the default): Portkey's JSON as it came;
+- ``text``: the answer's text, a string; a list of strings when the answer has several choices;
+- ``json``: that text parsed as JSON, and checked against the response format's schema when one was
+  given (an answer that is not is an ``invalid_output`` QueryError);
+- ``vectors`` (embeddings): one vector for one input, else a list of vectors in input order.
+
+An answer that only calls tools gives, in ``text`` and ``json`` modes, ``[{id, name, arguments}]`` with
+the arguments parsed from JSON. Whatever the mode, ``answer_metadata`` reads the answer's usage, model
+and (for a single choice) finish reason for the result's ``metadata``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import QueryError
+
+__all__ = ["AnswerShape", "answer_metadata", "answer_shape", "shape_answer"]
+
+INVALID_OUTPUT = "The answer is not the output asked for"
+# An invalid_output error carries the start of the raw answer, enough to see what went wrong.
+MAX_ECHOED_OUTPUT = 2000
+# A model asked for JSON sometimes wraps it in a Markdown code fence anyway.
+_FENCE = re.compile(r"\A\s*```[A-Za-z0-9_-]*[ \t]*\r?\n(.*?)\r?\n?```\s*\Z", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class AnswerShape:
+    """How to turn one answer into ``data``: the mode, the schema a json answer follows, and whether an
+    embedding query had a single input (one vector) or a list (a list of vectors)."""
+
+    mode: str = "full"
+    schema: Any = None
+    single_input: bool = False
+
+
+def answer_shape(operation: str, params: Mapping[str, Any], schema: Any = None) -> AnswerShape:
+    """The shape a validated query asks for."""
+    mode = params.get("output", "full")
+    single = False
+    if operation == "create_embedding":
+        given = params.get("input")
+        single = isinstance(given, str) or (isinstance(given, list) and all(type(t) is int for t in given))
+    return AnswerShape(mode, schema, single)
+
+
+def answer_metadata(data: Any) -> dict[str, Any]:
+    """``usage`` as Portkey sent it, ``model``, and ``finishReason`` when there is one choice."""
+    meta: dict[str, Any] = {}
+    if not isinstance(data, dict):
+        return meta
+    if isinstance(data.get("usage"), dict):
+        meta["usage"] = data["usage"]
+    if isinstance(data.get("model"), str):
+        meta["model"] = data["model"]
+    choices = data.get("choices")
+    if isinstance(choices, list) and len(choices) == 1 and isinstance(choices[0], dict):
+        reason = choices[0].get("finish_reason")
+        if isinstance(reason, str):
+            meta["finishReason"] = reason
+    return meta
+
+
+def shape_answer(shape: AnswerShape, data: Any) -> tuple[Any, dict[str, Any]]:
+    """``data`` for the query's output mode, and what to add to its metadata (a warning)."""
+    if shape.mode == "full":
+        return data, {}
+    if shape.mode == "vectors":
+        return _vectors(data, shape.single_input), {}
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices:
+        raise _invalid("Portkey's answer holds no choices to read text from", "")
+    warnings: list[str] = []
+    values = [_choice_value(choice, shape, warnings) for choice in choices]
+    extra = {"warning": "; ".join(warnings)} if warnings else {}
+    return (values[0] if len(values) == 1 else values), extra
+
+
+def _choice_value(choice: Any, shape: AnswerShape, warnings: list[str]) -> Any:
+    if not isinstance(choice, dict):
+        raise _invalid("Portkey's answer holds a choice that is not an object", "")
+    message = choice.get("message")
+    if isinstance(message, dict):
+        text = _message_text(message.get("content"))
+        calls = message.get("tool_calls")
+        if not text and isinstance(calls, list) and calls:
+            return [_tool_call(call, warnings) for call in calls]
+    else:
+        text = choice.get("text") if isinstance(choice.get("text"), str) else None
+    text = text or ""
+    return _parse_json(text, shape.schema) if shape.mode == "json" else text
+
+
+def _message_text(content: Any) -> str | None:
+    """A message's text: the string, or the text parts of a content-part list joined."""
+    if isinstance(content, str) or content is None:
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return None
+
+
+def _tool_call(call: Any, warnings: list[str]) -> dict[str, Any]:
+    function = call.get("function") if isinstance(call, dict) else None
+    function = function if isinstance(function, dict) else {}
+    call_id = call.get("id") if isinstance(call, dict) else None
+    arguments = function.get("arguments")
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except ValueError:
+            warnings.append(f"the arguments of tool call {call_id} are not valid JSON; kept as text")
+    return {"id": call_id, "name": function.get("name"), "arguments": arguments}
+
+
+def _parse_json(text: str, schema: Any) -> Any:
+    fenced = _FENCE.match(text)
+    source = fenced.group(1) if fenced else text
+    try:
+        value = json.loads(source)
+    except (ValueError, RecursionError) as err:
+        problem = str(err) if isinstance(err, ValueError) else "nested too deeply"
+        raise _invalid(f"The answer is not valid JSON ({problem})", text) from None
+    if schema is not None:
+        _check_schema(value, schema, text)
+    return value
+
+
+def _check_schema(value: Any, schema: Any, text: str) -> None:
+    from jsonschema.exceptions import best_match
+    from jsonschema.validators import validator_for
+
+    from ._spec import describe_error
+
+    error = best_match(validator_for(schema)(schema).iter_errors(value))
+    if error is not None:
+        # the answer's own keys (the model's output, not the user's text) may be shown
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        where = where.lstrip(".") or "(the answer)"
+        problem = f"{where}: {describe_error(error)}"
+        raise _invalid(f"The answer does not follow the response schema: {problem}", text)
+
+
+def _invalid(description: str, text: str) -> QueryError:
+    return QueryError(
+        INVALID_OUTPUT,
+        description,
+        {
+            "statusCode": None,
+            "errorType": "invalid_output",
+            "traceId": None,
+            "output": text[:MAX_ECHOED_OUTPUT],
+        },
+    )
+
+
+def _vectors(data: Any, single: bool) -> Any:
+    items = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise _invalid("Portkey's answer holds no embeddings", "")
+    ordered = sorted((item for item in items if isinstance(item, dict)), key=_index)
+    vectors = [_vector(item.get("embedding")) for item in ordered]
+    if single:
+        return vectors[0] if vectors else []
+    return vectors
+
+
+def _index(item: Mapping[str, Any]) -> int:
+    index = item.get("index")
+    return index if isinstance(index, int) else 0
+
+
+def _vector(embedding: Any) -> Any:
+    """A vector as numbers; a base64 one (``encoding_format: base64``) is little-endian float32."""
+    if not isinstance(embedding, str):
+        return embedding
+    try:
+        raw = base64.b64decode(embedding, validate=True)
+    except ValueError:
+        raise _invalid("Portkey's answer holds an embedding that is not base64", embedding) from None
+    if len(raw) % 4:
+        raise _invalid("Portkey's answer holds a base64 embedding that is not float32", embedding)
+    return list(struct.unpack(f"<{len(raw) // 4}f", raw))
