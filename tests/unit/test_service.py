@@ -667,7 +667,7 @@ def test_pool_is_bounded_and_closes_what_it_drops(
     service: QueryService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert MAX_CACHED_CLIENTS == 64
-    monkeypatch.setattr("tooljet_portkey._service.MAX_CACHED_CLIENTS", 3)  # each client costs an SSL context
+    monkeypatch.setattr("tooljet_portkey._constants.MAX_CACHED_CLIENTS", 3)  # each client costs an SSL context
     clients = [service.get_connection(SOURCE, f"ds-{i}") for i in range(4)]
     assert clients[0]._http.is_closed
     assert not any(c._http.is_closed for c in clients[1:])
