@@ -184,4 +184,3 @@ def test_threads_never_use_a_closed_client_and_every_retired_one_closes_once(
     assert sum(client.uses for client in pool.made) == 16 * 300 * 2
     assert [client.closed for client in pool.made] == [1] * len(pool.made)
     assert len(pooled) <= 8 and len(pool.made) > 12  # edits and evictions replaced clients
-
