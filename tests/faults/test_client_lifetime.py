@@ -257,6 +257,28 @@ def test_an_edit_does_not_close_the_client_under_a_running_async_query(
     assert edited == result("after-edit")
 
 
+def test_a_cancelled_async_query_still_lets_its_replaced_client_close(
+    fault_server: FaultServer, answers: Answers
+) -> None:
+    async def scenario() -> tuple[bool, bool, bool]:
+        async with AsyncQueryService() as service:
+            old = await service.get_connection(source(fault_server, 1, 1), "ds-1", 1)
+            held = asyncio.ensure_future(
+                service.run(source(fault_server, 1, 1), query("held", hold=True), "ds-1", 1)
+            )
+            assert await asyncio.get_running_loop().run_in_executor(None, answers.arrived.wait, 30)
+            await service.run(source(fault_server, 1, 2), query("after-edit"), "ds-1", 2)
+            open_while_running = not is_closed(old)
+            held.cancel()  # what asyncio.wait_for does when the host's deadline passes
+            with pytest.raises(asyncio.CancelledError):
+                await held
+            closed_after_cancel = is_closed(old)
+            answers.release()
+            return open_while_running, closed_after_cancel, held.cancelled()
+
+    assert asyncio.run(scenario()) == (True, True, True)
+
+
 def test_an_edit_does_not_close_the_client_under_an_open_async_stream(
     fault_server: FaultServer, answers: Answers
 ) -> None:
