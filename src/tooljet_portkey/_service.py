@@ -13,12 +13,10 @@ import inspect
 import json
 import logging
 import threading
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
 from ._client import AsyncPortkeyClient, PortkeyClient
-from ._constants import MAX_CACHED_CLIENTS
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -32,6 +30,7 @@ from ._errors import (
     StreamTruncatedError,
 )
 from ._output import answer_metadata, shape_answer
+from ._pool import ClientPool, Lease
 from ._requests import PortkeyRequest, build_request
 from ._responses import PortkeyResponse, StreamAssembler, header_int, response_metadata
 from ._secrets import config_secrets, redact, redact_json
@@ -206,34 +205,17 @@ class _ServiceBase(Generic[ClientT]):
     """The pool of clients (one per data source) and the query preparation both services share."""
 
     def __init__(self) -> None:
-        self._clients: OrderedDict[Hashable, tuple[Any, ClientT]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._pool: ClientPool[ClientT] = ClientPool(self._new_client)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(clients={len(self._clients)})"
+        return f"{type(self).__name__}(clients={len(self._pool)})"
 
     def _new_client(self, settings: ConnectionSettings) -> ClientT:
         raise NotImplementedError
 
-    def _client(
-        self, settings: ConnectionSettings, data_source_id: Any, updated_at: Any
-    ) -> tuple[ClientT, list[ClientT]]:
-        """The pooled client for this data source, and any clients it replaced (to close)."""
-        key: Hashable = ("id", str(data_source_id)) if data_source_id is not None else settings
-        stale: list[ClientT] = []
-        with self._lock:
-            entry = self._clients.get(key)
-            if entry is not None:
-                seen_at, client = entry
-                if seen_at == updated_at and client.settings == settings:
-                    self._clients.move_to_end(key)
-                    return client, stale
-                stale.append(client)
-            client = self._new_client(settings)
-            self._clients[key] = (updated_at, client)
-            while len(self._clients) > MAX_CACHED_CLIENTS:
-                stale.append(self._clients.popitem(last=False)[1][1])
-        return client, stale
+    def pooled_clients(self) -> list[ClientT]:
+        """The clients the pool holds now (one per data source), least recently used first."""
+        return self._pool.pooled()
 
     @classmethod
     def _prepare(
@@ -321,8 +303,33 @@ def _connection_failure(err: BaseException, settings: ConnectionSettings | None)
     return {"status": "failed", "message": f"Unexpected error ({type(err).__name__})"}
 
 
+def _pool_key(settings: ConnectionSettings, data_source_id: Any) -> Hashable:
+    """A data source's id (as text: 42 and "42" are one data source); without one, its settings."""
+    return ("id", str(data_source_id)) if data_source_id is not None else settings
+
+
+def _close_quietly(client: PortkeyClient) -> None:
+    """Closing an old client must not fail the query that happened to retire it."""
+    try:
+        client.close()
+    except Exception as err:
+        log.debug("tooljet_portkey: closing a retired client failed (%s)", type(err).__name__)
+
+
+async def _aclose_quietly(clients: Sequence[AsyncPortkeyClient]) -> None:
+    for client in clients:
+        try:
+            await client.aclose()
+        except Exception as err:
+            log.debug("tooljet_portkey: closing a retired client failed (%s)", type(err).__name__)
+
+
 class QueryService(_ServiceBase[PortkeyClient]):
-    """The plugin's service, as a host loads it: ``run()``, ``stream()``, ``test_connection()``."""
+    """The plugin's service, as a host loads it: ``run()``, ``stream()``, ``test_connection()``.
+
+    Safe to share between threads. Each query and stream holds its data source's client while it
+    runs; a client replaced or evicted meanwhile is closed when the last of them ends.
+    """
 
     def _new_client(self, settings: ConnectionSettings) -> PortkeyClient:
         return PortkeyClient(settings)
@@ -330,14 +337,26 @@ class QueryService(_ServiceBase[PortkeyClient]):
     def get_connection(
         self, source_options: Any, data_source_id: Any = None, data_source_updated_at: Any = None
     ) -> PortkeyClient:
-        """The pooled client for a data source (ToolJet's getConnection)."""
-        return self._pooled(parse_connection(source_options), data_source_id, data_source_updated_at)
+        """The pooled client for a data source (ToolJet's getConnection).
 
-    def _pooled(self, settings: ConnectionSettings, data_source_id: Any, updated_at: Any) -> PortkeyClient:
-        client, stale = self._client(settings, data_source_id, updated_at)
-        for old in stale:
-            old.close()
-        return client
+        The pool owns it: it is closed once the data source is edited or evicted, or the service is
+        closed, and no query of this service is using it; use it right away, do not keep it.
+        """
+        lease = self._lease(parse_connection(source_options), data_source_id, data_source_updated_at)
+        self._release(lease)
+        return lease.client
+
+    def _lease(
+        self, settings: ConnectionSettings, data_source_id: Any, updated_at: Any
+    ) -> Lease[PortkeyClient]:
+        lease, idle = self._pool.acquire(_pool_key(settings, data_source_id), settings, updated_at)
+        for old in idle:
+            _close_quietly(old.client)
+        return lease
+
+    def _release(self, lease: Lease[PortkeyClient]) -> None:
+        if self._pool.release(lease):
+            _close_quietly(lease.client)
 
     @_detaching
     def run(
@@ -350,18 +369,11 @@ class QueryService(_ServiceBase[PortkeyClient]):
         """Run one query; return ``{status: ok, data, metadata}`` or raise QueryError."""
         settings, request = self._prepare(source_options, query_options)
         try:
-            client = self._pooled(settings, data_source_id, data_source_updated_at)
-            if request.stream:
-                assembler = StreamAssembler()
-                with client.open_stream(request) as stream:
-                    try:
-                        for chunk in stream:
-                            assembler.add(chunk)
-                    except StreamError as err:
-                        raise _stream_failure(err, settings, request, stream.metadata) from None
-                result = self._assembled(assembler, stream.metadata, request)
-            else:
-                result = self._answered(client.send(request), request)
+            lease = self._lease(settings, data_source_id, data_source_updated_at)
+            try:
+                result = self._send(lease.client, settings, request)
+            finally:
+                self._release(lease)
         except PortkeyError as err:
             raise to_query_error(err, settings, request) from None
         except QueryError:
@@ -370,6 +382,20 @@ class QueryService(_ServiceBase[PortkeyClient]):
             raise unexpected(err) from None
         self._log(request, result["metadata"])
         return result
+
+    def _send(
+        self, client: PortkeyClient, settings: ConnectionSettings, request: PortkeyRequest
+    ) -> dict[str, Any]:
+        if not request.stream:
+            return self._answered(client.send(request), request)
+        assembler = StreamAssembler()
+        with client.open_stream(request) as stream:
+            try:
+                for chunk in stream:
+                    assembler.add(chunk)
+            except PortkeyError as err:  # a bad chunk, a cut or a timeout, once the answer had started
+                raise _stream_failure(err, settings, request, stream.metadata) from None
+        return self._assembled(assembler, stream.metadata, request)
 
     def stream(
         self,
@@ -390,10 +416,10 @@ class QueryService(_ServiceBase[PortkeyClient]):
     def _stream(
         self, settings: ConnectionSettings, request: PortkeyRequest, data_source_id: Any, updated_at: Any
     ) -> Iterator[dict[str, Any]]:
-        chunks = None
+        lease = chunks = None
         try:
-            client = self._pooled(settings, data_source_id, updated_at)
-            chunks = client.open_stream(request)
+            lease = self._lease(settings, data_source_id, updated_at)
+            chunks = lease.client.open_stream(request)
             yield from chunks
         except PortkeyError as err:
             raise _stream_failure(err, settings, request, chunks.metadata if chunks else None) from None
@@ -402,8 +428,12 @@ class QueryService(_ServiceBase[PortkeyClient]):
         except Exception as err:
             raise unexpected(err) from None
         finally:
-            if chunks is not None:
-                chunks.close()
+            try:
+                if chunks is not None:
+                    chunks.close()
+            finally:
+                if lease is not None:
+                    self._release(lease)
 
     def test_connection(self, source_options: Any) -> dict[str, Any]:
         """``{status: ok}`` when Portkey accepts the connection, else ``{status: failed, message}``."""
@@ -417,11 +447,10 @@ class QueryService(_ServiceBase[PortkeyClient]):
         return {"status": "ok"}
 
     def close(self) -> None:
-        with self._lock:
-            clients = [client for _, client in self._clients.values()]
-            self._clients.clear()
-        for client in clients:
-            client.close()
+        """Release every pooled client: an idle one at once, one in use when its last query or stream
+        ends (those finish normally). The service stays usable: a later query opens a new client."""
+        for lease in self._pool.retire():
+            _close_quietly(lease.client)
 
     def __enter__(self) -> QueryService:
         return self
@@ -431,7 +460,20 @@ class QueryService(_ServiceBase[PortkeyClient]):
 
 
 class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
-    """The async twin of QueryService: the same methods, awaitable."""
+    """The async twin of QueryService: the same methods, awaitable.
+
+    An httpx connection belongs to the event loop that opened it, so clients are pooled per event
+    loop: a service used from a second ``asyncio.run()`` never reuses a client of the first. Each
+    loop's clients are closed when that loop shuts down (``asyncio.run`` and ``asyncio.Runner`` close
+    async generators first, and the service keeps one per loop for this).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._keepers: dict[Any, AsyncGenerator[None, None]] = {}
+        self._orphans: list[Lease[AsyncPortkeyClient]] = []
+        self._closing: set[Any] = set()
+        self._loops_lock = threading.Lock()
 
     def _new_client(self, settings: ConnectionSettings) -> AsyncPortkeyClient:
         return AsyncPortkeyClient(settings)
@@ -439,15 +481,93 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
     async def get_connection(
         self, source_options: Any, data_source_id: Any = None, data_source_updated_at: Any = None
     ) -> AsyncPortkeyClient:
-        return await self._pooled(parse_connection(source_options), data_source_id, data_source_updated_at)
+        """The pooled client for a data source on the running event loop; see QueryService's."""
+        lease = await self._lease(parse_connection(source_options), data_source_id, data_source_updated_at)
+        await self._release(lease)
+        return lease.client
 
-    async def _pooled(
+    async def _lease(
         self, settings: ConnectionSettings, data_source_id: Any, updated_at: Any
-    ) -> AsyncPortkeyClient:
-        client, stale = self._client(settings, data_source_id, updated_at)
-        for old in stale:
-            await old.aclose()
-        return client
+    ) -> Lease[AsyncPortkeyClient]:
+        loop = _running_loop()
+        if loop is not None and loop not in self._keepers:
+            await self._watch(loop)
+        key = (_pool_key(settings, data_source_id), loop)
+        lease, idle = self._pool.acquire(key, settings, updated_at, loop)
+        if idle or self._orphans:
+            try:
+                await self._close([*idle, *self._take_orphans(loop)])
+            except BaseException:  # cancelled while closing: the lease is not the caller's yet
+                await self._release(lease)
+                raise
+        return lease
+
+    async def _release(self, lease: Lease[AsyncPortkeyClient]) -> None:
+        if self._pool.release(lease):
+            await self._close([lease])
+
+    async def _close(self, idle: Sequence[Lease[AsyncPortkeyClient]]) -> None:
+        """Close the idle retired clients of the running loop. Another live loop's are left to that
+        loop (its next query or its shutdown closes them); those of a closed loop are forgotten, as
+        nothing can close them any more (the garbage collector releases their sockets)."""
+        loop = _running_loop()
+        mine: list[AsyncPortkeyClient] = []
+        others: list[Lease[AsyncPortkeyClient]] = []
+        for lease in idle:
+            if lease.owner is loop or lease.owner is None:
+                mine.append(lease.client)
+            elif not lease.owner.is_closed():
+                others.append(lease)
+        if others:
+            with self._loops_lock:
+                self._orphans.extend(others)
+        if not mine:
+            return
+        if loop is None:
+            await _aclose_quietly(mine)
+            return
+        import asyncio
+
+        # in a task of its own, so a cancelled caller cannot leave a client half closed
+        task = loop.create_task(_aclose_quietly(mine))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        await asyncio.shield(task)
+
+    def _take_orphans(self, loop: Any) -> list[Lease[AsyncPortkeyClient]]:
+        """The orphans this loop can close, taken off the list with those of closed loops."""
+        with self._loops_lock:
+            mine = [lease for lease in self._orphans if lease.owner is loop]
+            self._orphans = [
+                lease for lease in self._orphans if lease.owner is not loop and not lease.owner.is_closed()
+            ]
+        return mine
+
+    async def _watch(self, loop: Any) -> None:
+        """Start the keeper that closes this loop's clients when the loop shuts down, and forget the
+        clients of loops closed without that (``loop.close()`` with no ``shutdown_asyncgens()``)."""
+        keeper = self._keeper(loop)
+        with self._loops_lock:
+            if loop in self._keepers:
+                return
+            self._keepers[loop] = keeper
+            dead = [other for other in self._keepers if other.is_closed()]
+            for other in dead:
+                del self._keepers[other]
+        await keeper.__anext__()
+        if dead:
+            self._pool.retire(lambda lease: lease.owner in dead)
+
+    async def _keeper(self, loop: Any) -> AsyncGenerator[None, None]:
+        """Suspended for the loop's whole life; the loop's ``shutdown_asyncgens()`` resumes it to
+        close the clients the loop leaves behind."""
+        try:
+            yield
+        finally:
+            with self._loops_lock:
+                self._keepers.pop(loop, None)
+            idle = self._pool.retire(lambda lease: lease.owner is loop)
+            await self._close(idle + self._take_orphans(loop))
 
     @_detaching
     async def run(
@@ -459,18 +579,11 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
     ) -> dict[str, Any]:
         settings, request = self._prepare(source_options, query_options)
         try:
-            client = await self._pooled(settings, data_source_id, data_source_updated_at)
-            if request.stream:
-                assembler = StreamAssembler()
-                async with await client.open_stream(request) as stream:
-                    try:
-                        async for chunk in stream:
-                            assembler.add(chunk)
-                    except StreamError as err:
-                        raise _stream_failure(err, settings, request, stream.metadata) from None
-                result = self._assembled(assembler, stream.metadata, request)
-            else:
-                result = self._answered(await client.send(request), request)
+            lease = await self._lease(settings, data_source_id, data_source_updated_at)
+            try:
+                result = await self._send(lease.client, settings, request)
+            finally:
+                await self._release(lease)
         except PortkeyError as err:
             raise to_query_error(err, settings, request) from None
         except QueryError:
@@ -479,6 +592,20 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
             raise unexpected(err) from None
         self._log(request, result["metadata"])
         return result
+
+    async def _send(
+        self, client: AsyncPortkeyClient, settings: ConnectionSettings, request: PortkeyRequest
+    ) -> dict[str, Any]:
+        if not request.stream:
+            return self._answered(await client.send(request), request)
+        assembler = StreamAssembler()
+        async with await client.open_stream(request) as stream:
+            try:
+                async for chunk in stream:
+                    assembler.add(chunk)
+            except PortkeyError as err:  # a bad chunk, a cut or a timeout, once the answer had started
+                raise _stream_failure(err, settings, request, stream.metadata) from None
+        return self._assembled(assembler, stream.metadata, request)
 
     def stream(
         self,
@@ -495,10 +622,10 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
     async def _stream(
         self, settings: ConnectionSettings, request: PortkeyRequest, data_source_id: Any, updated_at: Any
     ) -> AsyncIterator[dict[str, Any]]:
-        chunks = None
+        lease = chunks = None
         try:
-            client = await self._pooled(settings, data_source_id, updated_at)
-            chunks = await client.open_stream(request)
+            lease = await self._lease(settings, data_source_id, updated_at)
+            chunks = await lease.client.open_stream(request)
             async for chunk in chunks:
                 yield chunk
         except PortkeyError as err:
@@ -508,8 +635,12 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         except Exception as err:
             raise unexpected(err) from None
         finally:
-            if chunks is not None:
-                await chunks.aclose()
+            try:
+                if chunks is not None:
+                    await chunks.aclose()
+            finally:
+                if lease is not None:
+                    await self._release(lease)
 
     async def test_connection(self, source_options: Any) -> dict[str, Any]:
         settings: ConnectionSettings | None = None
@@ -522,17 +653,25 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         return {"status": "ok"}
 
     async def aclose(self) -> None:
-        with self._lock:
-            clients = [client for _, client in self._clients.values()]
-            self._clients.clear()
-        for client in clients:
-            await client.aclose()
+        """Release every pooled client, as QueryService.close() does. Clients of another event loop
+        that is still running are closed by that loop (its next query, or its shutdown)."""
+        await self._close(self._pool.retire() + self._take_orphans(_running_loop()))
 
     async def __aenter__(self) -> AsyncQueryService:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _running_loop() -> Any:
+    """The running asyncio event loop, or None under another async library (nothing to track)."""
+    import asyncio  # already imported by any asyncio host; not at the top, for sync hosts
+
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _models_request(settings: ConnectionSettings) -> PortkeyRequest:

@@ -1,7 +1,8 @@
 """A real HTTP server on 127.0.0.1 that misbehaves on cue, for the fault tier (see conftest.py).
 
 Each test scripts the answers in order (``fault_server.script(Reply(...), ...)``); the last one repeats
-once the script runs out. A reply can be an error status with any body, can wait before answering, can
+once the script runs out (or ``fault_server.route(fn)`` picks each answer from the request, and may
+hold it until the test says so). A reply can be an error status with any body, can wait before answering, can
 drop the connection without a word, can reset it (TCP RST) half-way through the body, or can stream
 server-sent events. It can also send its body as raw pieces (repeated, so a gigabyte is never built),
 trickle them or its headers a byte at a time, and keep a body open after its last piece. Every request
@@ -14,6 +15,7 @@ import json
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -64,6 +66,7 @@ class FaultServer(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.replies: list[Reply] = [Reply(body={"ok": True})]
         self.cycle = False
+        self.router: Callable[[Seen], Reply] | None = None
         self.requests: list[Seen] = []
         self.stopping = threading.Event()
 
@@ -79,15 +82,29 @@ class FaultServer(ThreadingHTTPServer):
         with self.lock:
             self.replies = list(replies)
             self.cycle = cycle
+            self.router = None
+            self.requests.clear()
+
+    def route(self, router: Callable[[Seen], Reply]) -> None:
+        """Answer each request with ``router(request)``, called on the request's own thread (so it may
+        wait, holding the request open, until the test releases it)."""
+        with self.lock:
+            self.router = router
             self.requests.clear()
 
     def next_reply(self, seen: Seen) -> Reply:
         with self.lock:
             self.requests.append(seen)
-            if self.cycle:
-                self.replies.append(self.replies.pop(0))
-                return self.replies[-1]
-            return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+            router = self.router
+            if router is None:
+                return self._scripted()
+        return router(seen)
+
+    def _scripted(self) -> Reply:
+        if self.cycle:
+            self.replies.append(self.replies.pop(0))
+            return self.replies[-1]
+        return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
 
     @property
     def count(self) -> int:

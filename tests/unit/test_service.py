@@ -714,7 +714,9 @@ def test_pool_is_bounded_and_closes_what_it_drops(
     service: QueryService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert MAX_CACHED_CLIENTS == 64
-    monkeypatch.setattr("tooljet_portkey._service.MAX_CACHED_CLIENTS", 3)  # each client costs an SSL context
+    monkeypatch.setattr(
+        "tooljet_portkey._constants.MAX_CACHED_CLIENTS", 3
+    )  # each client costs an SSL context
     clients = [service.get_connection(SOURCE, f"ds-{i}") for i in range(4)]
     assert clients[0]._http.is_closed
     assert not any(c._http.is_closed for c in clients[1:])
@@ -744,6 +746,78 @@ def test_async_pool_reuses_replaces_and_closes() -> None:
         return same, replaced, anon_same, newer._http.is_closed and anon._http.is_closed
 
     assert run_async(scenario) == (True, True, True, True)
+
+
+def test_an_edit_while_a_request_is_on_the_wire_closes_the_old_client_after_it(service: QueryService) -> None:
+    seen: dict[str, Any] = {}
+
+    def edit_meanwhile(request: httpx.Request) -> httpx.Response:
+        (old,) = service.pooled_clients()
+        new = service.get_connection({**SOURCE, "apiKey": "pk-rotated-key"}, "ds-1", 2)
+        seen.update(old=old, new=new, open_meanwhile=not old._http.is_closed)
+        return httpx.Response(200, json=CHAT_EXAMPLE)
+
+    with respx.mock(base_url=BASE_URL) as mock:
+        mock.post("/chat/completions").mock(side_effect=edit_meanwhile)
+        result = service.run(SOURCE, CHAT, "ds-1", 1)
+    assert result == {
+        "status": "ok",
+        "data": CHAT_EXAMPLE,
+        "metadata": {"statusCode": 200, "retries": 0, **SEED_ANSWER_METADATA["chat"]},
+    }
+    assert seen["open_meanwhile"] and seen["old"]._http.is_closed
+    assert service.pooled_clients() == [seen["new"]] and not seen["new"]._http.is_closed
+
+
+def sse(*events: Any) -> bytes:
+    return b"".join(f"data: {json.dumps(event)}\n\n".encode() for event in events) + b"data: [DONE]\n\n"
+
+
+def test_a_stream_holds_its_client_through_an_edit_and_a_close(service: QueryService) -> None:
+    chunk = {
+        "id": "c-1",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {"content": "hi"}}],
+    }
+    with respx.mock(base_url=BASE_URL) as mock:
+        mock.post("/chat/completions").respond(
+            200, headers={"content-type": "text/event-stream"}, content=sse(chunk, chunk)
+        )
+        stream = service.stream(SOURCE, CHAT, "ds-1", 1)
+        first = next(stream)
+        (old,) = service.pooled_clients()
+        new = service.get_connection(SOURCE, "ds-1", 2)
+        service.close()
+        open_meanwhile = not old._http.is_closed
+        rest = list(stream)
+    assert [first, *rest] == [chunk, chunk]
+    assert open_meanwhile and old._http.is_closed and new._http.is_closed  # new was idle: closed at once
+    assert service.pooled_clients() == []
+
+
+def test_an_abandoned_stream_gives_its_client_back(service: QueryService) -> None:
+    with respx.mock(base_url=BASE_URL) as mock:
+        mock.post("/chat/completions").respond(
+            200, headers={"content-type": "text/event-stream"}, content=sse({"choices": []}, {"choices": []})
+        )
+        stream = service.stream(SOURCE, CHAT, "ds-1", 1)
+        next(stream)
+        (old,) = service.pooled_clients()
+        service.get_connection(SOURCE, "ds-1", 2)
+        assert not old._http.is_closed
+        stream.close()  # what the garbage collector does with a stream nobody reads to the end
+    assert old._http.is_closed
+
+
+def test_the_service_is_usable_after_close(service: QueryService) -> None:
+    with respx.mock(base_url=BASE_URL) as mock:
+        mock.post("/chat/completions").respond(200, json=CHAT_EXAMPLE)
+        first = service.get_connection(SOURCE, "ds-1", 1)
+        service.close()
+        assert first._http.is_closed and service.pooled_clients() == []
+        assert service.run(SOURCE, CHAT, "ds-1", 1)["data"] == CHAT_EXAMPLE
+        (second,) = service.pooled_clients()
+    assert second is not first and not second._http.is_closed
 
 
 # ---------------------------------------------------------------------------------------------------
