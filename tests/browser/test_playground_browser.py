@@ -132,7 +132,10 @@ def test_both_forms_are_drawn_from_the_json_files(record: PageRecord, playground
         assert text_of(page, f"label[for=connection-{key}]").startswith(field["label"])
         assert field["description"] in text_of(page, f"#connection-form .field[data-key={key}]")
         default = MANIFEST["defaults"].get(key, {}).get("value", "")
-        assert control.get_attribute("placeholder") == field.get("placeholder", default)
+        if field["type"] == "toggle":  # no placeholder: the box starts in its default position
+            assert control.is_checked() is (default is True), key
+        else:
+            assert control.get_attribute("placeholder") == field.get("placeholder", default)
     selector = OPERATIONS["properties"]["operation"]
     options = page.locator("#query-operation option").evaluate_all("os => os.map(o => [o.value, o.text])")
     assert options == [[item["value"], item["name"]] for item in selector["list"]]
@@ -260,7 +263,7 @@ def test_a_chat_answer_appears_in_pieces_while_it_streams(
 ) -> None:
     prompt = "Tell me about gateways"
     texts = expected_chunks(playground, prompt)
-    assert len(texts) > 8 and all(texts[1:-1])
+    assert len(texts) > 8 and all(texts[1:8])  # text chunks between the role and the last ones
     page = open_page(record, playground)
     page.fill("#query-chat-model", "gpt-4o-mini")
     page.click("#tab-button-chat")
