@@ -44,6 +44,9 @@ def _secret_audit() -> Iterator[None]:
     def remember_secrets(self: _spec.ConnectionSettings, *args: Any, **kwargs: Any) -> None:
         settings_init(self, *args, **kwargs)
         _secrets_seen.update(s for s in self.secrets if _KEY_SHAPE.fullmatch(s))
+        # what the connection sends that is not a secret (a provider slug, a saved config id) is public
+        config_id = self.config if self.config and not self.config.startswith("{") else None
+        _public.update(v for v in (self.provider, self.custom_host, self.base_url, config_id) if v)
 
     def remember_public(self: _spec.Query, *args: Any, **kwargs: Any) -> None:
         query_init(self, *args, **kwargs)
