@@ -47,9 +47,9 @@ if TYPE_CHECKING:
         EmbeddingList,
         Usage,
     )
+    from ._options import ConnectionSettings
     from ._requests import PortkeyRequest
     from ._service import AsyncQueryService, QueryService
-    from ._spec import ConnectionSettings
 
 _LOCATIONS = {
     "AsyncChunkStream": "_client",
@@ -88,7 +88,7 @@ _LOCATIONS = {
     "PortkeyRequest": "_requests",
     "AsyncQueryService": "_service",
     "QueryService": "_service",
-    "ConnectionSettings": "_spec",
+    "ConnectionSettings": "_options",
 }
 
 __all__ = [

@@ -41,6 +41,7 @@ from ._errors import (
     StreamError,
     StreamTruncatedError,
 )
+from ._options import ConnectionSettings, parse_connection, parse_query
 from ._requests import PortkeyRequest, build_request
 from ._responses import (
     DONE,
@@ -56,7 +57,6 @@ from ._responses import (
     unwrap_prompt_body,
 )
 from ._retry import is_retryable_status, retry_delay, within_budget
-from ._spec import ConnectionSettings, parse_connection, parse_query
 from ._sse import EventTooLarge, SSEDecoder
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ are replaced here by checks whose errors carry only the keyword's name. Two more
   quick test (for ints and strs at C speed), and item by item with jsonschema only where that test
   fails: a million tokens cost milliseconds, 100,000 messages a fraction of a second.
 
-Importing this module imports jsonschema: only ``_spec._validator`` does, on first use.
+Importing this module imports jsonschema: only ``_spec.form_validator`` does, on first use.
 """
 
 from __future__ import annotations

@@ -29,12 +29,12 @@ from ._errors import (
     StreamError,
     StreamTruncatedError,
 )
+from ._options import ConnectionSettings, Query, parse_connection, parse_query
 from ._output import answer_metadata, shape_answer
 from ._pool import ClientPool, Lease
 from ._requests import PortkeyRequest, build_request
 from ._responses import PortkeyResponse, StreamAssembler, header_int, response_metadata
 from ._secrets import config_secrets, redact, redact_json
-from ._spec import ConnectionSettings, Query, parse_connection, parse_query
 
 __all__ = ["AsyncQueryService", "QueryService"]
 
