@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from ._options import ConnectionSettings
     from ._requests import PortkeyRequest
     from ._service import AsyncQueryService, QueryService
+    from ._types import ConnectionStatus, QueryMetadata, QueryResult
 
 _LOCATIONS = {
     "AsyncChunkStream": "_client",
@@ -89,6 +90,9 @@ _LOCATIONS = {
     "AsyncQueryService": "_service",
     "QueryService": "_service",
     "ConnectionSettings": "_options",
+    "ConnectionStatus": "_types",
+    "QueryMetadata": "_types",
+    "QueryResult": "_types",
 }
 
 __all__ = [
@@ -110,6 +114,7 @@ __all__ = [
     "CompletionChoice",
     "ConflictError",
     "ConnectionSettings",
+    "ConnectionStatus",
     "Embedding",
     "EmbeddingList",
     "GuardrailDeniedError",
@@ -121,6 +126,8 @@ __all__ = [
     "PortkeyRequest",
     "ProxyConfigurationError",
     "QueryError",
+    "QueryMetadata",
+    "QueryResult",
     "QueryService",
     "RateLimitError",
     "RequestTimeoutError",

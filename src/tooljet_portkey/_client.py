@@ -14,7 +14,7 @@ import re
 import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import httpx
 
@@ -525,6 +525,18 @@ class PortkeyClient(_BaseClient):
 
     # -- convenience --------------------------------------------------------------------------------
 
+    @overload
+    def completions(
+        self, *, model: str, prompt: str, stream: Literal[False] = False, **kwargs: Any
+    ) -> Completion: ...
+    @overload
+    def completions(
+        self, *, model: str, prompt: str, stream: Literal[True], **kwargs: Any
+    ) -> ChunkStream: ...
+    @overload
+    def completions(
+        self, *, model: str, prompt: str, stream: bool, **kwargs: Any
+    ) -> Completion | ChunkStream: ...
     def completions(
         self, *, model: str, prompt: str, stream: bool = False, **kwargs: Any
     ) -> Completion | ChunkStream:
@@ -535,6 +547,18 @@ class PortkeyClient(_BaseClient):
             return self.open_stream(request)
         return Completion.model_validate(self.send(request).data)
 
+    @overload
+    def chat(
+        self, *, messages: list[Any], model: str, stream: Literal[False] = False, **kwargs: Any
+    ) -> ChatCompletion: ...
+    @overload
+    def chat(
+        self, *, messages: list[Any], model: str, stream: Literal[True], **kwargs: Any
+    ) -> ChunkStream: ...
+    @overload
+    def chat(
+        self, *, messages: list[Any], model: str, stream: bool, **kwargs: Any
+    ) -> ChatCompletion | ChunkStream: ...
     def chat(
         self, *, messages: list[Any], model: str, stream: bool = False, **kwargs: Any
     ) -> ChatCompletion | ChunkStream:
@@ -545,6 +569,33 @@ class PortkeyClient(_BaseClient):
             return self.open_stream(request)
         return ChatCompletion.model_validate(self.send(request).data)
 
+    @overload
+    def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: Literal[False] = False,
+        **kwargs: Any,
+    ) -> ChatCompletion | Completion: ...
+    @overload
+    def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: Literal[True],
+        **kwargs: Any,
+    ) -> ChunkStream: ...
+    @overload
+    def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: bool,
+        **kwargs: Any,
+    ) -> ChatCompletion | Completion | ChunkStream: ...
     def prompt_completion(
         self,
         prompt_id: str,
@@ -646,6 +697,18 @@ class AsyncPortkeyClient(_BaseClient):
         response, _, retries = await self._exchange(request, started)
         return AsyncChunkStream(response, retries, self.settings.timeout, **self._stream_options(started))
 
+    @overload
+    async def completions(
+        self, *, model: str, prompt: str, stream: Literal[False] = False, **kwargs: Any
+    ) -> Completion: ...
+    @overload
+    async def completions(
+        self, *, model: str, prompt: str, stream: Literal[True], **kwargs: Any
+    ) -> AsyncChunkStream: ...
+    @overload
+    async def completions(
+        self, *, model: str, prompt: str, stream: bool, **kwargs: Any
+    ) -> Completion | AsyncChunkStream: ...
     async def completions(
         self, *, model: str, prompt: str, stream: bool = False, **kwargs: Any
     ) -> Completion | AsyncChunkStream:
@@ -656,6 +719,18 @@ class AsyncPortkeyClient(_BaseClient):
             return await self.open_stream(request)
         return Completion.model_validate((await self.send(request)).data)
 
+    @overload
+    async def chat(
+        self, *, messages: list[Any], model: str, stream: Literal[False] = False, **kwargs: Any
+    ) -> ChatCompletion: ...
+    @overload
+    async def chat(
+        self, *, messages: list[Any], model: str, stream: Literal[True], **kwargs: Any
+    ) -> AsyncChunkStream: ...
+    @overload
+    async def chat(
+        self, *, messages: list[Any], model: str, stream: bool, **kwargs: Any
+    ) -> ChatCompletion | AsyncChunkStream: ...
     async def chat(
         self, *, messages: list[Any], model: str, stream: bool = False, **kwargs: Any
     ) -> ChatCompletion | AsyncChunkStream:
@@ -666,6 +741,33 @@ class AsyncPortkeyClient(_BaseClient):
             return await self.open_stream(request)
         return ChatCompletion.model_validate((await self.send(request)).data)
 
+    @overload
+    async def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: Literal[False] = False,
+        **kwargs: Any,
+    ) -> ChatCompletion | Completion: ...
+    @overload
+    async def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: Literal[True],
+        **kwargs: Any,
+    ) -> AsyncChunkStream: ...
+    @overload
+    async def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: bool,
+        **kwargs: Any,
+    ) -> ChatCompletion | Completion | AsyncChunkStream: ...
     async def prompt_completion(
         self,
         prompt_id: str,

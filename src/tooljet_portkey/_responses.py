@@ -9,11 +9,12 @@ Portkey's error bodies come in several shapes (see docs/errors.md), all read by 
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from ._constants import MAX_TOOL_CALLS
 from ._errors import (
@@ -155,8 +156,16 @@ def unwrap_prompt_body(data: Any) -> Any:
 # ---------------------------------------------------------------------------------------------------
 # Streams
 
-DONE: Any = object()
-SKIP: Any = object()
+
+class StreamMarker(enum.Enum):
+    """What ``decode_chunk`` returns for an event that is not a chunk to yield."""
+
+    DONE = "[DONE]"  # the stream's last event: the answer is complete
+    SKIP = "skip"  # a chunk that only carries guardrail verdicts (hook_results): nothing to fold
+
+
+DONE: Final = StreamMarker.DONE
+SKIP: Final = StreamMarker.SKIP
 
 
 _raw_decode = json.JSONDecoder().raw_decode
@@ -178,7 +187,7 @@ def _loads_chunk(data: str) -> Any:
         return None
 
 
-def decode_chunk(event: ServerSentEvent) -> Any:
+def decode_chunk(event: ServerSentEvent) -> dict[str, Any] | StreamMarker:
     """One SSE event -> a chunk dict, DONE at ``[DONE]``, SKIP for a guardrail-only chunk.
 
     Raises StreamError for an error chunk (a non-empty ``error`` key, the gateway's ``status: failure``,
