@@ -24,7 +24,10 @@ from ._constants import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
+    DRAIN_LIMIT_BYTES,
     DRAIN_SECONDS,
+    MAX_CACHED_URLS,
+    MAX_QUOTED_ENCODING_CHARS,
     MIB,
     make_timeout,
 )
@@ -67,7 +70,6 @@ __all__ = ["AsyncChunkStream", "AsyncPortkeyClient", "ChunkStream", "PortkeyClie
 # Looked up at call time, so tests can patch them and retries take no real time.
 _sleep = time.sleep
 _clock = time.monotonic
-_MAX_CACHED_URLS = 256
 
 
 async def _async_sleep(seconds: float) -> None:
@@ -264,7 +266,7 @@ def _body_decoder(response: httpx.Response, limit: int) -> BodyDecoder:
     try:
         decoder = BodyDecoder(response.headers.get("content-encoding"), limit)
     except UnsupportedEncoding as err:
-        encoding = _PRINTABLE.sub("?", err.encoding)[:40]
+        encoding = _PRINTABLE.sub("?", err.encoding)[:MAX_QUOTED_ENCODING_CHARS]
         raise APIResponseValidationError(
             f"Portkey answered with content-encoding {encoding!r}, which was not asked for "
             f"(only {ACCEPT_ENCODING} is read)",
@@ -388,7 +390,7 @@ class _BaseClient:
         urls: dict[str, httpx.URL] = self.__dict__.setdefault("_urls", {})
         url = urls.get(path)
         if url is None:
-            if len(urls) >= _MAX_CACHED_URLS:  # prompt ids are unbounded
+            if len(urls) >= MAX_CACHED_URLS:  # prompt ids are unbounded
                 urls.clear()
             url = urls[path] = httpx.URL(self.settings.base_url + path)
         return url
@@ -805,10 +807,6 @@ class AsyncPortkeyClient(_BaseClient):
 # Streams
 
 
-# After [DONE], read at most this much more before giving the connection up instead of reusing it.
-_DRAIN_LIMIT = 64 * 1024
-
-
 class _StreamBase:
     """What the sync and async streams share: everything but reading the body.
 
@@ -993,7 +991,7 @@ class ChunkStream(_StreamBase):
         """Read the end of the body if it is already there (normally it comes with [DONE]), so the
         connection can be reused; a body that does not end at once is left, and its connection
         closed, rather than waited for."""
-        left = _DRAIN_LIMIT
+        left = DRAIN_LIMIT_BYTES
         try:
             with _deadline.within(DRAIN_SECONDS):
                 for data in pieces:
@@ -1055,7 +1053,7 @@ class AsyncChunkStream(_StreamBase):
 
     @staticmethod
     async def _adrain(pieces: AsyncIterator[bytes]) -> None:
-        left = _DRAIN_LIMIT
+        left = DRAIN_LIMIT_BYTES
         try:
             with _deadline.within(DRAIN_SECONDS):
                 async for data in pieces:

@@ -27,6 +27,8 @@ from typing import Any
 from jsonschema.exceptions import ValidationError
 from jsonschema.validators import extend
 
+from ._constants import MAX_QUICK_CHECKS
+
 __all__ = ["QUIET_KEYWORDS", "STRUCTURAL_KEYWORDS", "extended_validator"]
 
 Keyword = Callable[[Any, Any, Any, Any], Iterator[ValidationError]]
@@ -208,7 +210,7 @@ def _cached_quick_check(schema: Any) -> _QuickCheck | None:
     known = _quick_checks.get(id(schema))
     if known is None or known[0] is not schema:
         known = (schema, _quick_check(schema))
-        if len(_quick_checks) < 1024:
+        if len(_quick_checks) < MAX_QUICK_CHECKS:
             _quick_checks[id(schema)] = known
     return known[1]
 

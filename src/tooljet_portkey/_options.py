@@ -22,6 +22,7 @@ from ._constants import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT_SECONDS,
     HOSTED_API_HOST,
+    MAX_CACHED_CONNECTIONS,
     MIB,
 )
 from ._errors import QueryError
@@ -149,7 +150,6 @@ def _check_url(value: str, key: str) -> str:
 
 # Validated connections by their options: a host sends the same data source's options with every query.
 _connections: dict[tuple[Any, ...], ConnectionSettings] = {}
-_MAX_CONNECTIONS = 256
 
 
 def _options_key(options: Mapping[str, Any]) -> tuple[Any, ...] | None:
@@ -184,7 +184,7 @@ def parse_connection(source_options: Any) -> ConnectionSettings:
     if settings is None:
         settings = read_connection(source_options)
         if key is not None:
-            if len(_connections) >= _MAX_CONNECTIONS:
+            if len(_connections) >= MAX_CACHED_CONNECTIONS:
                 _connections.clear()
             _connections[key] = settings
     return settings

@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, I
 from typing import Any, Generic, TypeVar, cast
 
 from ._client import AsyncPortkeyClient, PortkeyClient
+from ._constants import CONNECTION_TEST_TIMEOUT_SECONDS
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -685,4 +686,6 @@ def _models_request(settings: ConnectionSettings) -> PortkeyRequest:
 
 def _probe_settings(settings: ConnectionSettings) -> ConnectionSettings:
     """A connection test should answer quickly: a short timeout and no retries."""
-    return dataclasses.replace(settings, timeout=min(settings.timeout, 20.0), max_retries=0)
+    return dataclasses.replace(
+        settings, timeout=min(settings.timeout, CONNECTION_TEST_TIMEOUT_SECONDS), max_retries=0
+    )

@@ -23,7 +23,14 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from ._constants import MAX_HEADER_CHARS, MAX_OPTION_CHARS
+from ._constants import (
+    MAX_CHECKED_SCHEMAS,
+    MAX_HEADER_CHARS,
+    MAX_KNOWN_JSON_CHARS,
+    MAX_KNOWN_TEXT_CHARS,
+    MAX_KNOWN_VALUES,
+    MAX_OPTION_CHARS,
+)
 from ._errors import QueryError
 from ._values import TOO_DEEP, json_problem
 
@@ -242,7 +249,7 @@ def check_json_schema(key: str, schema: Any, where: str = "") -> None:
     except SchemaError as error:
         problem = f"is not a valid JSON Schema (at schema{_schema_place(error)}: {describe_error(error)})"
         raise invalid_option(key, problem, where) from None
-    if len(_checked_schemas) >= _MAX_KNOWN:
+    if len(_checked_schemas) >= MAX_CHECKED_SCHEMAS:
         _checked_schemas.clear()
     _checked_schemas[text] = None
 
@@ -572,20 +579,19 @@ def _message(error: ValidationError) -> str:
 # (the schemas have no cross-field rules), so a value valid once is valid again.
 _KnownKey = tuple[str, str, type, Any]
 _known_valid: dict[_KnownKey, None] = {}
-_MAX_KNOWN = 4096
-_MAX_KNOWN_TEXT = 512
-_MAX_KNOWN_JSON = 2048
 _TOOTOO_DEEP: Any = object()
 
 
 def _known_key(form: str, key: str, value: Any, size: int) -> _KnownKey | None:
     """What identifies a value: itself when it is a scalar, its JSON text when it is an object or list
     (a saved query sends the same messages or config again and again)."""
-    if isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) <= _MAX_KNOWN_TEXT):
+    if isinstance(value, (bool, int, float)) or (
+        isinstance(value, str) and len(value) <= MAX_KNOWN_TEXT_CHARS
+    ):
         return (form, key, type(value), value)
-    if isinstance(value, (dict, list)) and size <= _MAX_KNOWN_JSON:
+    if isinstance(value, (dict, list)) and size <= MAX_KNOWN_JSON_CHARS:
         encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=True)
-        if len(encoded) <= _MAX_KNOWN_JSON:
+        if len(encoded) <= MAX_KNOWN_JSON_CHARS:
             return (form, key, type(value), encoded)
     return None
 
@@ -616,7 +622,7 @@ def _validate(
     if first is _TOOTOO_DEEP:
         raise field_error(title, max(pending, key=lambda k: sizes[k]), TOO_DEEP)
     if first is None:
-        if len(_known_valid) >= _MAX_KNOWN:
+        if len(_known_valid) >= MAX_KNOWN_VALUES:
             _known_valid.clear()
         _known_valid.update((known, None) for k in pending if (known := keys[k]) is not None)
         return

@@ -12,14 +12,12 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from .._constants import MIN_SECRET_CHARS
 from .._secrets import config_secrets
 from ..cli import SIMULATOR_PROVIDER, needs_simulator
 from ._forms import secret_keys
 
 __all__ = ["MIN_SECRET_CHARS", "ConnectionStore", "effective_options"]
-
-# Shorter values are not searched for in other text (the plugin's own redaction draws the same line).
-MIN_SECRET_CHARS = 4
 
 
 class ConnectionStore:
