@@ -1067,7 +1067,7 @@ class AsyncChunkStream(_StreamBase):
         return self._iterator
 
     async def __anext__(self) -> dict[str, Any]:
-        return await self._iterator.__anext__()
+        return await anext(self._iterator)
 
     async def aclose(self) -> None:
         await self._iterator.aclose()
