@@ -47,9 +47,10 @@ if TYPE_CHECKING:
         EmbeddingList,
         Usage,
     )
+    from ._options import ConnectionSettings
     from ._requests import PortkeyRequest
     from ._service import AsyncQueryService, QueryService
-    from ._spec import ConnectionSettings
+    from ._types import ConnectionStatus, QueryMetadata, QueryResult
 
 _LOCATIONS = {
     "AsyncChunkStream": "_client",
@@ -88,7 +89,10 @@ _LOCATIONS = {
     "PortkeyRequest": "_requests",
     "AsyncQueryService": "_service",
     "QueryService": "_service",
-    "ConnectionSettings": "_spec",
+    "ConnectionSettings": "_options",
+    "ConnectionStatus": "_types",
+    "QueryMetadata": "_types",
+    "QueryResult": "_types",
 }
 
 __all__ = [
@@ -110,6 +114,7 @@ __all__ = [
     "CompletionChoice",
     "ConflictError",
     "ConnectionSettings",
+    "ConnectionStatus",
     "Embedding",
     "EmbeddingList",
     "GuardrailDeniedError",
@@ -121,6 +126,8 @@ __all__ = [
     "PortkeyRequest",
     "ProxyConfigurationError",
     "QueryError",
+    "QueryMetadata",
+    "QueryResult",
     "QueryService",
     "RateLimitError",
     "RequestTimeoutError",

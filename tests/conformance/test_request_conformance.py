@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spec_schemas import assert_valid, problems, request_validator, security_problem
 
+from tooljet_portkey._options import parse_connection, parse_query
 from tooljet_portkey._requests import build_request
-from tooljet_portkey._spec import load_spec, parse_connection, parse_query
+from tooljet_portkey._spec import load_spec
 
 CONNECTION = parse_connection({"apiKey": "pk-conformance", "virtualKey": "vk-conformance"})
 SPEC_PATHS = {
