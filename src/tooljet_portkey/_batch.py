@@ -65,7 +65,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._constants import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_EMBEDDING_BATCH, MAX_RETRY_AFTER
-from ._errors import QueryError
+from ._errors import QUERY_FAILED_TITLE, QueryError
 from ._retry import backoff, retry_after
 
 if TYPE_CHECKING:
@@ -94,10 +94,6 @@ __all__ = [
 log = logging.getLogger("tooljet_portkey")
 
 T = TypeVar("T")
-
-
-# The title of every failed query, as the service gives it.
-FAILED = "Query could not be completed"
 
 
 def _check_concurrency(concurrency: int) -> None:
@@ -610,7 +606,7 @@ def _placed(chunk: InputChunk[Any], answer: Mapping[str, Any]) -> list[dict[str,
     indexed_once_each = all(type(index) is int for index in by_index) and set(by_index) == set(range(count))
     if len(items) != count or not indexed_once_each:
         raise QueryError(
-            FAILED,
+            QUERY_FAILED_TITLE,
             f"{chunk.label}: the answer held {len(items)} embeddings for {count} inputs"
             if len(items) != count
             else f"{chunk.label}: the answer's embeddings are not indexed 0 to {count - 1}",

@@ -40,6 +40,7 @@ from ._errors import (
     PortkeyError,
     ProxyConfigurationError,
     QueryError,
+    RequestNotSentError,
     ResponseTooLargeError,
     StreamError,
     StreamTruncatedError,
@@ -119,12 +120,6 @@ def _settings_from(settings: ConnectionSettings | None, kwargs: Mapping[str, Any
         return parse_connection(options)
     except QueryError as err:
         raise ValueError(err.description) from None
-
-
-class RequestNotSentError(APIConnectionError):
-    """httpx refused to put the request on the wire (a header value HTTP forbids). Never retried."""
-
-    kind = "invalid_request"
 
 
 def _transport_error(err: httpx.RequestError, timeout: float) -> APIConnectionError:
@@ -445,11 +440,6 @@ def _fields(operation: str) -> tuple[Any, ...]:
     return load_spec().operations[operation]
 
 
-def _annotate(error: PortkeyError, retries: int) -> PortkeyError:
-    error.retries = retries  # type: ignore[attr-defined]
-    return error
-
-
 class PortkeyClient(_BaseClient):
     """A synchronous Portkey client with a pooled connection, retries and streaming."""
 
@@ -505,8 +495,8 @@ class PortkeyClient(_BaseClient):
             delay = self._next_delay(error, retries, started, timeout)
             if delay is None:
                 if cause is error:
-                    raise _annotate(error, retries)
-                raise _annotate(error, retries) from cause
+                    raise error.after_retries(retries)
+                raise error.after_retries(retries) from cause
             _sleep(delay)
             retries += 1
 
@@ -681,8 +671,8 @@ class AsyncPortkeyClient(_BaseClient):
             delay = self._next_delay(error, retries, started, timeout)
             if delay is None:
                 if cause is error:
-                    raise _annotate(error, retries)
-                raise _annotate(error, retries) from cause
+                    raise error.after_retries(retries)
+                raise error.after_retries(retries) from cause
             await _async_sleep(delay)
             retries += 1
 
@@ -877,7 +867,7 @@ class _StreamBase:
             error = APITimeoutError(
                 f"Portkey sent no stream event for {self._timeout:g} s, {received}", timeout=self._timeout
             )
-        _annotate(error, self.retries)
+        error.after_retries(self.retries)
         return error
 
     def _take(self, raw: bytes | None) -> list[dict[str, Any]]:
@@ -915,40 +905,28 @@ class _StreamBase:
     def _ending(self) -> PortkeyError:
         """The error to raise when the loop stopped without [DONE]."""
         if self._error is not None:
-            return _annotate(self._error, self.retries)
-        return _annotate(
-            StreamTruncatedError(
-                f"The stream ended after {self.chunks_received} chunks without [DONE]: "
-                "the answer is incomplete"
-            ),
-            self.retries,
-        )
+            return self._error.after_retries(self.retries)
+        return StreamTruncatedError(
+            f"The stream ended after {self.chunks_received} chunks without [DONE]: the answer is incomplete"
+        ).after_retries(self.retries)
 
     def _json_error(self, content: bytes) -> PortkeyError:
         body = parse_json(content)
         if isinstance(body, dict) and (body.get("error") or body.get("message")):
-            message, kind = error_details(self.response.status_code, body, "")
-            return _annotate(
-                StreamError(message, error_type=kind or "stream_error", chunk=body), self.retries
-            )
-        return _annotate(
-            StreamError(
-                "Portkey answered a streamed request with JSON, not an event stream",
-                error_type="invalid_stream",
-            ),
-            self.retries,
-        )
+            message, error_type = error_details(self.response.status_code, body, "")
+            return StreamError(message, error_type=error_type, chunk=body).after_retries(self.retries)
+        return StreamError(
+            "Portkey answered a streamed request with JSON, not an event stream", error_type="invalid_stream"
+        ).after_retries(self.retries)
 
     def _failed(self, err: httpx.RequestError) -> PortkeyError:
         """A transport failure mid-stream: a timeout (APITimeoutError) or a lost connection."""
         if isinstance(err, httpx.TimeoutException):
             return self._stalled()
         cause = _transport_error(err, self._timeout)
-        error = StreamTruncatedError(
-            f"The connection was lost after {self.chunks_received} chunks: {cause.message}"
-        )
-        _annotate(error, self.retries)
-        return error
+        return StreamTruncatedError(
+            f"The connection was lost after {self.chunks_received} chunks: {cause.detail}"
+        ).after_retries(self.retries)
 
 
 class ChunkStream(_StreamBase):
@@ -981,7 +959,7 @@ class ChunkStream(_StreamBase):
         except httpx.RequestError as err:
             raise self._failed(err) from err
         except PortkeyError as err:  # a size or encoding error: say how many retries came first
-            _annotate(err, self.retries)
+            err.after_retries(self.retries)
             raise
         finally:
             self.response.close()
@@ -1046,7 +1024,7 @@ class AsyncChunkStream(_StreamBase):
         except httpx.RequestError as err:
             raise self._failed(err) from err
         except PortkeyError as err:
-            _annotate(err, self.retries)
+            err.after_retries(self.retries)
             raise
         finally:
             await self.response.aclose()

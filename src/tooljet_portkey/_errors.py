@@ -18,16 +18,31 @@ its own, raises a tree modelled on httpx's and the Anthropic SDK's::
     │   └── InternalServerError        >= 500
     ├── APIConnectionError             no usable answer: refused, DNS, TLS, reset
     │   ├── APITimeoutError            no answer in time (the query's deadline passed)
-    │   └── ProxyConfigurationError    a proxy environment variable that cannot be used
+    │   ├── ProxyConfigurationError    a proxy environment variable that cannot be used
+    │   └── RequestNotSentError        httpx refused to send what was built (a header HTTP forbids)
     ├── APIResponseValidationError     a 2xx whose body is not the JSON promised
     ├── ResponseTooLargeError          a body or one stream event beyond the connection's cap
     └── StreamError                    an error chunk inside a stream
         └── StreamTruncatedError       the stream ended without [DONE]
+
+Every PortkeyError declares two facts the service maps for hosts (``_service.query_errors``):
+
+- ``error_type``: the kind of failure, one spelling everywhere; hosts see it as ``errorType`` in
+  ``QueryError.data``. An error answer's comes from its body (Portkey's ``error.type``); every other
+  class has its own (``connection_error``, ``timeout_error``, ``stream_truncated``...).
+- ``retries``: how many times the client retried before giving up (0 when it did not).
+
+``QueryError.message`` is a short title ("Query timed out"), ``QueryError.description`` the detail; a
+PortkeyError has only the detail, ``PortkeyError.detail`` (``message`` is kept as its alias, as the
+Anthropic SDK and httpx callers expect).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
+
+# The title of a failed query that has no more telling one ("Query timed out", "Could not reach Portkey").
+QUERY_FAILED_TITLE = "Query could not be completed"
 
 __all__ = [
     "APIConnectionError",
@@ -46,6 +61,7 @@ __all__ = [
     "ProxyConfigurationError",
     "QueryError",
     "RateLimitError",
+    "RequestNotSentError",
     "RequestTimeoutError",
     "ResponseTooLargeError",
     "StreamError",
@@ -55,13 +71,24 @@ __all__ = [
 
 
 class QueryError(Exception):
-    """The one error a host turns into a readable failure: ``{status: failed, message, description}``."""
+    """The one error a host turns into a readable failure: ``{status: failed, message, description}``.
+
+    ``message`` is the title a host shows in bold ("Query could not be completed"), ``description``
+    the detail, ``data`` the facts (``statusCode``, ``errorType``, ``traceId``, ``retries``...): the
+    names ToolJet reads, so they stay as they are.
+    """
 
     def __init__(self, message: str, description: str, data: dict[str, Any] | None = None) -> None:
         super().__init__(message, description, data or {})
         self.message = message
         self.description = description
         self.data: dict[str, Any] = data or {}
+
+    @property
+    def error_type(self) -> str | None:
+        """The failure's kind: ``data["errorType"]``, under the name PortkeyError uses for it."""
+        value = self.data.get("errorType")
+        return value if isinstance(value, str) else None
 
     def __str__(self) -> str:
         return f"{self.message}: {self.description}"
@@ -78,11 +105,26 @@ class QueryError(Exception):
 
 
 class PortkeyError(Exception):
-    """Base of every error the Portkey client raises."""
+    """Base of every error the Portkey client raises: ``detail`` says what happened."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    #: the kind of failure (hosts see it as ``errorType``); None when an error answer named none
+    error_type: str | None = None
+    #: how many times the client retried the request before this error ended it
+    retries: int = 0
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    @property
+    def message(self) -> str:
+        """``detail``, under the name httpx and the Anthropic SDK give it."""
+        return self.detail
+
+    def after_retries(self, retries: int) -> PortkeyError:
+        """This error, recording the retries that came before it."""
+        self.retries = retries
+        return self
 
 
 class APIStatusError(PortkeyError):
@@ -108,7 +150,9 @@ class APIStatusError(PortkeyError):
         self.trace_id = trace_id
 
     @property
-    def retry_attempt_count(self) -> str | None:
+    def portkey_retry_attempts(self) -> str | None:
+        """The gateway's own retry count (``x-portkey-retry-attempt-count``, as sent: text), set when
+        the connection's config makes Portkey retry; not the client's ``retries``."""
         return self.headers.get("x-portkey-retry-attempt-count")
 
 
@@ -183,13 +227,13 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
 class APIConnectionError(PortkeyError):
     """No usable answer: the connection was refused, reset, or never made (DNS, TLS)."""
 
-    kind: ClassVar[str] = "connection_error"
+    error_type: str | None = "connection_error"
 
 
 class APITimeoutError(APIConnectionError):
     """No answer within the timeout."""
 
-    kind: ClassVar[str] = "timeout_error"
+    error_type: str | None = "timeout_error"
 
     def __init__(self, message: str, *, timeout: float) -> None:
         super().__init__(message)
@@ -201,16 +245,24 @@ class ProxyConfigurationError(APIConnectionError):
     or SOCKS without the ``socksio`` package. Names the variable, never its value (it may hold a
     password)."""
 
-    kind: ClassVar[str] = "proxy_error"
+    error_type: str | None = "proxy_error"
 
     def __init__(self, message: str, *, variable: str | None) -> None:
         super().__init__(message)
         self.variable = variable
 
 
+class RequestNotSentError(APIConnectionError):
+    """httpx refused to put the request on the wire (a header value HTTP forbids). Never retried."""
+
+    error_type: str | None = "invalid_request"
+
+
 class ResponseTooLargeError(PortkeyError):
     """The answer grew past the connection's cap (``maxResponseMiB`` for a body, decompressed;
     ``maxEventMiB`` for one stream event or line) and was not read further."""
+
+    error_type: str | None = "response_too_large"
 
     def __init__(self, message: str, *, status_code: int, headers: dict[str, str], limit: int) -> None:
         super().__init__(message)
@@ -222,6 +274,8 @@ class ResponseTooLargeError(PortkeyError):
 class APIResponseValidationError(PortkeyError):
     """A successful status whose body is not the JSON Portkey promised."""
 
+    error_type: str | None = "invalid_response"
+
     def __init__(self, message: str, *, status_code: int, headers: dict[str, str]) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -231,14 +285,19 @@ class APIResponseValidationError(PortkeyError):
 class StreamError(PortkeyError):
     """A streamed answer failed part-way: the provider sent an error chunk."""
 
+    error_type: str | None = "stream_error"
+
     def __init__(self, message: str, *, error_type: str | None = None, chunk: Any = None) -> None:
         super().__init__(message)
-        self.error_type = error_type
+        if error_type:
+            self.error_type = error_type
         self.chunk = chunk
 
 
 class StreamTruncatedError(StreamError):
     """The stream ended without Portkey's closing ``data: [DONE]``: the answer is incomplete."""
+
+    error_type: str | None = "stream_truncated"
 
 
 # Tracebacks say tooljet_portkey.QueryError, the name users import (as httpx does).

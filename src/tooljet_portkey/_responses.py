@@ -91,9 +91,9 @@ def error_details(status_code: int, body: Any, text: str) -> tuple[str, str | No
         error = body.get("error")
         if isinstance(error, dict):
             message = error.get("message") or body.get("message")
-            kind = error.get("type") or error.get("code")
+            error_type = error.get("type") or error.get("code")
             if message:
-                return str(message), str(kind) if kind else None
+                return str(message), str(error_type) if error_type else None
         elif isinstance(error, str) and error:
             return error, None
         message = body.get("message")
@@ -117,15 +117,15 @@ def parse_json(content: bytes) -> Any:
 def status_error(status_code: int, headers: Mapping[str, str], content: bytes) -> APIStatusError:
     body = parse_json(content)
     text = content.decode("utf-8", "replace") if body is None else ""
-    message, kind = error_details(status_code, body, text)
-    if kind is None:
+    message, error_type = error_details(status_code, body, text)
+    if error_type is None:
         gateway = headers.get("x-portkey-gateway-exception") == "true"
         default = "gateway_error" if gateway else "api_error"
-        kind = DEFAULT_ERROR_TYPES.get(status_code, default)
+        error_type = DEFAULT_ERROR_TYPES.get(status_code, default)
     return status_error_class(status_code)(
         message,
         status_code=status_code,
-        error_type=kind,
+        error_type=error_type,
         body=body if body is not None else text,
         headers=dict(headers),
         trace_id=headers.get("x-portkey-trace-id"),
@@ -198,8 +198,8 @@ def decode_chunk(event: ServerSentEvent) -> dict[str, Any] | StreamMarker:
         return DONE
     chunk = _loads_chunk(data)
     if event.event == "error":
-        message, kind = error_details(500, chunk, data)
-        raise StreamError(message, error_type=kind or "stream_error", chunk=chunk)
+        message, error_type = error_details(500, chunk, data)
+        raise StreamError(message, error_type=error_type, chunk=chunk)
     if type(chunk) is not dict:
         quoted = _plain_text(data)[:MAX_QUOTED_CHUNK_CHARS]
         raise StreamError(
@@ -207,8 +207,8 @@ def decode_chunk(event: ServerSentEvent) -> dict[str, Any] | StreamMarker:
             error_type="invalid_chunk",
         )
     if chunk.get("error") or chunk.get("status") == "failure":
-        message, kind = error_details(500, chunk, data)
-        raise StreamError(message, error_type=kind or "stream_error", chunk=chunk)
+        message, error_type = error_details(500, chunk, data)
+        raise StreamError(message, error_type=error_type, chunk=chunk)
     choices = chunk.get("choices")
     if choices is not None and type(choices) is not list:
         raise StreamError(

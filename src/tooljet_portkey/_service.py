@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar, cast
 from ._client import AsyncPortkeyClient, PortkeyClient
 from ._constants import CONNECTION_TEST_TIMEOUT_SECONDS
 from ._errors import (
+    QUERY_FAILED_TITLE,
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
@@ -27,8 +28,6 @@ from ._errors import (
     PortkeyError,
     QueryError,
     ResponseTooLargeError,
-    StreamError,
-    StreamTruncatedError,
 )
 from ._options import ConnectionSettings, Query, parse_connection, parse_query
 from ._output import answer_metadata, shape_answer
@@ -42,7 +41,6 @@ __all__ = ["AsyncQueryService", "QueryService"]
 
 log = logging.getLogger("tooljet_portkey")
 
-FAILED = "Query could not be completed"
 STREAMABLE = frozenset({"completion", "chat", "prompt_completion"})
 
 ClientT = TypeVar("ClientT", PortkeyClient, AsyncPortkeyClient)
@@ -56,51 +54,44 @@ def to_query_error(err: PortkeyError, settings: ConnectionSettings, request: Por
     connection's and the query's secrets: the message, and every text in ``data`` (errorType,
     provider, retryAfter, hookResults, traceId...).
     """
-    retries = getattr(err, "retries", 0)
     trace_id = request.headers.get("x-portkey-trace-id")
     secrets = settings.secrets + _query_secrets(request)
-    message = err.message
-    data: dict[str, Any] = {"statusCode": None, "errorType": None, "traceId": trace_id, "retries": retries}
-    title = FAILED
+    detail = err.detail
+    data: dict[str, Any] = {
+        "statusCode": None,
+        "errorType": err.error_type,
+        "traceId": trace_id,
+        "retries": err.retries,
+    }
+    title = QUERY_FAILED_TITLE
     if isinstance(err, APIStatusError):
-        data.update(statusCode=err.status_code, errorType=err.error_type, traceId=err.trace_id or trace_id)
-        if err.retry_attempt_count is not None:
-            attempts = header_int(err.retry_attempt_count)
-            data["retryAttemptCount"] = err.retry_attempt_count if attempts is None else attempts
+        data.update(statusCode=err.status_code, traceId=err.trace_id or trace_id)
+        gateway_retries = err.portkey_retry_attempts
+        if gateway_retries is not None:
+            attempts = header_int(gateway_retries)
+            data["retryAttemptCount"] = gateway_retries if attempts is None else attempts
         if isinstance(err.body, dict) and isinstance(err.body.get("provider"), str):
             data["provider"] = err.body["provider"]
         if isinstance(err, GuardrailDeniedError):
             data["hookResults"] = err.hook_results  # the verdicts may quote the request, and a key
         if "retry-after" in err.headers:
             data["retryAfter"] = err.headers["retry-after"]
-    elif isinstance(err, APITimeoutError):
-        title = "Query timed out"
-        data["errorType"] = "timeout_error"
-        if retries:
-            message = f"{message} (after {retries} {'retry' if retries == 1 else 'retries'})"
     elif isinstance(err, APIConnectionError):
-        # kind: connection_error, or invalid_request when httpx refused to send what we built
-        title = "Could not reach Portkey" if err.kind == "connection_error" else FAILED
-        data["errorType"] = err.kind
-        if retries:
-            message = f"{message} (after {retries} retries)"
-    elif isinstance(err, APIResponseValidationError):
-        data.update(
-            statusCode=err.status_code,
-            errorType="invalid_response",
-            traceId=err.headers.get("x-portkey-trace-id", trace_id),
-        )
-    elif isinstance(err, ResponseTooLargeError):
-        data.update(
-            statusCode=err.status_code,
-            errorType="response_too_large",
-            traceId=err.headers.get("x-portkey-trace-id", trace_id),
-        )
-    elif isinstance(err, StreamTruncatedError):
-        data["errorType"] = "stream_truncated"
-    elif isinstance(err, StreamError):
-        data["errorType"] = err.error_type or "stream_error"
-    return QueryError(title, redact(message, secrets), redact_json(data, secrets))
+        # a timeout, an unreachable gateway, a proxy setting or a request httpx refused to send
+        if isinstance(err, APITimeoutError):
+            title = "Query timed out"
+        elif err.error_type == "connection_error":
+            title = "Could not reach Portkey"
+        if err.retries:
+            detail = f"{detail} ({after_retries(err.retries)})"
+    elif isinstance(err, (APIResponseValidationError, ResponseTooLargeError)):
+        data.update(statusCode=err.status_code, traceId=err.headers.get("x-portkey-trace-id", trace_id))
+    return QueryError(title, redact(detail, secrets), redact_json(data, secrets))
+
+
+def after_retries(retries: int) -> str:
+    """ "after 1 retry", "after 3 retries"."""
+    return f"after {retries} {'retry' if retries == 1 else 'retries'}"
 
 
 def _query_secrets(request: PortkeyRequest) -> tuple[str, ...]:
@@ -115,26 +106,63 @@ def _query_secrets(request: PortkeyRequest) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _stream_failure(
-    err: PortkeyError, settings: ConnectionSettings, request: PortkeyRequest, answer: Mapping[str, Any] | None
-) -> QueryError:
-    """to_query_error, plus the trace id from the answer's headers when the stream had started."""
-    error = to_query_error(err, settings, request)
-    if answer and error.data.get("traceId") is None and answer.get("traceId"):
-        error.data["traceId"] = redact_json(answer["traceId"], settings.secrets + _query_secrets(request))
-    return error
-
-
 def unexpected(err: BaseException) -> QueryError:
     """A bug of ours must still reach the host as a QueryError, not as 'Internal server error'. Only
     the exception's type is told (its message may quote a key); the caller detaches it (see
     ``detached``)."""
     log.error("tooljet_portkey: unexpected %s", type(err).__name__)
     return QueryError(
-        FAILED,
+        QUERY_FAILED_TITLE,
         f"Unexpected error in the Portkey plugin ({type(err).__name__})",
         {"statusCode": None, "errorType": "plugin_error", "traceId": None},
     )
+
+
+class query_errors:
+    """The one mapping of failures to the host's QueryError, for every service path::
+
+        with query_errors(settings, request):
+            ...  # send, stream, fold
+
+    A ``PortkeyError`` leaves as ``to_query_error`` makes it; a ``QueryError`` passes through; any
+    other ``Exception`` (a bug of ours) leaves as the ``plugin_error`` QueryError. ``BaseException``s
+    (cancellation, ``GeneratorExit``, ``KeyboardInterrupt``) pass untouched. Without settings and a
+    request (before the query was built) every non-QueryError is a bug.
+
+    Python links the QueryError raised here to the exception it replaces; the service's public
+    methods are ``_detaching``, which cut that link before the host sees it (``detached``).
+    """
+
+    def __init__(
+        self,
+        settings: ConnectionSettings | None = None,
+        request: PortkeyRequest | None = None,
+        stream_metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.request = request
+        # the metadata of a stream's answer once it started: its trace id fills in a missing one
+        self.stream_metadata = stream_metadata
+        # the status of Portkey's error answer when that was the failure (test_connection words it)
+        self.error_status: int | None = None
+
+    def __enter__(self) -> query_errors:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, traceback: object) -> None:
+        if exc is None or isinstance(exc, QueryError) or not isinstance(exc, Exception):
+            return
+        if isinstance(exc, PortkeyError) and self.settings is not None and self.request is not None:
+            if isinstance(exc, APIStatusError):
+                self.error_status = exc.status_code
+            error = to_query_error(exc, self.settings, self.request)
+            answer = self.stream_metadata
+            if answer and error.data.get("traceId") is None and answer.get("traceId"):
+                secrets = self.settings.secrets + _query_secrets(self.request)
+                error.data["traceId"] = redact_json(answer["traceId"], secrets)
+        else:
+            error = unexpected(exc)
+        raise detached(error) from None
 
 
 def detached(error: QueryError) -> QueryError:
@@ -219,44 +247,25 @@ class _ServiceBase(Generic[ClientT]):
         """The clients the pool holds now (one per data source), least recently used first."""
         return self._pool.pooled()
 
-    @classmethod
-    def _prepare(
-        cls, source_options: Any, query_options: Any, force_stream: bool = False
+    @staticmethod
+    @_detaching
+    def _validate_and_build(
+        source_options: Any, query_options: Any, force_stream: bool = False
     ) -> tuple[ConnectionSettings, PortkeyRequest]:
-        """Validate and build, before any I/O; only QueryError leaves, whatever the options hold."""
-        try:
-            return cls._build(source_options, query_options, force_stream)
-        except QueryError as err:
-            failure = err
-        except Exception as err:
-            failure = unexpected(err)
-        raise detached(failure)
+        """The connection's settings and the request to send, before any I/O; only QueryError leaves,
+        whatever the options hold."""
+        with query_errors():
+            return _settings_and_request(source_options, query_options, force_stream)
 
     @staticmethod
-    def _build(
-        source_options: Any, query_options: Any, force_stream: bool
-    ) -> tuple[ConnectionSettings, PortkeyRequest]:
-        settings = parse_connection(source_options)
-        query = parse_query(query_options)
-        if force_stream:
-            if query.operation not in STREAMABLE:
-                raise QueryError(
-                    "Invalid query options",
-                    f"operation: {query.operation} cannot be streamed",
-                    {"field": "operation"},
-                )
-            query = Query(query.operation, {**query.params, "stream": True})
-        return settings, build_request(settings, query)
-
-    @staticmethod
-    def _answered(response: PortkeyResponse, request: PortkeyRequest) -> QueryResult:
+    def _result_of_answer(response: PortkeyResponse, request: PortkeyRequest) -> QueryResult:
         """The QueryResult of a plain answer: its data in the query's output mode, and what Portkey's
         headers and the answer said."""
         meta = response_metadata(response.status_code, response.headers, response.retries)
         return _result(request, response.data, meta)
 
     @staticmethod
-    def _assembled(
+    def _result_of_stream(
         assembler: StreamAssembler, stream_metadata: Mapping[str, Any], request: PortkeyRequest
     ) -> QueryResult:
         """The QueryResult of a streamed answer: the same shape as unstreamed, chunks folded."""
@@ -275,6 +284,24 @@ class _ServiceBase(Generic[ClientT]):
         )
 
 
+def _settings_and_request(
+    source_options: Any, query_options: Any, force_stream: bool
+) -> tuple[ConnectionSettings, PortkeyRequest]:
+    """Parse the connection and the query (a QueryError naming the field if either is bad) and build
+    the request; ``force_stream``: the query is sent as a stream (``stream()``), if its operation can be."""
+    settings = parse_connection(source_options)
+    query = parse_query(query_options)
+    if force_stream:
+        if query.operation not in STREAMABLE:
+            raise QueryError(
+                "Invalid query options",
+                f"operation: {query.operation} cannot be streamed",
+                {"field": "operation"},
+            )
+        query = Query(query.operation, {**query.params, "stream": True})
+    return settings, build_request(settings, query)
+
+
 def _result(request: PortkeyRequest, answer: Any, meta: dict[str, Any]) -> QueryResult:
     """``{status: ok, data, metadata}``; an answer that is not the output asked for is a QueryError
     carrying the call's status and trace id."""
@@ -288,21 +315,17 @@ def _result(request: PortkeyRequest, answer: Any, meta: dict[str, Any]) -> Query
     return {"status": "ok", "data": data, "metadata": cast(QueryMetadata, meta)}
 
 
-def _connection_failure(err: BaseException, settings: ConnectionSettings | None) -> ConnectionStatus:
-    if isinstance(err, QueryError):
-        return {"status": "failed", "message": err.description}
-    if isinstance(err, APIStatusError):
-        text = redact(err.message, settings.secrets) if settings else err.message
-        if err.status_code in (401, 403):
-            return {
-                "status": "failed",
-                "message": f"Portkey rejected the credentials ({err.status_code}): {text}",
-            }
-        return {"status": "failed", "message": f"Portkey answered {err.status_code}: {text}"}
-    if isinstance(err, PortkeyError):
-        text = redact(err.message, settings.secrets) if settings else err.message
-        return {"status": "failed", "message": text}
-    return {"status": "failed", "message": f"Unexpected error ({type(err).__name__})"}
+def _connection_status(error: QueryError, error_status: int | None) -> ConnectionStatus:
+    """A failed connection test as the host's form shows it: the QueryError's detail, with Portkey's
+    error status (``error_status``) in front when the failure was an error answer."""
+    if error_status in (401, 403):
+        return {
+            "status": "failed",
+            "message": f"Portkey rejected the credentials ({error_status}): {error.description}",
+        }
+    if error_status is not None:
+        return {"status": "failed", "message": f"Portkey answered {error_status}: {error.description}"}
+    return {"status": "failed", "message": error.description}
 
 
 def _pool_key(settings: ConnectionSettings, data_source_id: Any) -> Hashable:
@@ -369,19 +392,13 @@ class QueryService(_ServiceBase[PortkeyClient]):
         data_source_updated_at: Any = None,
     ) -> QueryResult:
         """Run one query; return ``{status: ok, data, metadata}`` or raise QueryError."""
-        settings, request = self._prepare(source_options, query_options)
-        try:
+        settings, request = self._validate_and_build(source_options, query_options)
+        with query_errors(settings, request):
             lease = self._lease(settings, data_source_id, data_source_updated_at)
             try:
                 result = self._send(lease.client, settings, request)
             finally:
                 self._release(lease)
-        except PortkeyError as err:
-            raise to_query_error(err, settings, request) from None
-        except QueryError:
-            raise
-        except Exception as err:
-            raise unexpected(err) from None
         self._log(request, result["metadata"])
         return result
 
@@ -389,15 +406,14 @@ class QueryService(_ServiceBase[PortkeyClient]):
         self, client: PortkeyClient, settings: ConnectionSettings, request: PortkeyRequest
     ) -> QueryResult:
         if not request.stream:
-            return self._answered(client.send(request), request)
+            return self._result_of_answer(client.send(request), request)
         assembler = StreamAssembler()
-        with client.open_stream(request) as stream:
-            try:
+        # a bad chunk, a cut or a timeout, once the answer had started: its trace id is known
+        with client.open_stream(request) as stream:  # noqa: SIM117 - as in the async twin, which must nest
+            with query_errors(settings, request, stream.metadata):
                 for chunk in stream:
                     assembler.add(chunk)
-            except PortkeyError as err:  # a bad chunk, a cut or a timeout, once the answer had started
-                raise _stream_failure(err, settings, request, stream.metadata) from None
-        return self._assembled(assembler, stream.metadata, request)
+        return self._result_of_stream(assembler, stream.metadata, request)
 
     def stream(
         self,
@@ -411,7 +427,7 @@ class QueryService(_ServiceBase[PortkeyClient]):
         The options are checked at once (a bad field raises here, before any request); the request is
         sent when iteration starts. Closing the iterator early closes the connection.
         """
-        settings, request = self._prepare(source_options, query_options, force_stream=True)
+        settings, request = self._validate_and_build(source_options, query_options, force_stream=True)
         return self._stream(settings, request, data_source_id, data_source_updated_at)
 
     @_detaching
@@ -419,16 +435,13 @@ class QueryService(_ServiceBase[PortkeyClient]):
         self, settings: ConnectionSettings, request: PortkeyRequest, data_source_id: Any, updated_at: Any
     ) -> Iterator[dict[str, Any]]:
         lease = chunks = None
+        errors = query_errors(settings, request)
         try:
-            lease = self._lease(settings, data_source_id, updated_at)
-            chunks = lease.client.open_stream(request)
-            yield from chunks
-        except PortkeyError as err:
-            raise _stream_failure(err, settings, request, chunks.metadata if chunks else None) from None
-        except (QueryError, GeneratorExit):
-            raise
-        except Exception as err:
-            raise unexpected(err) from None
+            with errors:
+                lease = self._lease(settings, data_source_id, updated_at)
+                chunks = lease.client.open_stream(request)
+                errors.stream_metadata = chunks.metadata
+                yield from chunks
         finally:
             try:
                 if chunks is not None:
@@ -439,13 +452,17 @@ class QueryService(_ServiceBase[PortkeyClient]):
 
     def test_connection(self, source_options: Any) -> ConnectionStatus:
         """``{status: ok}`` when Portkey accepts the connection, else ``{status: failed, message}``."""
-        settings: ConnectionSettings | None = None
+        probe = query_errors()
         try:
-            settings = parse_connection(source_options)
-            with PortkeyClient(_probe_settings(settings)) as client:
-                client.send(_models_request(settings))
-        except Exception as err:
-            return _connection_failure(err, settings)
+            with probe:
+                settings = parse_connection(source_options)
+                request = _models_request(settings)
+            probe = query_errors(settings, request)
+            with probe:  # noqa: SIM117 - as in the async twin, which must nest
+                with PortkeyClient(_probe_settings(settings)) as client:
+                    client.send(request)
+        except QueryError as err:
+            return _connection_status(err, probe.error_status)
         return {"status": "ok"}
 
     def close(self) -> None:
@@ -579,19 +596,13 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         data_source_id: Any = None,
         data_source_updated_at: Any = None,
     ) -> QueryResult:
-        settings, request = self._prepare(source_options, query_options)
-        try:
+        settings, request = self._validate_and_build(source_options, query_options)
+        with query_errors(settings, request):
             lease = await self._lease(settings, data_source_id, data_source_updated_at)
             try:
                 result = await self._send(lease.client, settings, request)
             finally:
                 await self._release(lease)
-        except PortkeyError as err:
-            raise to_query_error(err, settings, request) from None
-        except QueryError:
-            raise
-        except Exception as err:
-            raise unexpected(err) from None
         self._log(request, result["metadata"])
         return result
 
@@ -599,15 +610,14 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         self, client: AsyncPortkeyClient, settings: ConnectionSettings, request: PortkeyRequest
     ) -> QueryResult:
         if not request.stream:
-            return self._answered(await client.send(request), request)
+            return self._result_of_answer(await client.send(request), request)
         assembler = StreamAssembler()
         async with await client.open_stream(request) as stream:
-            try:
+            # a bad chunk, a cut or a timeout, once the answer had started: its trace id is known
+            with query_errors(settings, request, stream.metadata):
                 async for chunk in stream:
                     assembler.add(chunk)
-            except PortkeyError as err:  # a bad chunk, a cut or a timeout, once the answer had started
-                raise _stream_failure(err, settings, request, stream.metadata) from None
-        return self._assembled(assembler, stream.metadata, request)
+        return self._result_of_stream(assembler, stream.metadata, request)
 
     def stream(
         self,
@@ -617,7 +627,7 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         data_source_updated_at: Any = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """``async for`` the chunks; options are checked at once, as in QueryService.stream."""
-        settings, request = self._prepare(source_options, query_options, force_stream=True)
+        settings, request = self._validate_and_build(source_options, query_options, force_stream=True)
         return self._stream(settings, request, data_source_id, data_source_updated_at)
 
     @_detaching
@@ -625,17 +635,14 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         self, settings: ConnectionSettings, request: PortkeyRequest, data_source_id: Any, updated_at: Any
     ) -> AsyncIterator[dict[str, Any]]:
         lease = chunks = None
+        errors = query_errors(settings, request)
         try:
-            lease = await self._lease(settings, data_source_id, updated_at)
-            chunks = await lease.client.open_stream(request)
-            async for chunk in chunks:
-                yield chunk
-        except PortkeyError as err:
-            raise _stream_failure(err, settings, request, chunks.metadata if chunks else None) from None
-        except (QueryError, GeneratorExit):
-            raise
-        except Exception as err:
-            raise unexpected(err) from None
+            with errors:
+                lease = await self._lease(settings, data_source_id, updated_at)
+                chunks = await lease.client.open_stream(request)
+                errors.stream_metadata = chunks.metadata
+                async for chunk in chunks:
+                    yield chunk
         finally:
             try:
                 if chunks is not None:
@@ -645,13 +652,17 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
                     await self._release(lease)
 
     async def test_connection(self, source_options: Any) -> ConnectionStatus:
-        settings: ConnectionSettings | None = None
+        probe = query_errors()
         try:
-            settings = parse_connection(source_options)
-            async with AsyncPortkeyClient(_probe_settings(settings)) as client:
-                await client.send(_models_request(settings))
-        except Exception as err:
-            return _connection_failure(err, settings)
+            with probe:
+                settings = parse_connection(source_options)
+                request = _models_request(settings)
+            probe = query_errors(settings, request)
+            with probe:
+                async with AsyncPortkeyClient(_probe_settings(settings)) as client:
+                    await client.send(request)
+        except QueryError as err:
+            return _connection_status(err, probe.error_status)
         return {"status": "ok"}
 
     async def aclose(self) -> None:

@@ -325,7 +325,7 @@ def test_tls_failure(fault_server: FaultServer, sleeps: list[float], run: Run) -
     err = fail(run, src, CHAT)
     assert err.message == "Could not reach Portkey"
     assert err.description.startswith("Could not get an answer from 127.0.0.1: [SSL")
-    assert err.description.endswith(" (after 1 retries)")
+    assert err.description.endswith(" (after 1 retry)")
     assert err.data == {"statusCode": None, "errorType": "connection_error", "traceId": None, "retries": 1}
     assert fault_server.count == 0  # the handshake failed: no HTTP request was ever read
 

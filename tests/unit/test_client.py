@@ -299,7 +299,7 @@ def test_an_unusable_proxy_variable_fails_the_client_by_name(
     for factory in (PortkeyClient, AsyncPortkeyClient):
         with pytest.raises(ProxyConfigurationError) as caught:
             factory(api_key=API_KEY)
-        assert (caught.value.message, caught.value.variable, caught.value.kind) == (
+        assert (caught.value.message, caught.value.variable, caught.value.error_type) == (
             message,
             variable,
             "proxy_error",
