@@ -70,29 +70,43 @@ def connection_headers(settings: ConnectionSettings) -> dict[str, str]:
     return headers
 
 
-def _query_headers(params: Mapping[str, Any]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if "config" in params:
-        headers["x-portkey-config"] = config_header(params["config"])
-    if "virtualKey" in params:
-        headers["x-portkey-virtual-key"] = params["virtualKey"]
-    if "metadata" in params:
-        headers["x-portkey-metadata"] = json.dumps(
-            params["metadata"], separators=(",", ":"), ensure_ascii=True
-        )
-    if "traceId" in params:
-        headers["x-portkey-trace-id"] = params["traceId"]
-    if "cacheNamespace" in params:
-        headers["x-portkey-cache-namespace"] = params["cacheNamespace"]
+def _as_sent(value: str) -> str | None:
+    return value
+
+
+def _compact_json(value: Any) -> str | None:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
+
+
+def _present_when_true(value: Any) -> str | None:
     # The gateway checks this header's presence, not its value: send it only when true.
-    if params.get("cacheForceRefresh") is True:
-        headers["x-portkey-cache-force-refresh"] = "true"
+    return "true" if value is True else None
+
+
+# The query fields sent as headers: field key -> (header name, its value as header text, or None to
+# leave the header out). The one list of them: the headers built and HEADER_FIELDS both come from it.
+QUERY_HEADERS: Mapping[str, tuple[str, Callable[[Any], str | None]]] = {
+    "config": ("x-portkey-config", config_header),
+    "virtualKey": ("x-portkey-virtual-key", _as_sent),
+    "metadata": ("x-portkey-metadata", _compact_json),
+    "traceId": ("x-portkey-trace-id", _as_sent),
+    "cacheNamespace": ("x-portkey-cache-namespace", _as_sent),
+    "cacheForceRefresh": ("x-portkey-cache-force-refresh", _present_when_true),
+}
+HEADER_FIELDS = frozenset(QUERY_HEADERS)
+
+
+def _query_headers(params: Mapping[str, Any]) -> dict[str, str]:
+    """The headers a query's own fields add (QUERY_HEADERS)."""
+    headers: dict[str, str] = {}
+    for key, (name, header_text) in QUERY_HEADERS.items():
+        if key in params:
+            text = header_text(params[key])
+            if text is not None:
+                headers[name] = text
     return headers
 
 
-HEADER_FIELDS = frozenset(
-    {"config", "virtualKey", "metadata", "traceId", "cacheNamespace", "cacheForceRefresh"}
-)
 # Fields that shape what run() returns from the answer, not what is sent.
 ANSWER_FIELDS = frozenset({"output"})
 

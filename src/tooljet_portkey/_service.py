@@ -35,13 +35,12 @@ from ._pool import ClientPool, Lease
 from ._requests import PortkeyRequest, build_request
 from ._responses import PortkeyResponse, StreamAssembler, header_int, response_metadata
 from ._secrets import config_secrets, redact, redact_json
+from ._spec import load_spec
 from ._types import ConnectionStatus, QueryMetadata, QueryResult
 
 __all__ = ["AsyncQueryService", "QueryService"]
 
 log = logging.getLogger("tooljet_portkey")
-
-STREAMABLE = frozenset({"completion", "chat", "prompt_completion"})
 
 ClientT = TypeVar("ClientT", PortkeyClient, AsyncPortkeyClient)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -292,7 +291,7 @@ def _settings_and_request(
     settings = parse_connection(source_options)
     query = parse_query(query_options)
     if force_stream:
-        if query.operation not in STREAMABLE:
+        if query.operation not in load_spec().streamable:
             raise QueryError(
                 "Invalid query options",
                 f"operation: {query.operation} cannot be streamed",

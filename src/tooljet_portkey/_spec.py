@@ -85,8 +85,13 @@ class Field:
 
 @dataclass(frozen=True)
 class Spec:
+    """What the two JSON files declare, read once: each operation's fields, the operation list (value ->
+    label, in the dropdown's order), the operations that can stream, the connection's fields."""
+
     operations: Mapping[str, tuple[Field, ...]]
     operation_names: Mapping[str, str]
+    # operations with a ``stream`` field, in the operation list's order
+    streamable: tuple[str, ...]
     connection: tuple[Field, ...]
     operations_doc: Mapping[str, Any]
     manifest_doc: Mapping[str, Any]
@@ -146,7 +151,8 @@ def load_spec() -> Spec:
     in_manifest = {"": manifest_doc, OPERATIONS_URI: operations_doc}
     operations = {op: tuple(_field(raw, in_operations) for raw in properties[op].values()) for op in names}
     connection = tuple(_field(raw, in_manifest) for raw in manifest_doc["properties"].values())
-    return Spec(operations, names, connection, operations_doc, manifest_doc)
+    streamable = tuple(op for op in names if any(f.key == "stream" for f in operations[op]))
+    return Spec(operations, names, streamable, connection, operations_doc, manifest_doc)
 
 
 def _object_schema(fields: tuple[Field, ...], uri: str) -> dict[str, Any]:

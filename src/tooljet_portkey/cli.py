@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 PROG = "tooljet-portkey"
-OPERATIONS = ("completion", "chat", "prompt_completion", "create_embedding")
-STREAMABLE = ("completion", "chat", "prompt_completion")
 
 # connection flag -> (manifest.json key, environment variable or None)
 CONNECTION_FLAGS = {
@@ -91,6 +89,20 @@ def _connection_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def operation_names() -> list[str]:
+    """The operations ``run`` takes: operations.json's operation list, in its order."""
+    from ._spec import load_spec
+
+    return list(load_spec().operation_names)
+
+
+def streamable_operations() -> list[str]:
+    """The operations ``run --stream`` takes: those with a ``stream`` field in operations.json."""
+    from ._spec import load_spec
+
+    return list(load_spec().streamable)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -100,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     run = commands.add_parser("run", help="run one query and print the QueryResult as JSON")
-    run.add_argument("operation", choices=OPERATIONS, metavar="OPERATION", help=", ".join(OPERATIONS))
+    operations = operation_names()
+    run.add_argument("operation", choices=operations, metavar="OPERATION", help=", ".join(operations))
     run.add_argument(
         "--set",
         dest="sets",
@@ -287,7 +300,7 @@ def cmd_run(
     from ._service import QueryService
 
     options = query_options(args, stdin)
-    if args.stream and args.operation not in STREAMABLE:
+    if args.stream and args.operation not in streamable_operations():
         raise CommandError(f"{PROG} run: error: {args.operation} cannot be streamed", USAGE_ERROR)
     _fault(args)  # usage errors first
     # bad options fail here, before a simulator starts: each field, then the rules across fields

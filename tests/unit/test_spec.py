@@ -549,3 +549,20 @@ def test_cli_rule_and_test_rule_agree_on_the_widget_lists() -> None:
 
     assert OPERATION_WIDGETS == TOOLJET_OPERATION_WIDGETS
     assert MANIFEST_WIDGETS == TOOLJET_MANIFEST_WIDGETS
+
+
+def test_the_operation_list_and_the_streamable_operations_come_from_operations_json() -> None:
+    from tooljet_portkey._spec import load_spec
+
+    spec = load_spec()
+    listed = [item["value"] for item in OPERATIONS["properties"]["operation"]["list"]]
+    with_stream = [op for op in listed if "stream" in OPERATIONS["properties"][op]]
+    assert (list(spec.operation_names), list(spec.streamable)) == (listed, with_stream)
+    assert with_stream == ["completion", "chat", "prompt_completion"]
+
+
+def test_every_header_field_is_a_field_of_an_operation() -> None:
+    from tooljet_portkey._requests import HEADER_FIELDS, QUERY_HEADERS
+
+    fields = {key for op, props in OPERATIONS["properties"].items() if op != "operation" for key in props}
+    assert HEADER_FIELDS == set(QUERY_HEADERS) <= fields

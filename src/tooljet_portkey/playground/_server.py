@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 
 from .._errors import QueryError
 from .._responses import StreamAssembler
-from .._service import STREAMABLE, QueryService
+from .._service import QueryService
+from .._spec import load_spec
 from .._types import ConnectionStatus
 from ..simulator import Simulator
 from . import _host as host
@@ -253,7 +254,7 @@ class Playground:
         return {
             "connection": self.connection.view(),
             "simulator": {"active": simulated, "url": self.simulator.url},
-            "streamable": [op for op in operation_values(self.operations) if op in STREAMABLE],
+            "streamable": [op for op in operation_values(self.operations) if op in load_spec().streamable],
             "invokeMethod": callable(getattr(self.service, "invoke_method", None)),
             "chat": chat,
         }
