@@ -342,7 +342,7 @@ class _BaseClient:
             "trust_env": self.settings.use_system_proxy,
         }
 
-    def _query(self, operation: str, kwargs: dict[str, Any]) -> PortkeyRequest:
+    def _request_for(self, operation: str, kwargs: dict[str, Any]) -> PortkeyRequest:
         """Convenience-method keywords -> the same validated request a host's query becomes."""
         options: dict[str, Any] = {"operation": operation}
         extra_key = "prompt_parameters" if operation == "prompt_completion" else "other_parameters"
@@ -361,9 +361,10 @@ class _BaseClient:
         except QueryError as err:
             raise ValueError(err.description) from None
 
-    def _prepare(
+    def _httpx_request(
         self, http: httpx.Client | httpx.AsyncClient, request: PortkeyRequest, budget: float
     ) -> httpx.Request:
+        """The httpx request that puts ``request`` on the wire, its timeouts cut to ``budget`` seconds."""
         timeout = make_timeout(budget)
         if request.stream:
             # a stream's reads wait for the next event: each may take up to the whole timeout (the
@@ -474,7 +475,7 @@ class PortkeyClient(_BaseClient):
             cause: BaseException
             try:
                 with _deadline.within(budget):
-                    response = self._http.send(self._prepare(self._http, request, budget), stream=True)
+                    response = self._http.send(self._httpx_request(self._http, request, budget), stream=True)
             except httpx.RequestError as err:
                 error, cause = _transport_error(err, timeout), err
             else:
@@ -534,7 +535,9 @@ class PortkeyClient(_BaseClient):
     ) -> Completion | ChunkStream:
         from ._models import Completion
 
-        request = self._query("completion", {"model": model, "prompt": prompt, "stream": stream, **kwargs})
+        request = self._request_for(
+            "completion", {"model": model, "prompt": prompt, "stream": stream, **kwargs}
+        )
         if request.stream:
             return self.open_stream(request)
         return Completion.model_validate(self.send(request).data)
@@ -556,7 +559,9 @@ class PortkeyClient(_BaseClient):
     ) -> ChatCompletion | ChunkStream:
         from ._models import ChatCompletion
 
-        request = self._query("chat", {"messages": messages, "model": model, "stream": stream, **kwargs})
+        request = self._request_for(
+            "chat", {"messages": messages, "model": model, "stream": stream, **kwargs}
+        )
         if request.stream:
             return self.open_stream(request)
         return ChatCompletion.model_validate(self.send(request).data)
@@ -598,7 +603,7 @@ class PortkeyClient(_BaseClient):
     ) -> ChatCompletion | Completion | ChunkStream:
         from ._models import prompt_completion_model
 
-        request = self._query(
+        request = self._request_for(
             "prompt_completion", {"prompt_id": prompt_id, "variables": variables, "stream": stream, **kwargs}
         )
         if request.stream:
@@ -608,7 +613,7 @@ class PortkeyClient(_BaseClient):
     def embeddings(self, *, input: str | list[Any], model: str, **kwargs: Any) -> EmbeddingList:
         from ._models import EmbeddingList
 
-        request = self._query("create_embedding", {"input": input, "model": model, **kwargs})
+        request = self._request_for("create_embedding", {"input": input, "model": model, **kwargs})
         return EmbeddingList.model_validate(self.send(request).data)
 
     def close(self) -> None:
@@ -650,7 +655,9 @@ class AsyncPortkeyClient(_BaseClient):
             cause: BaseException
             try:
                 with _deadline.within(budget):
-                    response = await self._http.send(self._prepare(self._http, request, budget), stream=True)
+                    response = await self._http.send(
+                        self._httpx_request(self._http, request, budget), stream=True
+                    )
             except httpx.RequestError as err:
                 error, cause = _transport_error(err, timeout), err
             else:
@@ -706,7 +713,9 @@ class AsyncPortkeyClient(_BaseClient):
     ) -> Completion | AsyncChunkStream:
         from ._models import Completion
 
-        request = self._query("completion", {"model": model, "prompt": prompt, "stream": stream, **kwargs})
+        request = self._request_for(
+            "completion", {"model": model, "prompt": prompt, "stream": stream, **kwargs}
+        )
         if request.stream:
             return await self.open_stream(request)
         return Completion.model_validate((await self.send(request)).data)
@@ -728,7 +737,9 @@ class AsyncPortkeyClient(_BaseClient):
     ) -> ChatCompletion | AsyncChunkStream:
         from ._models import ChatCompletion
 
-        request = self._query("chat", {"messages": messages, "model": model, "stream": stream, **kwargs})
+        request = self._request_for(
+            "chat", {"messages": messages, "model": model, "stream": stream, **kwargs}
+        )
         if request.stream:
             return await self.open_stream(request)
         return ChatCompletion.model_validate((await self.send(request)).data)
@@ -770,7 +781,7 @@ class AsyncPortkeyClient(_BaseClient):
     ) -> ChatCompletion | Completion | AsyncChunkStream:
         from ._models import prompt_completion_model
 
-        request = self._query(
+        request = self._request_for(
             "prompt_completion", {"prompt_id": prompt_id, "variables": variables, "stream": stream, **kwargs}
         )
         if request.stream:
@@ -780,7 +791,7 @@ class AsyncPortkeyClient(_BaseClient):
     async def embeddings(self, *, input: str | list[Any], model: str, **kwargs: Any) -> EmbeddingList:
         from ._models import EmbeddingList
 
-        request = self._query("create_embedding", {"input": input, "model": model, **kwargs})
+        request = self._request_for("create_embedding", {"input": input, "model": model, **kwargs})
         return EmbeddingList.model_validate((await self.send(request)).data)
 
     async def aclose(self) -> None:
@@ -830,7 +841,7 @@ class _StreamBase:
         self._max_response_bytes = max_response_bytes
         self._decoder = SSEDecoder(max_event_bytes)
         self._body: BodyDecoder | None = None
-        self._done = False
+        self._saw_done_marker = False
         self._error: StreamError | None = None
         self._drain_after_done = drain
         now = _clock()
@@ -845,8 +856,9 @@ class _StreamBase:
         self._json_body = headers.get("content-type", "").startswith("application/json")
 
     @property
-    def _finished(self) -> bool:
-        return self._done or self._error is not None
+    def _stopped(self) -> bool:
+        """Whether reading should stop: the [DONE] marker came, or an error chunk did."""
+        return self._saw_done_marker or self._error is not None
 
     def _time_left(self) -> float:
         """Seconds the next read may wait; APITimeoutError when none are left."""
@@ -893,7 +905,7 @@ class _StreamBase:
             for event in events:
                 chunk = decode_chunk(event)
                 if chunk is DONE:
-                    self._done = True
+                    self._saw_done_marker = True
                     break
                 if chunk is not SKIP:
                     chunks.append(chunk)
@@ -950,9 +962,9 @@ class ChunkStream(_StreamBase):
                 with _deadline.within(self._time_left()):
                     data = next(raw, None)
                 yield from self._take(data)
-                if data is None or self._finished:
+                if data is None or self._stopped:
                     break
-            if not self._done:
+            if not self._saw_done_marker:
                 raise self._ending()
             if self._drain_after_done:
                 self._drain(raw)
@@ -1015,9 +1027,9 @@ class AsyncChunkStream(_StreamBase):
                     data = await anext(raw, None)
                 for chunk in self._take(data):
                     yield chunk
-                if data is None or self._finished:
+                if data is None or self._stopped:
                     break
-            if not self._done:
+            if not self._saw_done_marker:
                 raise self._ending()
             if self._drain_after_done:
                 await self._adrain(raw)

@@ -61,7 +61,8 @@ def header_int(value: str | None) -> int | None:
 
 
 def response_metadata(status_code: int, headers: Mapping[str, str], retries: int = 0) -> dict[str, Any]:
-    """What Portkey said about the call, for the QueryResult's ``metadata``."""
+    """What Portkey said about the call, for the QueryResult's ``metadata``; ``retries``: how many times
+    this client retried (``retryAttemptCount`` is the gateway's own count, from its header)."""
     meta: dict[str, Any] = {"statusCode": status_code, "retries": retries}
     for key, header in (
         ("traceId", "x-portkey-trace-id"),
@@ -72,9 +73,9 @@ def response_metadata(status_code: int, headers: Mapping[str, str], retries: int
         # The open-source gateway echoes an empty trace id when none was sent: leave it out.
         if headers.get(header):
             meta[key] = headers[header]
-    attempts = header_int(headers.get("x-portkey-retry-attempt-count"))
-    if attempts is not None:
-        meta["retryAttemptCount"] = attempts
+    gateway_retries = header_int(headers.get("x-portkey-retry-attempt-count"))
+    if gateway_retries is not None:  # Portkey's own retries (a config's); ``retries`` is the client's
+        meta["retryAttemptCount"] = gateway_retries
     if status_code == 246:
         meta["guardrailWarning"] = True
     return meta

@@ -35,13 +35,13 @@ CONNECTION_FLAGS = {
 SIMULATOR_PROVIDER = "openai"
 
 USAGE_ERROR = 2
-FAILED = 1
+EXIT_FAILED = 1
 
 
 class CommandError(Exception):
     """A failure to report as one line: ``code`` is the exit status."""
 
-    def __init__(self, message: str, code: int = FAILED) -> None:
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
@@ -639,7 +639,7 @@ def cmd_validate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     for problem in problems:
         print(_one_line(problem), file=err)
     if problems:
-        return FAILED
+        return EXIT_FAILED
     count = sum(len(f) for op, f in operations["properties"].items() if op != "operation")
     print(
         f"ok: {manifest_label} ({len(manifest['properties'])} connection fields) and {operations_label} "
@@ -684,12 +684,12 @@ def main(
         print(f"{PROG}: interrupted", file=err)
         return 130
     except BrokenPipeError:
-        return FAILED
+        return EXIT_FAILED
     except Exception as error:
         from ._errors import QueryError
 
         if isinstance(error, QueryError):
             print(_one_line(f"{PROG}: {error.message}: {error.description}"), file=err)
-            return FAILED
+            return EXIT_FAILED
         print(f"{PROG}: unexpected error ({type(error).__name__})", file=err)
-        return FAILED
+        return EXIT_FAILED

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "Answer",
+    "Choice",
     "ToolCall",
     "answer_text",
     "chat_chunks",
@@ -148,7 +148,7 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
-class Answer:
+class Choice:
     """One choice: its text (None when it only calls tools), why it ended (``stop``, ``length`` or
     ``tool_calls``) and its tool calls."""
 
@@ -179,7 +179,7 @@ def answer_text(seed: Any, index: int = 0) -> str:
     return f"{OPENING} {' '.join(words).capitalize()}."
 
 
-def limited(text: str, max_tokens: int | None = None, stop: Any = None) -> Answer:
+def limited(text: str, max_tokens: int | None = None, stop: Any = None) -> Choice:
     """``text`` cut before the first stop sequence, then to ``max_tokens`` words (``length``)."""
     finish = "stop"
     for marker in _stops(stop):
@@ -189,7 +189,7 @@ def limited(text: str, max_tokens: int | None = None, stop: Any = None) -> Answe
     if max_tokens is not None and count_tokens(text) > max_tokens:
         text = "".join(pieces(text)[:max_tokens]).lstrip()
         finish = "length"
-    return Answer(text, finish)
+    return Choice(text, finish)
 
 
 def json_text(value: Any) -> str:
@@ -221,7 +221,7 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-sim{uuid.uuid4().hex[:24]}"
 
 
-def chat_completion(model: str, answers: Sequence[Answer], prompt_tokens: int) -> dict[str, Any]:
+def chat_completion(model: str, choices: Sequence[Choice], prompt_tokens: int) -> dict[str, Any]:
     return {
         "id": new_id("chatcmpl"),
         "object": "chat.completion",
@@ -229,21 +229,21 @@ def chat_completion(model: str, answers: Sequence[Answer], prompt_tokens: int) -
         "model": model,
         "choices": [
             {"index": i, "message": _message(a), "logprobs": None, "finish_reason": a.finish_reason}
-            for i, a in enumerate(answers)
+            for i, a in enumerate(choices)
         ],
-        "usage": _usage(prompt_tokens, sum(a.tokens for a in answers)),
+        "usage": _usage(prompt_tokens, sum(a.tokens for a in choices)),
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }
 
 
-def _message(a: Answer) -> dict[str, Any]:
+def _message(a: Choice) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": a.text, "refusal": None}
     if a.tool_calls:
         message["tool_calls"] = [call.to_json() for call in a.tool_calls]
     return message
 
 
-def text_completion(model: str, answers: Sequence[Answer], prompt_tokens: int) -> dict[str, Any]:
+def text_completion(model: str, choices: Sequence[Choice], prompt_tokens: int) -> dict[str, Any]:
     return {
         "id": new_id("cmpl"),
         "object": "text_completion",
@@ -251,14 +251,14 @@ def text_completion(model: str, answers: Sequence[Answer], prompt_tokens: int) -
         "model": model,
         "choices": [
             {"text": a.text, "index": i, "logprobs": None, "finish_reason": a.finish_reason}
-            for i, a in enumerate(answers)
+            for i, a in enumerate(choices)
         ],
-        "usage": _usage(prompt_tokens, sum(a.tokens for a in answers)),
+        "usage": _usage(prompt_tokens, sum(a.tokens for a in choices)),
     }
 
 
 def chat_chunks(
-    model: str, answers: Sequence[Answer], prompt_tokens: int, include_usage: bool
+    model: str, choices: Sequence[Choice], prompt_tokens: int, include_usage: bool
 ) -> Iterator[dict[str, Any]]:
     """OpenAI's chat stream: a role delta, one content delta per word, a finish chunk, optional usage.
     A choice that calls tools streams, per call, a delta with its index, id, name and empty arguments,
@@ -275,7 +275,7 @@ def chat_chunks(
         choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
         return {**base, "choices": [choice]}
 
-    for i, a in enumerate(answers):
+    for i, a in enumerate(choices):
         if a.tool_calls:
             yield from (chunk(i, delta, None) for delta in _tool_call_deltas(a.tool_calls))
         else:
@@ -284,7 +284,7 @@ def chat_chunks(
                 yield chunk(i, {"content": piece}, None)
         yield chunk(i, {}, a.finish_reason)
     if include_usage:
-        yield {**base, "choices": [], "usage": _usage(prompt_tokens, sum(a.tokens for a in answers))}
+        yield {**base, "choices": [], "usage": _usage(prompt_tokens, sum(a.tokens for a in choices))}
 
 
 def _tool_call_deltas(calls: Sequence[ToolCall]) -> Iterator[dict[str, Any]]:
@@ -304,11 +304,11 @@ def _tool_call_deltas(calls: Sequence[ToolCall]) -> Iterator[dict[str, Any]]:
 
 
 def completion_chunks(
-    model: str, answers: Sequence[Answer], prompt_tokens: int, include_usage: bool
+    model: str, choices: Sequence[Choice], prompt_tokens: int, include_usage: bool
 ) -> Iterator[dict[str, Any]]:
     """OpenAI's text completion stream: one chunk per word, then the finish reason."""
     base = {"id": new_id("cmpl"), "object": "text_completion", "created": int(time.time()), "model": model}
-    for i, a in enumerate(answers):
+    for i, a in enumerate(choices):
         for piece in pieces(a.text or ""):
             yield {**base, "choices": [{"text": piece, "index": i, "logprobs": None, "finish_reason": None}]}
         yield {
@@ -316,7 +316,7 @@ def completion_chunks(
             "choices": [{"text": "", "index": i, "logprobs": None, "finish_reason": a.finish_reason}],
         }
     if include_usage:
-        yield {**base, "choices": [], "usage": _usage(prompt_tokens, sum(a.tokens for a in answers))}
+        yield {**base, "choices": [], "usage": _usage(prompt_tokens, sum(a.tokens for a in choices))}
 
 
 def embedding_size(model: str) -> int:

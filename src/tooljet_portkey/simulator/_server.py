@@ -1,7 +1,8 @@
 """The simulator's HTTP server: the standard library's ThreadingHTTPServer with HTTP/1.1 keep-alive.
 
 One ``Simulator`` serves one profile on one loopback port from a background thread. Requests are
-recorded, faults applied, Portkey's rules checked (per profile), and answers made by ``_answers``.
+recorded, faults applied, Portkey's rules checked (per profile), and answer bodies made by ``_answers``
+(imported as ``bodies``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from . import _answers as answers
+from . import _answers as bodies
 from ._chat import IMAGE_TOKENS, ChatPlan, chat_plan, check_max_tokens_param, image_count
 from ._faults import FAULT_HEADER, Fault, FaultBook, fault_from_json
 from ._feedback import FeedbackBook, FeedbackError, FeedbackRecord, parse_feedback
@@ -75,7 +76,9 @@ class RecordedRequest:
 
 
 @dataclass
-class _Reply:
+class _HTTPReply:
+    """What the handler sends for one request: a status and a JSON body, or a stream of chunks."""
+
     status: int
     body: Any = None
     chunks: Iterator[dict[str, Any]] | None = None
@@ -252,7 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if retried is None:
                     sim._fault_reply(fault, route, headers, body, extra)
                 fault = None
-        reply, more = sim._answer(self.command, route, headers, body, bad_json)
+        reply, more = sim._reply_to(self.command, route, headers, body, bad_json)
         extra.update(more)
         if fault is None and retried:
             extra["x-portkey-retry-attempt-count"] = str(retried)
@@ -289,22 +292,22 @@ class _Generation:
     stream: bool
     include_usage: bool
     prompt_tokens: int
-    choices: tuple[answers.Answer, ...]
+    choices: tuple[bodies.Choice, ...]
 
 
 def _choices(
     seed: Any, n: int, max_tokens: int | None, stop: Any, plan: ChatPlan, bad: Any
-) -> tuple[answers.Answer, ...]:
+) -> tuple[bodies.Choice, ...]:
     """The ``n`` answers of a request: text, JSON (an object, or an instance of the response format's
     schema) cut by ``stop`` and ``max_tokens`` like text, or calls of tools (never cut)."""
     from ._instances import NoInstance, instance_of
 
-    made: list[answers.Answer] = []
+    made: list[bodies.Choice] = []
     for index in range(n):
         try:
             if plan.kind == "tools":
                 calls = tuple(
-                    answers.tool_call(
+                    bodies.tool_call(
                         seed,
                         index,
                         position,
@@ -313,18 +316,18 @@ def _choices(
                     )
                     for position, tool in enumerate(plan.calls)
                 )
-                made.append(answers.Answer(None, "tool_calls", calls))
+                made.append(bodies.Choice(None, "tool_calls", calls))
                 continue
             if plan.kind == "json_schema":
-                text = answers.json_text(instance_of(plan.schema, [seed, index]))
+                text = bodies.json_text(instance_of(plan.schema, [seed, index]))
             elif plan.kind == "json_object":
-                text = answers.json_text({"answer": answers.answer_text(seed, index)})
+                text = bodies.json_text({"answer": bodies.answer_text(seed, index)})
             else:
-                text = answers.answer_text(seed, index)
+                text = bodies.answer_text(seed, index)
         except NoInstance as err:
             param = "tools" if plan.kind == "tools" else "response_format"
             raise bad(f"{str(err).capitalize()} (simulated).", param) from None
-        made.append(answers.limited(text, max_tokens, stop))
+        made.append(bodies.limited(text, max_tokens, stop))
     return tuple(made)
 
 
@@ -583,9 +586,9 @@ class Simulator:
             return provider_error(404, f"Invalid URL ({method} /v1{route})")
         return SimError(404, {"message": "Not Found", "ok": False})
 
-    def _answer(
+    def _reply_to(
         self, method: str, route: str, headers: Mapping[str, str], body: Any, bad_json: bool
-    ) -> tuple[_Reply, dict[str, str]]:
+    ) -> tuple[_HTTPReply, dict[str, str]]:
         found = endpoint_of(method, route)
         if found is None or (found[0] in PORTKEY_ONLY and self.profile == "openai"):
             raise self._not_found(method, route)
@@ -593,14 +596,14 @@ class Simulator:
         portkey = self.profile != "openai"
         check_auth(self.profile, headers, self.api_keys)
         if endpoint == "models":
-            return _Reply(200, answers.models_list()), {}
+            return _HTTPReply(200, bodies.models_list()), {}
         if endpoint == "feedback":
-            return _Reply(200, self._record_feedback(body, bad_json)), {}
+            return _HTTPReply(200, self._record_feedback(body, bad_json)), {}
         if endpoint == "model":
             more: dict[str, str] = {}
             if portkey:
                 more = self._portkey_headers(headers, self._portkey_rules(headers, param), param)
-            return _Reply(200, self._model(param, more.get("x-portkey-provider"))), more
+            return _HTTPReply(200, self._model(param, more.get("x-portkey-provider"))), more
         if bad_json or not isinstance(body, dict):
             message = "We could not parse the JSON body of your request: send a JSON object."
             raise provider_error(400, message, provider="openai" if portkey else None)
@@ -621,7 +624,7 @@ class Simulator:
             route, body = self._prompt_request(template, body, provider_name)
             if endpoint == "render":  # no model call, but the same 400s the completion would answer
                 self._generation(route, body, provider_name)
-                return _Reply(200, {"success": True, "data": body}), more
+                return _HTTPReply(200, {"success": True, "data": body}), more
         cache = (config or {}).get("cache")
         cache_mode = cache.get("mode") if isinstance(cache, dict) else None
         reply = self._cached(route, headers, body, cache_mode, provider_name)
@@ -662,7 +665,7 @@ class Simulator:
 
     @staticmethod
     def _model(model: str, provider: str | None) -> dict[str, Any]:
-        found = answers.model_object(model)
+        found = bodies.model_object(model)
         if found is None:
             message = f"The model '{model}' does not exist or you do not have access to it."
             raise provider_error(404, message, param="model", provider=provider)
@@ -685,7 +688,7 @@ class Simulator:
         body: dict[str, Any],
         mode: str | None,
         provider: str | None,
-    ) -> _Reply:
+    ) -> _HTTPReply:
         """Portkey's cache, simplified: with a cache config, the same request gives the stored answer."""
         if mode is None or body.get("stream") is True:
             reply = self._compute(route, body, provider)
@@ -697,7 +700,7 @@ class Simulator:
         with self._lock:
             stored = None if refresh else self._cache.get(key)
         if stored is not None:
-            return _Reply(200, stored, cache_status=f"{label}HIT")
+            return _HTTPReply(200, stored, cache_status=f"{label}HIT")
         reply = self._compute(route, body, provider)
         if reply.status == 200:
             with self._lock:
@@ -723,7 +726,7 @@ class Simulator:
         """Check a chat or text completion body as OpenAI does (400 naming the parameter)."""
         bad = self._bad(provider)
         model = self._model_of(body, bad)
-        shown_model = answers.model_name(model)
+        shown_model = bodies.model_name(model)
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         if max_tokens is not None and (not _integer(max_tokens) or max_tokens < 1):
             raise bad(
@@ -763,31 +766,31 @@ class Simulator:
             check_max_tokens_param(shown_model, body, bad)
             plan = chat_plan(body, bad)
             seed: Any = [shown_model, messages]
-            prompt_tokens = answers.count_tokens(answers.message_text(messages))
+            prompt_tokens = bodies.count_tokens(bodies.message_text(messages))
             prompt_tokens += IMAGE_TOKENS * image_count(messages)
         else:
             prompt = body.get("prompt")
             if not isinstance(prompt, (str, list)) or (isinstance(prompt, list) and not prompt):
                 raise bad("'prompt' must be a string or a non-empty array.", "prompt")
             seed = [shown_model, prompt]
-            prompt_tokens = answers.count_tokens(answers.prompt_text(prompt))
+            prompt_tokens = bodies.count_tokens(bodies.prompt_text(prompt))
         choices = _choices(seed, n, max_tokens, stop, plan, bad)
         return _Generation(model, stream, include_usage, prompt_tokens, choices)
 
-    def _compute(self, route: str, body: dict[str, Any], provider: str | None) -> _Reply:
+    def _compute(self, route: str, body: dict[str, Any], provider: str | None) -> _HTTPReply:
         if route == "/embeddings":
             bad = self._bad(provider)
-            return _Reply(200, self._embeddings(self._model_of(body, bad), body, bad))
+            return _HTTPReply(200, self._embeddings(self._model_of(body, bad), body, bad))
         request = self._generation(route, body, provider)
         choices = request.choices
         model, tokens, usage = request.model, request.prompt_tokens, request.include_usage
         if route == "/chat/completions":
             if request.stream:
-                return _Reply(200, chunks=answers.chat_chunks(model, choices, tokens, usage))
-            return _Reply(200, answers.chat_completion(model, choices, tokens))
+                return _HTTPReply(200, chunks=bodies.chat_chunks(model, choices, tokens, usage))
+            return _HTTPReply(200, bodies.chat_completion(model, choices, tokens))
         if request.stream:
-            return _Reply(200, chunks=answers.completion_chunks(model, choices, tokens, usage))
-        return _Reply(200, answers.text_completion(model, choices, tokens))
+            return _HTTPReply(200, chunks=bodies.completion_chunks(model, choices, tokens, usage))
+        return _HTTPReply(200, bodies.text_completion(model, choices, tokens))
 
     @staticmethod
     def _embeddings(model: str, body: Mapping[str, Any], bad: Any) -> dict[str, Any]:
@@ -807,17 +810,17 @@ class Simulator:
             raise bad("'input' must be a string, an array of strings or an array of token arrays.", "input")
         if any(isinstance(x, str) and not x for x in items):
             raise bad("'input' cannot contain an empty string.", "input")
-        size = answers.embedding_size(model)
+        size = bodies.embedding_size(model)
         dimensions = body.get("dimensions")
         if dimensions is not None:
-            if answers.model_name(model) in answers.FIXED_SIZE_MODELS:
+            if bodies.model_name(model) in bodies.FIXED_SIZE_MODELS:
                 raise bad("This model does not support specifying dimensions.", "dimensions")
             if not _integer(dimensions) or not 1 <= dimensions <= size:
                 raise bad(f"Invalid 'dimensions': expected an integer from 1 to {size}.", "dimensions")
         encoding = body.get("encoding_format", "float")
         if encoding not in ("float", "base64"):
             raise bad("Invalid 'encoding_format': expected 'float' or 'base64'.", "encoding_format")
-        return answers.embeddings_response(model, items, dimensions, encoding)
+        return bodies.embeddings_response(model, items, dimensions, encoding)
 
 
 def _api_keys(keys: Iterable[str] | None) -> frozenset[str] | None:
