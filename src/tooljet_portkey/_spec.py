@@ -600,9 +600,20 @@ def parse_query(query_options: Any) -> Query:
     values = _collect(fields, query_options, INVALID_OPTIONS)
     _check_lengths(validator, values, INVALID_OPTIONS)
     sizes = _check_values(values, INVALID_OPTIONS)
-    _check_header_sizes(values, sizes, INVALID_OPTIONS)
+    _check_header_sizes(_header_bound(operation, values), sizes, INVALID_OPTIONS)
     _validate(operation, fields, validator, values, sizes, INVALID_OPTIONS)
     return Query(operation, values)
+
+
+# Operations whose ``metadata`` field is sent in the body (Portkey's feedback API), not as a header
+_BODY_METADATA = frozenset({"feedback"})
+
+
+def _header_bound(operation: str, values: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The values that become headers, for the header size check."""
+    if operation in _BODY_METADATA and "metadata" in values:
+        return {key: value for key, value in values.items() if key != "metadata"}
+    return values
 
 
 def _redacted(value: str | None) -> str:
