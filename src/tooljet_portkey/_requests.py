@@ -25,7 +25,7 @@ from ._constants import USER_AGENT
 from ._output import AnswerShape, answer_shape
 from ._spec import ConnectionSettings, Query, check_json_schema, config_header, invalid_option
 
-__all__ = ["HANDLED_FIELDS", "PortkeyRequest", "build_request", "connection_headers", "portkey_only_headers"]
+__all__ = ["HANDLED_FIELDS", "PortkeyRequest", "build_request", "connection_headers"]
 
 
 @dataclass(frozen=True)
