@@ -92,7 +92,7 @@ def prompt_completion_model(data: Any) -> ChatCompletion | Completion:
 class Model(_Model):
     """One model of ``GET /models``; Portkey's hosted list adds ``slug`` and ``canonical_slug``."""
 
-    id: str
+    id: str | None = None
     object: str = "model"
     created: int | None = None
     owned_by: str | None = None
@@ -105,7 +105,7 @@ class ModelList(_Model):
     @property
     def ids(self) -> list[str]:
         """The model ids, in Portkey's order."""
-        return [model.id for model in self.data]
+        return [model.id for model in self.data if model.id is not None]
 
 
 class FeedbackResult(_Model):
