@@ -300,11 +300,20 @@ ERRORS = [
     (["run"], 2, "tooljet-portkey run: error: the following arguments are required: OPERATION "
                  "(see tooljet-portkey run --help)"),
     (["run", "translate"], 2, "tooljet-portkey run: error: argument OPERATION: invalid choice: 'translate' "
-                             "(choose from 'completion', 'chat', 'prompt_completion', 'create_embedding') "
+                             "(choose from 'completion', 'chat', 'prompt_completion', 'create_embedding', "
+                             "'image_generation', 'prompt_render', 'list_models', 'feedback') "
                              "(see tooljet-portkey run --help)"),
     (["run", "chat", "--set", "model"], 2, "tooljet-portkey run: error: --set wants KEY=VALUE, got 'model'"),
     (["run", "create_embedding", "--stream"], 2,
      "tooljet-portkey run: error: create_embedding cannot be streamed"),
+    (["run", "image_generation", "--stream", "--set", "prompt=A lighthouse"], 2,
+     "tooljet-portkey run: error: image_generation cannot be streamed"),
+    (["run", "feedback", "--set", "traceId=tr-1", "--set", "value=11"], 1,
+     "tooljet-portkey: Invalid query options: value: must be at most 10"),
+    (["run", "list_models", "--set", "limit=0"], 1,
+     "tooljet-portkey: Invalid query options: limit: must be at least 1"),
+    (["run", "prompt_render", "--set", "promptId=pp-unknown"], 1,
+     "tooljet-portkey: Query could not be completed: Prompt pp-unknown not found" + BY_SIMULATOR),
     (["run", "chat", "--fault", "colour=red"], 2, "tooljet-portkey: error: --fault: unknown key 'colour'"),
     ([*CHAT, "--fault", "status=500", "--gateway-url", "http://127.0.0.1:1/v1"], 2,
      "tooljet-portkey: error: --fault only applies to the embedded simulator"),
