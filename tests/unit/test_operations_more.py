@@ -196,6 +196,17 @@ def test_list_models_refusals(
     )
 
 
+def test_a_list_models_request_shows_its_query_and_hides_its_keys() -> None:
+    from tooljet_portkey._requests import build_request
+    from tooljet_portkey._spec import parse_connection, parse_query
+
+    request = build_request(parse_connection(ROUTED), parse_query({"operation": "list_models", "limit": "5"}))
+    shown = repr(request)
+    assert shown.startswith("PortkeyRequest(GET /models?limit=5, headers={")
+    assert "'x-portkey-virtual-key': '***'" in shown and "'authorization': '***'" in shown
+    assert "vk-conn-1" not in shown and "sk-provider-1" not in shown and API_KEY not in shown
+
+
 def test_list_models_cannot_be_streamed(service: QueryService) -> None:
     with pytest.raises(QueryError) as caught:
         service.stream(SOURCE, {"operation": "list_models"})
