@@ -54,9 +54,10 @@ if TYPE_CHECKING:
         RenderedPrompt,
         Usage,
     )
+    from ._options import ConnectionSettings
     from ._requests import PortkeyRequest
     from ._service import AsyncQueryService, QueryService
-    from ._spec import ConnectionSettings
+    from ._types import ConnectionStatus, QueryMetadata, QueryResult
 
 _LOCATIONS = {
     "AsyncChunkStream": "_client",
@@ -102,7 +103,10 @@ _LOCATIONS = {
     "PortkeyRequest": "_requests",
     "AsyncQueryService": "_service",
     "QueryService": "_service",
-    "ConnectionSettings": "_spec",
+    "ConnectionSettings": "_options",
+    "ConnectionStatus": "_types",
+    "QueryMetadata": "_types",
+    "QueryResult": "_types",
 }
 
 __all__ = [
@@ -124,6 +128,7 @@ __all__ = [
     "CompletionChoice",
     "ConflictError",
     "ConnectionSettings",
+    "ConnectionStatus",
     "Embedding",
     "EmbeddingList",
     "FeedbackResult",
@@ -141,6 +146,8 @@ __all__ = [
     "PromptRender",
     "ProxyConfigurationError",
     "QueryError",
+    "QueryMetadata",
+    "QueryResult",
     "QueryService",
     "RateLimitError",
     "RenderedPrompt",

@@ -64,7 +64,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ._constants import MAX_RETRY_AFTER
+from ._constants import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_EMBEDDING_BATCH, MAX_RETRY_AFTER
 from ._errors import QueryError
 from ._retry import backoff, retry_after
 
@@ -95,10 +95,6 @@ log = logging.getLogger("tooljet_portkey")
 
 T = TypeVar("T")
 
-DEFAULT_CONCURRENCY = 8
-MAX_CONCURRENCY = 64
-# OpenAI's per-request limit of embedding inputs, and the default chunk size.
-MAX_EMBEDDING_BATCH = 2048
 
 # The title of every failed query, as the service gives it.
 FAILED = "Query could not be completed"

@@ -14,7 +14,7 @@ import re
 import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import httpx
 
@@ -24,7 +24,10 @@ from ._constants import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
+    DRAIN_LIMIT_BYTES,
     DRAIN_SECONDS,
+    MAX_CACHED_URLS,
+    MAX_QUOTED_ENCODING_CHARS,
     MIB,
     make_timeout,
 )
@@ -41,6 +44,7 @@ from ._errors import (
     StreamError,
     StreamTruncatedError,
 )
+from ._options import ConnectionSettings, parse_connection, parse_query
 from ._requests import PortkeyRequest, build_request
 from ._responses import (
     DONE,
@@ -56,7 +60,6 @@ from ._responses import (
     unwrap_prompt_body,
 )
 from ._retry import is_retryable_status, retry_delay, within_budget
-from ._spec import ConnectionSettings, parse_connection, parse_query
 from ._sse import EventTooLarge, SSEDecoder
 
 if TYPE_CHECKING:
@@ -75,7 +78,6 @@ __all__ = ["AsyncChunkStream", "AsyncPortkeyClient", "ChunkStream", "PortkeyClie
 # Looked up at call time, so tests can patch them and retries take no real time.
 _sleep = time.sleep
 _clock = time.monotonic
-_MAX_CACHED_URLS = 256
 
 
 async def _async_sleep(seconds: float) -> None:
@@ -272,7 +274,7 @@ def _body_decoder(response: httpx.Response, limit: int) -> BodyDecoder:
     try:
         decoder = BodyDecoder(response.headers.get("content-encoding"), limit)
     except UnsupportedEncoding as err:
-        encoding = _PRINTABLE.sub("?", err.encoding)[:40]
+        encoding = _PRINTABLE.sub("?", err.encoding)[:MAX_QUOTED_ENCODING_CHARS]
         raise APIResponseValidationError(
             f"Portkey answered with content-encoding {encoding!r}, which was not asked for "
             f"(only {ACCEPT_ENCODING} is read)",
@@ -423,7 +425,7 @@ class _BaseClient:
         urls: dict[str, httpx.URL] = self.__dict__.setdefault("_urls", {})
         url = urls.get(path)
         if url is None:
-            if len(urls) >= _MAX_CACHED_URLS:  # prompt ids are unbounded
+            if len(urls) >= MAX_CACHED_URLS:  # prompt ids are unbounded
                 urls.clear()
             url = urls[path] = httpx.URL(self.settings.base_url + path)
         return url
@@ -560,6 +562,18 @@ class PortkeyClient(_BaseClient):
 
     # -- convenience --------------------------------------------------------------------------------
 
+    @overload
+    def completions(
+        self, *, model: str, prompt: str, stream: Literal[False] = False, **kwargs: Any
+    ) -> Completion: ...
+    @overload
+    def completions(
+        self, *, model: str, prompt: str, stream: Literal[True], **kwargs: Any
+    ) -> ChunkStream: ...
+    @overload
+    def completions(
+        self, *, model: str, prompt: str, stream: bool, **kwargs: Any
+    ) -> Completion | ChunkStream: ...
     def completions(
         self, *, model: str, prompt: str, stream: bool = False, **kwargs: Any
     ) -> Completion | ChunkStream:
@@ -570,6 +584,18 @@ class PortkeyClient(_BaseClient):
             return self.open_stream(request)
         return Completion.model_validate(self.send(request).data)
 
+    @overload
+    def chat(
+        self, *, messages: list[Any], model: str, stream: Literal[False] = False, **kwargs: Any
+    ) -> ChatCompletion: ...
+    @overload
+    def chat(
+        self, *, messages: list[Any], model: str, stream: Literal[True], **kwargs: Any
+    ) -> ChunkStream: ...
+    @overload
+    def chat(
+        self, *, messages: list[Any], model: str, stream: bool, **kwargs: Any
+    ) -> ChatCompletion | ChunkStream: ...
     def chat(
         self, *, messages: list[Any], model: str, stream: bool = False, **kwargs: Any
     ) -> ChatCompletion | ChunkStream:
@@ -580,6 +606,33 @@ class PortkeyClient(_BaseClient):
             return self.open_stream(request)
         return ChatCompletion.model_validate(self.send(request).data)
 
+    @overload
+    def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: Literal[False] = False,
+        **kwargs: Any,
+    ) -> ChatCompletion | Completion: ...
+    @overload
+    def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: Literal[True],
+        **kwargs: Any,
+    ) -> ChunkStream: ...
+    @overload
+    def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: bool,
+        **kwargs: Any,
+    ) -> ChatCompletion | Completion | ChunkStream: ...
     def prompt_completion(
         self,
         prompt_id: str,
@@ -720,6 +773,18 @@ class AsyncPortkeyClient(_BaseClient):
         response, _, retries = await self._exchange(request, started)
         return AsyncChunkStream(response, retries, self.settings.timeout, **self._stream_options(started))
 
+    @overload
+    async def completions(
+        self, *, model: str, prompt: str, stream: Literal[False] = False, **kwargs: Any
+    ) -> Completion: ...
+    @overload
+    async def completions(
+        self, *, model: str, prompt: str, stream: Literal[True], **kwargs: Any
+    ) -> AsyncChunkStream: ...
+    @overload
+    async def completions(
+        self, *, model: str, prompt: str, stream: bool, **kwargs: Any
+    ) -> Completion | AsyncChunkStream: ...
     async def completions(
         self, *, model: str, prompt: str, stream: bool = False, **kwargs: Any
     ) -> Completion | AsyncChunkStream:
@@ -730,6 +795,18 @@ class AsyncPortkeyClient(_BaseClient):
             return await self.open_stream(request)
         return Completion.model_validate((await self.send(request)).data)
 
+    @overload
+    async def chat(
+        self, *, messages: list[Any], model: str, stream: Literal[False] = False, **kwargs: Any
+    ) -> ChatCompletion: ...
+    @overload
+    async def chat(
+        self, *, messages: list[Any], model: str, stream: Literal[True], **kwargs: Any
+    ) -> AsyncChunkStream: ...
+    @overload
+    async def chat(
+        self, *, messages: list[Any], model: str, stream: bool, **kwargs: Any
+    ) -> ChatCompletion | AsyncChunkStream: ...
     async def chat(
         self, *, messages: list[Any], model: str, stream: bool = False, **kwargs: Any
     ) -> ChatCompletion | AsyncChunkStream:
@@ -740,6 +817,33 @@ class AsyncPortkeyClient(_BaseClient):
             return await self.open_stream(request)
         return ChatCompletion.model_validate((await self.send(request)).data)
 
+    @overload
+    async def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: Literal[False] = False,
+        **kwargs: Any,
+    ) -> ChatCompletion | Completion: ...
+    @overload
+    async def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: Literal[True],
+        **kwargs: Any,
+    ) -> AsyncChunkStream: ...
+    @overload
+    async def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: bool,
+        **kwargs: Any,
+    ) -> ChatCompletion | Completion | AsyncChunkStream: ...
     async def prompt_completion(
         self,
         prompt_id: str,
@@ -810,10 +914,6 @@ class AsyncPortkeyClient(_BaseClient):
 
 # ---------------------------------------------------------------------------------------------------
 # Streams
-
-
-# After [DONE], read at most this much more before giving the connection up instead of reusing it.
-_DRAIN_LIMIT = 64 * 1024
 
 
 class _StreamBase:
@@ -1000,7 +1100,7 @@ class ChunkStream(_StreamBase):
         """Read the end of the body if it is already there (normally it comes with [DONE]), so the
         connection can be reused; a body that does not end at once is left, and its connection
         closed, rather than waited for."""
-        left = _DRAIN_LIMIT
+        left = DRAIN_LIMIT_BYTES
         try:
             with _deadline.within(DRAIN_SECONDS):
                 for data in pieces:
@@ -1062,7 +1162,7 @@ class AsyncChunkStream(_StreamBase):
 
     @staticmethod
     async def _adrain(pieces: AsyncIterator[bytes]) -> None:
-        left = _DRAIN_LIMIT
+        left = DRAIN_LIMIT_BYTES
         try:
             with _deadline.within(DRAIN_SECONDS):
                 async for data in pieces:
@@ -1076,7 +1176,7 @@ class AsyncChunkStream(_StreamBase):
         return self._iterator
 
     async def __anext__(self) -> dict[str, Any]:
-        return await self._iterator.__anext__()
+        return await anext(self._iterator)
 
     async def aclose(self) -> None:
         await self._iterator.aclose()

@@ -28,13 +28,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._constants import MAX_ECHOED_OUTPUT
 from ._errors import QueryError
 
 __all__ = ["AnswerShape", "answer_metadata", "answer_shape", "image_uri", "model_ids", "shape_answer"]
 
 INVALID_OUTPUT = "The answer is not the output asked for"
-# An invalid_output error carries the start of the raw answer, enough to see what went wrong.
-MAX_ECHOED_OUTPUT = 2000
 # A model asked for JSON sometimes wraps it in a Markdown code fence anyway.
 _FENCE = re.compile(r"\A\s*```[A-Za-z0-9_-]*[ \t]*\r?\n(.*?)\r?\n?```\s*\Z", re.DOTALL)
 

@@ -22,8 +22,9 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from ._constants import USER_AGENT
+from ._options import ConnectionSettings, Query
 from ._output import AnswerShape, answer_shape
-from ._spec import ConnectionSettings, Query, check_json_schema, config_header, invalid_option
+from ._spec import check_json_schema, config_header, invalid_option
 
 __all__ = ["HANDLED_FIELDS", "PortkeyRequest", "build_request", "connection_headers"]
 

@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, I
 from typing import Any, Generic, TypeVar, cast
 
 from ._client import AsyncPortkeyClient, PortkeyClient
+from ._constants import CONNECTION_TEST_TIMEOUT_SECONDS
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -30,12 +31,13 @@ from ._errors import (
     StreamError,
     StreamTruncatedError,
 )
+from ._options import ConnectionSettings, Query, parse_connection, parse_query
 from ._output import answer_metadata, model_ids, shape_answer
 from ._pool import ClientPool, Lease
 from ._requests import PortkeyRequest, build_request
 from ._responses import PortkeyResponse, StreamAssembler, header_int, response_metadata
 from ._secrets import config_secrets, redact, redact_json
-from ._spec import ConnectionSettings, Query, parse_connection, parse_query
+from ._types import ConnectionStatus, QueryMetadata, QueryResult
 
 __all__ = ["AsyncQueryService", "QueryService"]
 
@@ -263,7 +265,7 @@ class _ServiceBase(Generic[ClientT]):
         return settings, build_request(settings, query)
 
     @staticmethod
-    def _answered(response: PortkeyResponse, request: PortkeyRequest) -> dict[str, Any]:
+    def _answered(response: PortkeyResponse, request: PortkeyRequest) -> QueryResult:
         """The QueryResult of a plain answer: its data in the query's output mode, and what Portkey's
         headers and the answer said."""
         meta = response_metadata(response.status_code, response.headers, response.retries)
@@ -272,7 +274,7 @@ class _ServiceBase(Generic[ClientT]):
     @staticmethod
     def _assembled(
         assembler: StreamAssembler, stream_metadata: Mapping[str, Any], request: PortkeyRequest
-    ) -> dict[str, Any]:
+    ) -> QueryResult:
         """The QueryResult of a streamed answer: the same shape as unstreamed, chunks folded."""
         meta = {**stream_metadata, "streamed": True, "chunks": assembler.count}
         return _result(request, assembler.result(), meta)
@@ -289,7 +291,7 @@ class _ServiceBase(Generic[ClientT]):
         )
 
 
-def _result(request: PortkeyRequest, answer: Any, meta: dict[str, Any]) -> dict[str, Any]:
+def _result(request: PortkeyRequest, answer: Any, meta: dict[str, Any]) -> QueryResult:
     """``{status: ok, data, metadata}``; an answer that is not the output asked for is a QueryError
     carrying the call's status and trace id."""
     meta.update(answer_metadata(answer))
@@ -299,10 +301,10 @@ def _result(request: PortkeyRequest, answer: Any, meta: dict[str, Any]) -> dict[
         err.data.update(statusCode=meta.get("statusCode"), traceId=meta.get("traceId"))
         raise
     meta.update(extra)
-    return {"status": "ok", "data": data, "metadata": meta}
+    return {"status": "ok", "data": data, "metadata": cast(QueryMetadata, meta)}
 
 
-def _connection_failure(err: BaseException, settings: ConnectionSettings | None) -> dict[str, Any]:
+def _connection_failure(err: BaseException, settings: ConnectionSettings | None) -> ConnectionStatus:
     if isinstance(err, QueryError):
         return {"status": "failed", "message": err.description}
     if isinstance(err, APIStatusError):
@@ -436,7 +438,7 @@ class QueryService(_ServiceBase[PortkeyClient]):
         query_options: Any,
         data_source_id: Any = None,
         data_source_updated_at: Any = None,
-    ) -> dict[str, Any]:
+    ) -> QueryResult:
         """Run one query; return ``{status: ok, data, metadata}`` or raise QueryError."""
         settings, request = self._prepare(source_options, query_options)
         try:
@@ -456,7 +458,7 @@ class QueryService(_ServiceBase[PortkeyClient]):
 
     def _send(
         self, client: PortkeyClient, settings: ConnectionSettings, request: PortkeyRequest
-    ) -> dict[str, Any]:
+    ) -> QueryResult:
         if not request.stream:
             return self._answered(client.send(request), request)
         assembler = StreamAssembler()
@@ -527,7 +529,7 @@ class QueryService(_ServiceBase[PortkeyClient]):
         self._log(request, {"statusCode": response.status_code, "retries": response.retries})
         return _listed(response, operation)
 
-    def test_connection(self, source_options: Any) -> dict[str, Any]:
+    def test_connection(self, source_options: Any) -> ConnectionStatus:
         """``{status: ok}`` when Portkey accepts the connection, else ``{status: failed, message}``."""
         settings: ConnectionSettings | None = None
         try:
@@ -668,7 +670,7 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         query_options: Any,
         data_source_id: Any = None,
         data_source_updated_at: Any = None,
-    ) -> dict[str, Any]:
+    ) -> QueryResult:
         settings, request = self._prepare(source_options, query_options)
         try:
             lease = await self._lease(settings, data_source_id, data_source_updated_at)
@@ -687,7 +689,7 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
 
     async def _send(
         self, client: AsyncPortkeyClient, settings: ConnectionSettings, request: PortkeyRequest
-    ) -> dict[str, Any]:
+    ) -> QueryResult:
         if not request.stream:
             return self._answered(await client.send(request), request)
         assembler = StreamAssembler()
@@ -753,7 +755,7 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         self._log(request, {"statusCode": response.status_code, "retries": response.retries})
         return _listed(response, operation)
 
-    async def test_connection(self, source_options: Any) -> dict[str, Any]:
+    async def test_connection(self, source_options: Any) -> ConnectionStatus:
         settings: ConnectionSettings | None = None
         try:
             settings = parse_connection(source_options)
@@ -795,4 +797,6 @@ def _models_request(settings: ConnectionSettings) -> PortkeyRequest:
 
 def _probe_settings(settings: ConnectionSettings) -> ConnectionSettings:
     """A connection test should answer quickly: a short timeout and no retries."""
-    return dataclasses.replace(settings, timeout=min(settings.timeout, 20.0), max_retries=0)
+    return dataclasses.replace(
+        settings, timeout=min(settings.timeout, CONNECTION_TEST_TIMEOUT_SECONDS), max_retries=0
+    )

@@ -182,7 +182,7 @@ def connection_options(args: argparse.Namespace, environ: Mapping[str, str]) -> 
     return options
 
 
-def _needs_simulator(options: Mapping[str, str]) -> bool:
+def needs_simulator(options: Mapping[str, str]) -> bool:
     return not options.get("apiKey") and not options.get("gatewayUrl")
 
 
@@ -231,10 +231,10 @@ def _connection(args: argparse.Namespace, environ: Mapping[str, str]) -> Iterato
 
     The options are validated first, so a typing mistake is reported before anything starts.
     """
-    from ._spec import parse_connection
+    from ._options import parse_connection
 
     options = connection_options(args, environ)
-    if not _needs_simulator(options):
+    if not needs_simulator(options):
         if args.fault:
             raise CommandError(f"{PROG}: error: --fault only applies to the embedded simulator", USAGE_ERROR)
         parse_connection(options)
@@ -299,9 +299,9 @@ def cmd_run(
     args: argparse.Namespace, environ: Mapping[str, str], out: IO[str], err: IO[str], stdin: IO[str]
 ) -> int:
     from ._errors import QueryError
+    from ._options import ConnectionSettings, parse_query
     from ._requests import build_request
     from ._service import QueryService
-    from ._spec import ConnectionSettings, parse_query
 
     options = query_options(args, stdin)
     if args.stream and args.operation not in streamable_operations():

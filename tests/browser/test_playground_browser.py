@@ -141,8 +141,10 @@ def test_both_forms_are_drawn_from_the_json_files(record: PageRecord, playground
         assert control.evaluate("e => e.tagName + ':' + e.type") == expected, key
         assert text_of(page, f"label[for=connection-{key}]").startswith(field["label"])
         assert field["description"] in text_of(page, f"#connection-form .field[data-key={key}]")
-        if field["type"] != "toggle":  # a checkbox has no placeholder
-            default = MANIFEST["defaults"].get(key, {}).get("value", "")
+        default = MANIFEST["defaults"].get(key, {}).get("value", "")
+        if field["type"] == "toggle":  # no placeholder: the box starts in its default position
+            assert control.is_checked() is (default is True), key
+        else:
             assert control.get_attribute("placeholder") == field.get("placeholder", default)
     selector = OPERATIONS["properties"]["operation"]
     options = page.locator("#query-operation option").evaluate_all("os => os.map(o => [o.value, o.text])")
@@ -283,8 +285,7 @@ def test_a_chat_answer_appears_in_pieces_while_it_streams(
 ) -> None:
     prompt = "Tell me about gateways"
     texts = expected_chunks(playground, prompt)
-    # a role chunk, one per word, then the finish chunk and the usage chunk (no text)
-    assert len(texts) > 8 and all(texts[1:-2]) and texts[-2:] == ["", ""]
+    assert len(texts) > 8 and all(texts[1:8])  # text chunks between the role and the last ones
     page = open_page(record, playground)
     page.fill("#query-chat-model", "gpt-4o-mini")
     page.click("#tab-button-chat")

@@ -26,8 +26,9 @@ from spec_schemas import (
     typed_query,
 )
 
+from tooljet_portkey._options import parse_connection, parse_query
 from tooljet_portkey._requests import PortkeyRequest, build_request
-from tooljet_portkey._spec import load_spec, parse_connection, parse_query
+from tooljet_portkey._spec import load_spec
 
 CONNECTION = parse_connection({"apiKey": "pk-conformance", "virtualKey": "vk-conformance"})
 SPEC_PATHS = {

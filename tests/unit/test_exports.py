@@ -11,7 +11,7 @@ import pytest
 
 import tooljet_portkey
 
-PUBLIC_MODULES = ["_client", "_errors", "_models", "_requests", "_service", "_spec"]
+PUBLIC_MODULES = ["_client", "_errors", "_models", "_requests", "_service", "_types"]
 
 
 def test_all_is_sorted_and_unique() -> None:

@@ -197,8 +197,8 @@ def test_list_models_refusals(
 
 
 def test_a_list_models_request_shows_its_query_and_hides_its_keys() -> None:
+    from tooljet_portkey._options import parse_connection, parse_query
     from tooljet_portkey._requests import build_request
-    from tooljet_portkey._spec import parse_connection, parse_query
 
     request = build_request(parse_connection(ROUTED), parse_query({"operation": "list_models", "limit": "5"}))
     shown = repr(request)

@@ -14,19 +14,9 @@ from jsonschema import Draft202012Validator
 from unit_support import API_KEY, MINIMAL, MINIMAL_MORE
 
 from tooljet_portkey import QueryError
+from tooljet_portkey._options import ConnectionSettings, Query, parse_connection, parse_query, read_connection
 from tooljet_portkey._requests import _BUILDERS, _REQUEST_BUILDERS, HANDLED_FIELDS, build_request
-from tooljet_portkey._spec import (
-    COERCE_KINDS,
-    ConnectionSettings,
-    Query,
-    _coerce_kind,
-    _connections,
-    _parse_connection,
-    _validator,
-    load_spec,
-    parse_connection,
-    parse_query,
-)
+from tooljet_portkey._spec import COERCE_KINDS, _coerce_kind, form_validator, load_spec
 
 OPERATIONS = json.loads(resources.files("tooljet_portkey").joinpath("operations.json").read_text("utf-8"))
 MANIFEST = json.loads(resources.files("tooljet_portkey").joinpath("manifest.json").read_text("utf-8"))
@@ -240,7 +230,7 @@ def test_source_options_keys_equal_the_form_properties() -> None:
 
 def test_every_manifest_property_is_read_by_parse_connection() -> None:
     options = RecordingOptions({"apiKey": API_KEY})
-    _parse_connection(options)  # behind parse_connection's cache, which may answer without reading
+    read_connection(options)  # parse_connection's cache may answer without reading
     assert options.read == set(MANIFEST["properties"])
 
 
@@ -512,12 +502,12 @@ def test_parse_query_coerces_host_text(options: dict[str, Any], params: dict[str
 
 
 def test_validators_are_compiled_once() -> None:
-    _validator.cache_clear()
-    _connections.clear()
+    form_validator.cache_clear()
+    source = {"apiKey": API_KEY, "provider": "compiled-once"}  # options no other test sends
     for _ in range(3):
         parse_query(MINIMAL["chat"])
-        parse_connection({"apiKey": API_KEY})
-    info = _validator.cache_info()
+        parse_connection(source)
+    info = form_validator.cache_info()
     # one compilation each; repeated connections are answered by parse_connection's own cache
     assert (info.misses, info.hits) == (2, 2)
 

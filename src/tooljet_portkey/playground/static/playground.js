@@ -222,6 +222,8 @@
         placeholder: fallback === undefined ? undefined : String(fallback),
         onChange: (changed) => page.dirty.add(changed),
       });
+      // a toggle has no placeholder: it starts in its default position
+      if (field.type === "toggle" && fallback !== undefined) control.set(fallback);
       control.secret = secrets.has(key);
       control.badge = el("span", { className: "badge", dataset: { state: "unset" } });
       control.clear = el("button", { type: "button", className: "secondary small", text: "Clear" });
