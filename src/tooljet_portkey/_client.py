@@ -64,7 +64,15 @@ from ._retry import is_retryable_status, retry_delay, within_budget
 from ._sse import EventTooLarge, SSEDecoder
 
 if TYPE_CHECKING:
-    from ._models import ChatCompletion, Completion, EmbeddingList
+    from ._models import (
+        ChatCompletion,
+        Completion,
+        EmbeddingList,
+        FeedbackResult,
+        ImagesResponse,
+        ModelList,
+        PromptRender,
+    )
 
 __all__ = ["AsyncChunkStream", "AsyncPortkeyClient", "ChunkStream", "PortkeyClient"]
 
@@ -342,7 +350,7 @@ class _BaseClient:
             "trust_env": self.settings.use_system_proxy,
         }
 
-    def _request_for(self, operation: str, kwargs: dict[str, Any]) -> PortkeyRequest:
+    def _request_from_keywords(self, operation: str, kwargs: dict[str, Any]) -> PortkeyRequest:
         """Convenience-method keywords -> the same validated request a host's query becomes."""
         options: dict[str, Any] = {"operation": operation}
         extra_key = "prompt_parameters" if operation == "prompt_completion" else "other_parameters"
@@ -361,6 +369,32 @@ class _BaseClient:
         except QueryError as err:
             raise ValueError(err.description) from None
 
+    def _request_from_options(self, options: dict[str, Any]) -> PortkeyRequest:
+        """The validated request of query options given whole (None values left out)."""
+        given = {key: value for key, value in options.items() if value is not None}
+        try:
+            return build_request(self.settings, parse_query(given))
+        except QueryError as err:
+            raise ValueError(err.description) from None
+
+    @staticmethod
+    def _list_models_options(provider: str | None, limit: int | None, offset: int | None) -> dict[str, Any]:
+        return {"operation": "list_models", "provider": provider, "limit": limit, "offset": offset}
+
+    @staticmethod
+    def _feedback_options(
+        trace_id: str, value: int, weight: float | None, metadata: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        return {"operation": "feedback", "traceId": trace_id, "value": value, "weight": weight,
+                "metadata": metadata}  # fmt: skip
+
+    @staticmethod
+    def _render_options(
+        prompt_id: str, variables: Mapping[str, Any] | None, parameters: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return {"operation": "prompt_render", "promptId": prompt_id, "variables": variables,
+                "prompt_parameters": dict(parameters) or None}  # fmt: skip
+
     def _httpx_request(
         self, http: httpx.Client | httpx.AsyncClient, request: PortkeyRequest, budget: float
     ) -> httpx.Request:
@@ -377,6 +411,7 @@ class _BaseClient:
             self._url(request.path),
             headers={**request.headers, "accept-encoding": ACCEPT_ENCODING},
             json=request.body,
+            params=request.params,
             timeout=timeout,
         )
 
@@ -535,7 +570,7 @@ class PortkeyClient(_BaseClient):
     ) -> Completion | ChunkStream:
         from ._models import Completion
 
-        request = self._request_for(
+        request = self._request_from_keywords(
             "completion", {"model": model, "prompt": prompt, "stream": stream, **kwargs}
         )
         if request.stream:
@@ -559,7 +594,7 @@ class PortkeyClient(_BaseClient):
     ) -> ChatCompletion | ChunkStream:
         from ._models import ChatCompletion
 
-        request = self._request_for(
+        request = self._request_from_keywords(
             "chat", {"messages": messages, "model": model, "stream": stream, **kwargs}
         )
         if request.stream:
@@ -603,7 +638,7 @@ class PortkeyClient(_BaseClient):
     ) -> ChatCompletion | Completion | ChunkStream:
         from ._models import prompt_completion_model
 
-        request = self._request_for(
+        request = self._request_from_keywords(
             "prompt_completion", {"prompt_id": prompt_id, "variables": variables, "stream": stream, **kwargs}
         )
         if request.stream:
@@ -613,8 +648,47 @@ class PortkeyClient(_BaseClient):
     def embeddings(self, *, input: str | list[Any], model: str, **kwargs: Any) -> EmbeddingList:
         from ._models import EmbeddingList
 
-        request = self._request_for("create_embedding", {"input": input, "model": model, **kwargs})
+        request = self._request_from_keywords("create_embedding", {"input": input, "model": model, **kwargs})
         return EmbeddingList.model_validate(self.send(request).data)
+
+    def list_models(
+        self, *, provider: str | None = None, limit: int | None = None, offset: int | None = None
+    ) -> ModelList:
+        """``GET /models``: the models Portkey lists for this connection (an empty list is no error)."""
+        from ._models import ModelList
+
+        request = self._request_from_options(self._list_models_options(provider, limit, offset))
+        return ModelList.model_validate(self.send(request).data)
+
+    def feedback(
+        self,
+        *,
+        trace_id: str,
+        value: int,
+        weight: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> FeedbackResult:
+        """``POST /feedback``: rate the answer with this trace id, from -10 to 10."""
+        from ._models import FeedbackResult
+
+        request = self._request_from_options(self._feedback_options(trace_id, value, weight, metadata))
+        return FeedbackResult.model_validate(self.send(request).data)
+
+    def prompt_render(
+        self, prompt_id: str, *, variables: Mapping[str, Any] | None = None, **parameters: Any
+    ) -> PromptRender:
+        """``POST /prompts/{id}/render``: the saved prompt filled in, with no model called."""
+        from ._models import PromptRender
+
+        request = self._request_from_options(self._render_options(prompt_id, variables, parameters))
+        return PromptRender.model_validate(self.send(request).data)
+
+    def generate_images(self, *, prompt: str, **kwargs: Any) -> ImagesResponse:
+        """``POST /images/generations``; ``images.urls`` lists them (base64 ones as data: URIs)."""
+        from ._models import ImagesResponse
+
+        request = self._request_from_keywords("image_generation", {"prompt": prompt, **kwargs})
+        return ImagesResponse.model_validate(self.send(request).data)
 
     def close(self) -> None:
         self._http.close()
@@ -713,7 +787,7 @@ class AsyncPortkeyClient(_BaseClient):
     ) -> Completion | AsyncChunkStream:
         from ._models import Completion
 
-        request = self._request_for(
+        request = self._request_from_keywords(
             "completion", {"model": model, "prompt": prompt, "stream": stream, **kwargs}
         )
         if request.stream:
@@ -737,7 +811,7 @@ class AsyncPortkeyClient(_BaseClient):
     ) -> ChatCompletion | AsyncChunkStream:
         from ._models import ChatCompletion
 
-        request = self._request_for(
+        request = self._request_from_keywords(
             "chat", {"messages": messages, "model": model, "stream": stream, **kwargs}
         )
         if request.stream:
@@ -781,7 +855,7 @@ class AsyncPortkeyClient(_BaseClient):
     ) -> ChatCompletion | Completion | AsyncChunkStream:
         from ._models import prompt_completion_model
 
-        request = self._request_for(
+        request = self._request_from_keywords(
             "prompt_completion", {"prompt_id": prompt_id, "variables": variables, "stream": stream, **kwargs}
         )
         if request.stream:
@@ -791,8 +865,43 @@ class AsyncPortkeyClient(_BaseClient):
     async def embeddings(self, *, input: str | list[Any], model: str, **kwargs: Any) -> EmbeddingList:
         from ._models import EmbeddingList
 
-        request = self._request_for("create_embedding", {"input": input, "model": model, **kwargs})
+        request = self._request_from_keywords("create_embedding", {"input": input, "model": model, **kwargs})
         return EmbeddingList.model_validate((await self.send(request)).data)
+
+    async def list_models(
+        self, *, provider: str | None = None, limit: int | None = None, offset: int | None = None
+    ) -> ModelList:
+        from ._models import ModelList
+
+        request = self._request_from_options(self._list_models_options(provider, limit, offset))
+        return ModelList.model_validate((await self.send(request)).data)
+
+    async def feedback(
+        self,
+        *,
+        trace_id: str,
+        value: int,
+        weight: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> FeedbackResult:
+        from ._models import FeedbackResult
+
+        request = self._request_from_options(self._feedback_options(trace_id, value, weight, metadata))
+        return FeedbackResult.model_validate((await self.send(request)).data)
+
+    async def prompt_render(
+        self, prompt_id: str, *, variables: Mapping[str, Any] | None = None, **parameters: Any
+    ) -> PromptRender:
+        from ._models import PromptRender
+
+        request = self._request_from_options(self._render_options(prompt_id, variables, parameters))
+        return PromptRender.model_validate((await self.send(request)).data)
+
+    async def generate_images(self, *, prompt: str, **kwargs: Any) -> ImagesResponse:
+        from ._models import ImagesResponse
+
+        request = self._request_from_keywords("image_generation", {"prompt": prompt, **kwargs})
+        return ImagesResponse.model_validate((await self.send(request)).data)
 
     async def aclose(self) -> None:
         await self._http.aclose()

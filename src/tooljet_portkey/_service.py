@@ -12,6 +12,7 @@ import functools
 import inspect
 import json
 import logging
+import re
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
@@ -30,7 +31,7 @@ from ._errors import (
     ResponseTooLargeError,
 )
 from ._options import ConnectionSettings, Query, parse_connection, parse_query
-from ._output import answer_metadata, shape_answer
+from ._output import answer_metadata, model_ids, shape_answer
 from ._pool import ClientPool, Lease
 from ._requests import PortkeyRequest, build_request
 from ._responses import PortkeyResponse, StreamAssembler, header_int, response_metadata
@@ -257,6 +258,17 @@ class _ServiceBase(Generic[ClientT]):
             return _settings_and_request(source_options, query_options, force_stream)
 
     @staticmethod
+    @_detaching
+    def _validate_and_build_method(
+        method_name: Any, source_options: Any, args: Any
+    ) -> tuple[ConnectionSettings, PortkeyRequest, str | None]:
+        """Check an invoke_method call and build its request (``GET /models``), before any I/O."""
+        with query_errors():
+            operation = method_operation(method_name, args)
+            settings, request = _settings_and_request(source_options, {"operation": "list_models"}, False)
+            return settings, request, operation
+
+    @staticmethod
     def _result_of_answer(response: PortkeyResponse, request: PortkeyRequest) -> QueryResult:
         """The QueryResult of a plain answer: its data in the query's output mode, and what Portkey's
         headers and the answer said."""
@@ -346,6 +358,61 @@ async def _aclose_quietly(clients: Sequence[AsyncPortkeyClient]) -> None:
             await client.aclose()
         except Exception as err:
             log.debug("tooljet_portkey: closing a retired client failed (%s)", type(err).__name__)
+
+
+# ---------------------------------------------------------------------------------------------------
+# invoke_method: what fills a dynamic-selector (the model dropdown)
+
+LIST_MODELS = "listModels"
+METHODS = (LIST_MODELS,)
+INVALID_METHOD = "Invalid method"
+EMBEDDING_OPERATION = "create_embedding"
+_SHOWN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _method_error(field: str, problem: str) -> QueryError:
+    return QueryError(INVALID_METHOD, f"{field}: {problem}", {"field": field})
+
+
+def method_operation(method_name: Any, args: Any) -> str | None:
+    """Check an invoke_method call; the operation its model list is for (None: every model).
+
+    The method name is shown in the error only when it is a plain identifier (it comes from
+    operations.json through the host, but a host could send anything)."""
+    if method_name not in METHODS:
+        shown = method_name if isinstance(method_name, str) and _SHOWN_NAME.fullmatch(method_name) else None
+        what = f"{shown} is not a method of this plugin" if shown else "is not a method of this plugin"
+        raise _method_error("method", f"{what} (one of: {', '.join(METHODS)})")
+    if args is None:
+        return None
+    if not isinstance(args, Mapping):
+        raise _method_error("args", "must be an object")
+    operation = args.get("operation")
+    if operation is None or (isinstance(operation, str) and not operation.strip()):
+        return None
+    if not isinstance(operation, str):
+        raise _method_error("args.operation", "must be text")
+    return operation
+
+
+def model_choices(ids: Sequence[str], operation: str | None) -> list[dict[str, str]]:
+    """A dynamic-selector's choices: each model id once, in Portkey's order. Portkey's list carries no
+    model type, so models are told apart by name: ids containing ``embed`` are offered for
+    create_embedding, the others for every other operation, and all of them without an operation."""
+    seen: set[str] = set()
+    choices = []
+    for model in ids:
+        if model in seen:
+            continue
+        seen.add(model)
+        if operation is not None and ("embed" in model.lower()) != (operation == EMBEDDING_OPERATION):
+            continue
+        choices.append({"value": model, "label": model})
+    return choices
+
+
+def _listed(response: PortkeyResponse, operation: str | None) -> dict[str, Any]:
+    return {"status": "ok", "data": model_choices(model_ids(response.data) or [], operation)}
 
 
 class QueryService(_ServiceBase[PortkeyClient]):
@@ -448,6 +515,21 @@ class QueryService(_ServiceBase[PortkeyClient]):
             finally:
                 if lease is not None:
                     self._release(lease)
+
+    @_detaching
+    def invoke_method(self, method_name: str, source_options: Any, args: Any = None) -> dict[str, Any]:
+        """ToolJet's invokeMethod, what fills a ``dynamic-selector``. ``listModels`` answers
+        ``{status: ok, data: [{value, label}, ...]}``: the models Portkey lists for this connection,
+        those for ``args["operation"]`` (see ``model_choices``). Failures are QueryError."""
+        settings, request, operation = self._validate_and_build_method(method_name, source_options, args)
+        with query_errors(settings, request):
+            lease = self._lease(settings, None, None)
+            try:
+                response = lease.client.send(request)
+            finally:
+                self._release(lease)
+        self._log(request, {"statusCode": response.status_code, "retries": response.retries})
+        return _listed(response, operation)
 
     def test_connection(self, source_options: Any) -> ConnectionStatus:
         """``{status: ok}`` when Portkey accepts the connection, else ``{status: failed, message}``."""
@@ -649,6 +731,19 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
             finally:
                 if lease is not None:
                     await self._release(lease)
+
+    @_detaching
+    async def invoke_method(self, method_name: str, source_options: Any, args: Any = None) -> dict[str, Any]:
+        """The async twin of QueryService.invoke_method."""
+        settings, request, operation = self._validate_and_build_method(method_name, source_options, args)
+        with query_errors(settings, request):
+            lease = await self._lease(settings, None, None)
+            try:
+                response = await lease.client.send(request)
+            finally:
+                await self._release(lease)
+        self._log(request, {"statusCode": response.status_code, "retries": response.retries})
+        return _listed(response, operation)
 
     async def test_connection(self, source_options: Any) -> ConnectionStatus:
         probe = query_errors()

@@ -649,6 +649,17 @@ def validate_form(form: str, options: Mapping[str, Any], title: str) -> dict[str
     values = _collect(fields, options, title)
     _check_lengths(validator, values, title)
     sizes = _check_values(values, title)
-    _check_header_sizes(values, sizes, title)
+    _check_header_sizes(_header_bound(form, values), sizes, title)
     _validate(form, fields, validator, values, sizes, title)
+    return values
+
+
+# Operations whose ``metadata`` field is sent in the body (Portkey's feedback API), not as a header
+_BODY_METADATA = frozenset({"feedback"})
+
+
+def _header_bound(form: str, values: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The values that become headers, for the header size check."""
+    if form in _BODY_METADATA and "metadata" in values:
+        return {key: value for key, value in values.items() if key != "metadata"}
     return values

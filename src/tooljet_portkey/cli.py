@@ -124,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--options", metavar="FILE", help="query options as a JSON object file ('-' for stdin)")
     run.add_argument("--raw", action="store_true", help="print only the data (with --stream: only the text)")
-    run.add_argument("--stream", action="store_true", help="print chunks as they arrive, one JSON per line")
+    run.add_argument(
+        "--stream",
+        action="store_true",
+        help="print chunks as they arrive, one JSON per line (completion, chat and prompt completion stream)",
+    )
     _connection_arguments(run)
 
     test = commands.add_parser("test-connection", help="check that Portkey accepts the connection")

@@ -49,6 +49,14 @@ MINIMAL: dict[str, dict[str, Any]] = {
         "model": "text-embedding-3-small",
     },
 }
+# The smallest valid query of each operation that is not a completion, chat or embedding (kept apart from
+# MINIMAL: tests over MINIMAL check the header fields those four share)
+MINIMAL_MORE: dict[str, dict[str, Any]] = {
+    "image_generation": {"operation": "image_generation", "prompt": "A lighthouse at dawn"},
+    "prompt_render": {"operation": "prompt_render", "promptId": "pp-welcome-e1f2a3"},
+    "list_models": {"operation": "list_models"},
+    "feedback": {"operation": "feedback", "traceId": "trace-rated-1", "value": "1"},
+}
 PATHS = {
     "completion": "/v1/completions",
     "chat": "/v1/chat/completions",
