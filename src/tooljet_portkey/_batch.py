@@ -64,9 +64,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ._constants import MAX_RETRY_AFTER
+from ._constants import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_EMBEDDING_BATCH, MAX_RETRY_AFTER
 from ._errors import QueryError
 from ._retry import backoff, retry_after
+from ._throttle import is_rate_limit
 
 if TYPE_CHECKING:
     import asyncio  # imported when an async run starts: the threaded path never loads it
@@ -94,11 +95,6 @@ __all__ = [
 log = logging.getLogger("tooljet_portkey")
 
 T = TypeVar("T")
-
-DEFAULT_CONCURRENCY = 8
-MAX_CONCURRENCY = 64
-# OpenAI's per-request limit of embedding inputs, and the default chunk size.
-MAX_EMBEDDING_BATCH = 2048
 
 # The title of every failed query, as the service gives it.
 FAILED = "Query could not be completed"
@@ -191,11 +187,6 @@ class AdaptiveLimiter:
                 self._unsettled = self._in_flight
             self._paused_until = max(self._paused_until, now + pause)
             return pause
-
-
-def is_rate_limit(status_code: object, retry_after_value: object) -> bool:
-    """A 429, or a 503 that says when to come back: the server is shedding load, not failing."""
-    return status_code == 429 or (status_code == 503 and retry_after_value is not None)
 
 
 def asked_wait(retry_after_value: object) -> float | None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from . import _deadline
+from . import _deadline, _throttle
 from ._constants import (
     ACCEPT_ENCODING,
     DEFAULT_LIMITS,
@@ -505,6 +505,7 @@ class PortkeyClient(_BaseClient):
                 if cause is error:
                     raise _annotate(error, retries)
                 raise _annotate(error, retries) from cause
+            _throttle.retrying(error)  # a table run slows down at once (_throttle.py)
             _sleep(delay)
             retries += 1
 
@@ -630,6 +631,7 @@ class AsyncPortkeyClient(_BaseClient):
                 if cause is error:
                     raise _annotate(error, retries)
                 raise _annotate(error, retries) from cause
+            _throttle.retrying(error)
             await _async_sleep(delay)
             retries += 1
 

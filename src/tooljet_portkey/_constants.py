@@ -38,6 +38,15 @@ DRAIN_SECONDS = 0.05
 MAX_OPTION_CHARS = 8 * 1024 * 1024
 MAX_HEADER_CHARS = 8 * 1024
 
+# A table run (docs/batch.md): rows in flight at most, by default and at most; rows of one query; an
+# embedding request's inputs (OpenAI's per-request limit), by default and at most; and the inputs of one
+# embedding query, sent as requests of that many (49 requests of 2,048 at most, well within 8 MiB of text).
+DEFAULT_CONCURRENCY = 8
+MAX_CONCURRENCY = 64
+MAX_ROWS = 10_000
+MAX_EMBEDDING_BATCH = 2048
+MAX_EMBEDDING_INPUTS = 100_000
+
 USER_AGENT = "tooljet-portkey"
 
 
