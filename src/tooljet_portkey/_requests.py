@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from ._constants import USER_AGENT
 from ._output import AnswerShape, answer_shape
+from ._rows import RUN_FIELDS, RunShape, run_shape
 from ._spec import ConnectionSettings, Query, check_json_schema, config_header, invalid_option
 
 __all__ = ["HANDLED_FIELDS", "PortkeyRequest", "build_request", "connection_headers"]
@@ -36,6 +37,8 @@ class PortkeyRequest:
     operation: str = ""
     # how run() turns the answer into data (the query's output mode); not part of what is sent
     answer: AnswerShape = field(default=AnswerShape(), repr=False, compare=False)
+    # how run() sends it: once, once per row, or in chunks of inputs (_rows.py); not part of what is sent
+    run: RunShape = field(default=RunShape(), repr=False, compare=False)
     # header values that are secrets, so a repr or a log never shows them
     secret_headers: frozenset[str] = field(
         default=frozenset({"x-portkey-api-key", "x-portkey-virtual-key", "authorization"}),
@@ -94,6 +97,7 @@ HEADER_FIELDS = frozenset(
 )
 # Fields that shape what run() returns from the answer, not what is sent.
 ANSWER_FIELDS = frozenset({"output"})
+# Fields that shape how run() sends the query (rows, concurrency...) are _rows.RUN_FIELDS.
 
 
 def _merge(form: dict[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -294,7 +298,8 @@ _BODY_FIELDS = {
     "create_embedding": {"input", "model", "other_parameters"},
 }  # fmt: skip
 HANDLED_FIELDS: Mapping[str, frozenset[str]] = {
-    op: frozenset(fields | HEADER_FIELDS | ANSWER_FIELDS) for op, fields in _BODY_FIELDS.items()
+    op: frozenset(fields | HEADER_FIELDS | ANSWER_FIELDS | RUN_FIELDS.get(op, frozenset()))
+    for op, fields in _BODY_FIELDS.items()
 }
 
 
@@ -314,4 +319,5 @@ def build_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
     headers.update(_query_headers(query.params))
     headers["accept"] = "text/event-stream" if stream else "application/json"
     answer = answer_shape(query.operation, query.params, response_schema(query.params))
-    return PortkeyRequest("POST", path, headers, body, stream, query.operation, answer)
+    run = run_shape(query.operation, query.params, body, stream)
+    return PortkeyRequest("POST", path, headers, body, stream, query.operation, answer, run)

@@ -140,6 +140,10 @@ SAMPLES: dict[str, Any] = {
     "tool_choice": "auto",
     "images": "https://img.test/a.png",
     "output": "text",
+    "rows": '[{"name": "Ada"}]',
+    "concurrency": "3",
+    "failOnError": "true",
+    "batch_size": "16",
 }
 # Chat's prompt and message_history go with a prompt, not with the messages of MINIMAL["chat"].
 PROMPT_CHAT = {"operation": "chat", "prompt": "Hello", "model": "gpt-4o-mini"}
@@ -159,8 +163,9 @@ def test_every_field_changes_the_request(operation: str) -> None:
             before, after = PROMPT_CHAT, {**PROMPT_CHAT, key: sample}
         baseline = build_request(settings, parse_query(before))
         changed = build_request(settings, parse_query(after))
-        # the output mode changes how the answer is read, the rest what is sent
-        assert (changed, changed.answer) != (baseline, baseline.answer), key
+        # the output mode changes how the answer is read, rows and concurrency how it is sent, the
+        # rest what is sent
+        assert (changed, changed.answer, changed.run) != (baseline, baseline.answer, baseline.run), key
 
 
 # ---------------------------------------------------------------------------------------------------
