@@ -103,10 +103,12 @@ def _check_row_variables(operation: str, variables: Mapping[str, Any], rows: Seq
     already walked once, as part of ``rows``: only the schema is left)."""
     from ._spec import _message, _validator
 
-    validator = _validator(operation)
+    form = _validator(operation)
+    validator = form.evolve(schema=form.schema["properties"]["variables"])
     for index, row in enumerate(rows):
-        error = next(validator.iter_errors({"variables": row_variables(variables, row)}), None)
+        error = next(validator.iter_errors(row_variables(variables, row)), None)
         if error is not None:
+            error.path.appendleft("variables")  # described as the field's own error is
             raise QueryError("Invalid query options", f"rows[{index}]: {_message(error)}", {"field": "rows"})
 
 
