@@ -104,7 +104,8 @@ def _check_row_variables(operation: str, variables: Mapping[str, Any], rows: Seq
     from ._spec import _message, _validator
 
     form = _validator(operation)
-    validator = form.evolve(schema=form.schema["properties"]["variables"])
+    schema: Any = form.schema
+    validator = form.evolve(schema=schema["properties"]["variables"])
     for index, row in enumerate(rows):
         error = next(validator.iter_errors(row_variables(variables, row)), None)
         if error is not None:
