@@ -131,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept only this API key (repeatable); others get 401. Default: any key",
     )
     serve.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
+    serve.add_argument(
+        "--latency-ms", type=float, default=0, metavar="N", help="wait N milliseconds before each answer"
+    )
+    serve.add_argument(
+        "--rate-limit",
+        metavar="N/min",
+        help="answer 429 with retry-after past N requests in each fixed window: 600/min, 10/s, 5/10s",
+    )
 
     playground = commands.add_parser(
         "playground", help="serve a page to try the plugin in a browser, as a ToolJet-style host draws it"
@@ -409,7 +417,13 @@ def cmd_serve(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         )
     try:
         sim = Simulator(
-            profile=args.profile, host=args.host, port=args.port, prompts=args.prompts, api_keys=args.api_keys
+            profile=args.profile,
+            host=args.host,
+            port=args.port,
+            prompts=args.prompts,
+            api_keys=args.api_keys,
+            latency_ms=args.latency_ms,
+            rate_limit=args.rate_limit,
         )
         sim.start()
     except ValueError as error:
@@ -422,7 +436,8 @@ def cmd_serve(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         sim.log = lambda line: print(f"{PROG} serve: {line}", file=err, flush=True)
     print(sim.url, file=out, flush=True)
     print(
-        f"{PROG} serve: Portkey simulator (profile {args.profile}{_keys_note(args.api_keys)}) at {sim.url}; "
+        f"{PROG} serve: Portkey simulator (profile {args.profile}{_keys_note(args.api_keys)}"
+        f"{_pacing_note(sim)}) at {sim.url}; "
         "Ctrl-C stops it",
         file=err,
         flush=True,
@@ -448,6 +463,16 @@ def _keys_note(api_keys: list[str] | None) -> str:
         return ""
     count = len(set(api_keys))
     return f", {count} API key{'s' if count > 1 else ''} accepted"
+
+
+def _pacing_note(sim: Any) -> str:
+    """The latency and rate limit ``serve`` applies, for its start line."""
+    note = ""
+    if sim.rate_limit is not None:
+        note += f", {sim.rate_limit.requests} requests per {sim.rate_limit.window:g} s"
+    if sim.latency:
+        note += f", {sim.latency * 1000:g} ms latency"
+    return note
 
 
 def cmd_playground(args: argparse.Namespace, environ: Mapping[str, str], out: IO[str], err: IO[str]) -> int:
