@@ -91,12 +91,11 @@ def table_run(service: QueryService, source: dict[str, str], rows: int, concurre
 
 
 def loop_run(service: QueryService, source: dict[str, str], rows: int) -> list[Any]:
-    return [
-        service.run(source, {**PROMPT, "variables": json.dumps({"audience": "support agents", **row})})[
-            "data"
-        ]
-        for row in rows_of(rows)
-    ]
+    results = []
+    for row in rows_of(rows):
+        variables = json.dumps({"audience": "support agents", **row})
+        results.append(service.run(source, {**PROMPT, "variables": variables})["data"])
+    return results
 
 
 def embed_whole(service: QueryService, source: dict[str, str], texts: list[str], concurrency: int) -> Any:
@@ -106,10 +105,9 @@ def embed_whole(service: QueryService, source: dict[str, str], texts: list[str],
 
 def embed_by_hand(service: QueryService, source: dict[str, str], texts: list[str], concurrency: int) -> Any:
     parts = [texts[start : start + 2048] for start in range(0, len(texts), 2048)]
+    queries = [{**EMBED, "input": json.dumps(part)} for part in parts]
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        answers = list(
-            pool.map(lambda part: service.run(source, {**EMBED, "input": json.dumps(part)}), parts)
-        )
+        answers = list(pool.map(lambda query: service.run(source, query), queries))
     return [vector for answer in answers for vector in answer["data"]]
 
 
@@ -137,7 +135,8 @@ def rows_case(args: argparse.Namespace, rounds: int) -> tuple[list[str], float]:
         "| --- | ---: | ---: | ---: |",
         f"| rows at concurrency {args.concurrency} | {statistics.median(table):.2f} | "
         f"{statistics.median(table) / statistics.median(loop):.3f}x | {min(table):.2f} - {max(table):.2f} |",
-        f"| a loop of run() calls | {statistics.median(loop):.2f} | 1.000x | {min(loop):.2f} - {max(loop):.2f} |",
+        f"| a loop of run() calls | {statistics.median(loop):.2f} | 1.000x | "
+        f"{min(loop):.2f} - {max(loop):.2f} |",
         "",
         f"Speed-up: {ratio:.1f}x",
         "",
@@ -195,7 +194,8 @@ def embed_case(args: argparse.Namespace, rounds: int) -> tuple[list[str], float]
     ratio = statistics.median(whole) / statistics.median(hand)
     parts = math.ceil(args.inputs / 2048)
     return [
-        f"### Embeddings: {args.inputs:,} inputs, concurrency {args.concurrency}, {args.latency_ms} ms a request",
+        f"### Embeddings: {args.inputs:,} inputs, concurrency {args.concurrency}, "
+        f"{args.latency_ms} ms a request",
         "",
         "| run | s (median) | ratio to the hand-made requests | range over rounds |",
         "| --- | ---: | ---: | ---: |",
