@@ -887,3 +887,22 @@ def test_the_secret_never_reaches_a_rows_error(service: QueryService, mock: resp
     result = service.run(SOURCE, table_query(TICKETS[:1]))
     assert API_KEY not in json.dumps(result)
     assert result["data"][0]["error"]["description"] == "Invalid API key ***"
+
+
+def test_the_table_machinery_loads_only_when_a_query_needs_it() -> None:
+    """A host that never runs a table never imports the runner, its thread pool or asyncio."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from tooljet_portkey import QueryService\n"
+        "from tooljet_portkey._requests import build_request\n"
+        "from tooljet_portkey._spec import parse_connection, parse_query\n"
+        "build_request(parse_connection({'apiKey': 'k'}), parse_query({'operation': 'prompt_completion', "
+        "'promptId': 'p', 'rows': '[{\"a\": 1}]'}))\n"
+        "print(sorted(m for m in ('tooljet_portkey._batch', 'tooljet_portkey._run_rows', "
+        "'concurrent.futures', 'asyncio') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
