@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from spec_schemas import assert_valid, problems, request_validator, security_problem
 
 from tooljet_portkey._requests import build_request
+from tooljet_portkey._rows import chunk_request, chunked_input, row_request
 from tooljet_portkey._spec import load_spec, parse_connection, parse_query
 
 CONNECTION = parse_connection({"apiKey": "pk-conformance", "virtualKey": "vk-conformance"})
@@ -227,6 +228,13 @@ CASES = [
     embedding("embedding parameters", input=j(["a"]), output="vectors",
               other_parameters=j({"dimensions": 256, "encoding_format": "base64", "user": "ada"})),
     embedding("embedding with header fields", input="x", **HEADERS_ONLY),
+    # -- several requests: what one row or one chunk sends (the first)
+    RequestCase("a row of a table",
+                {"operation": "prompt_completion", "promptId": "pp-demo", "variables": j({"audience": "d"}),
+                 "rows": j([{"topic": "AI"}, {"topic": "ML"}]), "concurrency": "4", "failOnError": "true"},
+                {"variables": {"audience": "d", "topic": "AI"}}, ("rows", "concurrency", "failOnError")),
+    embedding("a long input, in chunks", input=j(["t0", "t1", "t2", "t3", "t4"]), batch_size="2",
+              concurrency="2", expect={"input": ["t0", "t1"]}),
 ]  # fmt: skip
 
 
@@ -234,6 +242,11 @@ def build(options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The spec path and body of the request the plugin builds for these options."""
     query = parse_query(options)
     request = build_request(CONNECTION, query)
+    if request.run.rows:  # a table: the first row's request
+        request = row_request(request, request.run.rows[0])
+    inputs = chunked_input(request)
+    if inputs is not None:  # a long embedding input: the first chunk's request
+        request = chunk_request(request, inputs[: request.run.batch_size])
     assert request.body is not None
     return SPEC_PATHS[query.operation], dict(request.body)
 

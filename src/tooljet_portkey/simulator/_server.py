@@ -86,6 +86,7 @@ class _Reply:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128  # a table run opens tens of connections at once; the default backlog is 5
 
     def __init__(self, address: tuple[str, int], sim: Simulator) -> None:
         self.sim = sim
