@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from tooljet_portkey import QueryError
-from tooljet_portkey._spec import parse_query
+from tooljet_portkey._options import parse_query
 
 MiB = 1024 * 1024
 CHAT = {"operation": "chat", "model": "m", "messages": '[{"role": "user", "content": "hi"}]'}

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tooljet_portkey import _errors, _secrets, _spec
+from tooljet_portkey import _errors, _options, _secrets
 
 _secrets_seen: set[str] = set()
 _public: set[str] = set()  # text a test also used as an ordinary value (a model name, a trace id)
@@ -37,15 +37,18 @@ class _Recorder(logging.Handler):
 
 @pytest.fixture(autouse=True, scope="session")
 def _secret_audit() -> Iterator[None]:
-    settings_init = _spec.ConnectionSettings.__init__
-    query_init = _spec.Query.__init__
+    settings_init = _options.ConnectionSettings.__init__
+    query_init = _options.Query.__init__
     error_init = _errors.QueryError.__init__
 
-    def remember_secrets(self: _spec.ConnectionSettings, *args: Any, **kwargs: Any) -> None:
+    def remember_secrets(self: _options.ConnectionSettings, *args: Any, **kwargs: Any) -> None:
         settings_init(self, *args, **kwargs)
         _secrets_seen.update(s for s in self.secrets if _KEY_SHAPE.fullmatch(s))
+        # what the connection sends that is not a secret (a provider slug, a saved config id) is public
+        config_id = self.config if self.config and not self.config.startswith("{") else None
+        _public.update(v for v in (self.provider, self.custom_host, self.base_url, config_id) if v)
 
-    def remember_public(self: _spec.Query, *args: Any, **kwargs: Any) -> None:
+    def remember_public(self: _options.Query, *args: Any, **kwargs: Any) -> None:
         query_init(self, *args, **kwargs)
         _public.update(v for k, v in self.params.items() if isinstance(v, str) and k != "virtualKey")
         own = [self.params.get("virtualKey"), *_secrets.config_secrets(self.params.get("config"))]
@@ -61,14 +64,14 @@ def _secret_audit() -> Iterator[None]:
     old_level = root.level
     root.addHandler(recorder)
     root.setLevel(logging.DEBUG)
-    _spec.ConnectionSettings.__init__ = remember_secrets  # type: ignore[method-assign]
-    _spec.Query.__init__ = remember_public  # type: ignore[method-assign]
+    _options.ConnectionSettings.__init__ = remember_secrets  # type: ignore[method-assign]
+    _options.Query.__init__ = remember_public  # type: ignore[method-assign]
     _errors.QueryError.__init__ = remember_error  # type: ignore[method-assign]
     try:
         yield
     finally:
-        _spec.ConnectionSettings.__init__ = settings_init  # type: ignore[method-assign]
-        _spec.Query.__init__ = query_init  # type: ignore[method-assign]
+        _options.ConnectionSettings.__init__ = settings_init  # type: ignore[method-assign]
+        _options.Query.__init__ = query_init  # type: ignore[method-assign]
         _errors.QueryError.__init__ = error_init  # type: ignore[method-assign]
         root.removeHandler(recorder)
         root.setLevel(old_level)

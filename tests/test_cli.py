@@ -193,6 +193,43 @@ def test_raw_prints_only_the_data() -> None:
     assert data["choices"] == json.loads(out)["data"]["choices"]
 
 
+PROMPT_DEMO = '{"topic": "gateways", "audience": "builders"}'
+MORE_OPERATIONS = [
+    (["list_models", "--set", "output=text", "--set", "limit=3"], ["gpt-4o-mini", "gpt-4o", "o4-mini"]),
+    (["list_models", "--set", "provider=anthropic", "--set", "output=text"], []),
+    (["prompt_render", "--set", "promptId=pp-demo-text", "--set", 'variables={"product": "Acme"}',
+      "--set", "output=text"], "Write a tagline for Acme:"),
+    (["prompt_render", "--set", "promptId=pp-demo", "--set", f"variables={PROMPT_DEMO}",
+      "--set", "output=text"],
+     [{"role": "system", "content": "You are a concise assistant writing for builders."},
+      {"role": "user", "content": "Write one short paragraph about gateways."}]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("argv", "data"), MORE_OPERATIONS)
+def test_run_the_other_operations_on_the_simulator(argv: list[str], data: Any) -> None:
+    code, out, err = run_cli("run", *argv, "--raw")
+    assert (code, json.loads(out)) == (0, data)
+    assert err.startswith(SIMULATOR_NOTE)
+
+
+def test_run_feedback_and_image_generation_on_the_simulator() -> None:
+    code, out, _ = run_cli("run", "feedback", "--set", "traceId=trace-1", "--set", "value=-1")
+    result = json.loads(out)
+    assert (code, result["data"]["status"], result["data"]["message"]) == (
+        0,
+        "success",
+        "Feedback successfully saved",
+    )
+    assert len(result["data"]["feedback_ids"]) == 1
+    code, out, _ = run_cli(
+        "run", "image_generation", "--set", "prompt=A lighthouse", "--set", "model=gpt-image-1",
+        "--set", "output=images", "--raw",
+    )  # fmt: skip
+    (uri,) = json.loads(out)
+    assert code == 0 and uri.startswith("data:image/png;base64,iVBORw0KGgo")
+
+
 def test_stream_prints_chunks_as_json_lines() -> None:
     _, whole, _ = run_cli(*FIRST_COMMAND, "--raw")
     code, out, _ = run_cli(*FIRST_COMMAND, "--stream")
@@ -300,11 +337,20 @@ ERRORS = [
     (["run"], 2, "tooljet-portkey run: error: the following arguments are required: OPERATION "
                  "(see tooljet-portkey run --help)"),
     (["run", "translate"], 2, "tooljet-portkey run: error: argument OPERATION: invalid choice: 'translate' "
-                             "(choose from 'completion', 'chat', 'prompt_completion', 'create_embedding') "
+                             "(choose from 'completion', 'chat', 'prompt_completion', 'create_embedding', "
+                             "'image_generation', 'prompt_render', 'list_models', 'feedback') "
                              "(see tooljet-portkey run --help)"),
     (["run", "chat", "--set", "model"], 2, "tooljet-portkey run: error: --set wants KEY=VALUE, got 'model'"),
     (["run", "create_embedding", "--stream"], 2,
      "tooljet-portkey run: error: create_embedding cannot be streamed"),
+    (["run", "image_generation", "--stream", "--set", "prompt=A lighthouse"], 2,
+     "tooljet-portkey run: error: image_generation cannot be streamed"),
+    (["run", "feedback", "--set", "traceId=tr-1", "--set", "value=11"], 1,
+     "tooljet-portkey: Invalid query options: value: must be at most 10"),
+    (["run", "list_models", "--set", "limit=0"], 1,
+     "tooljet-portkey: Invalid query options: limit: must be at least 1"),
+    (["run", "prompt_render", "--set", "promptId=pp-unknown"], 1,
+     "tooljet-portkey: Query could not be completed: Prompt pp-unknown not found" + BY_SIMULATOR),
     (["run", "chat", "--fault", "colour=red"], 2, "tooljet-portkey: error: --fault: unknown key 'colour'"),
     ([*CHAT, "--fault", "status=500", "--gateway-url", "http://127.0.0.1:1/v1"], 2,
      "tooljet-portkey: error: --fault only applies to the embedded simulator"),

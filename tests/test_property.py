@@ -42,6 +42,9 @@ PATHS = {
     "completion": "/v1/completions",
     "chat": "/v1/chat/completions",
     "create_embedding": "/v1/embeddings",
+    "image_generation": "/v1/images/generations",
+    "list_models": "/v1/models",
+    "feedback": "/v1/feedback",
 }
 
 # Keys a user may paste anywhere. An error must never show one of them that the example used as a key,
@@ -158,6 +161,8 @@ VALID_FIELDS = {
     "messages": '[{"role":"user","content":"hi"}]',
     "promptId": "pp-1",
     "input": "hello",
+    "traceId": "tr-1",
+    "value": "1",
 }
 
 
@@ -326,9 +331,11 @@ def check(outcome: Any, calls: list[httpx.Request], secrets: set[str]) -> None:
         for name, value in request.headers.items():
             assert value.isascii() and value.isprintable(), (name, value)
         if request.url.host == "gw.test":
-            path = request.url.raw_path.decode()
+            path = request.url.raw_path.decode().partition("?")[0]
             assert path in PATHS.values() or (
-                path.startswith("/v1/prompts/") and path.endswith("/completions") and path.count("/") == 4
+                path.startswith("/v1/prompts/")
+                and path.endswith(("/completions", "/render"))
+                and path.count("/") == 4
             ), path
 
 

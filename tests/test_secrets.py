@@ -20,8 +20,8 @@ import pytest
 import respx
 
 from tooljet_portkey import AsyncQueryService, QueryError, QueryService
+from tooljet_portkey._options import parse_connection, parse_query
 from tooljet_portkey._requests import build_request
-from tooljet_portkey._spec import parse_connection, parse_query
 
 API_KEY = "pk-live-7f3a9c1e5b"
 VIRTUAL_KEY = "vk-prod-2d8e4b6a0c"

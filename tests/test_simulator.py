@@ -362,6 +362,9 @@ def test_models(hosted: Simulator) -> None:
         "text-embedding-3-small",
         "text-embedding-3-large",
         "text-embedding-ada-002",
+        "dall-e-2",
+        "dall-e-3",
+        "gpt-image-1",
     ]
 
 
@@ -1692,7 +1695,8 @@ JSON_VALUES = st.recursive(
 BODIES = st.dictionaries(
     st.sampled_from(["model", "messages", "prompt", "input", "max_tokens", "temperature", "n", "stop",
                      "stream", "stream_options", "dimensions", "encoding_format", "variables",
-                     "trace_id", "value", "weight", "metadata"]),
+                     "trace_id", "value", "weight", "metadata", "size", "quality", "style",
+                     "response_format", "output_format"]),
     JSON_VALUES,
 )  # fmt: skip
 
@@ -1712,6 +1716,7 @@ BODIES = st.dictionaries(
             "/prompts/pp-demo/completions",
             "/prompts/pp-demo/render",
             "/feedback",
+            "/images/generations",
         ]
     ),
     body=st.one_of(BODIES, JSON_VALUES),

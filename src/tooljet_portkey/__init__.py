@@ -45,11 +45,19 @@ if TYPE_CHECKING:
         CompletionChoice,
         Embedding,
         EmbeddingList,
+        FeedbackResult,
+        Image,
+        ImagesResponse,
+        Model,
+        ModelList,
+        PromptRender,
+        RenderedPrompt,
         Usage,
     )
+    from ._options import ConnectionSettings
     from ._requests import PortkeyRequest
     from ._service import AsyncQueryService, QueryService
-    from ._spec import ConnectionSettings
+    from ._types import ConnectionStatus, QueryMetadata, QueryResult
 
 _LOCATIONS = {
     "AsyncChunkStream": "_client",
@@ -84,11 +92,21 @@ _LOCATIONS = {
     "CompletionChoice": "_models",
     "Embedding": "_models",
     "EmbeddingList": "_models",
+    "FeedbackResult": "_models",
+    "Image": "_models",
+    "ImagesResponse": "_models",
+    "Model": "_models",
+    "ModelList": "_models",
+    "PromptRender": "_models",
+    "RenderedPrompt": "_models",
     "Usage": "_models",
     "PortkeyRequest": "_requests",
     "AsyncQueryService": "_service",
     "QueryService": "_service",
-    "ConnectionSettings": "_spec",
+    "ConnectionSettings": "_options",
+    "ConnectionStatus": "_types",
+    "QueryMetadata": "_types",
+    "QueryResult": "_types",
 }
 
 __all__ = [
@@ -110,19 +128,29 @@ __all__ = [
     "CompletionChoice",
     "ConflictError",
     "ConnectionSettings",
+    "ConnectionStatus",
     "Embedding",
     "EmbeddingList",
+    "FeedbackResult",
     "GuardrailDeniedError",
+    "Image",
+    "ImagesResponse",
     "InternalServerError",
+    "Model",
+    "ModelList",
     "NotFoundError",
     "PermissionDeniedError",
     "PortkeyClient",
     "PortkeyError",
     "PortkeyRequest",
+    "PromptRender",
     "ProxyConfigurationError",
     "QueryError",
+    "QueryMetadata",
+    "QueryResult",
     "QueryService",
     "RateLimitError",
+    "RenderedPrompt",
     "RequestTimeoutError",
     "ResponseTooLargeError",
     "StreamError",

@@ -96,6 +96,7 @@ log = logging.getLogger("tooljet_portkey")
 
 T = TypeVar("T")
 
+
 # The title of every failed query, as the service gives it.
 FAILED = "Query could not be completed"
 

@@ -14,7 +14,7 @@ import re
 import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import httpx
 
@@ -24,7 +24,10 @@ from ._constants import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
+    DRAIN_LIMIT_BYTES,
     DRAIN_SECONDS,
+    MAX_CACHED_URLS,
+    MAX_QUOTED_ENCODING_CHARS,
     MIB,
     make_timeout,
 )
@@ -41,6 +44,7 @@ from ._errors import (
     StreamError,
     StreamTruncatedError,
 )
+from ._options import ConnectionSettings, parse_connection, parse_query
 from ._requests import PortkeyRequest, build_request
 from ._responses import (
     DONE,
@@ -56,18 +60,24 @@ from ._responses import (
     unwrap_prompt_body,
 )
 from ._retry import is_retryable_status, retry_delay, within_budget
-from ._spec import ConnectionSettings, parse_connection, parse_query
 from ._sse import EventTooLarge, SSEDecoder
 
 if TYPE_CHECKING:
-    from ._models import ChatCompletion, Completion, EmbeddingList
+    from ._models import (
+        ChatCompletion,
+        Completion,
+        EmbeddingList,
+        FeedbackResult,
+        ImagesResponse,
+        ModelList,
+        PromptRender,
+    )
 
 __all__ = ["AsyncChunkStream", "AsyncPortkeyClient", "ChunkStream", "PortkeyClient"]
 
 # Looked up at call time, so tests can patch them and retries take no real time.
 _sleep = time.sleep
 _clock = time.monotonic
-_MAX_CACHED_URLS = 256
 
 
 async def _async_sleep(seconds: float) -> None:
@@ -264,7 +274,7 @@ def _body_decoder(response: httpx.Response, limit: int) -> BodyDecoder:
     try:
         decoder = BodyDecoder(response.headers.get("content-encoding"), limit)
     except UnsupportedEncoding as err:
-        encoding = _PRINTABLE.sub("?", err.encoding)[:40]
+        encoding = _PRINTABLE.sub("?", err.encoding)[:MAX_QUOTED_ENCODING_CHARS]
         raise APIResponseValidationError(
             f"Portkey answered with content-encoding {encoding!r}, which was not asked for "
             f"(only {ACCEPT_ENCODING} is read)",
@@ -364,6 +374,32 @@ class _BaseClient:
         except QueryError as err:
             raise ValueError(err.description) from None
 
+    def _request_of(self, options: dict[str, Any]) -> PortkeyRequest:
+        """The validated request of query options given whole (None values left out)."""
+        given = {key: value for key, value in options.items() if value is not None}
+        try:
+            return build_request(self.settings, parse_query(given))
+        except QueryError as err:
+            raise ValueError(err.description) from None
+
+    @staticmethod
+    def _list_models_options(provider: str | None, limit: int | None, offset: int | None) -> dict[str, Any]:
+        return {"operation": "list_models", "provider": provider, "limit": limit, "offset": offset}
+
+    @staticmethod
+    def _feedback_options(
+        trace_id: str, value: int, weight: float | None, metadata: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        return {"operation": "feedback", "traceId": trace_id, "value": value, "weight": weight,
+                "metadata": metadata}  # fmt: skip
+
+    @staticmethod
+    def _render_options(
+        prompt_id: str, variables: Mapping[str, Any] | None, parameters: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return {"operation": "prompt_render", "promptId": prompt_id, "variables": variables,
+                "prompt_parameters": dict(parameters) or None}  # fmt: skip
+
     def _prepare(
         self, http: httpx.Client | httpx.AsyncClient, request: PortkeyRequest, budget: float
     ) -> httpx.Request:
@@ -379,6 +415,7 @@ class _BaseClient:
             self._url(request.path),
             headers={**request.headers, "accept-encoding": ACCEPT_ENCODING},
             json=request.body,
+            params=request.params,
             timeout=timeout,
         )
 
@@ -388,7 +425,7 @@ class _BaseClient:
         urls: dict[str, httpx.URL] = self.__dict__.setdefault("_urls", {})
         url = urls.get(path)
         if url is None:
-            if len(urls) >= _MAX_CACHED_URLS:  # prompt ids are unbounded
+            if len(urls) >= MAX_CACHED_URLS:  # prompt ids are unbounded
                 urls.clear()
             url = urls[path] = httpx.URL(self.settings.base_url + path)
         return url
@@ -526,6 +563,18 @@ class PortkeyClient(_BaseClient):
 
     # -- convenience --------------------------------------------------------------------------------
 
+    @overload
+    def completions(
+        self, *, model: str, prompt: str, stream: Literal[False] = False, **kwargs: Any
+    ) -> Completion: ...
+    @overload
+    def completions(
+        self, *, model: str, prompt: str, stream: Literal[True], **kwargs: Any
+    ) -> ChunkStream: ...
+    @overload
+    def completions(
+        self, *, model: str, prompt: str, stream: bool, **kwargs: Any
+    ) -> Completion | ChunkStream: ...
     def completions(
         self, *, model: str, prompt: str, stream: bool = False, **kwargs: Any
     ) -> Completion | ChunkStream:
@@ -536,6 +585,18 @@ class PortkeyClient(_BaseClient):
             return self.open_stream(request)
         return Completion.model_validate(self.send(request).data)
 
+    @overload
+    def chat(
+        self, *, messages: list[Any], model: str, stream: Literal[False] = False, **kwargs: Any
+    ) -> ChatCompletion: ...
+    @overload
+    def chat(
+        self, *, messages: list[Any], model: str, stream: Literal[True], **kwargs: Any
+    ) -> ChunkStream: ...
+    @overload
+    def chat(
+        self, *, messages: list[Any], model: str, stream: bool, **kwargs: Any
+    ) -> ChatCompletion | ChunkStream: ...
     def chat(
         self, *, messages: list[Any], model: str, stream: bool = False, **kwargs: Any
     ) -> ChatCompletion | ChunkStream:
@@ -546,6 +607,33 @@ class PortkeyClient(_BaseClient):
             return self.open_stream(request)
         return ChatCompletion.model_validate(self.send(request).data)
 
+    @overload
+    def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: Literal[False] = False,
+        **kwargs: Any,
+    ) -> ChatCompletion | Completion: ...
+    @overload
+    def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: Literal[True],
+        **kwargs: Any,
+    ) -> ChunkStream: ...
+    @overload
+    def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: bool,
+        **kwargs: Any,
+    ) -> ChatCompletion | Completion | ChunkStream: ...
     def prompt_completion(
         self,
         prompt_id: str,
@@ -568,6 +656,45 @@ class PortkeyClient(_BaseClient):
 
         request = self._query("create_embedding", {"input": input, "model": model, **kwargs})
         return EmbeddingList.model_validate(self.send(request).data)
+
+    def list_models(
+        self, *, provider: str | None = None, limit: int | None = None, offset: int | None = None
+    ) -> ModelList:
+        """``GET /models``: the models Portkey lists for this connection (an empty list is no error)."""
+        from ._models import ModelList
+
+        request = self._request_of(self._list_models_options(provider, limit, offset))
+        return ModelList.model_validate(self.send(request).data)
+
+    def feedback(
+        self,
+        *,
+        trace_id: str,
+        value: int,
+        weight: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> FeedbackResult:
+        """``POST /feedback``: rate the answer with this trace id, from -10 to 10."""
+        from ._models import FeedbackResult
+
+        request = self._request_of(self._feedback_options(trace_id, value, weight, metadata))
+        return FeedbackResult.model_validate(self.send(request).data)
+
+    def prompt_render(
+        self, prompt_id: str, *, variables: Mapping[str, Any] | None = None, **parameters: Any
+    ) -> PromptRender:
+        """``POST /prompts/{id}/render``: the saved prompt filled in, with no model called."""
+        from ._models import PromptRender
+
+        request = self._request_of(self._render_options(prompt_id, variables, parameters))
+        return PromptRender.model_validate(self.send(request).data)
+
+    def generate_images(self, *, prompt: str, **kwargs: Any) -> ImagesResponse:
+        """``POST /images/generations``; ``images.urls`` lists them (base64 ones as data: URIs)."""
+        from ._models import ImagesResponse
+
+        request = self._query("image_generation", {"prompt": prompt, **kwargs})
+        return ImagesResponse.model_validate(self.send(request).data)
 
     def close(self) -> None:
         self._http.close()
@@ -648,6 +775,18 @@ class AsyncPortkeyClient(_BaseClient):
         response, _, retries = await self._exchange(request, started)
         return AsyncChunkStream(response, retries, self.settings.timeout, **self._stream_options(started))
 
+    @overload
+    async def completions(
+        self, *, model: str, prompt: str, stream: Literal[False] = False, **kwargs: Any
+    ) -> Completion: ...
+    @overload
+    async def completions(
+        self, *, model: str, prompt: str, stream: Literal[True], **kwargs: Any
+    ) -> AsyncChunkStream: ...
+    @overload
+    async def completions(
+        self, *, model: str, prompt: str, stream: bool, **kwargs: Any
+    ) -> Completion | AsyncChunkStream: ...
     async def completions(
         self, *, model: str, prompt: str, stream: bool = False, **kwargs: Any
     ) -> Completion | AsyncChunkStream:
@@ -658,6 +797,18 @@ class AsyncPortkeyClient(_BaseClient):
             return await self.open_stream(request)
         return Completion.model_validate((await self.send(request)).data)
 
+    @overload
+    async def chat(
+        self, *, messages: list[Any], model: str, stream: Literal[False] = False, **kwargs: Any
+    ) -> ChatCompletion: ...
+    @overload
+    async def chat(
+        self, *, messages: list[Any], model: str, stream: Literal[True], **kwargs: Any
+    ) -> AsyncChunkStream: ...
+    @overload
+    async def chat(
+        self, *, messages: list[Any], model: str, stream: bool, **kwargs: Any
+    ) -> ChatCompletion | AsyncChunkStream: ...
     async def chat(
         self, *, messages: list[Any], model: str, stream: bool = False, **kwargs: Any
     ) -> ChatCompletion | AsyncChunkStream:
@@ -668,6 +819,33 @@ class AsyncPortkeyClient(_BaseClient):
             return await self.open_stream(request)
         return ChatCompletion.model_validate((await self.send(request)).data)
 
+    @overload
+    async def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: Literal[False] = False,
+        **kwargs: Any,
+    ) -> ChatCompletion | Completion: ...
+    @overload
+    async def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: Literal[True],
+        **kwargs: Any,
+    ) -> AsyncChunkStream: ...
+    @overload
+    async def prompt_completion(
+        self,
+        prompt_id: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        stream: bool,
+        **kwargs: Any,
+    ) -> ChatCompletion | Completion | AsyncChunkStream: ...
     async def prompt_completion(
         self,
         prompt_id: str,
@@ -691,6 +869,41 @@ class AsyncPortkeyClient(_BaseClient):
         request = self._query("create_embedding", {"input": input, "model": model, **kwargs})
         return EmbeddingList.model_validate((await self.send(request)).data)
 
+    async def list_models(
+        self, *, provider: str | None = None, limit: int | None = None, offset: int | None = None
+    ) -> ModelList:
+        from ._models import ModelList
+
+        request = self._request_of(self._list_models_options(provider, limit, offset))
+        return ModelList.model_validate((await self.send(request)).data)
+
+    async def feedback(
+        self,
+        *,
+        trace_id: str,
+        value: int,
+        weight: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> FeedbackResult:
+        from ._models import FeedbackResult
+
+        request = self._request_of(self._feedback_options(trace_id, value, weight, metadata))
+        return FeedbackResult.model_validate((await self.send(request)).data)
+
+    async def prompt_render(
+        self, prompt_id: str, *, variables: Mapping[str, Any] | None = None, **parameters: Any
+    ) -> PromptRender:
+        from ._models import PromptRender
+
+        request = self._request_of(self._render_options(prompt_id, variables, parameters))
+        return PromptRender.model_validate((await self.send(request)).data)
+
+    async def generate_images(self, *, prompt: str, **kwargs: Any) -> ImagesResponse:
+        from ._models import ImagesResponse
+
+        request = self._query("image_generation", {"prompt": prompt, **kwargs})
+        return ImagesResponse.model_validate((await self.send(request)).data)
+
     async def aclose(self) -> None:
         await self._http.aclose()
 
@@ -703,10 +916,6 @@ class AsyncPortkeyClient(_BaseClient):
 
 # ---------------------------------------------------------------------------------------------------
 # Streams
-
-
-# After [DONE], read at most this much more before giving the connection up instead of reusing it.
-_DRAIN_LIMIT = 64 * 1024
 
 
 class _StreamBase:
@@ -893,7 +1102,7 @@ class ChunkStream(_StreamBase):
         """Read the end of the body if it is already there (normally it comes with [DONE]), so the
         connection can be reused; a body that does not end at once is left, and its connection
         closed, rather than waited for."""
-        left = _DRAIN_LIMIT
+        left = DRAIN_LIMIT_BYTES
         try:
             with _deadline.within(DRAIN_SECONDS):
                 for data in pieces:
@@ -955,7 +1164,7 @@ class AsyncChunkStream(_StreamBase):
 
     @staticmethod
     async def _adrain(pieces: AsyncIterator[bytes]) -> None:
-        left = _DRAIN_LIMIT
+        left = DRAIN_LIMIT_BYTES
         try:
             with _deadline.within(DRAIN_SECONDS):
                 async for data in pieces:
@@ -969,7 +1178,7 @@ class AsyncChunkStream(_StreamBase):
         return self._iterator
 
     async def __anext__(self) -> dict[str, Any]:
-        return await self._iterator.__anext__()
+        return await anext(self._iterator)
 
     async def aclose(self) -> None:
         await self._iterator.aclose()

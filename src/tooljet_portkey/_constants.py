@@ -1,4 +1,9 @@
-"""Every network default of the package, in one place."""
+"""Every network default and every limit of the package, in one place: time, retries, sizes, counts and the
+bounds of its caches. A module that needs one imports it from here; none keeps a number of its own.
+
+(The playground and the simulator, apps of their own that ``import tooljet_portkey`` never loads, keep
+their servers' limits beside their code.)
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,19 @@ import httpx
 
 DEFAULT_GATEWAY_URL = "https://api.portkey.ai/v1"
 HOSTED_API_HOST = "api.portkey.ai"
+USER_AGENT = "tooljet-portkey"
+
+# ---------------------------------------------------------------------------------------------------
+# Time
 
 # LLM answers can take minutes; a dead host should fail fast.
 DEFAULT_TIMEOUT_SECONDS = 600.0
 CONNECT_TIMEOUT_SECONDS = 10.0
+# test_connection answers within this, whatever the connection's timeout, and never retries.
+CONNECTION_TEST_TIMEOUT_SECONDS = 20.0
+
+# ---------------------------------------------------------------------------------------------------
+# Retries
 
 DEFAULT_MAX_RETRIES = 2
 INITIAL_RETRY_DELAY = 0.5
@@ -17,37 +31,92 @@ MAX_RETRY_DELAY = 8.0
 # A server's Retry-After above this is not waited for: the call fails instead.
 MAX_RETRY_AFTER = 60.0
 
+# ---------------------------------------------------------------------------------------------------
+# Connections
+
 # One pooled client per data source; anonymous callers (no data source id) share a small cache.
 MAX_CACHED_CLIENTS = 64
 DEFAULT_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30)
+# Absolute URLs parsed once per client, by path (prompt ids make paths unbounded).
+MAX_CACHED_URLS = 256
 
-# What an answer may cost: its decompressed body (streamed or not), and one server-sent event (or one
-# line still waiting for its end). Generous for real answers: a 100k-token streamed answer is ~25 MB.
+# ---------------------------------------------------------------------------------------------------
+# What an answer may cost
+
+# Its decompressed body (streamed or not), and one server-sent event (or one line still waiting for its
+# end). Generous for real answers: a 100k-token streamed answer is ~25 MB.
 MIB = 1024 * 1024
 DEFAULT_MAX_RESPONSE_BYTES = 64 * MIB
 DEFAULT_MAX_EVENT_BYTES = 8 * MIB
 # The encodings asked for, and the only ones read: each is inflated with a cap (brotli and zstd
 # cannot be, with the standard library).
 ACCEPT_ENCODING = "gzip, deflate"
+# Inflate at most this much per call, so one network read never becomes more than this.
+INFLATE_STEP_BYTES = 1 * MIB
+# A body that fails as zlib is retried as raw deflate only within its first bytes, up to this many.
+MAX_RAW_DEFLATE_PROBE_BYTES = 64 * 1024
 # Tool calls of one streamed choice: providers allow at most 128 tools; an index past this is refused.
 MAX_TOOL_CALLS = 1024
-# After [DONE], how long to wait for the end of the body before giving the connection up.
+# After [DONE], how long to wait for the end of the body, and how much of it to read, before giving the
+# connection up instead of reusing it.
 DRAIN_SECONDS = 0.05
+DRAIN_LIMIT_BYTES = 64 * 1024
 
-# Guard rails for text a host hands us.
-MAX_OPTION_CHARS = 8 * 1024 * 1024
+# ---------------------------------------------------------------------------------------------------
+# What an error or a result quotes of the server's text
+
+# A body that is not JSON (a proxy's HTML page), as plain text in an error message.
+MAX_ERROR_TEXT_CHARS = 500
+# The gateway's list of errors: this many are joined into the message.
+MAX_LISTED_ERRORS = 5
+# A stream chunk that is not a JSON object, quoted in its error.
+MAX_QUOTED_CHUNK_CHARS = 200
+# A content-encoding nobody asked for, quoted in its error.
+MAX_QUOTED_ENCODING_CHARS = 40
+# An invalid_output error carries the start of the raw answer, enough to see what went wrong.
+MAX_ECHOED_OUTPUT = 2000
+
+# ---------------------------------------------------------------------------------------------------
+# Guard rails for what a host hands us
+
+MAX_OPTION_CHARS = 8 * MIB
 MAX_HEADER_CHARS = 8 * 1024
+# Deeper than any real config, message list or tool schema, and shallow enough that jsonschema (which
+# recurses a few frames a level) stays far from Python's recursion limit.
+MAX_JSON_DEPTH = 64
+# About 3,900 digits: Python prints at most 4,300, and jsonschema prints them.
+MAX_INT_BITS = 13_000
+# Shorter "secrets" are not searched for: redacting every "ab" would make any message unreadable, and
+# no real key is that short.
+MIN_SECRET_CHARS = 4
 
-# A table run (docs/batch.md): rows in flight at most, by default and at most; rows of one query; an
-# embedding request's inputs (OpenAI's per-request limit), by default and at most; and the inputs of one
-# embedding query, sent as requests of that many (49 requests of 2,048 at most, well within 8 MiB of text).
+# ---------------------------------------------------------------------------------------------------
+# Caches of validation (each is emptied when full: a host sends the same few values again and again)
+
+# Validated connections, by their options.
+MAX_CACHED_CONNECTIONS = 256
+# Values that passed their field's schema; only texts up to MAX_KNOWN_TEXT_CHARS, and objects or lists
+# up to MAX_KNOWN_JSON_CHARS of JSON, are remembered.
+MAX_KNOWN_VALUES = 4096
+MAX_KNOWN_TEXT_CHARS = 512
+MAX_KNOWN_JSON_CHARS = 2048
+# JSON Schemas a query carried (a response format's, a tool's parameters) found valid.
+MAX_CHECKED_SCHEMAS = 4096
+# Quick item checks compiled from the shipped schemas (there are a few dozen).
+MAX_QUICK_CHECKS = 1024
+
+# ---------------------------------------------------------------------------------------------------
+# Runs over a table (_batch.py)
+
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 64
+# Rows of one query.
 MAX_ROWS = 10_000
+# OpenAI's per-request limit of embedding inputs, and the default chunk size.
 MAX_EMBEDDING_BATCH = 2048
+# The inputs of one embedding query, sent as requests of MAX_EMBEDDING_BATCH (49 requests at most, well
+# within 8 MiB of text).
 MAX_EMBEDDING_INPUTS = 100_000
-
-USER_AGENT = "tooljet-portkey"
 
 
 def make_timeout(seconds: float) -> httpx.Timeout:

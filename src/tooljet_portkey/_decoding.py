@@ -2,7 +2,7 @@
 
 httpx inflates gzip, deflate (and brotli or zstd when those packages are installed) in one call per
 network read, with no bound: 2 MB of gzip or a few KB of brotli can become gigabytes before anyone
-counts. The client therefore reads the raw body and inflates it here, at most ``_STEP`` bytes per
+counts. The client therefore reads the raw body and inflates it here, at most ``INFLATE_STEP_BYTES`` per
 call, counting as it goes, and stops as soon as the total passes the limit. It asks only for the
 encodings it can bound this way (``ACCEPT_ENCODING``) and refuses any other.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import zlib
 
-_STEP = 1024 * 1024  # inflate at most this much per call, so one read never becomes more than this
+from ._constants import INFLATE_STEP_BYTES, MAX_RAW_DEFLATE_PROBE_BYTES
+
 _KNOWN = frozenset({"gzip", "x-gzip", "deflate"})
-_MAX_SEEN = 64 * 1024  # raw deflate is tried only for a body that failed as zlib within this much
 
 
 class BodyTooLarge(Exception):
@@ -101,7 +101,7 @@ class BodyDecoder:
             self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
             self._left = self.limit  # nothing was returned yet
             return self._inflate(seen)
-        if out or len(self._seen) > _MAX_SEEN:
+        if out or len(self._seen) > MAX_RAW_DEFLATE_PROBE_BYTES:
             self._seen = None
         return out
 
@@ -111,7 +111,7 @@ class BodyDecoder:
         out = []
         try:
             while data:
-                piece = inflater.decompress(data, _STEP)
+                piece = inflater.decompress(data, INFLATE_STEP_BYTES)
                 if piece:
                     out.append(self._count(piece))
                 data = inflater.unconsumed_tail

@@ -13,7 +13,7 @@ are replaced here by checks whose errors carry only the keyword's name. Two more
   quick test (for ints and strs at C speed), and item by item with jsonschema only where that test
   fails: a million tokens cost milliseconds, 100,000 messages a fraction of a second.
 
-Importing this module imports jsonschema: only ``_spec._validator`` does, on first use.
+Importing this module imports jsonschema: only ``_spec.form_validator`` does, on first use.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 from jsonschema.validators import extend
+
+from ._constants import MAX_QUICK_CHECKS
 
 __all__ = ["QUIET_KEYWORDS", "STRUCTURAL_KEYWORDS", "extended_validator"]
 
@@ -208,7 +210,7 @@ def _cached_quick_check(schema: Any) -> _QuickCheck | None:
     known = _quick_checks.get(id(schema))
     if known is None or known[0] is not schema:
         known = (schema, _quick_check(schema))
-        if len(_quick_checks) < 1024:
+        if len(_quick_checks) < MAX_QUICK_CHECKS:
             _quick_checks[id(schema)] = known
     return known[1]
 

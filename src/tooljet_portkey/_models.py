@@ -1,4 +1,4 @@
-"""Typed views of Portkey's four responses. Unknown fields are kept (``extra="allow"``), so nothing a
+"""Typed views of Portkey's responses. Unknown fields are kept (``extra="allow"``), so nothing a
 provider adds is lost; the service hands hosts the JSON itself and never needs these."""
 
 from __future__ import annotations
@@ -87,3 +87,63 @@ def prompt_completion_model(data: Any) -> ChatCompletion | Completion:
     if isinstance(data, dict) and data.get("object") == "text_completion":
         return Completion.model_validate(data)
     return ChatCompletion.model_validate(data)
+
+
+class Model(_Model):
+    """One model of ``GET /models``; Portkey's hosted list adds ``slug`` and ``canonical_slug``."""
+
+    id: str | None = None
+    object: str = "model"
+    created: int | None = None
+    owned_by: str | None = None
+
+
+class ModelList(_Model):
+    object: str = "list"
+    data: list[Model] = []
+
+    @property
+    def ids(self) -> list[str]:
+        """The model ids, in Portkey's order."""
+        return [model.id for model in self.data if model.id is not None]
+
+
+class FeedbackResult(_Model):
+    """The answer of ``POST /feedback``: the new feedback's ids, in the order sent."""
+
+    status: str | None = None
+    message: str | None = None
+    feedback_ids: list[str] = []
+
+
+class RenderedPrompt(_Model):
+    """The request body a saved prompt renders to: its model and hyperparameters, and either the
+    ``messages`` of a chat template or the ``prompt`` of a text template."""
+
+    model: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    prompt: str | list[Any] | None = None
+
+
+class PromptRender(_Model):
+    success: bool = True
+    data: RenderedPrompt = RenderedPrompt()
+
+
+class Image(_Model):
+    url: str | None = None
+    b64_json: str | None = None
+    revised_prompt: str | None = None
+
+
+class ImagesResponse(_Model):
+    created: int | None = None
+    data: list[Image] = []
+    usage: dict[str, Any] | None = None  # gpt-image-1 counts tokens in a shape of its own
+
+    @property
+    def urls(self) -> list[str]:
+        """Each image's URL; a base64 image as a ``data:`` URI (what output ``images`` gives)."""
+        from ._output import image_uri
+
+        return [image.url or image_uri(image.b64_json or "") for image in self.data]

@@ -6,7 +6,12 @@ The query's ``output`` field picks the mode:
 - ``text``: the answer's text, a string; a list of strings when the answer has several choices;
 - ``json``: that text parsed as JSON, and checked against the response format's schema when one was
   given (an answer that is not is an ``invalid_output`` QueryError);
-- ``vectors`` (embeddings): one vector for one input, else a list of vectors in input order.
+- ``vectors`` (embeddings): one vector for one input, else a list of vectors in input order;
+- ``text`` of list models: the model ids; of prompt render: the rendered messages (a chat template) or
+  prompt (a text template);
+- ``images`` (image generation): the image URLs, base64 images as ``data:`` URIs.
+
+List models says in ``metadata.warning`` when Portkey listed no model, whatever the mode.
 
 An answer that only calls tools gives, in ``text`` and ``json`` modes, ``[{id, name, arguments}]`` with
 the arguments parsed from JSON. Whatever the mode, ``answer_metadata`` reads the answer's usage, model
@@ -19,17 +24,16 @@ import base64
 import json
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._constants import MAX_ECHOED_OUTPUT
 from ._errors import QueryError
 
-__all__ = ["AnswerShape", "answer_metadata", "answer_shape", "shape_answer"]
+__all__ = ["AnswerShape", "answer_metadata", "answer_shape", "image_uri", "model_ids", "shape_answer"]
 
 INVALID_OUTPUT = "The answer is not the output asked for"
-# An invalid_output error carries the start of the raw answer, enough to see what went wrong.
-MAX_ECHOED_OUTPUT = 2000
 # A model asked for JSON sometimes wraps it in a Markdown code fence anyway.
 _FENCE = re.compile(r"\A\s*```[A-Za-z0-9_-]*[ \t]*\r?\n(.*?)\r?\n?```\s*\Z", re.DOTALL)
 
@@ -42,6 +46,9 @@ class AnswerShape:
     mode: str = "full"
     schema: Any = None
     single_input: bool = False
+    # set for the operations whose answers have readers of their own (list models, prompt render,
+    # image generation, feedback)
+    operation: str = ""
 
 
 def answer_shape(operation: str, params: Mapping[str, Any], schema: Any = None) -> AnswerShape:
@@ -73,6 +80,9 @@ def answer_metadata(data: Any) -> dict[str, Any]:
 
 def shape_answer(shape: AnswerShape, data: Any) -> tuple[Any, dict[str, Any]]:
     """``data`` for the query's output mode, and what to add to its metadata (a warning)."""
+    reader = _OPERATION_READERS.get(shape.operation)
+    if reader is not None:
+        return reader(shape.mode, data)
     if shape.mode == "full":
         return data, {}
     if shape.mode == "vectors":
@@ -193,3 +203,93 @@ def _vector(embedding: Any) -> Any:
     if len(raw) % 4:
         raise _invalid("Portkey's answer holds a base64 embedding that is not float32", embedding)
     return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+
+
+# ---------------------------------------------------------------------------------------------------
+# List models, prompt render, image generation, feedback
+
+NO_MODELS = "Portkey listed no models for this connection"
+
+
+def model_ids(data: Any) -> list[str] | None:
+    """The model ids of a ``GET /models`` answer, in its order; None when it holds no list."""
+    items = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return None
+    return [item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+
+def _model_list(mode: str, data: Any) -> tuple[Any, dict[str, Any]]:
+    """A 200 that lists no model is still an answer (Portkey's list can come back empty), with a warning."""
+    ids = model_ids(data)
+    extra = {} if ids else {"warning": NO_MODELS}
+    if mode == "full":
+        return data, extra
+    if ids is None:
+        raise _invalid("Portkey's answer holds no model list", "")
+    return ids, extra
+
+
+def _rendered(mode: str, data: Any) -> tuple[Any, dict[str, Any]]:
+    """``{success, data}``: the request body the saved prompt renders to. ``text`` gives its messages
+    (a chat template) or its prompt (a text template); metadata carries the model it names."""
+    rendered = data.get("data") if isinstance(data, dict) else None
+    extra: dict[str, Any] = {}
+    if isinstance(rendered, dict) and isinstance(rendered.get("model"), str):
+        extra["model"] = rendered["model"]
+    if mode == "full":
+        return data, extra
+    if isinstance(rendered, dict):
+        if isinstance(rendered.get("messages"), list):
+            return rendered["messages"], extra
+        if isinstance(rendered.get("prompt"), (str, list)):
+            return rendered["prompt"], extra
+    raise _invalid("Portkey's answer holds no rendered messages or prompt", "")
+
+
+def _images(mode: str, data: Any) -> tuple[Any, dict[str, Any]]:
+    if mode == "full":
+        return data, {}
+    items = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise _invalid("Portkey's answer holds no images", "")
+    return [_image(item) for item in items], {}
+
+
+def _image(item: Any) -> str:
+    if isinstance(item, dict):
+        if isinstance(item.get("url"), str):
+            return str(item["url"])
+        if isinstance(item.get("b64_json"), str):
+            return image_uri(item["b64_json"])
+    raise _invalid("Portkey's answer holds an image with neither url nor b64_json", "")
+
+
+# Image formats by their first bytes; a provider may answer jpeg or webp (gpt-image-1's output_format)
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"))
+
+
+def image_uri(b64: str) -> str:
+    """A base64 image as a ``data:`` URI an ``<img>`` or ToolJet's Image component shows; the type is
+    read from the image's first bytes (PNG unless they say JPEG, GIF or WebP)."""
+    try:
+        head = base64.b64decode(b64[:16], validate=True)
+    except ValueError:
+        raise _invalid("Portkey's answer holds an image that is not base64", b64) from None
+    mime = next((kind for magic, kind in _MAGIC if head.startswith(magic)), "image/png")
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        mime = "image/webp"
+    return f"data:{mime};base64,{b64}"
+
+
+def _acknowledged(mode: str, data: Any) -> tuple[Any, dict[str, Any]]:
+    """Feedback has no output modes: its data is Portkey's answer."""
+    return data, {}
+
+
+_OPERATION_READERS: dict[str, Callable[[str, Any], tuple[Any, dict[str, Any]]]] = {
+    "list_models": _model_list,
+    "prompt_render": _rendered,
+    "image_generation": _images,
+    "feedback": _acknowledged,
+}

@@ -19,7 +19,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
 from . import _constants
-from ._spec import ConnectionSettings
+from ._options import ConnectionSettings
 
 __all__ = ["ClientPool", "Lease"]
 

@@ -5,7 +5,11 @@ Where each form field goes on the wire (facts from Portkey's API reference):
 - ``other_parameters`` is merged into the body, but never overrides a field of the form;
 - ``prompt_parameters`` sits at the body's root beside ``variables``;
 - ``metadata``, ``config``, ``virtualKey``, ``traceId`` and the cache options are headers, never body;
-- a query's ``config`` and ``virtualKey`` override the connection's.
+- a query's ``config`` and ``virtualKey`` override the connection's;
+- list models is a GET with query parameters; feedback's ``traceId`` and ``metadata`` go in its body
+  (as ``trace_id`` and ``metadata``), never in headers;
+- feedback and prompt render are Portkey's own endpoints (no model is called): they carry the Portkey
+  API key alone, never a provider's key, a virtual key or a config.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from ._constants import USER_AGENT
+from ._options import ConnectionSettings, Query
 from ._output import AnswerShape, answer_shape
 from ._rows import RUN_FIELDS, RunShape, run_shape
-from ._spec import ConnectionSettings, Query, check_json_schema, config_header, invalid_option
+from ._spec import check_json_schema, config_header, invalid_option
 
 __all__ = ["HANDLED_FIELDS", "PortkeyRequest", "build_request", "connection_headers"]
 
@@ -37,6 +42,8 @@ class PortkeyRequest:
     operation: str = ""
     # how run() turns the answer into data (the query's output mode); not part of what is sent
     answer: AnswerShape = field(default=AnswerShape(), repr=False, compare=False)
+    # the URL's query parameters (list models' filter and paging), sent as ?key=value
+    params: Mapping[str, str] | None = None
     # how run() sends it: once, once per row, or in chunks of inputs (_rows.py); not part of what is sent
     run: RunShape = field(default=RunShape(), repr=False, compare=False)
     # header values that are secrets, so a repr or a log never shows them
@@ -47,7 +54,8 @@ class PortkeyRequest:
 
     def __repr__(self) -> str:
         shown = {k: ("***" if self._hides(k, v) else v) for k, v in self.headers.items()}
-        return f"PortkeyRequest({self.method} {self.path}, headers={shown}, stream={self.stream})"
+        target = f"{self.path}?{urlencode(self.params)}" if self.params else self.path
+        return f"PortkeyRequest({self.method} {target}, headers={shown}, stream={self.stream})"
 
     def _hides(self, name: str, value: str) -> bool:
         # a config object may carry a provider's api_key; a saved config id is shown
@@ -280,6 +288,95 @@ def _create_embedding(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return "/embeddings", _merge(form, params.get("other_parameters"))
 
 
+# ---------------------------------------------------------------------------------------------------
+# Operations whose whole request is built by a function of their own: list models (a GET), feedback
+# and prompt render (Portkey's own endpoints), image generation
+
+
+def portkey_only_headers(settings: ConnectionSettings) -> dict[str, str]:
+    """Headers of a call to Portkey's own endpoints (feedback, prompt render): no model is called, so
+    only the Portkey API key goes, never a provider's key, a virtual key or a config."""
+    headers = {"user-agent": USER_AGENT, "accept": "application/json"}
+    if settings.api_key:
+        headers["x-portkey-api-key"] = settings.api_key
+    return headers
+
+
+def _list_models_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
+    """``GET /models``, with the connection's headers (a self-hosted gateway asks the provider the
+    connection routes to) and the filter and paging as query parameters."""
+    params = query.params
+    sent = {key: str(params[key]) for key in ("provider", "limit", "offset") if key in params}
+    headers = {**connection_headers(settings), "accept": "application/json"}
+    answer = AnswerShape(params.get("output", "full"), operation=query.operation)
+    return PortkeyRequest("GET", "/models", headers, None, False, query.operation, answer, sent or None)
+
+
+def _feedback_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
+    """``POST /feedback`` ``{trace_id, value, weight, metadata}``: the trace id rated and the feedback's
+    metadata travel in the body, as Portkey's API takes them (not as x-portkey-* headers)."""
+    params = query.params
+    body: dict[str, Any] = {"trace_id": params["traceId"], "value": params["value"]}
+    for key in ("weight", "metadata"):
+        if key in params:
+            body[key] = params[key]
+    answer = AnswerShape(operation=query.operation)
+    return PortkeyRequest(
+        "POST", "/feedback", portkey_only_headers(settings), body, False, query.operation, answer
+    )
+
+
+def _prompt_render(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The body a prompt completion would send, to ``/render``; a render never streams."""
+    path, body = _prompt_completion(params)
+    body.pop("stream", None)
+    return path.removesuffix("/completions") + "/render", body
+
+
+def _prompt_render_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
+    path, body = _prompt_render(query.params)
+    answer = AnswerShape(query.params.get("output", "full"), operation=query.operation)
+    return PortkeyRequest("POST", path, portkey_only_headers(settings), body, False, query.operation, answer)
+
+
+_IMAGE_FIELDS = ("model", "n", "size", "quality", "style", "response_format")
+
+
+def _image_generation(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    form: dict[str, Any] = {"prompt": params["prompt"]}
+    form.update((key, params[key]) for key in _IMAGE_FIELDS if key in params)
+    body = _merge(form, params.get("other_parameters"))
+    body.pop("stream", None)  # the answer is read as one JSON body
+    return "/images/generations", body
+
+
+def _image_generation_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
+    """``POST /images/generations``, routed like a chat: the connection's headers and the query's own
+    metadata, config, virtual key and trace id."""
+    path, body = _image_generation(query.params)
+    headers = connection_headers(settings)
+    headers.update(_query_headers(query.params))
+    headers["accept"] = "application/json"
+    answer = AnswerShape(query.params.get("output", "full"), operation=query.operation)
+    return PortkeyRequest("POST", path, headers, body, False, query.operation, answer)
+
+
+_REQUEST_BUILDERS: dict[str, Callable[[ConnectionSettings, Query], PortkeyRequest]] = {
+    "list_models": _list_models_request,
+    "feedback": _feedback_request,
+    "prompt_render": _prompt_render_request,
+    "image_generation": _image_generation_request,
+}
+# The form fields each of them reads: a test holds operations.json to this.
+_OWN_FIELDS = {
+    "list_models": {"provider", "limit", "offset", "output"},
+    "feedback": {"traceId", "value", "weight", "metadata"},
+    "prompt_render": {"promptId", "variables", "prompt_parameters", "output"},
+    "image_generation": {"prompt", *_IMAGE_FIELDS, "other_parameters", "metadata", "config", "virtualKey",
+                         "traceId", "output"},
+}  # fmt: skip
+
+
 _BUILDERS: dict[str, Callable[[Mapping[str, Any]], tuple[str, dict[str, Any]]]] = {
     "completion": _completion,
     "chat": _chat,
@@ -298,13 +395,19 @@ _BODY_FIELDS = {
     "create_embedding": {"input", "model", "other_parameters"},
 }  # fmt: skip
 HANDLED_FIELDS: Mapping[str, frozenset[str]] = {
-    op: frozenset(fields | HEADER_FIELDS | ANSWER_FIELDS | RUN_FIELDS.get(op, frozenset()))
-    for op, fields in _BODY_FIELDS.items()
+    **{
+        op: frozenset(fields | HEADER_FIELDS | ANSWER_FIELDS | RUN_FIELDS.get(op, frozenset()))
+        for op, fields in _BODY_FIELDS.items()
+    },
+    **{op: frozenset(fields) for op, fields in _OWN_FIELDS.items()},
 }
 
 
 def build_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
     """The one request a validated query becomes."""
+    own = _REQUEST_BUILDERS.get(query.operation)
+    if own is not None:
+        return own(settings, query)
     path, body = _BUILDERS[query.operation](query.params)
     if query.operation == "create_embedding":
         body.pop("stream", None)  # embeddings never stream; the answer is read as one JSON body
@@ -320,4 +423,4 @@ def build_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
     headers["accept"] = "text/event-stream" if stream else "application/json"
     answer = answer_shape(query.operation, query.params, response_schema(query.params))
     run = run_shape(query.operation, query.params, body, stream)
-    return PortkeyRequest("POST", path, headers, body, stream, query.operation, answer, run)
+    return PortkeyRequest("POST", path, headers, body, stream, query.operation, answer, run=run)

@@ -9,13 +9,14 @@ Portkey's error bodies come in several shapes (see docs/errors.md), all read by 
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-from ._constants import MAX_TOOL_CALLS
+from ._constants import MAX_ERROR_TEXT_CHARS, MAX_LISTED_ERRORS, MAX_QUOTED_CHUNK_CHARS, MAX_TOOL_CALLS
 from ._errors import (
     APIResponseValidationError,
     APIStatusError,
@@ -39,7 +40,6 @@ DEFAULT_ERROR_TYPES = {
 
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
-_MAX_TEXT = 500
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def response_metadata(status_code: int, headers: Mapping[str, str], retries: int
 
 def _plain_text(text: str) -> str:
     text = _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
-    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 3] + "..."
+    return text if len(text) <= MAX_ERROR_TEXT_CHARS else text[: MAX_ERROR_TEXT_CHARS - 3] + "..."
 
 
 def error_details(status_code: int, body: Any, text: str) -> tuple[str, str | None]:
@@ -100,7 +100,7 @@ def error_details(status_code: int, body: Any, text: str) -> tuple[str, str | No
         if isinstance(message, str) and message:
             errors = body.get("errors")
             if isinstance(errors, list) and errors:
-                message = f"{message}: " + "; ".join(str(e) for e in errors[:5])
+                message = f"{message}: " + "; ".join(str(e) for e in errors[:MAX_LISTED_ERRORS])
             return message, None
     if text.strip():
         return _plain_text(text), None
@@ -155,8 +155,16 @@ def unwrap_prompt_body(data: Any) -> Any:
 # ---------------------------------------------------------------------------------------------------
 # Streams
 
-DONE: Any = object()
-SKIP: Any = object()
+
+class StreamMarker(enum.Enum):
+    """What ``decode_chunk`` returns for an event that is not a chunk to yield."""
+
+    DONE = "[DONE]"  # the stream's last event: the answer is complete
+    SKIP = "skip"  # a chunk that only carries guardrail verdicts (hook_results): nothing to fold
+
+
+DONE: Final = StreamMarker.DONE
+SKIP: Final = StreamMarker.SKIP
 
 
 _raw_decode = json.JSONDecoder().raw_decode
@@ -178,7 +186,7 @@ def _loads_chunk(data: str) -> Any:
         return None
 
 
-def decode_chunk(event: ServerSentEvent) -> Any:
+def decode_chunk(event: ServerSentEvent) -> dict[str, Any] | StreamMarker:
     """One SSE event -> a chunk dict, DONE at ``[DONE]``, SKIP for a guardrail-only chunk.
 
     Raises StreamError for an error chunk (a non-empty ``error`` key, the gateway's ``status: failure``,
@@ -193,8 +201,9 @@ def decode_chunk(event: ServerSentEvent) -> Any:
         message, kind = error_details(500, chunk, data)
         raise StreamError(message, error_type=kind or "stream_error", chunk=chunk)
     if type(chunk) is not dict:
+        quoted = _plain_text(data)[:MAX_QUOTED_CHUNK_CHARS]
         raise StreamError(
-            f"Portkey sent a stream chunk that is not a JSON object: {_plain_text(data)[:200]}",
+            f"Portkey sent a stream chunk that is not a JSON object: {quoted}",
             error_type="invalid_chunk",
         )
     if chunk.get("error") or chunk.get("status") == "failure":

@@ -101,9 +101,9 @@ def row_variables(variables: Mapping[str, Any], row: Mapping[str, Any]) -> dict[
 def _check_row_variables(operation: str, variables: Mapping[str, Any], rows: Sequence[Any]) -> None:
     """Each row's merged variables, checked by the ``variables`` field's own schema (the values were
     already walked once, as part of ``rows``: only the schema is left)."""
-    from ._spec import _message, _validator
+    from ._spec import _message, form_validator
 
-    form = _validator(operation)
+    form = form_validator(operation)
     schema: Any = form.schema
     validator = form.evolve(schema=schema["properties"]["variables"])
     for index, row in enumerate(rows):

@@ -8,7 +8,7 @@ failure as the QueryError a single query would raise.
   naming the row.
 - Chunks: every chunk must work (a failure raises, naming the chunk's input range); the answers are
   merged into one Portkey-shaped answer, and the output mode applies to it. ``metadata`` is the first
-  chunk's (status, provider...), with ``retries`` summed, ``chunks`` and every chunk's ``traceIds``.
+  chunk's (status, provider...), with ``retries`` summed, ``requests`` and every chunk's ``traceIds``.
 
 Each request runs inside ``rate_limits_to(limiter.throttled)``: a 429 the client retries slows the whole
 run at once. Loaded only when a query is several requests (it imports the thread pool, or asyncio).
@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._batch import (
     AdaptiveLimiter,
@@ -32,12 +32,13 @@ from ._batch import (
     split_input,
 )
 from ._errors import PortkeyError, QueryError
+from ._options import ConnectionSettings
 from ._requests import PortkeyRequest
 from ._responses import PortkeyResponse, response_metadata
 from ._rows import RunningRuns, chunk_request, chunked_input, row_request
 from ._service import _result, to_query_error, unexpected
-from ._spec import ConnectionSettings
 from ._throttle import rate_limits_to
+from ._types import QueryResult
 
 if TYPE_CHECKING:
     from ._client import AsyncPortkeyClient, PortkeyClient
@@ -73,13 +74,13 @@ def _failure(err: Exception, settings: ConnectionSettings, request: PortkeyReque
 
 def _merged(
     request: PortkeyRequest, chunks: Sequence[InputChunk[Any]], answers: Sequence[Any]
-) -> dict[str, Any]:
+) -> QueryResult:
     """The QueryResult of a chunked embedding query, from each chunk's PortkeyResponse."""
     responses: list[PortkeyResponse] = list(answers)
     first = responses[0]
     meta = response_metadata(first.status_code, first.headers, sum(r.retries for r in responses))
     meta.pop("traceId", None)
-    meta["chunks"] = len(chunks)
+    meta["requests"] = len(chunks)
     meta["traceIds"] = [response_metadata(r.status_code, r.headers).get("traceId") for r in responses]
     merged = merge_embeddings(chunks, [r.data for r in responses])
     return _result(request, merged, meta)
@@ -94,7 +95,7 @@ def run_several(
     request: PortkeyRequest,
     on_progress: Progress | None,
     runs: RunningRuns,
-) -> dict[str, Any]:
+) -> QueryResult:
     """The QueryResult of a query of rows or of a chunked embedding input, on a bounded thread pool."""
     shape = request.run
     limiter = AdaptiveLimiter(shape.concurrency)
@@ -120,7 +121,7 @@ def run_several(
                 limiter=limiter,
                 stop=stop,
             )
-            return result.to_query_result()
+            return cast(QueryResult, result.to_query_result())
         chunks = split_input(chunked_input(request) or [], shape.batch_size)
         result = run_items(
             chunks,
@@ -144,7 +145,7 @@ async def arun_several(
     request: PortkeyRequest,
     on_progress: Progress | None,
     runs: RunningRuns,
-) -> dict[str, Any]:
+) -> QueryResult:
     """The asyncio twin of ``run_several``: one task per request in flight."""
     import asyncio
 
@@ -177,7 +178,7 @@ async def arun_several(
                 limiter=limiter,
                 stop=stop,
             )
-            return result.to_query_result()
+            return cast(QueryResult, result.to_query_result())
         chunks = split_input(chunked_input(request) or [], shape.batch_size)
         result = await arun_items(
             chunks,

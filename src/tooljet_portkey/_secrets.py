@@ -13,11 +13,10 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from ._constants import MIN_SECRET_CHARS
+
 __all__ = ["MIN_SECRET_CHARS", "config_secrets", "is_secret_name", "redact", "redact_json"]
 
-# Shorter "secrets" are not searched for: redacting every "ab" would make any message unreadable, and
-# no real key is that short.
-MIN_SECRET_CHARS = 4
 REDACTED = "***"
 
 # A config entry holds a credential when its name, lower-cased and without separators, ends in one of

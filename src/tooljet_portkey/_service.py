@@ -12,11 +12,13 @@ import functools
 import inspect
 import json
 import logging
+import re
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
 from ._client import AsyncPortkeyClient, PortkeyClient
+from ._constants import CONNECTION_TEST_TIMEOUT_SECONDS
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -29,13 +31,14 @@ from ._errors import (
     StreamError,
     StreamTruncatedError,
 )
-from ._output import answer_metadata, shape_answer
+from ._options import ConnectionSettings, Query, parse_connection, parse_query
+from ._output import answer_metadata, model_ids, shape_answer
 from ._pool import ClientPool, Lease
 from ._requests import PortkeyRequest, build_request
 from ._responses import PortkeyResponse, StreamAssembler, header_int, response_metadata
 from ._rows import RunningRuns, is_several
 from ._secrets import config_secrets, redact, redact_json
-from ._spec import ConnectionSettings, Query, parse_connection, parse_query
+from ._types import ConnectionStatus, QueryMetadata, QueryResult
 
 __all__ = ["AsyncQueryService", "QueryService"]
 
@@ -232,6 +235,21 @@ class _ServiceBase(Generic[ClientT]):
             failure = unexpected(err)
         raise detached(failure)
 
+    @classmethod
+    def _prepare_method(
+        cls, method_name: Any, source_options: Any, args: Any
+    ) -> tuple[ConnectionSettings, PortkeyRequest, str | None]:
+        """Check an invoke_method call and build its request (``GET /models``), before any I/O."""
+        try:
+            operation = method_operation(method_name, args)
+            settings, request = cls._build(source_options, {"operation": "list_models"}, False)
+            return settings, request, operation
+        except QueryError as err:
+            failure = err
+        except Exception as err:
+            failure = unexpected(err)
+        raise detached(failure)
+
     @staticmethod
     def _build(
         source_options: Any, query_options: Any, force_stream: bool
@@ -249,7 +267,7 @@ class _ServiceBase(Generic[ClientT]):
         return settings, build_request(settings, query)
 
     @staticmethod
-    def _answered(response: PortkeyResponse, request: PortkeyRequest) -> dict[str, Any]:
+    def _answered(response: PortkeyResponse, request: PortkeyRequest) -> QueryResult:
         """The QueryResult of a plain answer: its data in the query's output mode, and what Portkey's
         headers and the answer said."""
         meta = response_metadata(response.status_code, response.headers, response.retries)
@@ -258,7 +276,7 @@ class _ServiceBase(Generic[ClientT]):
     @staticmethod
     def _assembled(
         assembler: StreamAssembler, stream_metadata: Mapping[str, Any], request: PortkeyRequest
-    ) -> dict[str, Any]:
+    ) -> QueryResult:
         """The QueryResult of a streamed answer: the same shape as unstreamed, chunks folded."""
         meta = {**stream_metadata, "streamed": True, "chunks": assembler.count}
         return _result(request, assembler.result(), meta)
@@ -275,7 +293,7 @@ class _ServiceBase(Generic[ClientT]):
         )
 
 
-def _result(request: PortkeyRequest, answer: Any, meta: dict[str, Any]) -> dict[str, Any]:
+def _result(request: PortkeyRequest, answer: Any, meta: dict[str, Any]) -> QueryResult:
     """``{status: ok, data, metadata}``; an answer that is not the output asked for is a QueryError
     carrying the call's status and trace id."""
     meta.update(answer_metadata(answer))
@@ -285,10 +303,10 @@ def _result(request: PortkeyRequest, answer: Any, meta: dict[str, Any]) -> dict[
         err.data.update(statusCode=meta.get("statusCode"), traceId=meta.get("traceId"))
         raise
     meta.update(extra)
-    return {"status": "ok", "data": data, "metadata": meta}
+    return {"status": "ok", "data": data, "metadata": cast(QueryMetadata, meta)}
 
 
-def _connection_failure(err: BaseException, settings: ConnectionSettings | None) -> dict[str, Any]:
+def _connection_failure(err: BaseException, settings: ConnectionSettings | None) -> ConnectionStatus:
     if isinstance(err, QueryError):
         return {"status": "failed", "message": err.description}
     if isinstance(err, APIStatusError):
@@ -324,6 +342,61 @@ async def _aclose_quietly(clients: Sequence[AsyncPortkeyClient]) -> None:
             await client.aclose()
         except Exception as err:
             log.debug("tooljet_portkey: closing a retired client failed (%s)", type(err).__name__)
+
+
+# ---------------------------------------------------------------------------------------------------
+# invoke_method: what fills a dynamic-selector (the model dropdown)
+
+LIST_MODELS = "listModels"
+METHODS = (LIST_MODELS,)
+INVALID_METHOD = "Invalid method"
+EMBEDDING_OPERATION = "create_embedding"
+_SHOWN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _method_error(field: str, problem: str) -> QueryError:
+    return QueryError(INVALID_METHOD, f"{field}: {problem}", {"field": field})
+
+
+def method_operation(method_name: Any, args: Any) -> str | None:
+    """Check an invoke_method call; the operation its model list is for (None: every model).
+
+    The method name is shown in the error only when it is a plain identifier (it comes from
+    operations.json through the host, but a host could send anything)."""
+    if method_name not in METHODS:
+        shown = method_name if isinstance(method_name, str) and _SHOWN_NAME.fullmatch(method_name) else None
+        what = f"{shown} is not a method of this plugin" if shown else "is not a method of this plugin"
+        raise _method_error("method", f"{what} (one of: {', '.join(METHODS)})")
+    if args is None:
+        return None
+    if not isinstance(args, Mapping):
+        raise _method_error("args", "must be an object")
+    operation = args.get("operation")
+    if operation is None or (isinstance(operation, str) and not operation.strip()):
+        return None
+    if not isinstance(operation, str):
+        raise _method_error("args.operation", "must be text")
+    return operation
+
+
+def model_choices(ids: Sequence[str], operation: str | None) -> list[dict[str, str]]:
+    """A dynamic-selector's choices: each model id once, in Portkey's order. Portkey's list carries no
+    model type, so models are told apart by name: ids containing ``embed`` are offered for
+    create_embedding, the others for every other operation, and all of them without an operation."""
+    seen: set[str] = set()
+    choices = []
+    for model in ids:
+        if model in seen:
+            continue
+        seen.add(model)
+        if operation is not None and ("embed" in model.lower()) != (operation == EMBEDDING_OPERATION):
+            continue
+        choices.append({"value": model, "label": model})
+    return choices
+
+
+def _listed(response: PortkeyResponse, operation: str | None) -> dict[str, Any]:
+    return {"status": "ok", "data": model_choices(model_ids(response.data) or [], operation)}
 
 
 class QueryService(_ServiceBase[PortkeyClient]):
@@ -368,7 +441,7 @@ class QueryService(_ServiceBase[PortkeyClient]):
         data_source_id: Any = None,
         data_source_updated_at: Any = None,
         on_progress: Callable[[int, int], object] | None = None,
-    ) -> dict[str, Any]:
+    ) -> QueryResult:
         """Run one query; return ``{status: ok, data, metadata}`` or raise QueryError.
 
         A query of ``rows`` (or an embedding input longer than ``batch_size``) sends several requests
@@ -396,7 +469,7 @@ class QueryService(_ServiceBase[PortkeyClient]):
 
     def _send(
         self, client: PortkeyClient, settings: ConnectionSettings, request: PortkeyRequest
-    ) -> dict[str, Any]:
+    ) -> QueryResult:
         if not request.stream:
             return self._answered(client.send(request), request)
         assembler = StreamAssembler()
@@ -446,7 +519,28 @@ class QueryService(_ServiceBase[PortkeyClient]):
                 if lease is not None:
                     self._release(lease)
 
-    def test_connection(self, source_options: Any) -> dict[str, Any]:
+    @_detaching
+    def invoke_method(self, method_name: str, source_options: Any, args: Any = None) -> dict[str, Any]:
+        """ToolJet's invokeMethod, what fills a ``dynamic-selector``. ``listModels`` answers
+        ``{status: ok, data: [{value, label}, ...]}``: the models Portkey lists for this connection,
+        those for ``args["operation"]`` (see ``model_choices``). Failures are QueryError."""
+        settings, request, operation = self._prepare_method(method_name, source_options, args)
+        try:
+            lease = self._lease(settings, None, None)
+            try:
+                response = lease.client.send(request)
+            finally:
+                self._release(lease)
+        except PortkeyError as err:
+            raise to_query_error(err, settings, request) from None
+        except QueryError:
+            raise
+        except Exception as err:
+            raise unexpected(err) from None
+        self._log(request, {"statusCode": response.status_code, "retries": response.retries})
+        return _listed(response, operation)
+
+    def test_connection(self, source_options: Any) -> ConnectionStatus:
         """``{status: ok}`` when Portkey accepts the connection, else ``{status: failed, message}``."""
         settings: ConnectionSettings | None = None
         try:
@@ -590,7 +684,7 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         data_source_id: Any = None,
         data_source_updated_at: Any = None,
         on_progress: Callable[[int, int], object] | None = None,
-    ) -> dict[str, Any]:
+    ) -> QueryResult:
         settings, request = self._prepare(source_options, query_options)
         try:
             lease = await self._lease(settings, data_source_id, data_source_updated_at)
@@ -614,7 +708,7 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
 
     async def _send(
         self, client: AsyncPortkeyClient, settings: ConnectionSettings, request: PortkeyRequest
-    ) -> dict[str, Any]:
+    ) -> QueryResult:
         if not request.stream:
             return self._answered(await client.send(request), request)
         assembler = StreamAssembler()
@@ -661,7 +755,26 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
                 if lease is not None:
                     await self._release(lease)
 
-    async def test_connection(self, source_options: Any) -> dict[str, Any]:
+    @_detaching
+    async def invoke_method(self, method_name: str, source_options: Any, args: Any = None) -> dict[str, Any]:
+        """The async twin of QueryService.invoke_method."""
+        settings, request, operation = self._prepare_method(method_name, source_options, args)
+        try:
+            lease = await self._lease(settings, None, None)
+            try:
+                response = await lease.client.send(request)
+            finally:
+                await self._release(lease)
+        except PortkeyError as err:
+            raise to_query_error(err, settings, request) from None
+        except QueryError:
+            raise
+        except Exception as err:
+            raise unexpected(err) from None
+        self._log(request, {"statusCode": response.status_code, "retries": response.retries})
+        return _listed(response, operation)
+
+    async def test_connection(self, source_options: Any) -> ConnectionStatus:
         settings: ConnectionSettings | None = None
         try:
             settings = parse_connection(source_options)
@@ -705,4 +818,6 @@ def _models_request(settings: ConnectionSettings) -> PortkeyRequest:
 
 def _probe_settings(settings: ConnectionSettings) -> ConnectionSettings:
     """A connection test should answer quickly: a short timeout and no retries."""
-    return dataclasses.replace(settings, timeout=min(settings.timeout, 20.0), max_retries=0)
+    return dataclasses.replace(
+        settings, timeout=min(settings.timeout, CONNECTION_TEST_TIMEOUT_SECONDS), max_retries=0
+    )

@@ -4,6 +4,7 @@ The two shipped JSON files are the one source of truth for which options exist, 
 which are required. Hosts hand us text (``"256"``, ``"0.7"``, ``"[...]"``), so each value is first
 coerced by its field's kind and then checked against the field's JSON Schema. Validators are compiled
 once per process, on first use (jsonschema is imported lazily to keep ``import tooljet_portkey`` cheap).
+``validate_form`` does both for one form; ``_options`` builds the connection and the query from it.
 
 What a refusal says: the field, where inside it (array indexes and the property names the spec itself
 declares) and the problem, never the value, nor a key the user chose (a metadata key): whatever a user
@@ -16,27 +17,43 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from ._constants import (
-    DEFAULT_GATEWAY_URL,
-    DEFAULT_MAX_EVENT_BYTES,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT_SECONDS,
-    HOSTED_API_HOST,
+    MAX_CHECKED_SCHEMAS,
     MAX_HEADER_CHARS,
+    MAX_KNOWN_JSON_CHARS,
+    MAX_KNOWN_TEXT_CHARS,
+    MAX_KNOWN_VALUES,
     MAX_OPTION_CHARS,
-    MIB,
 )
 from ._errors import QueryError
-from ._secrets import config_secrets
 from ._values import TOO_DEEP, json_problem
+
+__all__ = [
+    "COERCE_KINDS",
+    "CONNECTION_FORM",
+    "INVALID_CONNECTION",
+    "INVALID_OPTIONS",
+    "MANIFEST_URI",
+    "OPERATIONS_URI",
+    "Field",
+    "Spec",
+    "check_json_schema",
+    "config_header",
+    "describe_error",
+    "field_error",
+    "form_fields",
+    "form_validator",
+    "invalid_option",
+    "is_blank",
+    "load_spec",
+    "validate_form",
+]
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import SchemaError, ValidationError
@@ -47,20 +64,8 @@ MANIFEST_URI = "urn:tooljet-portkey:manifest"
 INVALID_OPTIONS = "Invalid query options"
 INVALID_CONNECTION = "Invalid connection options"
 
-# How host text becomes a value (a field's "coerce"); the shipped meta-schemas list the same kinds.
-COERCE_KINDS = frozenset(
-    {
-        "text",
-        "trim",
-        "integer",
-        "number",
-        "boolean",
-        "json",
-        "list",
-        "json-object-or-text",
-        "json-array-or-text",
-    }
-)
+# The form name of the data source's connection (manifest.json); every other form is an operation's.
+CONNECTION_FORM = "connection"
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -135,6 +140,8 @@ def load_spec() -> Spec:
     manifest_doc = _read("manifest.json")
     properties = operations_doc["properties"]
     names = {item["value"]: item["name"] for item in properties["operation"]["list"]}
+    if CONNECTION_FORM in names:
+        raise ValueError(f"the operation name {CONNECTION_FORM!r} is the connection form's")
     in_operations = {"": operations_doc, OPERATIONS_URI: operations_doc}
     in_manifest = {"": manifest_doc, OPERATIONS_URI: operations_doc}
     operations = {op: tuple(_field(raw, in_operations) for raw in properties[op].values()) for op in names}
@@ -148,9 +155,15 @@ def _object_schema(fields: tuple[Field, ...], uri: str) -> dict[str, Any]:
     return {"$id": uri, "type": "object", "properties": {f.key: f.schema for f in fields}}
 
 
+def form_fields(form: str) -> tuple[Field, ...]:
+    """The fields of one form: an operation's, or the connection's (``CONNECTION_FORM``)."""
+    spec = load_spec()
+    return spec.connection if form == CONNECTION_FORM else spec.operations[form]
+
+
 @cache
-def _validator(name: str) -> Validator:
-    """The compiled validator for one operation, or for the connection (``name == ""``)."""
+def form_validator(form: str) -> Validator:
+    """The compiled validator of one form: an operation's, or the connection's (``CONNECTION_FORM``)."""
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT202012
@@ -160,12 +173,12 @@ def _validator(name: str) -> Validator:
     spec = load_spec()
     operations_resource: Resource[Any] = DRAFT202012.create_resource(dict(spec.operations_doc))
     registry: Registry[Any] = Registry().with_resource(OPERATIONS_URI, operations_resource)
-    if name:
-        schema = _object_schema(spec.operations[name], f"{OPERATIONS_URI}:{name}")
-        local = spec.operations_doc["definitions"]
-    else:
+    if form == CONNECTION_FORM:
         schema = _object_schema(spec.connection, MANIFEST_URI)
         local = spec.manifest_doc.get("definitions", {})
+    else:
+        schema = _object_schema(spec.operations[form], f"{OPERATIONS_URI}:{form}")
+        local = spec.operations_doc["definitions"]
     schema = _inline_refs(schema, local, ())
     validator: Validator = extended_validator(Draft202012Validator)(schema, registry=registry)
     return validator
@@ -204,7 +217,8 @@ _OPERATIONS_DEFINITIONS = f"{OPERATIONS_URI}#/definitions/"
 # Coercion: host text -> Python values
 
 
-def _fail(title: str, key: str, problem: str) -> QueryError:
+def field_error(title: str, key: str, problem: str) -> QueryError:
+    """The refusal of one field: ``title`` is the form's (INVALID_OPTIONS or INVALID_CONNECTION)."""
     return QueryError(title, f"{key}: {problem}", {"field": key})
 
 
@@ -235,7 +249,7 @@ def check_json_schema(key: str, schema: Any, where: str = "") -> None:
     except SchemaError as error:
         problem = f"is not a valid JSON Schema (at schema{_schema_place(error)}: {describe_error(error)})"
         raise invalid_option(key, problem, where) from None
-    if len(_checked_schemas) >= _MAX_KNOWN:
+    if len(_checked_schemas) >= MAX_CHECKED_SCHEMAS:
         _checked_schemas.clear()
     _checked_schemas[text] = None
 
@@ -285,18 +299,95 @@ def _parse(text: str) -> tuple[Any, str | None]:
         return None, TOO_DEEP
 
 
-def _loads(text: str, title: str, key: str) -> Any:
-    value, problem = _parse(text)
-    if problem:
-        raise _fail(title, key, problem)
-    return value
-
-
 def _to_number(text: str) -> float | None:
     try:
         return float(text)
     except ValueError:
         return None
+
+
+# One coercer per coerce kind: the host's text -> (the value, None), or (None, the problem in words that
+# never quote the text). Pure: the field's key and the refusal's title are added by ``_coerce``.
+Coerced = tuple[Any, str | None]
+
+
+def _as_text(value: str) -> Coerced:
+    return value, None
+
+
+def _as_trimmed(value: str) -> Coerced:
+    # Identifiers and keys: spaces pasted around them are never meant. Line breaks are not trimmed:
+    # in a value that becomes a header they are refused, as header injection.
+    return value.strip(" "), None
+
+
+def _as_integer(value: str) -> Coerced:
+    number = _to_number(value.strip())
+    if number is None or not (math.isfinite(number) and number.is_integer()):
+        return None, "must be a whole number"
+    return int(number), None
+
+
+def _as_number(value: str) -> Coerced:
+    number = _to_number(value.strip())
+    if number is None:
+        return None, "must be a number"
+    if not math.isfinite(number):
+        return None, "must be a finite number"
+    return number, None
+
+
+def _as_boolean(value: str) -> Coerced:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True, None
+    if lowered in _FALSE:
+        return False, None
+    return None, "must be true or false"
+
+
+def _as_json(value: str) -> Coerced:
+    return _parse(value.strip())
+
+
+def _as_json_object_or_text(value: str) -> Coerced:
+    text = value.strip()
+    return _parse(text) if text.startswith("{") else (text, None)
+
+
+def _as_json_array_or_text(value: str) -> Coerced:
+    """A JSON array when the text is one; else the text as it came."""
+    text = value.strip()
+    if text.startswith("["):
+        parsed, problem = _parse(text)
+        if not problem:
+            return parsed, None
+    return value, None
+
+
+def _as_list(value: str) -> Coerced:
+    """A JSON array when the text is one; else the text's comma-separated items."""
+    text = value.strip()
+    if text.startswith("["):
+        parsed, problem = _parse(text)
+        if not problem:
+            return parsed, None
+    return [part.strip(" ") for part in value.split(",") if part.strip(" ")], None
+
+
+_COERCERS: Mapping[str, Callable[[str], Coerced]] = {
+    "text": _as_text,
+    "trim": _as_trimmed,
+    "integer": _as_integer,
+    "number": _as_number,
+    "boolean": _as_boolean,
+    "json": _as_json,
+    "list": _as_list,
+    "json-object-or-text": _as_json_object_or_text,
+    "json-array-or-text": _as_json_array_or_text,
+}
+# How host text becomes a value (a field's "coerce"); the shipped meta-schemas list the same kinds.
+COERCE_KINDS = frozenset(_COERCERS)
 
 
 def _coerce(f: Field, value: Any, title: str) -> Any:
@@ -308,65 +399,29 @@ def _coerce(f: Field, value: Any, title: str) -> Any:
     if not isinstance(value, str):
         if isinstance(value, float) and f.coerce in ("integer", "number"):
             if not math.isfinite(value):
-                raise _fail(title, f.key, "must be a finite number")
+                raise field_error(title, f.key, "must be a finite number")
             if f.coerce == "integer" and value.is_integer():
                 return int(value)
         return value
     if len(value) > MAX_OPTION_CHARS:
-        raise _fail(title, f.key, f"is longer than {MAX_OPTION_CHARS} characters")
-    text = value.strip()
-    kind = f.coerce
-    if kind == "integer":
-        number = _to_number(text)
-        if number is None or not (math.isfinite(number) and number.is_integer()):
-            raise _fail(title, f.key, "must be a whole number")
-        return int(number)
-    if kind == "number":
-        number = _to_number(text)
-        if number is None:
-            raise _fail(title, f.key, "must be a number")
-        if not math.isfinite(number):
-            raise _fail(title, f.key, "must be a finite number")
-        return number
-    if kind == "boolean":
-        lowered = text.lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise _fail(title, f.key, "must be true or false")
-    if kind == "trim":
-        # Identifiers and keys: spaces pasted around them are never meant. Line breaks are not
-        # trimmed: in a value that becomes a header they are refused, as header injection.
-        return value.strip(" ")
-    if kind == "json":
-        return _loads(text, title, f.key)
-    if kind == "json-object-or-text":
-        return _loads(text, title, f.key) if text.startswith("{") else text
-    if kind == "json-array-or-text":
-        if text.startswith("["):
-            parsed, problem = _parse(text)
-            return value if problem else parsed
-        return value
-    if kind == "list":
-        if text.startswith("["):
-            parsed, problem = _parse(text)
-            if not problem:
-                return parsed
-        return [part.strip(" ") for part in value.split(",") if part.strip(" ")]
-    return value
+        raise field_error(title, f.key, f"is longer than {MAX_OPTION_CHARS} characters")
+    coerced, problem = _COERCERS[f.coerce](value)
+    if problem:
+        raise field_error(title, f.key, problem)
+    return coerced
 
 
-def _is_blank(value: Any) -> bool:
+def is_blank(value: Any) -> bool:
+    """Whether a host left a field empty: None, or text of only whitespace."""
     return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _pick(options: Mapping[str, Any], f: Field) -> Any:
     """The field's value, falling back to the old keys that saved queries may still carry."""
     value = options.get(f.key)
-    if _is_blank(value):
+    if is_blank(value):
         for alias in f.aliases:
-            if not _is_blank(options.get(alias)):
+            if not is_blank(options.get(alias)):
                 return options[alias]
     return value
 
@@ -375,7 +430,7 @@ def _collect(fields: tuple[Field, ...], options: Mapping[str, Any], title: str) 
     values: dict[str, Any] = {}
     for f in fields:
         value = _pick(options, f)
-        if not _is_blank(value):
+        if not is_blank(value):
             values[f.key] = _coerce(f, value, title)
     return values
 
@@ -388,9 +443,9 @@ def _check_lengths(validator: Validator, values: Mapping[str, Any], title: str) 
     for key, value in values.items():
         schema = schemas.get(key, {})
         if isinstance(value, list) and len(value) > schema.get("maxItems", math.inf):
-            raise _fail(title, key, f"must have at most {schema['maxItems']} items")
+            raise field_error(title, key, f"must have at most {schema['maxItems']} items")
         if isinstance(value, dict) and len(value) > schema.get("maxProperties", math.inf):
-            raise _fail(title, key, f"must have at most {schema['maxProperties']} keys")
+            raise field_error(title, key, f"must have at most {schema['maxProperties']} keys")
 
 
 def _check_values(values: Mapping[str, Any], title: str) -> dict[str, int]:
@@ -399,11 +454,18 @@ def _check_values(values: Mapping[str, Any], title: str) -> dict[str, int]:
     for key, value in values.items():
         problem, sizes[key] = json_problem(value)
         if problem:
-            raise _fail(title, key, problem)
+            raise field_error(title, key, problem)
     return sizes
 
 
 _HEADER_JSON = ("config", "metadata")  # sent as JSON text in an x-portkey-* header
+
+
+def config_header(config: Any) -> str:
+    """The x-portkey-config header value: a config object as compact ASCII JSON, or a config id."""
+    if isinstance(config, str):
+        return config
+    return json.dumps(config, separators=(",", ":"), ensure_ascii=True)
 
 
 def _check_header_sizes(values: Mapping[str, Any], sizes: Mapping[str, int], title: str) -> None:
@@ -414,7 +476,7 @@ def _check_header_sizes(values: Mapping[str, Any], sizes: Mapping[str, int], tit
         if value is None or isinstance(value, str):
             continue
         if sizes[key] > MAX_HEADER_CHARS or len(config_header(value)) > MAX_HEADER_CHARS:
-            raise _fail(
+            raise field_error(
                 title, key, f"is longer than {MAX_HEADER_CHARS} characters as JSON, the most a header holds"
             )
 
@@ -517,20 +579,19 @@ def _message(error: ValidationError) -> str:
 # (the schemas have no cross-field rules), so a value valid once is valid again.
 _KnownKey = tuple[str, str, type, Any]
 _known_valid: dict[_KnownKey, None] = {}
-_MAX_KNOWN = 4096
-_MAX_KNOWN_TEXT = 512
-_MAX_KNOWN_JSON = 2048
 _TOOTOO_DEEP: Any = object()
 
 
 def _known_key(form: str, key: str, value: Any, size: int) -> _KnownKey | None:
     """What identifies a value: itself when it is a scalar, its JSON text when it is an object or list
     (a saved query sends the same messages or config again and again)."""
-    if isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) <= _MAX_KNOWN_TEXT):
+    if isinstance(value, (bool, int, float)) or (
+        isinstance(value, str) and len(value) <= MAX_KNOWN_TEXT_CHARS
+    ):
         return (form, key, type(value), value)
-    if isinstance(value, (dict, list)) and size <= _MAX_KNOWN_JSON:
+    if isinstance(value, (dict, list)) and size <= MAX_KNOWN_JSON_CHARS:
         encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=True)
-        if len(encoded) <= _MAX_KNOWN_JSON:
+        if len(encoded) <= MAX_KNOWN_JSON_CHARS:
             return (form, key, type(value), encoded)
     return None
 
@@ -549,7 +610,7 @@ def _validate(
 
     for f in fields:
         if f.required and f.key not in values:
-            raise _fail(title, f.key, "is required")
+            raise field_error(title, f.key, "is required")
     keys = {k: _known_key(form, k, v, sizes[k]) for k, v in values.items()}
     pending = {k: v for k, v in values.items() if keys[k] not in _known_valid}
     if not pending:
@@ -559,9 +620,9 @@ def _validate(
     except RecursionError:  # only when the host's own stack is already deep
         first = _TOOTOO_DEEP
     if first is _TOOTOO_DEEP:
-        raise _fail(title, max(pending, key=lambda k: sizes[k]), TOO_DEEP)
+        raise field_error(title, max(pending, key=lambda k: sizes[k]), TOO_DEEP)
     if first is None:
-        if len(_known_valid) >= _MAX_KNOWN:
+        if len(_known_valid) >= MAX_KNOWN_VALUES:
             _known_valid.clear()
         _known_valid.update((known, None) for k in pending if (known := keys[k]) is not None)
         return
@@ -570,194 +631,29 @@ def _validate(
 
 
 # ---------------------------------------------------------------------------------------------------
-# Public entry points
+# The entry point: a form's options -> its coerced, validated values
 
 
-@dataclass(frozen=True)
-class Query:
-    """A validated query: the operation and its coerced values, keyed by operations.json keys."""
-
-    operation: str
-    params: Mapping[str, Any]
-
-    def __repr__(self) -> str:
-        # values stay out: a query's virtualKey or config may be a secret
-        return f"Query({self.operation!r}, fields={sorted(self.params)})"
-
-
-def parse_query(query_options: Any) -> Query:
-    """Validate what a host sent for one query. Raises QueryError naming the field and the problem."""
-    if not isinstance(query_options, Mapping):
-        raise QueryError(INVALID_OPTIONS, "query options must be an object", {"field": "operation"})
-    spec = load_spec()
-    operation = query_options.get("operation")
-    if not isinstance(operation, str) or operation not in spec.operations:
-        allowed = ", ".join(spec.operations)
-        problem = "is required" if _is_blank(operation) else "is not a known operation"
-        raise _fail(INVALID_OPTIONS, "operation", f"{problem} (one of: {allowed})")
-    fields = spec.operations[operation]
-    validator = _validator(operation)
-    values = _collect(fields, query_options, INVALID_OPTIONS)
-    _check_lengths(validator, values, INVALID_OPTIONS)
-    sizes = _check_values(values, INVALID_OPTIONS)
-    _check_header_sizes(values, sizes, INVALID_OPTIONS)
-    _validate(operation, fields, validator, values, sizes, INVALID_OPTIONS)
-    return Query(operation, values)
+def validate_form(form: str, options: Mapping[str, Any], title: str) -> dict[str, Any]:
+    """The values of one form's fields (an operation's, or ``CONNECTION_FORM``), coerced from what the
+    host sent and checked against their schemas, keyed by the spec's keys (an alias's value under its
+    field's key); blank fields are left out. Raises QueryError(``title``) naming the field."""
+    fields = form_fields(form)
+    validator = form_validator(form)
+    values = _collect(fields, options, title)
+    _check_lengths(validator, values, title)
+    sizes = _check_values(values, title)
+    _check_header_sizes(_header_bound(form, values), sizes, title)
+    _validate(form, fields, validator, values, sizes, title)
+    return values
 
 
-def _redacted(value: str | None) -> str:
-    return "None" if value is None else "'***'"
+# Operations whose ``metadata`` field is sent in the body (Portkey's feedback API), not as a header
+_BODY_METADATA = frozenset({"feedback"})
 
 
-@dataclass(frozen=True)
-class ConnectionSettings:
-    """A validated connection. Hashable (it keys the client pool); its repr hides every secret."""
-
-    base_url: str = DEFAULT_GATEWAY_URL
-    api_key: str | None = field(default=None, repr=False)
-    virtual_key: str | None = field(default=None, repr=False)
-    provider: str | None = None
-    provider_api_key: str | None = field(default=None, repr=False)
-    config: str | None = None  # the x-portkey-config header: compact JSON, or a saved config id
-    custom_host: str | None = None
-    timeout: float = DEFAULT_TIMEOUT_SECONDS
-    max_retries: int = DEFAULT_MAX_RETRIES
-    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
-    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
-    stream_timeout: float | None = None  # the most a whole stream may take; None: no total limit
-    use_system_proxy: bool = True  # honour HTTP(S)_PROXY, ALL_PROXY, NO_PROXY
-
-    def __repr__(self) -> str:
-        return (
-            f"ConnectionSettings(base_url={self.base_url!r}, api_key={_redacted(self.api_key)}, "
-            f"virtual_key={_redacted(self.virtual_key)}, provider={self.provider!r}, "
-            f"provider_api_key={_redacted(self.provider_api_key)}, "
-            f"config={'None' if self.config is None else '<set>'}, custom_host={self.custom_host!r}, "
-            f"timeout={self.timeout!r}, max_retries={self.max_retries!r}, "
-            f"max_response_bytes={self.max_response_bytes!r}, max_event_bytes={self.max_event_bytes!r}, "
-            f"stream_timeout={self.stream_timeout!r}, use_system_proxy={self.use_system_proxy!r})"
-        )
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """Every secret this connection holds, for redaction of text Portkey sends back."""
-        found = [s for s in (self.api_key, self.virtual_key, self.provider_api_key) if s]
-        if self.config and self.config.startswith("{"):
-            found.extend(config_secrets(json.loads(self.config)))
-        return tuple(found)
-
-
-def config_header(config: Any) -> str:
-    """The x-portkey-config header value: a config object as compact ASCII JSON, or a config id."""
-    if isinstance(config, str):
-        return config
-    return json.dumps(config, separators=(",", ":"), ensure_ascii=True)
-
-
-def _url_problem(value: str) -> str | None:
-    """What is wrong with a gateway or custom host URL, in words that never quote it."""
-    try:
-        parts = urlsplit(value)
-    except ValueError:  # an unclosed IPv6 bracket: "http://[::1/v1"
-        return "must be an http(s) URL with a host"
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return "must be an http(s) URL with a host"
-    if parts.username is not None or parts.password is not None:
-        return "must not carry credentials (user:password@)"
-    if parts.query or parts.fragment:
-        return "must not have a query string or fragment"
-    try:
-        _ = parts.port
-    except ValueError:  # its message quotes the port text
-        return "has an invalid port"
-    return None
-
-
-def _check_url(value: str, key: str) -> str:
-    problem = _url_problem(value)
-    if problem:
-        raise _fail(INVALID_CONNECTION, key, problem)
-    return value.rstrip("/")
-
-
-# Validated connections by their options: a host sends the same data source's options with every query.
-_connections: dict[tuple[Any, ...], ConnectionSettings] = {}
-_MAX_CONNECTIONS = 256
-
-
-def _options_key(options: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    """A hashable, type-exact key for source options made of text, numbers, None and JSON values."""
-    try:
-        return tuple(
-            sorted(
-                (
-                    str(k),
-                    type(v).__name__,
-                    v
-                    if isinstance(v, (str, int, float, type(None)))
-                    else json.dumps(v, sort_keys=True, allow_nan=False),
-                )
-                for k, v in options.items()
-            )
-        )
-    except (TypeError, ValueError, RecursionError):
-        return None
-
-
-def parse_connection(source_options: Any) -> ConnectionSettings:
-    """Validate a data source's options (manifest.json keys). Raises QueryError naming the field."""
-    if source_options is None:
-        source_options = {}
-    if not isinstance(source_options, Mapping):
-        raise QueryError(INVALID_CONNECTION, "source options must be an object", {"field": "source"})
-    key = _options_key(source_options)
-    settings = _connections.get(key) if key is not None else None
-    if settings is None:
-        settings = _parse_connection(source_options)
-        if key is not None:
-            if len(_connections) >= _MAX_CONNECTIONS:
-                _connections.clear()
-            _connections[key] = settings
-    return settings
-
-
-def _parse_connection(source_options: Mapping[str, Any]) -> ConnectionSettings:
-    spec = load_spec()
-    validator = _validator("")
-    values = _collect(spec.connection, source_options, INVALID_CONNECTION)
-    _check_lengths(validator, values, INVALID_CONNECTION)
-    sizes = _check_values(values, INVALID_CONNECTION)
-    _check_header_sizes(values, sizes, INVALID_CONNECTION)
-    _validate("", spec.connection, validator, values, sizes, INVALID_CONNECTION)
-    base_url = _check_url(values.get("gatewayUrl", DEFAULT_GATEWAY_URL), "gatewayUrl")
-    custom_host = values.get("customHost")
-    if custom_host is not None:
-        custom_host = _check_url(custom_host, "customHost")
-    api_key = values.get("apiKey")
-    if api_key is None and urlsplit(base_url).hostname == HOSTED_API_HOST:
-        raise _fail(
-            INVALID_CONNECTION,
-            "apiKey",
-            "is required for Portkey's hosted API (set gatewayUrl for a self-hosted gateway)",
-        )
-    config = values.get("config")
-    return ConnectionSettings(
-        base_url=base_url,
-        api_key=api_key,
-        virtual_key=values.get("virtualKey"),
-        provider=values.get("provider"),
-        provider_api_key=values.get("providerApiKey"),
-        config=None if config is None else config_header(config),
-        custom_host=custom_host,
-        timeout=float(values.get("timeout", DEFAULT_TIMEOUT_SECONDS)),
-        max_retries=int(values.get("maxRetries", DEFAULT_MAX_RETRIES)),
-        max_response_bytes=_mib_to_bytes(values.get("maxResponseMiB"), DEFAULT_MAX_RESPONSE_BYTES),
-        max_event_bytes=_mib_to_bytes(values.get("maxEventMiB"), DEFAULT_MAX_EVENT_BYTES),
-        stream_timeout=None if values.get("streamTimeout") is None else float(values["streamTimeout"]),
-        use_system_proxy=bool(values.get("useSystemProxy", True)),
-    )
-
-
-def _mib_to_bytes(mib: Any, default: int) -> int:
-    """A size in MiB (fractions allowed) as a whole number of bytes, at least 1."""
-    return default if mib is None else max(int(float(mib) * MIB), 1)
+def _header_bound(form: str, values: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The values that become headers, for the header size check."""
+    if form in _BODY_METADATA and "metadata" in values:
+        return {key: value for key, value in values.items() if key != "metadata"}
+    return values

@@ -14,17 +14,15 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ._constants import MAX_INT_BITS, MAX_JSON_DEPTH
+
 __all__ = ["MAX_JSON_DEPTH", "NOT_JSON", "SURROGATE", "TOO_DEEP", "json_problem"]
 
-# Deeper than any real config, message list or tool schema, and shallow enough that jsonschema (which
-# recurses a few frames a level) stays far from Python's recursion limit.
-MAX_JSON_DEPTH = 64
 TOO_DEEP = f"is nested more than {MAX_JSON_DEPTH} levels deep"
 SURROGATE = "contains invalid text (a lone UTF-16 surrogate)"
 # NaN, an infinity, a set, bytes, a date; or an int of more than 3,900 digits, which Python refuses to print
 NOT_JSON = "must hold only JSON values (text, numbers, true/false, null, arrays, objects)"
 _SURROGATES = re.compile("[\ud800-\udfff]")
-_MAX_INT_BITS = 13_000  # about 3,900 digits: Python prints at most 4,300, and jsonschema prints them
 _END = object()
 
 
@@ -40,7 +38,7 @@ def _scalar_problem(item: Any) -> tuple[str | None, int]:
     if item is None or isinstance(item, bool):
         return None, 4
     if isinstance(item, int):
-        return (None if item.bit_length() <= _MAX_INT_BITS else NOT_JSON), 1
+        return (None if item.bit_length() <= MAX_INT_BITS else NOT_JSON), 1
     if isinstance(item, float):
         return (None if math.isfinite(item) else NOT_JSON), 1
     return NOT_JSON, 0
@@ -60,7 +58,7 @@ def _texts_size(items: Any, marks: int) -> int | None:
 def _ints_size(items: Any) -> int | None:
     """The JSON size bound of items that are all printable ints (a token array), at C speed; else None."""
     try:
-        if max(map(int.bit_length, items)) <= _MAX_INT_BITS:
+        if max(map(int.bit_length, items)) <= MAX_INT_BITS:
             return len(items)
     except TypeError:  # not all ints
         pass
@@ -85,7 +83,7 @@ def json_problem(value: Any) -> tuple[str | None, int]:
                     return SURROGATE, size
                 size += len(item) + 2
             elif kind is int:
-                if item.bit_length() > _MAX_INT_BITS:
+                if item.bit_length() > MAX_INT_BITS:
                     return NOT_JSON, size
                 size += 1
             elif isinstance(item, (dict, list, tuple)):

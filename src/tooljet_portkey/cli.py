@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 PROG = "tooljet-portkey"
-OPERATIONS = ("completion", "chat", "prompt_completion", "create_embedding")
-STREAMABLE = ("completion", "chat", "prompt_completion")
 
 # connection flag -> (manifest.json key, environment variable or None)
 CONNECTION_FLAGS = {
@@ -91,6 +89,20 @@ def _connection_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def operation_names() -> list[str]:
+    """The operations ``run`` takes: operations.json's operation list, in its order."""
+    from ._spec import load_spec
+
+    return list(load_spec().operation_names)
+
+
+def streamable_operations() -> list[str]:
+    """The operations ``run --stream`` takes: those the service can stream, in operations.json's order."""
+    from ._service import STREAMABLE
+
+    return [name for name in operation_names() if name in STREAMABLE]
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -100,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     run = commands.add_parser("run", help="run one query and print the QueryResult as JSON")
-    run.add_argument("operation", choices=OPERATIONS, metavar="OPERATION", help=", ".join(OPERATIONS))
+    operations = operation_names()
+    run.add_argument("operation", choices=operations, metavar="OPERATION", help=", ".join(operations))
     run.add_argument(
         "--set",
         dest="sets",
@@ -112,7 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--options", metavar="FILE", help="query options as a JSON object file ('-' for stdin)")
     run.add_argument("--raw", action="store_true", help="print only the data (with --stream: only the text)")
-    run.add_argument("--stream", action="store_true", help="print chunks as they arrive, one JSON per line")
+    run.add_argument(
+        "--stream",
+        action="store_true",
+        help="print chunks as they arrive, one JSON per line (completion, chat and prompt completion stream)",
+    )
     _connection_arguments(run)
 
     test = commands.add_parser("test-connection", help="check that Portkey accepts the connection")
@@ -174,7 +191,7 @@ def connection_options(args: argparse.Namespace, environ: Mapping[str, str]) -> 
     return options
 
 
-def _needs_simulator(options: Mapping[str, str]) -> bool:
+def needs_simulator(options: Mapping[str, str]) -> bool:
     return not options.get("apiKey") and not options.get("gatewayUrl")
 
 
@@ -223,10 +240,10 @@ def _connection(args: argparse.Namespace, environ: Mapping[str, str]) -> Iterato
 
     The options are validated first, so a typing mistake is reported before anything starts.
     """
-    from ._spec import parse_connection
+    from ._options import parse_connection
 
     options = connection_options(args, environ)
-    if not _needs_simulator(options):
+    if not needs_simulator(options):
         if args.fault:
             raise CommandError(f"{PROG}: error: --fault only applies to the embedded simulator", USAGE_ERROR)
         parse_connection(options)
@@ -353,12 +370,12 @@ def cmd_run(
     args: argparse.Namespace, environ: Mapping[str, str], out: IO[str], err: IO[str], stdin: IO[str]
 ) -> int:
     from ._errors import QueryError
+    from ._options import ConnectionSettings, parse_query
     from ._requests import build_request
     from ._service import QueryService
-    from ._spec import ConnectionSettings, parse_query
 
     options = query_options(args, stdin)
-    if args.stream and args.operation not in STREAMABLE:
+    if args.stream and args.operation not in streamable_operations():
         raise CommandError(f"{PROG} run: error: {args.operation} cannot be streamed", USAGE_ERROR)
     _fault(args)  # usage errors first
     # bad options fail here, before a simulator starts: each field, then the rules across fields

@@ -99,7 +99,17 @@ def open_page(record: PageRecord, playground: Playground) -> Any:
     page = record.page
     page.goto(playground.url)
     page.wait_for_selector("body[data-ready=true]")
+    settled(page)
     return page
+
+
+def settled(page: Any) -> None:
+    """Wait until no model dropdown is fetching its choices (each fetches when its operation is first
+    shown: a GET /v1/models the simulator records)."""
+    page.wait_for_function("() => !document.querySelector('[data-fetch=pending]')")
+
+
+FETCH = ("GET", "/v1/models")  # a model dropdown's listModels (and the connection test)
 
 
 def finish(record: PageRecord, playground: Playground) -> None:
@@ -132,7 +142,10 @@ def test_both_forms_are_drawn_from_the_json_files(record: PageRecord, playground
         assert text_of(page, f"label[for=connection-{key}]").startswith(field["label"])
         assert field["description"] in text_of(page, f"#connection-form .field[data-key={key}]")
         default = MANIFEST["defaults"].get(key, {}).get("value", "")
-        assert control.get_attribute("placeholder") == field.get("placeholder", default)
+        if field["type"] == "toggle":  # no placeholder: the box starts in its default position
+            assert control.is_checked() is (default is True), key
+        else:
+            assert control.get_attribute("placeholder") == field.get("placeholder", default)
     selector = OPERATIONS["properties"]["operation"]
     options = page.locator("#query-operation option").evaluate_all("os => os.map(o => [o.value, o.text])")
     assert options == [[item["value"], item["name"]] for item in selector["list"]]
@@ -180,6 +193,7 @@ def test_fill_the_connection_form_then_run_every_operation(
 
     for operation, (fields, path) in EVERY_OPERATION.items():
         page.select_option("#query-operation", operation)
+        settled(page)
         for key, value in fields.items():
             page.fill(f"#query-{operation}-{key}", value)
         page.click("#run")
@@ -206,7 +220,18 @@ def test_fill_the_connection_form_then_run_every_operation(
         assert text_of(page, "#metadata tr[data-key=retries] td") == "0"
         assert json.loads(text_of(page, "#metadata tr[data-key=usage] td")) == data["usage"]
         screenshot(record, f"run-{operation}")
-    assert len(hosted.requests) == 5  # the connection test and four queries
+    # the connection test, the four queries, and the model dropdowns of completion and embeddings fetched
+    # when first shown (chat's was fetched from the embedded simulator, before the connection was saved)
+    assert [(r.method, r.path) for r in hosted.requests] == [
+        FETCH,
+        FETCH,
+        ("POST", "/v1/completions"),
+        ("POST", "/v1/chat/completions"),
+        ("POST", "/v1/prompts/pp-demo/completions"),
+        FETCH,
+        ("POST", "/v1/embeddings"),
+    ]
+    assert all(r.headers["x-portkey-api-key"] == SECRET for r in hosted.requests)
 
     record.bodies()  # read before the page is left
     page.reload()
@@ -260,7 +285,7 @@ def test_a_chat_answer_appears_in_pieces_while_it_streams(
 ) -> None:
     prompt = "Tell me about gateways"
     texts = expected_chunks(playground, prompt)
-    assert len(texts) > 8 and all(texts[1:-1])
+    assert len(texts) > 8 and all(texts[1:8])  # text chunks between the role and the last ones
     page = open_page(record, playground)
     page.fill("#query-chat-model", "gpt-4o-mini")
     page.click("#tab-button-chat")
@@ -323,7 +348,7 @@ def test_a_second_chat_turn_carries_the_conversation(record: PageRecord, playgro
 )
 def test_thumbs_up_sends_feedback_with_the_answers_trace_id(
     record: PageRecord, playground: Playground
-) -> None:  # pragma: no cover - runs once the feedback operation exists
+) -> None:
     page = open_page(record, playground)
     page.fill("#query-chat-model", "gpt-4o-mini")
     page.click("#tab-button-chat")
@@ -341,9 +366,7 @@ def test_thumbs_up_sends_feedback_with_the_answers_trace_id(
 @pytest.mark.skipif(
     not HAS_INVOKE_METHOD, reason="QueryService has no invoke_method yet (issue 12's live model dropdown)"
 )
-def test_a_dynamic_selector_fetches_its_choices(
-    record: PageRecord, playground: Playground
-) -> None:  # pragma: no cover - runs once invoke_method exists
+def test_a_dynamic_selector_fetches_its_choices(record: PageRecord, playground: Playground) -> None:
     page = open_page(record, playground)
     selectors = page.locator("[data-widget=dynamic-selector]:visible")
     assert selectors.count() >= 1
@@ -351,6 +374,75 @@ def test_a_dynamic_selector_fetches_its_choices(
     choices = selectors.first.locator("datalist option").evaluate_all("os => os.map(o => o.value)")
     assert "gpt-4o-mini" in choices
     finish(record, playground)
+
+
+def dropdown_choices(page: Any, operation: str) -> list[str]:
+    options = page.locator(f"#query-{operation}-model-choices option")
+    return list(options.evaluate_all("os => os.map(o => o.value)"))
+
+
+def run_form(page: Any, operation: str, fields: dict[str, str]) -> Any:
+    """Fill an operation's form, run it, and return the data the page shows."""
+    page.select_option("#query-operation", operation)
+    settled(page)
+    for key, value in fields.items():
+        control = page.locator(f"#query-{operation}-{key}")
+        if control.evaluate("e => e.tagName") == "SELECT":
+            control.select_option(value)
+        else:
+            control.fill(value)
+    page.click("#run")  # the click sets the result running before it returns, so the wait sees this run
+    page.wait_for_selector("#result[data-state=ok]")
+    shown = text_of(page, "#data")
+    return shown if "text" in (page.locator("#data").get_attribute("class") or "") else json.loads(shown)
+
+
+def test_the_other_operations_run_from_their_forms(
+    record: PageRecord, playground: Playground, browser: Any
+) -> None:
+    page = open_page(record, playground)
+    page.select_option("#query-operation", "create_embedding")
+    settled(page)
+    assert dropdown_choices(page, "create_embedding") == [
+        "text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002",
+    ]  # fmt: skip
+    assert dropdown_choices(page, "chat") == [
+        "gpt-4o-mini", "gpt-4o", "o4-mini", "gpt-5-mini", "gpt-3.5-turbo-instruct", "dall-e-2", "dall-e-3",
+        "gpt-image-1",
+    ]  # fmt: skip
+
+    urls = run_form(page, "image_generation", {"prompt": "A lighthouse", "model": "dall-e-2", "n": "2",
+                                                "size": "512x512", "output": "images"})  # fmt: skip
+    assert len(urls) == 2 and all(
+        url.startswith(playground.simulator.url.removesuffix("/v1")) for url in urls
+    )
+    screenshot(record, "run-image_generation")
+    models = run_form(page, "list_models", {"limit": "2", "output": "text"})
+    assert models == ["gpt-4o-mini", "gpt-4o"]
+    rendered = run_form(
+        page,
+        "prompt_render",
+        {"promptId": "pp-demo-text", "variables": '{"product": "Acme"}', "output": "text"},
+    )
+    assert rendered == "Write a tagline for Acme:"
+    rated = run_form(page, "feedback", {"traceId": "trace-from-the-form", "value": "-3", "weight": "0.5"})
+    assert rated["status"] == "success"
+    assert [(f.trace_id, f.value, f.weight) for f in playground.simulator.feedback] == [
+        ("trace-from-the-form", -3, 0.5)
+    ]
+    finish(record, playground)
+
+    # the images decode in a browser: the simulator serves real PNGs
+    viewer = browser.new_page()
+    try:
+        for url in urls:
+            viewer.goto(url)
+            size = viewer.evaluate(
+                "() => [document.images[0].naturalWidth, document.images[0].naturalHeight]"
+            )
+            assert size == [8, 8]
+    finally:
+        viewer.close()
 
 
 # -- errors ------------------------------------------------------------------------------------------------
@@ -372,7 +464,7 @@ def test_bad_json_in_messages_is_a_field_named_error(record: PageRecord, playgro
     assert "invalid" in (
         page.locator("#query-form .field[data-key=messages]:visible").get_attribute("class") or ""
     )
-    assert playground.simulator.requests == []
+    assert [(r.method, r.path) for r in playground.simulator.requests] == [FETCH]  # the chat model dropdown
     screenshot(record, "bad-json-error")
     # fixing the field clears the mark
     page.fill("#query-chat-messages", MESSAGES)

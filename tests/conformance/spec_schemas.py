@@ -1,12 +1,13 @@
 """Validators for Portkey's request and response schemas, from the trimmed copy in portkey_schemas.json.
 
     from spec_schemas import assert_valid, chunk_validator, request_validator, response_validator
-    from spec_schemas import security_problem
+    from spec_schemas import query_validator, security_problem, typed_query
 
     assert_valid(request_validator("/chat/completions"), body)
     assert security_problem("/chat/completions", headers, body) is None
     assert_valid(response_validator("/embeddings"), answer)
     assert_valid(chunk_validator("/chat/completions"), chunk)
+    assert_valid(query_validator("/models"), typed_query("/models", {"limit": "5"}))
 
 Paths are the spec's own (``/prompts/{promptId}/completions``, ``/models/{model}``), without ``/v1``.
 The trimmed file is OpenAPI 3.0; on load each schema becomes JSON Schema 2020-12:
@@ -20,6 +21,10 @@ The trimmed file is OpenAPI 3.0; on load each schema becomes JSON Schema 2020-12
 Then, unless ``corrected=False``, the ``CORRECTIONS`` below are applied: the places where the spec
 disagrees with what Portkey and OpenAI really send, each with the reason. ``corrected=False`` gives the
 spec as written, so a test can show that each correction is needed.
+
+A GET's query parameters become one object schema at ``/paths/<path>/get/query`` (each parameter a
+property, ``required`` as declared, no other key); ``typed_query`` reads the text of a URL's query as the
+types the parameters declare (``"5"`` is 5 for an integer), so a value that is not one stays text and fails.
 
 ``security_problem`` checks a request's headers against the operation's security requirements (one of
 its alternatives must be met in full); ``MODEL_CATALOG`` is the one correction there.
@@ -49,10 +54,12 @@ __all__ = [
     "component_validator",
     "document",
     "problems",
+    "query_validator",
     "request_validator",
     "response_validator",
     "security_problem",
     "to_json_schema",
+    "typed_query",
 ]
 
 SCHEMAS_FILE = Path(__file__).resolve().with_name("portkey_schemas.json")
@@ -279,6 +286,18 @@ CORRECTIONS: tuple[Correction, ...] = (
         "As for prompt completions: the hyperparameters go at the root, beside `variables`.",
         _root_hyperparameters,
     ),
+    Correction(
+        f"{SCHEMAS}/CreateImageRequest/properties/size",
+        "The image sizes are dall-e-2's and dall-e-3's only. OpenAI's gpt-image-1 also takes 1536x1024, "
+        "1024x1536 and auto, and Portkey passes them on (the plugin sends them from other_parameters).",
+        lambda doc, old: {**old, "enum": [*old["enum"], "1536x1024", "1024x1536", "auto"]},
+    ),
+    Correction(
+        f"{SCHEMAS}/CreateImageRequest/properties/quality",
+        "The image qualities are dall-e-3's only (standard, hd). OpenAI's gpt-image-1 takes low, medium, "
+        "high and auto, and Portkey passes them on.",
+        lambda doc, old: {**old, "enum": [*old["enum"], "low", "medium", "high", "auto"]},
+    ),
 )
 
 
@@ -299,6 +318,8 @@ def document(corrected: bool = True) -> dict[str, Any]:
             }
             if "requestBody" in operation:
                 entry["requestBody"] = to_json_schema(operation["requestBody"])
+            if "parameters" in operation:
+                entry["query"] = _query_schema(operation["parameters"])
             doc["paths"].setdefault(path, {})[method] = entry
     if corrected:
         for correction in CORRECTIONS:
@@ -308,6 +329,16 @@ def document(corrected: bool = True) -> dict[str, Any]:
                 old = None
             _put(doc, correction.pointer, correction.change(doc, old))
     return doc
+
+
+def _query_schema(parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    """The query parameters of an operation as one object schema: no key but theirs."""
+    return {
+        "type": "object",
+        "properties": {p["name"]: to_json_schema(p["schema"]) for p in parameters},
+        "required": [p["name"] for p in parameters if p.get("required")],
+        "additionalProperties": False,
+    }
 
 
 @functools.cache
@@ -325,6 +356,36 @@ def _validator(pointer: str, corrected: bool) -> Draft202012Validator:
 def request_validator(path: str, method: str = "post", *, corrected: bool = True) -> Draft202012Validator:
     """The validator of ``path``'s JSON request body, e.g. ``request_validator("/embeddings")``."""
     return _validator(f"/paths/{_escape(path)}/{method.lower()}/requestBody", corrected)
+
+
+@functools.cache
+def query_validator(path: str, method: str = "get", *, corrected: bool = True) -> Draft202012Validator:
+    """The validator of ``path``'s query parameters (checked on ``typed_query``'s reading of them)."""
+    return _validator(f"/paths/{_escape(path)}/{method.lower()}/query", corrected)
+
+
+def typed_query(path: str, params: dict[str, str], method: str = "get") -> dict[str, Any]:
+    """A URL's query values as the types ``path``'s parameters declare: integer and number text read as
+    numbers, ``true``/``false`` as booleans; text that is not one stays text (and so fails)."""
+    declared = document()["paths"][path][method.lower()]["query"]["properties"]
+    typed: dict[str, Any] = {}
+    for name, text in params.items():
+        kind = declared.get(name, {}).get("type")
+        typed[name] = _typed(text, kind)
+    return typed
+
+
+def _typed(text: str, kind: Any) -> Any:
+    try:
+        if kind == "integer":
+            return int(text)
+        if kind == "number":
+            return float(text)
+    except ValueError:
+        return text
+    if kind == "boolean" and text in ("true", "false"):
+        return text == "true"
+    return text
 
 
 @functools.cache

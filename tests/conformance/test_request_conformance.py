@@ -17,11 +17,19 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from spec_schemas import assert_valid, problems, request_validator, security_problem
+from spec_schemas import (
+    assert_valid,
+    problems,
+    query_validator,
+    request_validator,
+    security_problem,
+    typed_query,
+)
 
-from tooljet_portkey._requests import build_request
+from tooljet_portkey._options import parse_connection, parse_query
+from tooljet_portkey._requests import PortkeyRequest, build_request
 from tooljet_portkey._rows import chunk_request, chunked_input, row_request
-from tooljet_portkey._spec import load_spec, parse_connection, parse_query
+from tooljet_portkey._spec import load_spec
 
 CONNECTION = parse_connection({"apiKey": "pk-conformance", "virtualKey": "vk-conformance"})
 SPEC_PATHS = {
@@ -29,6 +37,10 @@ SPEC_PATHS = {
     "completion": "/completions",
     "prompt_completion": "/prompts/{promptId}/completions",
     "create_embedding": "/embeddings",
+    "image_generation": "/images/generations",
+    "prompt_render": "/prompts/{promptId}/render",
+    "list_models": "/models",
+    "feedback": "/feedback",
 }
 PNG = "data:image/png;base64,iVBORw0KGgo="
 SCHEMA = {
@@ -97,6 +109,33 @@ def embedding(
 ) -> RequestCase:
     base = {"operation": "create_embedding", "model": "text-embedding-3-small"}
     return RequestCase(name, {**base, **options}, expect or {}, (), marks)
+
+
+def images(
+    name: str, expect: dict[str, Any] | None = None, absent: tuple[str, ...] = (), **options: str
+) -> RequestCase:
+    base = {"operation": "image_generation", "prompt": "A lighthouse"}
+    return RequestCase(name, {**base, **options}, expect or {}, absent)
+
+
+def render(
+    name: str, expect: dict[str, Any] | None = None, absent: tuple[str, ...] = (), **options: str
+) -> RequestCase:
+    return RequestCase(
+        name, {"operation": "prompt_render", "promptId": "pp-demo", **options}, expect or {}, absent
+    )
+
+
+def models(name: str, expect: dict[str, Any] | None = None, **options: str) -> RequestCase:
+    """A GET: ``expect`` holds the query parameters sent (text, as in the URL)."""
+    return RequestCase(name, {"operation": "list_models", **options}, expect or {})
+
+
+def feedback(
+    name: str, expect: dict[str, Any] | None = None, absent: tuple[str, ...] = (), **options: str
+) -> RequestCase:
+    base = {"operation": "feedback", "traceId": "tr-rated", "value": "1"}
+    return RequestCase(name, {**base, **options}, expect or {}, absent)
 
 
 HEADERS_ONLY = {
@@ -228,6 +267,35 @@ CASES = [
     embedding("embedding parameters", input=j(["a"]), output="vectors",
               other_parameters=j({"dimensions": 256, "encoding_format": "base64", "user": "ada"})),
     embedding("embedding with header fields", input="x", **HEADERS_ONLY),
+    # -- image generation
+    images("image minimal", expect={"prompt": "A lighthouse"}, absent=()),
+    images("dall-e-3, every field", model="dall-e-3", n="1", size="1792x1024", quality="hd", style="vivid",
+           response_format="b64_json", output="images",
+           expect={"model": "dall-e-3", "n": 1, "size": "1792x1024", "quality": "hd", "style": "vivid",
+                   "response_format": "b64_json"}),
+    images("dall-e-2, several", model="dall-e-2", n="10", size="256x256", response_format="url",
+           other_parameters=j({"user": "ada"}), expect={"n": 10, "user": "ada"}),
+    images("gpt-image-1's own sizes and qualities in other_parameters", model="gpt-image-1",
+           other_parameters=j({"size": "1536x1024", "quality": "high", "output_format": "png",
+                               "background": "transparent"})),
+    images("image with header fields", metadata=HEADERS_ONLY["metadata"], config=HEADERS_ONLY["config"],
+           virtualKey="vk-other", traceId="tr-1"),
+    # -- prompt render
+    render("render minimal", expect={"variables": {}}),
+    render("render with variables and parameters at the root", promptId="pp-demo@latest",
+           variables=j({"topic": "AI"}),
+           prompt_parameters=j({"max_completion_tokens": 250, "presence_penalty": 0.2}),
+           output="text", expect={"variables": {"topic": "AI"}, "max_completion_tokens": 250}),
+    render("render never streams", prompt_parameters=j({"stream": True, "temperature": 1}),
+           absent=("stream",)),
+    # -- list models (query parameters)
+    models("models, all", expect={}),
+    models("models of a provider, paged", provider="openai", limit="25", offset="50", output="text",
+           expect={"provider": "openai", "limit": "25", "offset": "50"}),
+    # -- feedback
+    feedback("feedback minimal", expect={"trace_id": "tr-rated", "value": 1}, absent=("weight", "metadata")),
+    feedback("feedback, every field", value="-10", weight="0.5", metadata=j({"_user": "ada", "why": [1, 2]}),
+             expect={"value": -10, "weight": 0.5, "metadata": {"_user": "ada", "why": [1, 2]}}),
     # -- several requests: what one row or one chunk sends (the first)
     RequestCase("a row of a table",
                 {"operation": "prompt_completion", "promptId": "pp-demo", "variables": j({"audience": "d"}),
@@ -242,21 +310,46 @@ def build(options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The spec path and body of the request the plugin builds for these options."""
     query = parse_query(options)
     request = build_request(CONNECTION, query)
-    if request.run.rows:  # a table: the first row's request
-        request = row_request(request, request.run.rows[0])
-    inputs = chunked_input(request)
-    if inputs is not None:  # a long embedding input: the first chunk's request
-        request = chunk_request(request, inputs[: request.run.batch_size])
     assert request.body is not None
     return SPEC_PATHS[query.operation], dict(request.body)
 
 
+def first_sent(request: PortkeyRequest) -> PortkeyRequest:
+    """The request itself; for a query of several requests, the first: its first row's, or its first
+    chunk of inputs'."""
+    if request.run.rows:
+        return row_request(request, request.run.rows[0])
+    inputs = chunked_input(request)
+    if inputs is not None:
+        return chunk_request(request, inputs[: request.run.batch_size])
+    return request
+
+
+def sent(request: PortkeyRequest) -> dict[str, Any]:
+    """What a request carries: its JSON body, or a GET's query parameters (as the URL's text)."""
+    if request.method == "GET":
+        assert request.body is None
+        return dict(request.params or {})
+    assert request.body is not None
+    return dict(request.body)
+
+
+def assert_conforms(path: str, request: PortkeyRequest) -> None:
+    if request.method == "GET":
+        params = dict(request.params or {})
+        assert_valid(query_validator(path), typed_query(path, params))
+    else:
+        assert_valid(request_validator(path), request.body)
+
+
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=c.marks) for c in CASES])
 def test_every_request_conforms(case: RequestCase) -> None:
-    path, body = build(case.options)
-    assert_valid(request_validator(path), body)
-    assert {key: body.get(key) for key in case.expect} == case.expect
-    assert [key for key in case.absent if key in body] == []
+    query = parse_query(case.options)
+    request = first_sent(build_request(CONNECTION, query))
+    assert_conforms(SPEC_PATHS[query.operation], request)
+    carried = sent(request)
+    assert {key: carried.get(key) for key in case.expect} == case.expect
+    assert [key for key in case.absent if key in carried] == []
 
 
 def test_every_operation_and_field_has_request_cases() -> None:
@@ -308,6 +401,16 @@ def test_the_spec_as_written_leaves_prompt_hyperparameters_unchecked() -> None:
         "  $.temperature: 9 is greater than the maximum of 2",
     ]
     assert problems(request_validator("/prompts/{promptId}/render"), wrong) != []
+
+
+def test_the_spec_as_written_refuses_gpt_image_1s_sizes_and_qualities() -> None:
+    (case,) = [c for c in CASES if c.name == "gpt-image-1's own sizes and qualities in other_parameters"]
+    path, body = build(case.options)
+    assert problems(request_validator(path, corrected=False), body) == [
+        "$.quality: 'high' is not one of ['standard', 'hd']",
+        "$.size: '1536x1024' is not one of ['256x256', '512x512', '1024x1024', '1792x1024', '1024x1792']",
+    ]
+    assert_valid(request_validator(path), body)
 
 
 # -- many more queries, from the fields' own value schemas -------------------------------------------
@@ -422,11 +525,56 @@ def other_queries(draw: st.DrawFn) -> dict[str, str]:
     return {"operation": operation, "model": draw(MODELS), "input": given_input}
 
 
+@st.composite
+def more_queries(draw: st.DrawFn) -> dict[str, str]:
+    """Image generation, prompt render, list models and feedback, from their fields' value schemas."""
+    operation = draw(st.sampled_from(["image_generation", "prompt_render", "list_models", "feedback"]))
+    options: dict[str, str] = {"operation": operation}
+    optional: dict[str, st.SearchStrategy[str]]
+    if operation == "image_generation":
+        options["prompt"] = draw(TEXT)
+        optional = {
+            "model": st.sampled_from(["dall-e-2", "dall-e-3", "gpt-image-1", "@openai-prod/dall-e-3"]),
+            "n": st.integers(1, 10).map(str),
+            "size": st.sampled_from(["256x256", "512x512", "1024x1024", "1792x1024", "1024x1792"]),
+            "quality": st.sampled_from(["standard", "hd"]),
+            "style": st.sampled_from(["vivid", "natural"]),
+            "response_format": st.sampled_from(["url", "b64_json"]),
+            "other_parameters": st.fixed_dictionaries({}, optional={"user": TEXT}).map(j),
+        }
+    elif operation == "prompt_render":
+        options["promptId"] = draw(NAMES)
+        optional = {
+            "variables": st.dictionaries(NAMES, TEXT | st.integers(), max_size=3).map(j),
+            "prompt_parameters": st.fixed_dictionaries(
+                {}, optional={"max_tokens": st.integers(1, 999), "temperature": st.floats(0, 2)}
+            ).map(j),
+        }
+    elif operation == "list_models":
+        optional = {
+            "provider": NAMES,
+            "limit": st.integers(1, 10**6).map(str),
+            "offset": st.integers(0, 10**6).map(str),
+        }
+    else:
+        options.update(traceId=draw(NAMES), value=str(draw(st.integers(-10, 10))))
+        optional = {
+            "weight": st.floats(0, 1).map(str),
+            "metadata": st.dictionaries(
+                NAMES, TEXT | st.integers() | st.lists(st.integers()), max_size=3
+            ).map(j),
+        }
+    for key, values in optional.items():
+        if draw(st.booleans()):
+            options[key] = draw(values)
+    return options
+
+
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(options=chat_queries() | other_queries())
+@given(options=chat_queries() | other_queries() | more_queries())
 def test_any_valid_query_builds_a_conforming_request(options: dict[str, str]) -> None:
-    path, body = build(options)
-    assert_valid(request_validator(path), body)
+    query = parse_query(options)
+    assert_conforms(SPEC_PATHS[query.operation], build_request(CONNECTION, query))
 
 
 # -- headers: the security requirements -----------------------------------------------------------------
@@ -445,24 +593,41 @@ QUERIES = {
     "completion": {"operation": "completion", "model": "gpt-3.5-turbo-instruct", "prompt": "Hi"},
     "create_embedding": {"operation": "create_embedding", "model": "text-embedding-3-small", "input": "Hi"},
     "prompt_completion": {"operation": "prompt_completion", "promptId": "pp-demo"},
+    "image_generation": {"operation": "image_generation", "prompt": "A lighthouse", "model": "dall-e-3"},
+    "prompt_render": {"operation": "prompt_render", "promptId": "pp-demo"},
+    "list_models": {"operation": "list_models"},
+    "feedback": {"operation": "feedback", "traceId": "tr-1", "value": "1"},
 }
 
 
 def wire(source: dict[str, str], options: dict[str, str]) -> tuple[str, dict[str, str], dict[str, Any]]:
     query = parse_query(options)
     request = build_request(parse_connection(source), query)
-    assert request.body is not None
-    return SPEC_PATHS[query.operation], dict(request.headers), dict(request.body)
+    return SPEC_PATHS[query.operation], dict(request.headers), sent(request)
 
 
 @pytest.mark.parametrize("operation", QUERIES)
 @pytest.mark.parametrize("connection", CONNECTIONS)
 def test_every_connection_form_meets_the_security_requirements(connection: str, operation: str) -> None:
     path, headers, body = wire(CONNECTIONS[connection], QUERIES[operation])
+    method = "get" if operation == "list_models" else "post"
+    assert security_problem(path, headers, body, method) is None
+
+
+@pytest.mark.parametrize("operation", ["prompt_render", "feedback"])
+def test_portkeys_own_endpoints_get_the_portkey_key_alone(operation: str) -> None:
+    """No model is called: the Portkey key meets their security, and no provider secret goes along."""
+    source = {**CONNECTIONS["provider and its key"], "virtualKey": "vk-1", "config": "pc-1"}
+    path, headers, body = wire(source, QUERIES[operation])
     assert security_problem(path, headers, body) is None
+    assert headers == {
+        "user-agent": "tooljet-portkey",
+        "accept": "application/json",
+        "x-portkey-api-key": "pk-1",
+    }
 
 
-@pytest.mark.parametrize("operation", ["chat", "completion", "create_embedding"])
+@pytest.mark.parametrize("operation", ["chat", "completion", "create_embedding", "image_generation"])
 def test_query_level_routing_meets_the_security_requirements(operation: str) -> None:
     """A query's own virtual key or config routes a data source that holds only the Portkey key."""
     for extra in ({"virtualKey": "vk-2"}, {"config": j({"provider": "openai", "api_key": "sk-2"})}):

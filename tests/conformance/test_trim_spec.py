@@ -138,3 +138,31 @@ def test_security_requirements_and_their_schemes_are_kept(monkeypatch: pytest.Mo
         "Config": {"type": "apiKey", "in": "header", "name": "x-config"},
         "Key": {"type": "apiKey", "in": "header", "name": "x-key"},
     }
+
+
+def test_query_parameters_are_kept_without_prose(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GET's query parameters (name, required, schema) are kept; path parameters are not."""
+    spec = json.loads(json.dumps(SPEC))
+    spec["paths"]["/things/{id}"] = {
+        "get": {
+            "parameters": [
+                {"in": "path", "name": "id", "required": True, "schema": {"type": "string"}},
+                {"in": "query", "name": "limit", "description": "How many.", "schema": {"type": "integer",
+                                                                                       "example": 3}},
+                {"in": "query", "name": "sort", "required": True, "schema": {"type": "string", "enum": ["a"],
+                                                                            "default": "a"}},
+            ],
+            "responses": {},
+        }
+    }  # fmt: skip
+    monkeypatch.setattr(trim_spec, "OPERATIONS", (("/things/{id}", "get"),))
+    monkeypatch.setattr(trim_spec, "EXTRA_COMPONENTS", ())
+    assert trim_spec.trim(spec)["paths"]["/things/{id}"]["get"]["parameters"] == [
+        {"in": "query", "name": "limit", "required": False, "schema": {"type": "integer"}},
+        {
+            "in": "query",
+            "name": "sort",
+            "required": True,
+            "schema": {"type": "string", "enum": ["a"], "default": "a"},
+        },
+    ]

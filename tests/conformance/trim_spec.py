@@ -6,8 +6,9 @@ Not run by the tests: they read only the trimmed file this writes, so a clone of
 tests without the full spec. Run it again when the spec changes, and review the diff.
 
 What it keeps, per served path and method: the JSON request body schema and the JSON schema of each
-response status, the operation's security requirements (its own, else the spec's default) with the
-security schemes they name, plus every component schema those reach through ``$ref`` (and a few named in
+response status, the query parameters (name, required, schema), the operation's security requirements
+(its own, else the spec's default) with the security schemes they name, plus every component schema
+those reach through ``$ref`` (and a few named in
 ``EXTRA_COMPONENTS`` that no path references: the chat stream chunk and OpenAI's error body). What it
 drops: prose and examples (``description``, ``example``, ``title``, ``x-*``...) at schema positions only,
 so a property that happens to be called ``description`` stays. The schemas stay in OpenAPI 3.0 form
@@ -111,6 +112,20 @@ def json_schema_of(content: Any) -> Any:
     return strip_schema(media["schema"]) if isinstance(media, dict) and "schema" in media else None
 
 
+def query_parameters(parameters: Any) -> list[dict[str, Any]]:
+    """The query parameters of an operation: name, whether required, and schema (prose removed)."""
+    return [
+        {
+            "in": "query",
+            "name": p["name"],
+            "required": bool(p.get("required", False)),
+            "schema": strip_schema(p["schema"]),
+        }
+        for p in parameters
+        if isinstance(p, dict) and p.get("in") == "query" and "schema" in p
+    ]
+
+
 def trim(spec: dict[str, Any]) -> dict[str, Any]:
     components = spec["components"]["schemas"]
     paths: dict[str, dict[str, Any]] = {}
@@ -120,6 +135,9 @@ def trim(spec: dict[str, Any]) -> dict[str, Any]:
         request = json_schema_of(operation.get("requestBody"))
         if request is not None:
             entry["requestBody"] = request
+        query = query_parameters(operation.get("parameters", ()))
+        if query:
+            entry["parameters"] = query
         entry["responses"] = {
             status: schema
             for status, response in operation.get("responses", {}).items()

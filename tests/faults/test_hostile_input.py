@@ -22,7 +22,10 @@ PROMPT = {"operation": "prompt_completion", "promptId": "pp-1"}
 BAD_CHARS = "contains characters that are not allowed here"
 CONNECTION = "Invalid connection options"
 QUERY = "Invalid query options"
-OPERATIONS = "(one of: completion, chat, prompt_completion, create_embedding)"
+OPERATIONS = (
+    "(one of: completion, chat, prompt_completion, create_embedding, image_generation, prompt_render, "
+    "list_models, feedback)"
+)
 
 
 @pytest.fixture

@@ -45,7 +45,16 @@ def test_secret_fields_follow_the_widget_type_and_the_encrypted_flag() -> None:
 
 
 def test_operation_fields_are_the_files_own_with_common_fields_first() -> None:
-    assert operation_values(OPERATIONS) == ["completion", "chat", "prompt_completion", "create_embedding"]
+    assert operation_values(OPERATIONS) == [
+        "completion",
+        "chat",
+        "prompt_completion",
+        "create_embedding",
+        "image_generation",
+        "prompt_render",
+        "list_models",
+        "feedback",
+    ]
     assert operation_fields(OPERATIONS, "chat") == OPERATIONS["properties"]["chat"]
     assert operation_fields(OPERATIONS, "nope") == {}
     doc = copy.deepcopy(OPERATIONS)

@@ -39,6 +39,15 @@ EVERY_OPERATION = {
         "/v1/embeddings",
     ),
 }
+# The operations that are no completion: the fields a user types, the method and path the simulator sees
+MORE_OPERATIONS = {
+    "image_generation": ({"prompt": "A lighthouse", "model": "dall-e-3", "output": "images"}, "POST",
+                         "/v1/images/generations"),
+    "prompt_render": ({"promptId": "pp-demo", "variables": '{"topic": "gateways"}', "output": "text"}, "POST",
+                      "/v1/prompts/pp-demo/render"),
+    "list_models": ({"limit": "2", "output": "text"}, "GET", "/v1/models"),
+    "feedback": ({"traceId": "trace-1", "value": "1"}, "POST", "/v1/feedback"),
+}  # fmt: skip
 HAS_INVOKE_METHOD = callable(getattr(QueryService, "invoke_method", None))
 FEEDBACK = host.feedback_supported(OPERATIONS)
 CHAT_MODE = host.chat_mode(OPERATIONS)
@@ -231,6 +240,25 @@ def test_every_operation_runs_on_the_embedded_simulator(
     assert result["status"] == "ok"
 
 
+@pytest.mark.parametrize("operation", list(MORE_OPERATIONS))
+def test_the_other_operations_run_on_the_embedded_simulator(
+    operation: str, client: Recorder, playground: Playground
+) -> None:
+    fields, method, path = MORE_OPERATIONS[operation]
+    options = {"operation": operation, **fields}
+    result = client.post("api/run", {"options": options}).json()
+    (request,) = playground.simulator.requests
+    assert (request.method, request.path) == (method, path)
+    expected = direct_answer(playground.simulator, options)
+    for answer in (result, expected):
+        if isinstance(answer["data"], dict):
+            answer["data"].pop("created", None)
+            answer["data"].pop("feedback_ids", None)
+        answer["metadata"].pop("traceId")
+    assert result == expected
+    assert result["status"] == "ok"
+
+
 def test_values_reach_the_plugin_as_text(client: Recorder, playground: Playground) -> None:
     result = client.post("api/run", {"options": {**CHAT, "temperature": "0.5", "stream": "false"}}).json()
     assert result["status"] == "ok"
@@ -416,7 +444,7 @@ def test_without_a_feedback_operation_there_is_nothing_to_rate(client: Recorder)
 )
 def test_thumbs_send_the_feedback_operation_with_the_trace_id(
     client: Recorder, playground: Playground
-) -> None:  # pragma: no cover - runs once the feedback operation exists
+) -> None:
     for rating, value in (("up", 1), ("down", -1)):
         result = client.post("api/feedback", {"traceId": "trace-rated", "rating": rating}).json()
         assert result["status"] == "ok", result
@@ -484,7 +512,7 @@ def test_without_invoke_method_the_selector_is_a_text_box(client: Recorder) -> N
 )
 def test_list_models_fills_the_selector_from_the_simulator(
     client: Recorder,
-) -> None:  # pragma: no cover - runs once invoke_method exists
+) -> None:
     result = client.post("api/invoke", {"method": "listModels", "args": {"operation": "chat"}}).json()
     assert result["status"] == "ok", result
     assert {"value": "gpt-4o-mini", "label": "gpt-4o-mini"} in result["data"]

@@ -124,6 +124,36 @@ def test_models_list_and_retrieve(client: Any, hosted: Simulator) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {
+            "model": "dall-e-3",
+            "prompt": "A lighthouse",
+            "size": "1792x1024",
+            "quality": "hd",
+            "style": "vivid",
+        },
+        {"model": "dall-e-2", "prompt": "A lighthouse", "n": 2, "response_format": "b64_json"},
+        {"model": "gpt-image-1", "prompt": "A lighthouse", "size": "1536x1024", "quality": "low"},
+    ],
+    ids=["dall-e-3 url", "dall-e-2 base64", "gpt-image-1 with usage"],
+)
+def test_images_generate(client: Any, hosted: Simulator, body: dict[str, Any]) -> None:
+    """The SDK reads the simulator's image answers; a URL image and a base64 one are the same PNG."""
+    expected = direct(hosted, "/images/generations", body)
+    answer = client.images.generate(**body)
+    dumped = answer.model_dump(exclude_unset=True)
+    assert {k: v for k, v in dumped.items() if k != "created"} == {
+        k: v for k, v in expected.items() if k != "created"
+    }
+    for image in answer.data:
+        png = base64.b64decode(image.b64_json) if image.b64_json else None
+        assert image.url is not None or png is not None
+        assert (png or b"\x89PNG\r\n\x1a\n")[:8] == b"\x89PNG\r\n\x1a\n"
+    assert hosted.requests[-1].json == body
+
+
 def test_a_wrong_api_key_is_401_and_not_retried(hosted: Simulator) -> None:
     headers = {**PORTKEY_HEADERS, "x-portkey-api-key": "pk-not-accepted"}
     with (

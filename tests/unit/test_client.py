@@ -45,7 +45,7 @@ from tooljet_portkey import (
     RequestTimeoutError,
     UnprocessableEntityError,
 )
-from tooljet_portkey._spec import parse_connection
+from tooljet_portkey._options import parse_connection
 
 pytestmark = [pytest.mark.respx(base_url=BASE_URL), pytest.mark.usefixtures("no_retry_sleep")]
 

@@ -11,7 +11,7 @@ import pytest
 
 import tooljet_portkey
 
-PUBLIC_MODULES = ["_client", "_errors", "_models", "_requests", "_service", "_spec"]
+PUBLIC_MODULES = ["_client", "_errors", "_models", "_requests", "_service", "_types"]
 
 
 def test_all_is_sorted_and_unique() -> None:
@@ -42,7 +42,8 @@ def test_all_is_complete() -> None:
         if exported is not None:
             public.update(exported)
     public |= {"ChatChoice", "ChatCompletion", "ChatMessage", "Completion", "CompletionChoice", "Embedding",
-               "EmbeddingList", "Usage", "ConnectionSettings"}  # fmt: skip
+               "EmbeddingList", "Usage", "ConnectionSettings", "Model", "ModelList", "FeedbackResult",
+               "RenderedPrompt", "PromptRender", "Image", "ImagesResponse"}  # fmt: skip
     public -= {"HANDLED_FIELDS", "build_request", "connection_headers"}  # request-building internals
     assert set(tooljet_portkey.__all__) - {"__version__"} == public
     assert set(dir(tooljet_portkey)) >= set(tooljet_portkey.__all__)

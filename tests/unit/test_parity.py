@@ -3,6 +3,11 @@ results (or identical QueryErrors) and identical requests on the wire."""
 
 from __future__ import annotations
 
+import ast
+import copy
+import difflib
+import importlib
+import inspect
 import json
 from collections.abc import Callable
 from typing import Any
@@ -149,3 +154,248 @@ def test_test_connection_agrees(source: Any, respond: Answer | None) -> None:
         async_requests = [wire(call.request) for call in mock.calls]
     assert async_result == sync_result
     assert async_requests == sync_requests
+
+
+# ---------------------------------------------------------------------------------------------------
+# The hand-written twins, compared as syntax trees: each async twin, rewritten into sync form (no await,
+# ``async def``/``for``/``with`` made plain, names mapped by the table below), must be the sync code,
+# method by method, so a change made to one side alone fails here. Docstrings and comments are prose and
+# are not compared.
+
+# Async spelling -> sync spelling: the only names in which the twins may differ.
+SYNC_NAMES = {
+    "AsyncPortkeyClient": "PortkeyClient",
+    "AsyncChunkStream": "ChunkStream",
+    "AsyncQueryService": "QueryService",
+    "AsyncClient": "Client",  # httpx
+    "AsyncIterator": "Iterator",
+    "AsyncGenerator": "Generator",
+    "aclose": "close",
+    "__aenter__": "__enter__",
+    "__aexit__": "__exit__",
+    "__aiter__": "__iter__",
+    "__anext__": "__next__",
+    "anext": "next",
+    "aiter_raw": "iter_raw",
+    "aiter_bytes": "iter_bytes",
+    "_async_sleep": "_sleep",
+    "_aread_body": "_read_body",
+    "_adrain": "_drain",
+    "_aclose_quietly": "_close_quietly",
+    "arun_several": "run_several",  # _run_rows: a query of rows or chunks
+}
+
+# (module, sync name, async name): classes compared method by method, functions as a whole.
+TWINS = [
+    ("_client", "PortkeyClient", "AsyncPortkeyClient"),
+    ("_client", "ChunkStream", "AsyncChunkStream"),
+    ("_client", "_read_body", "_aread_body"),
+    ("_service", "QueryService", "AsyncQueryService"),
+    ("_service", "_close_quietly", "_aclose_quietly"),
+]
+
+# Where the twins differ on purpose: (async twin, method or "" for a function) -> why.
+_LOOPS = "event-loop bookkeeping: an httpx connection belongs to the loop that opened it"
+DIFFERENT_ON_PURPOSE = {
+    ("AsyncQueryService", "__init__"): f"{_LOOPS} (the sync service has no __init__ of its own)",
+    ("AsyncQueryService", "_lease"): f"{_LOOPS}: clients are pooled per loop, each loop's shutdown watched",
+    ("AsyncQueryService", "_release"): f"{_LOOPS}: a retired client is closed by its own loop",
+    ("AsyncQueryService", "aclose"): f"{_LOOPS}: it also closes the clients other loops left to this one",
+    ("AsyncQueryService", "_close"): f"{_LOOPS} (no sync counterpart)",
+    ("AsyncQueryService", "_take_orphans"): f"{_LOOPS} (no sync counterpart)",
+    ("AsyncQueryService", "_watch"): f"{_LOOPS} (no sync counterpart)",
+    ("AsyncQueryService", "_keeper"): f"{_LOOPS} (no sync counterpart)",
+    (
+        "_aclose_quietly",
+        "",
+    ): "closes a list in one task (AsyncQueryService._close shields it from cancellation)",
+}
+
+
+class ToSync(ast.NodeTransformer):
+    """Rewrite async code into the sync code it twins."""
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.FunctionDef:
+        self.generic_visit(node)
+        plain = ast.FunctionDef(**{name: getattr(node, name) for name in node._fields})
+        plain.name = SYNC_NAMES.get(node.name, node.name)
+        return ast.copy_location(plain, node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
+        self.generic_visit(node)
+        node.name = SYNC_NAMES.get(node.name, node.name)
+        return node
+
+    def visit_Await(self, node: ast.Await) -> ast.AST:
+        return self.visit(node.value)
+
+    def visit_AsyncWith(self, node: ast.AsyncWith) -> ast.With:
+        self.generic_visit(node)
+        return ast.copy_location(ast.With(**{name: getattr(node, name) for name in node._fields}), node)
+
+    def visit_AsyncFor(self, node: ast.AsyncFor) -> ast.AST:
+        self.generic_visit(node)
+        return self._yield_from(
+            ast.copy_location(ast.For(**{n: getattr(node, n) for n in node._fields}), node)
+        )
+
+    def visit_For(self, node: ast.For) -> ast.AST:
+        self.generic_visit(node)
+        return self._yield_from(node)
+
+    @staticmethod
+    def _yield_from(loop: ast.For) -> ast.AST:
+        """``for x in it: yield x`` is how an async generator says ``yield from it``."""
+        body = loop.body
+        if (
+            len(body) == 1
+            and not loop.orelse
+            and isinstance(loop.target, ast.Name)
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Yield)
+            and isinstance(body[0].value.value, ast.Name)
+            and body[0].value.value.id == loop.target.id
+        ):
+            return ast.copy_location(ast.Expr(ast.copy_location(ast.YieldFrom(loop.iter), loop)), loop)
+        return loop
+
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        node.id = SYNC_NAMES.get(node.id, node.id)
+        return node
+
+    def visit_alias(self, node: ast.alias) -> ast.alias:
+        """A name imported inside a function (``from ._run_rows import arun_several``)."""
+        node.name = SYNC_NAMES.get(node.name, node.name)
+        return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.Attribute:
+        self.generic_visit(node)
+        node.attr = SYNC_NAMES.get(node.attr, node.attr)
+        return node
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.Subscript:
+        """``AsyncGenerator[Y, S]`` -> ``Generator[Y, S, None]``: an async generator returns nothing."""
+        self.generic_visit(node)
+        generator = isinstance(node.value, ast.Name) and node.value.id == "Generator"
+        if generator and isinstance(node.slice, ast.Tuple) and len(node.slice.elts) == 2:
+            node.slice.elts.append(ast.copy_location(ast.Constant(None), node))
+        return node
+
+
+Definition = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def without_docstring(node: Definition) -> Definition:
+    node = copy.deepcopy(node)
+    first = node.body[0]
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        node.body = node.body[1:] or [ast.Pass()]
+    return node
+
+
+def definitions(module: str) -> dict[str, ast.ClassDef | Definition]:
+    tree = ast.parse(inspect.getsource(importlib.import_module(f"tooljet_portkey.{module}")))
+    return {
+        n.name: n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+
+
+def members(node: ast.ClassDef | Definition) -> dict[str, list[Definition]]:
+    """A class's methods by name (an overloaded one: each definition, in order); a function as itself."""
+    if not isinstance(node, ast.ClassDef):
+        return {"": [node]}
+    found: dict[str, list[Definition]] = {}
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.setdefault(item.name, []).append(item)
+    return found
+
+
+def as_sync(code: list[Definition]) -> list[str]:
+    return [ast.unparse(ToSync().visit(without_docstring(node))) for node in code]
+
+
+def as_is(code: list[Definition]) -> list[str]:
+    return [ast.unparse(without_docstring(node)) for node in code]
+
+
+def twin_methods() -> list[tuple[str, str, str, str]]:
+    """(module, sync twin, async twin, async member name) for every member of either twin."""
+    cases = []
+    for module, sync, async_ in TWINS:
+        found = definitions(module)
+        async_names = set(members(found[async_]))
+        sync_only = set(members(found[sync])) - {SYNC_NAMES.get(name, name) for name in async_names}
+        by_sync_name = {SYNC_NAMES.get(name, name): name for name in async_names}
+        for name in sorted(async_names | {by_sync_name.get(name, name) for name in sync_only}):
+            cases.append((module, sync, async_, name))
+    return cases
+
+
+TWIN_METHODS = twin_methods()
+
+
+@pytest.mark.parametrize(
+    ("module", "sync", "async_", "name"),
+    TWIN_METHODS,
+    ids=[f"{a}.{n}" if n else a for _, _, a, n in TWIN_METHODS],
+)
+def test_each_async_twin_rewritten_into_sync_form_is_the_sync_code(
+    module: str, sync: str, async_: str, name: str
+) -> None:
+    found = definitions(module)
+    async_code = members(found[async_]).get(name, [])
+    sync_code = members(found[sync]).get(SYNC_NAMES.get(name, name), [])
+    rewritten, expected = as_sync(async_code), as_is(sync_code)
+    if (async_, name) in DIFFERENT_ON_PURPOSE:
+        assert rewritten != expected, (
+            f"{async_}.{name} now matches its twin: drop it from DIFFERENT_ON_PURPOSE"
+        )
+        return
+    diff = difflib.unified_diff(
+        "\n\n".join(expected).splitlines(), "\n\n".join(rewritten).splitlines(), sync, async_, lineterm=""
+    )
+    assert rewritten == expected, "\n".join(diff)
+
+
+def test_every_listed_difference_names_a_real_member() -> None:
+    known = {(async_, name) for _, _, async_, name in TWIN_METHODS}
+    assert set(DIFFERENT_ON_PURPOSE) <= known
+
+
+# (async code, the sync code it rewrites into): one case per rule of ToSync.
+REWRITES = [
+    ("async def aclose(self):\n    await self._http.aclose()",
+     "def close(self):\n    self._http.close()"),
+    ("async def __aenter__(self) -> AsyncChunkStream:\n    return self",
+     "def __enter__(self) -> ChunkStream:\n    return self"),
+    ("async def f(r):\n    async for d in r.aiter_raw():\n        yield d",
+     "def f(r):\n    yield from r.iter_raw()"),
+    ("async def f(c):\n    async with await c.open_stream() as s:\n        pass",
+     "def f(c):\n    with c.open_stream() as s:\n        pass"),
+    ("async def f() -> AsyncGenerator[int, None]:\n    await _async_sleep(1)",
+     "def f() -> Generator[int, None, None]:\n    _sleep(1)"),
+    ("async def f(x):\n    return await anext(x, None)",
+     "def f(x):\n    return next(x, None)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("async_source", "sync_source"), REWRITES)
+def test_the_rewrite(async_source: str, sync_source: str) -> None:
+    rewritten = ToSync().visit(ast.parse(async_source))
+    assert ast.dump(rewritten) == ast.dump(ast.parse(sync_source))
+
+
+def test_a_change_to_one_side_alone_is_caught() -> None:
+    """The sync send with one line changed no longer matches its async twin."""
+    found = definitions("_client")
+    (sync_send,) = members(found["PortkeyClient"])["send"]
+    (async_send,) = members(found["AsyncPortkeyClient"])["send"]
+    assert as_sync([async_send]) == as_is([sync_send])
+    changed = ast.parse(ast.unparse(sync_send).replace("data = unwrap_prompt_body(data)", "pass")).body[0]
+    assert isinstance(changed, ast.FunctionDef)
+    assert as_sync([async_send]) != as_is([changed])

@@ -25,8 +25,8 @@ from unit_support import (
 )
 
 from tooljet_portkey import QueryService
-from tooljet_portkey._requests import build_request
-from tooljet_portkey._spec import parse_connection, parse_query
+from tooljet_portkey._options import parse_connection, parse_query
+from tooljet_portkey._requests import _BUILDERS, _REQUEST_BUILDERS, HANDLED_FIELDS, build_request
 
 pytestmark = [pytest.mark.respx(base_url=BASE_URL), pytest.mark.usefixtures("no_retry_sleep")]
 
@@ -265,6 +265,99 @@ FULL_QUERIES: list[tuple[dict[str, Any], dict[str, Any]]] = [
             },
         },
     ),
+    (
+        {
+            "operation": "image_generation",
+            "prompt": "A watercolour lighthouse at dawn",
+            "model": "dall-e-3",
+            "n": "1",
+            "size": "1792x1024",
+            "quality": "hd",
+            "style": "natural",
+            "response_format": "b64_json",
+            "other_parameters": '{"user": "user-123", "n": 4, "prompt": "lost"}',
+            "metadata": '{"_user": "user-123"}',
+            "config": '{"provider": "openai", "api_key": "sk-in-config"}',
+            "virtualKey": "vk-images",
+            "traceId": "t-4",
+            "output": "images",
+        },
+        {
+            "method": "POST",
+            "url": f"{BASE_URL}/images/generations",
+            "headers": base_headers(
+                **{
+                    "x-portkey-config": '{"provider":"openai","api_key":"sk-in-config"}',
+                    "x-portkey-virtual-key": "vk-images",
+                    "x-portkey-metadata": '{"_user":"user-123"}',
+                    "x-portkey-trace-id": "t-4",
+                }
+            ),
+            "json": {
+                "user": "user-123",
+                "n": 1,
+                "prompt": "A watercolour lighthouse at dawn",
+                "model": "dall-e-3",
+                "size": "1792x1024",
+                "quality": "hd",
+                "style": "natural",
+                "response_format": "b64_json",
+            },
+        },
+    ),
+    (
+        {
+            "operation": "prompt_render",
+            "promptId": "pp-welcome-e1f2a3@latest",
+            "variables": '{"customer_name": "Ada"}',
+            "parameters": '{"max_tokens": 50, "stream": true, "variables": {"lost": true}}',  # the old key
+        },
+        {
+            "method": "POST",
+            "url": f"{BASE_URL}/prompts/pp-welcome-e1f2a3@latest/render",
+            "headers": base_headers(),
+            "json": {"max_tokens": 50, "variables": {"customer_name": "Ada"}},
+        },
+    ),
+    (
+        {
+            "operation": "list_models",
+            "provider": "anthropic",
+            "limit": "25",
+            "offset": "50",
+            "output": "text",
+        },
+        {
+            "method": "GET",
+            "url": f"{BASE_URL}/models?provider=anthropic&limit=25&offset=50",
+            "headers": {
+                "user-agent": "tooljet-portkey",
+                "x-portkey-api-key": API_KEY,
+                "accept": "application/json",
+            },
+            "json": None,
+        },
+    ),
+    (
+        {
+            "operation": "feedback",
+            "traceId": "checkout-flow-42",
+            "value": "-10",
+            "weight": "0.25",
+            "metadata": '{"_user": "user-123", "reason": {"kind": "wrong answer"}, "tags": [1, 2]}',
+        },
+        {
+            "method": "POST",
+            "url": f"{BASE_URL}/feedback",
+            "headers": base_headers(),
+            "json": {
+                "trace_id": "checkout-flow-42",
+                "value": -10,
+                "weight": 0.25,
+                "metadata": {"_user": "user-123", "reason": {"kind": "wrong answer"}, "tags": [1, 2]},
+            },
+        },
+    ),
 ]
 
 
@@ -273,6 +366,13 @@ def test_every_field_of_each_operation_reaches_the_wire(
     service: QueryService, respx_mock: respx.MockRouter, query: dict[str, Any], expected: dict[str, Any]
 ) -> None:
     assert send(service, respx_mock, query) == expected
+
+
+def test_every_operation_with_handled_fields_has_a_builder() -> None:
+    """A body builder (completion, chat, prompt completion, embeddings) or a whole-request builder (list
+    models, feedback, prompt render, image generation), never both."""
+    assert set(_BUILDERS) | set(_REQUEST_BUILDERS) == set(HANDLED_FIELDS)
+    assert set(_BUILDERS) & set(_REQUEST_BUILDERS) == set()
 
 
 def test_full_queries_cover_every_field_of_operations_json() -> None:
@@ -286,8 +386,12 @@ def test_full_queries_cover_every_field_of_operations_json() -> None:
     for query, _ in FULL_QUERIES:
         covered.setdefault(query["operation"], set()).update(query)
     for operation, fields in load_spec().operations.items():
-        unsent = {"stream", "output"} | RUN_FIELDS.get(operation, frozenset())
-        assert {f.key for f in fields} - unsent <= covered[operation], operation
+        # prompt render's parameters are given by their old key, which the form keeps as an alias
+        keys = {
+            alias if alias in covered[operation] else f.key for f in fields for alias in (*f.aliases, f.key)
+        }
+        unsent = {"stream", "output", "prompt_parameters"} | RUN_FIELDS.get(operation, frozenset())
+        assert keys - unsent <= covered[operation], operation
 
 
 @pytest.mark.parametrize(

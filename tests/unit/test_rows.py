@@ -13,6 +13,7 @@ metadata is checked for its type only.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -25,8 +26,8 @@ from unit_support import API_KEY, BASE_URL, SOURCE, aoutcome, base_headers, outc
 
 from tooljet_portkey import AsyncQueryService, QueryError, QueryService, _run_rows
 from tooljet_portkey._batch import AdaptiveLimiter
+from tooljet_portkey._options import parse_connection, parse_query
 from tooljet_portkey._requests import build_request
-from tooljet_portkey._spec import parse_connection, parse_query
 
 pytestmark = pytest.mark.usefixtures("no_retry_sleep")
 
@@ -517,18 +518,9 @@ def test_merged_variables_are_checked_as_the_variables_field_is(
 
     spec = _spec.load_spec()
     definitions = {**spec.operations_doc["definitions"], "variables": {"type": "object", "maxProperties": 2}}
-    monkeypatch.setattr(
-        _spec,
-        "load_spec",
-        lambda: type(spec)(
-            spec.operations,
-            spec.operation_names,
-            spec.connection,
-            {**spec.operations_doc, "definitions": definitions},
-            spec.manifest_doc,
-        ),
-    )
-    _spec._validator.cache_clear()
+    limited = dataclasses.replace(spec, operations_doc={**spec.operations_doc, "definitions": definitions})
+    monkeypatch.setattr(_spec, "load_spec", lambda: limited)
+    _spec.form_validator.cache_clear()
     try:
         route = mock.route().respond(200, json=chat_answer("x"))
         rows = [{"ticket": "a"}, {"ticket": "b"}, {"ticket": "c", "extra": 1}]
@@ -538,7 +530,7 @@ def test_merged_variables_are_checked_as_the_variables_field_is(
         )
         assert route.call_count == 0
     finally:
-        _spec._validator.cache_clear()
+        _spec.form_validator.cache_clear()
 
 
 def test_stream_refuses_a_query_of_rows(service: QueryService) -> None:
@@ -669,7 +661,7 @@ def test_the_chunks_answers_are_one_portkey_shaped_answer(
             "statusCode": 200,
             "retries": 0,
             "provider": "openai",
-            "chunks": 3,
+            "requests": 3,
             "traceIds": ["trace-a", "trace-ccc", "trace-eeeee"],
             "usage": {"prompt_tokens": 5, "total_tokens": 5},
             "model": "text-embedding-3-small",
@@ -689,7 +681,7 @@ def test_an_input_within_batch_size_is_one_request_as_before(
     route = mock.post(EMBED_PATH).mock(side_effect=embedding_answer)
     result = service.run(SOURCE, embed_query(TEXTS[:2], batch_size="2"))
     assert route.call_count == 1
-    assert "chunks" not in result["metadata"] and result["metadata"]["traceId"] == "trace-a"
+    assert "requests" not in result["metadata"] and result["metadata"]["traceId"] == "trace-a"
 
 
 def test_a_failing_chunk_fails_the_query_naming_its_input_range(
@@ -834,7 +826,7 @@ def test_async_embeddings_are_merged_as_the_sync_ones(
         lambda: async_service.run(SOURCE, embed_query(TEXTS, batch_size="2", output="vectors"))
     )
     assert result["data"] == [[1, 0], [2, 1], [3, 0], [4, 1], [5, 0]]
-    assert result["metadata"]["chunks"] == 3
+    assert result["metadata"]["requests"] == 3
 
 
 def test_async_aclose_mid_run_sends_no_new_row(
@@ -898,7 +890,7 @@ def test_the_table_machinery_loads_only_when_a_query_needs_it() -> None:
         "import sys\n"
         "from tooljet_portkey import QueryService\n"
         "from tooljet_portkey._requests import build_request\n"
-        "from tooljet_portkey._spec import parse_connection, parse_query\n"
+        "from tooljet_portkey._options import parse_connection, parse_query\n"
         "build_request(parse_connection({'apiKey': 'k'}), parse_query({'operation': 'prompt_completion', "
         "'promptId': 'p', 'rows': '[{\"a\": 1}]'}))\n"
         "print(sorted(m for m in ('tooljet_portkey._batch', 'tooljet_portkey._run_rows', "

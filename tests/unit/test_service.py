@@ -147,7 +147,10 @@ EMBED = MINIMAL["create_embedding"]
 JSON_ERROR = "is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"
 NOT_ALLOWED = "contains characters that are not allowed here"
 NOT_JSON = "must hold only JSON values (text, numbers, true/false, null, arrays, objects)"
-OPERATIONS = "(one of: completion, chat, prompt_completion, create_embedding)"
+OPERATIONS = (
+    "(one of: completion, chat, prompt_completion, create_embedding, image_generation, prompt_render, "
+    "list_models, feedback)"
+)
 
 BAD_QUERIES: list[tuple[Any, str, str]] = [
     # query options, description, field

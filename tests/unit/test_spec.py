@@ -11,27 +11,27 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
-from unit_support import API_KEY, MINIMAL
+from unit_support import API_KEY, MINIMAL, MINIMAL_MORE
 
 from tooljet_portkey import QueryError
-from tooljet_portkey._requests import _BUILDERS, HANDLED_FIELDS, build_request
-from tooljet_portkey._spec import (
-    COERCE_KINDS,
-    ConnectionSettings,
-    Query,
-    _coerce_kind,
-    _connections,
-    _parse_connection,
-    _validator,
-    load_spec,
-    parse_connection,
-    parse_query,
-)
+from tooljet_portkey._options import ConnectionSettings, Query, parse_connection, parse_query, read_connection
+from tooljet_portkey._requests import _BUILDERS, _REQUEST_BUILDERS, HANDLED_FIELDS, build_request
+from tooljet_portkey._spec import COERCE_KINDS, _coerce_kind, form_validator, load_spec
 
 OPERATIONS = json.loads(resources.files("tooljet_portkey").joinpath("operations.json").read_text("utf-8"))
 MANIFEST = json.loads(resources.files("tooljet_portkey").joinpath("manifest.json").read_text("utf-8"))
 ROOT = Path(__file__).resolve().parents[2]
-OPERATION_NAMES = ["completion", "chat", "prompt_completion", "create_embedding"]
+OPERATION_NAMES = [
+    "completion",
+    "chat",
+    "prompt_completion",
+    "create_embedding",
+    "image_generation",
+    "prompt_render",
+    "list_models",
+    "feedback",
+]
+SMALLEST = {**MINIMAL, **MINIMAL_MORE}
 
 
 def form_fields(operation: str) -> dict[str, Any]:
@@ -56,12 +56,17 @@ def test_top_level_files_are_the_shipped_ones() -> None:
         assert (ROOT / name).read_text("utf-8") == shipped
 
 
-def test_operation_dropdown_lists_the_four_operations() -> None:
+def test_operation_dropdown_lists_the_eight_operations() -> None:
     dropdown = OPERATIONS["properties"]["operation"]
     assert dropdown["type"] == "dropdown-component-flip"
     assert [item["value"] for item in dropdown["list"]] == OPERATION_NAMES
+    assert [item["name"] for item in dropdown["list"]] == [
+        "Completion", "Chat", "Prompt Completion", "Create Embedding", "Image Generation", "Prompt Render",
+        "List Models", "Feedback",
+    ]  # fmt: skip
     assert set(OPERATIONS["properties"]) == {"operation", *OPERATION_NAMES}
-    assert set(HANDLED_FIELDS) == set(_BUILDERS) == set(OPERATION_NAMES)
+    assert set(HANDLED_FIELDS) == set(_BUILDERS) | set(_REQUEST_BUILDERS) == set(OPERATION_NAMES)
+    assert set(_BUILDERS) & set(_REQUEST_BUILDERS) == set()
     assert OPERATIONS["defaults"]["operation"] in OPERATION_NAMES
 
 
@@ -80,6 +85,12 @@ SAVED_QUERY_KEYS = {
     "prompt_completion": ({"promptId"}, {"variables", "prompt_parameters", "metadata", "config",
                                          "virtualKey"}),
     "create_embedding": ({"input", "model"}, {"metadata", "config", "virtualKey"}),
+    # the operations added after the TypeScript plugin: the keys their issue named
+    "image_generation": ({"prompt"}, {"model", "n", "size", "quality", "style", "response_format",
+                                      "other_parameters", "metadata", "config", "virtualKey", "traceId"}),
+    "prompt_render": ({"promptId"}, {"variables", "prompt_parameters"}),
+    "list_models": (set(), {"provider", "limit", "offset"}),
+    "feedback": ({"traceId", "value"}, {"weight", "metadata"}),
 }  # fmt: skip
 
 
@@ -101,7 +112,15 @@ def test_each_field_is_well_formed(operation: str) -> None:
     for key, raw in form_fields(operation).items():
         assert raw["key"] == key
         assert raw["label"] and raw["description"]
-        assert raw["type"] in {"codehinter", "toggle", "dropdown"}
+        assert raw["type"] in {"codehinter", "toggle", "dropdown", "dynamic-selector"}
+        if raw["type"] == "dynamic-selector":  # free text and templates still work (fxEnabled)
+            assert key == "model" and raw["coerce"] == "trim"
+            assert (raw["dependsOn"], raw["fxEnabled"], raw["autoFetch"], raw["operation"]) == (
+                ["operation"],
+                True,
+                True,
+                {"invokeMethod": "listModels", "label": "Fetch models"},
+            )
         if raw["type"] == "dropdown":  # its choices are exactly what its value schema accepts
             assert [item["value"] for item in raw["list"]] == value_schema_of(raw)["enum"]
         assert isinstance(raw["required"], bool)
@@ -140,10 +159,26 @@ SAMPLES: dict[str, Any] = {
     "tool_choice": "auto",
     "images": "https://img.test/a.png",
     "output": "text",
+    "n": "2",
+    "size": "1792x1024",
+    "quality": "hd",
+    "style": "natural",
+    "provider": "anthropic",
+    "limit": "5",
+    "offset": "10",
+    "value": "-4",
+    "weight": "0.5",
     "rows": '[{"name": "Ada"}]',
     "concurrency": "3",
     "failOnError": "true",
     "batch_size": "16",
+}
+# Where a key's sample differs by operation (the same key, another field)
+OPERATION_SAMPLES = {
+    ("output", "create_embedding"): "vectors",
+    ("output", "image_generation"): "images",
+    ("response_format", "image_generation"): "b64_json",
+    ("metadata", "feedback"): '{"reason": {"kind": "wrong answer"}}',
 }
 # Chat's prompt and message_history go with a prompt, not with the messages of MINIMAL["chat"].
 PROMPT_CHAT = {"operation": "chat", "prompt": "Hello", "model": "gpt-4o-mini"}
@@ -154,8 +189,8 @@ def test_every_field_changes_the_request(operation: str) -> None:
     settings = parse_connection({"apiKey": API_KEY})
     assert set(form_fields(operation)) <= set(SAMPLES)
     for key in form_fields(operation):
-        before = MINIMAL[operation]
-        sample = "vectors" if (key, operation) == ("output", "create_embedding") else SAMPLES[key]
+        before = SMALLEST[operation]
+        sample = OPERATION_SAMPLES.get((key, operation), SAMPLES[key])
         after = {**before, key: sample}
         if operation == "chat" and key == "prompt":  # the prompt form instead of messages
             after = {**PROMPT_CHAT, key: sample}
@@ -200,7 +235,7 @@ def test_source_options_keys_equal_the_form_properties() -> None:
 
 def test_every_manifest_property_is_read_by_parse_connection() -> None:
     options = RecordingOptions({"apiKey": API_KEY})
-    _parse_connection(options)  # behind parse_connection's cache, which may answer without reading
+    read_connection(options)  # parse_connection's cache may answer without reading
     assert options.read == set(MANIFEST["properties"])
 
 
@@ -472,12 +507,12 @@ def test_parse_query_coerces_host_text(options: dict[str, Any], params: dict[str
 
 
 def test_validators_are_compiled_once() -> None:
-    _validator.cache_clear()
-    _connections.clear()
+    form_validator.cache_clear()
+    source = {"apiKey": API_KEY, "provider": "compiled-once"}  # options no other test sends
     for _ in range(3):
         parse_query(MINIMAL["chat"])
-        parse_connection({"apiKey": API_KEY})
-    info = _validator.cache_info()
+        parse_connection(source)
+    info = form_validator.cache_info()
     # one compilation each; repeated connections are answered by parse_connection's own cache
     assert (info.misses, info.hits) == (2, 2)
 

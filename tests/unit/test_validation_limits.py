@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from tooljet_portkey._keywords import QUIET_KEYWORDS, STRUCTURAL_KEYWORDS, extended_validator
-from tooljet_portkey._spec import _validator, load_spec
+from tooljet_portkey._spec import CONNECTION_FORM, form_validator, load_spec
 from tooljet_portkey._values import MAX_JSON_DEPTH, NOT_JSON, SURROGATE, TOO_DEEP, json_problem
 
 OPERATIONS = json.loads(resources.files("tooljet_portkey").joinpath("operations.json").read_text("utf-8"))
@@ -55,11 +55,11 @@ def test_shipped_schemas_use_only_keywords_whose_errors_never_print_the_value() 
 
 
 # Every field's compiled schema, stock jsonschema beside ours
-FORMS = ["", *load_spec().operations]
+FORMS = [CONNECTION_FORM, *load_spec().operations]
 
 
 def field_schemas() -> list[tuple[str, str]]:
-    fields = [("", f.key) for f in load_spec().connection]
+    fields = [(CONNECTION_FORM, f.key) for f in load_spec().connection]
     fields += [(op, f.key) for op, spec_fields in load_spec().operations.items() for f in spec_fields]
     return fields
 
@@ -88,7 +88,7 @@ FIELD = st.sampled_from(field_schemas())
 def test_our_keywords_decide_as_jsonschema_does(field: tuple[str, str], value: Any) -> None:
     """Same verdict, and the same first error (keyword and place), as stock jsonschema's keywords."""
     form, key = field
-    ours = _validator(form)
+    ours = form_validator(form)
     stock = Draft202012Validator(ours.schema, registry=ours._registry)  # type: ignore[attr-defined]
     instance = {key: value}
     first_ours = next(ours.iter_errors(instance), None)

@@ -12,14 +12,12 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from .._constants import MIN_SECRET_CHARS
 from .._secrets import config_secrets
-from ..cli import SIMULATOR_PROVIDER, _needs_simulator
+from ..cli import SIMULATOR_PROVIDER, needs_simulator
 from ._forms import secret_keys
 
 __all__ = ["MIN_SECRET_CHARS", "ConnectionStore", "effective_options"]
-
-# Shorter values are not searched for in other text (the plugin's own redaction draws the same line).
-MIN_SECRET_CHARS = 4
 
 
 class ConnectionStore:
@@ -94,7 +92,7 @@ def effective_options(options: Mapping[str, str], simulator_url: str) -> tuple[d
     gateway and, when nothing else routes the request, the provider is ``openai``.
     """
     effective = dict(options)
-    if not _needs_simulator(effective):
+    if not needs_simulator(effective):
         return effective, False
     if not (effective.get("provider") or effective.get("virtualKey") or effective.get("config")):
         effective["provider"] = SIMULATOR_PROVIDER

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from .._errors import QueryError
 from .._responses import StreamAssembler
 from .._service import STREAMABLE, QueryService
+from .._types import ConnectionStatus
 from ..simulator import Simulator
 from . import _host as host
 from ._connection import ConnectionStore, effective_options
@@ -264,7 +265,7 @@ class Playground:
             raise BadRequest(400, str(error)) from None
         return self.state()
 
-    def test_connection(self) -> dict[str, Any]:
+    def test_connection(self) -> ConnectionStatus:
         options, _ = self.source_options()
         return self.service.test_connection(options)
 
@@ -274,7 +275,7 @@ class Playground:
         source, _ = self.source_options()
         return source, version
 
-    def run(self, options: Any) -> dict[str, Any]:
+    def run(self, options: Any) -> Mapping[str, Any]:
         """One query through ``QueryService.run``: the QueryResult, or the failed result of its error."""
         query = _text_map(options, "options")
         source, version = self._source()
@@ -330,7 +331,7 @@ class Playground:
         trace_id = host.assign_trace_id(self.operations, options)
         return self.stream(options, trace_id)
 
-    def feedback(self, trace_id: Any, rating: Any) -> dict[str, Any]:
+    def feedback(self, trace_id: Any, rating: Any) -> Mapping[str, Any]:
         """Thumbs up or down on an answer: the feedback operation with that answer's trace id."""
         if not host.feedback_supported(self.operations):
             raise BadRequest(404, f"operations.json has no {host.FEEDBACK_OPERATION} operation")

@@ -51,6 +51,9 @@ MODELS = (
     ("text-embedding-3-small", "openai"),
     ("text-embedding-3-large", "openai"),
     ("text-embedding-ada-002", "openai"),
+    ("dall-e-2", "openai"),  # image models: POST /v1/images/generations
+    ("dall-e-3", "openai"),
+    ("gpt-image-1", "openai"),
 )
 MODEL_CREATED = 1715367049
 

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import _answers as answers
 from ._chat import IMAGE_TOKENS, ChatPlan, chat_plan, check_max_tokens_param, image_count
 from ._faults import FAULT_HEADER, Fault, FaultBook, fault_from_json
 from ._feedback import FeedbackBook, FeedbackError, FeedbackRecord, parse_feedback
+from ._images import IMAGES_PREFIX, images_response, png_of_name
 from ._pacing import RateLimit, latency_seconds, parse_rate_limit
 from ._prompts import PromptBook, Template
 from ._rules import (
@@ -51,6 +52,7 @@ ENDPOINTS = {
     ("POST", "/embeddings"): "embeddings",
     ("GET", "/models"): "models",
     ("POST", "/feedback"): "feedback",
+    ("POST", "/images/generations"): "images",
 }
 # Portkey's own endpoints: 404 on the openai profile.
 PORTKEY_ONLY = frozenset({"prompt", "render", "feedback"})
@@ -167,6 +169,14 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
+    def _send_png(self, data: bytes) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "image/png")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("cache-control", "public, max-age=3600")
+        self.end_headers()
+        self.wfile.write(data)
+
     def _write_chunk(self, text: str) -> None:
         data = text.encode("utf-8")
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -211,6 +221,13 @@ class _Handler(BaseHTTPRequestHandler):
             extra["x-request-id"] = f"req_sim{uuid.uuid4().hex[:24]}"
         try:
             raw = self._read_body()
+            if self.command == "GET" and path.startswith(IMAGES_PREFIX):
+                image = png_of_name(path[len(IMAGES_PREFIX) :])
+                if image is None:
+                    self._send_json(404, {"message": "Not Found", "ok": False}, {})
+                else:
+                    self._send_png(image)
+                return
             if path.startswith(ADMIN_PREFIX):
                 status, body = sim._admin(self.command, path[len(ADMIN_PREFIX) :], raw)
                 self._send_json(status, body, {})
@@ -257,7 +274,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if retried is None:
                     sim._fault_reply(fault, route, headers, body, extra)
                 fault = None
-        reply, more = sim._answer(self.command, route, headers, body, bad_json)
+        query = dict(parse_qsl(urlsplit(self.path).query))
+        reply, more = sim._answer(self.command, route, headers, body, bad_json, query)
         extra.update(more)
         if fault is None and retried:
             extra["x-portkey-retry-attempt-count"] = str(retried)
@@ -610,7 +628,13 @@ class Simulator:
         return SimError(404, {"message": "Not Found", "ok": False})
 
     def _answer(
-        self, method: str, route: str, headers: Mapping[str, str], body: Any, bad_json: bool
+        self,
+        method: str,
+        route: str,
+        headers: Mapping[str, str],
+        body: Any,
+        bad_json: bool,
+        query: Mapping[str, str] | None = None,
     ) -> tuple[_Reply, dict[str, str]]:
         found = endpoint_of(method, route)
         if found is None or (found[0] in PORTKEY_ONLY and self.profile == "openai"):
@@ -619,7 +643,7 @@ class Simulator:
         portkey = self.profile != "openai"
         check_auth(self.profile, headers, self.api_keys)
         if endpoint == "models":
-            return _Reply(200, answers.models_list()), {}
+            return _Reply(200, _models_page(query or {})), {}
         if endpoint == "feedback":
             return _Reply(200, self._record_feedback(body, bad_json)), {}
         if endpoint == "model":
@@ -801,6 +825,8 @@ class Simulator:
         return _Generation(model, stream, include_usage, prompt_tokens, choices)
 
     def _compute(self, route: str, body: dict[str, Any], provider: str | None) -> _Reply:
+        if route == "/images/generations":
+            return _Reply(200, images_response(body, self.url.removesuffix("/v1"), self._bad(provider)))
         if route == "/embeddings":
             bad = self._bad(provider)
             return _Reply(200, self._embeddings(self._model_of(body, bad), body, bad))
@@ -844,6 +870,27 @@ class Simulator:
         if encoding not in ("float", "base64"):
             raise bad("Invalid 'encoding_format': expected 'float' or 'base64'.", "encoding_format")
         return answers.embeddings_response(model, items, dimensions, encoding)
+
+
+def _models_page(query: Mapping[str, str]) -> dict[str, Any]:
+    """``GET /models``, filtered by ``provider`` (the owner, in any case) and paged by ``offset`` and
+    ``limit``, as Portkey's list takes them; a bad number is the gateway's 400."""
+    listed = answers.models_list()
+    provider = query.get("provider")
+    if provider:
+        wanted = provider.removeprefix("@").lower()
+        listed["data"] = [model for model in listed["data"] if model["owned_by"].lower() == wanted]
+    bounds = {"offset": 0, "limit": len(listed["data"])}
+    for key, least in (("offset", 0), ("limit", 1)):
+        text = query.get(key)
+        if text is None:
+            continue
+        if not text.isdigit() or int(text) < least:
+            raise gateway_error(400, f"Invalid {key}: expected a whole number of at least {least}")
+        bounds[key] = int(text)
+    start = bounds["offset"]
+    listed["data"] = listed["data"][start : start + bounds["limit"]]
+    return listed
 
 
 def _api_keys(keys: Iterable[str] | None) -> frozenset[str] | None:

@@ -132,14 +132,17 @@
         const args = {};
         for (const dependency of field.dependsOn || []) args[dependency] = ctx.dependsOn(dependency);
         note.textContent = "";
+        wrapper.dataset.fetch = "pending"; // what a test (or a host's spinner) waits on
         try {
           const result = await ctx.invoke(method, args);
           if (result.status !== "ok") throw new Error(`${result.message}: ${result.description}`);
           datalist.replaceChildren(...choicesOf({ list: result.data }).map(
             (choice) => el("option", { value: choice.value, text: choice.name })));
           wrapper.dataset.choices = String(datalist.children.length);
+          wrapper.dataset.fetch = "done";
         } catch (error) {
           note.textContent = String(error.message || error);
+          wrapper.dataset.fetch = "failed";
         }
       };
       fetchButton.addEventListener("click", fetchChoices);
@@ -219,6 +222,8 @@
         placeholder: fallback === undefined ? undefined : String(fallback),
         onChange: (changed) => page.dirty.add(changed),
       });
+      // a toggle has no placeholder: it starts in its default position
+      if (field.type === "toggle" && fallback !== undefined) control.set(fallback);
       control.secret = secrets.has(key);
       control.badge = el("span", { className: "badge", dataset: { state: "unset" } });
       control.clear = el("button", { type: "button", className: "secondary small", text: "Clear" });

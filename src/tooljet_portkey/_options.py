@@ -1,0 +1,227 @@
+"""A host's options, parsed: a data source's into ``ConnectionSettings``, a query's into ``Query``.
+
+Both are validated by the spec (``_spec.validate_form``) before anything else reads them; what this
+module adds is what the spec's schemas cannot say: which operation a query names, that a gateway URL
+is one (no credentials, query string or fragment in it), that Portkey's hosted API needs an API key,
+and the conversions to the settings' own units (MiB to bytes, the config as its header text).
+Refusals name the field and the problem, never the value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._constants import (
+    DEFAULT_GATEWAY_URL,
+    DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT_SECONDS,
+    HOSTED_API_HOST,
+    MAX_CACHED_CONNECTIONS,
+    MIB,
+)
+from ._errors import QueryError
+from ._secrets import config_secrets
+from ._spec import (
+    CONNECTION_FORM,
+    INVALID_CONNECTION,
+    INVALID_OPTIONS,
+    config_header,
+    field_error,
+    is_blank,
+    load_spec,
+    validate_form,
+)
+
+__all__ = [
+    "ConnectionSettings",
+    "Query",
+    "parse_connection",
+    "parse_query",
+    "read_connection",
+]
+
+
+# ---------------------------------------------------------------------------------------------------
+# A query
+
+
+@dataclass(frozen=True)
+class Query:
+    """A validated query: the operation and its coerced values, keyed by operations.json keys."""
+
+    operation: str
+    params: Mapping[str, Any]
+
+    def __repr__(self) -> str:
+        # values stay out: a query's virtualKey or config may be a secret
+        return f"Query({self.operation!r}, fields={sorted(self.params)})"
+
+
+def parse_query(query_options: Any) -> Query:
+    """Validate what a host sent for one query. Raises QueryError naming the field and the problem."""
+    if not isinstance(query_options, Mapping):
+        raise QueryError(INVALID_OPTIONS, "query options must be an object", {"field": "operation"})
+    operations = load_spec().operations
+    operation = query_options.get("operation")
+    if not isinstance(operation, str) or operation not in operations:
+        allowed = ", ".join(operations)
+        problem = "is required" if is_blank(operation) else "is not a known operation"
+        raise field_error(INVALID_OPTIONS, "operation", f"{problem} (one of: {allowed})")
+    return Query(operation, validate_form(operation, query_options, INVALID_OPTIONS))
+
+
+# ---------------------------------------------------------------------------------------------------
+# A data source's connection
+
+
+def _redacted(value: str | None) -> str:
+    return "None" if value is None else "'***'"
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """A validated connection. Hashable (it keys the client pool); its repr hides every secret."""
+
+    base_url: str = DEFAULT_GATEWAY_URL
+    api_key: str | None = field(default=None, repr=False)
+    virtual_key: str | None = field(default=None, repr=False)
+    provider: str | None = None
+    provider_api_key: str | None = field(default=None, repr=False)
+    config: str | None = None  # the x-portkey-config header: compact JSON, or a saved config id
+    custom_host: str | None = None
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    max_retries: int = DEFAULT_MAX_RETRIES
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    stream_timeout: float | None = None  # the most a whole stream may take; None: no total limit
+    use_system_proxy: bool = True  # honour HTTP(S)_PROXY, ALL_PROXY, NO_PROXY
+
+    def __repr__(self) -> str:
+        return (
+            f"ConnectionSettings(base_url={self.base_url!r}, api_key={_redacted(self.api_key)}, "
+            f"virtual_key={_redacted(self.virtual_key)}, provider={self.provider!r}, "
+            f"provider_api_key={_redacted(self.provider_api_key)}, "
+            f"config={'None' if self.config is None else '<set>'}, custom_host={self.custom_host!r}, "
+            f"timeout={self.timeout!r}, max_retries={self.max_retries!r}, "
+            f"max_response_bytes={self.max_response_bytes!r}, max_event_bytes={self.max_event_bytes!r}, "
+            f"stream_timeout={self.stream_timeout!r}, use_system_proxy={self.use_system_proxy!r})"
+        )
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this connection holds, for redaction of text Portkey sends back."""
+        found = [s for s in (self.api_key, self.virtual_key, self.provider_api_key) if s]
+        if self.config and self.config.startswith("{"):
+            found.extend(config_secrets(json.loads(self.config)))
+        return tuple(found)
+
+
+def _url_problem(value: str) -> str | None:
+    """What is wrong with a gateway or custom host URL, in words that never quote it."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unclosed IPv6 bracket: "http://[::1/v1"
+        return "must be an http(s) URL with a host"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return "must be an http(s) URL with a host"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry credentials (user:password@)"
+    if parts.query or parts.fragment:
+        return "must not have a query string or fragment"
+    try:
+        _ = parts.port
+    except ValueError:  # its message quotes the port text
+        return "has an invalid port"
+    return None
+
+
+def _check_url(value: str, key: str) -> str:
+    problem = _url_problem(value)
+    if problem:
+        raise field_error(INVALID_CONNECTION, key, problem)
+    return value.rstrip("/")
+
+
+# Validated connections by their options: a host sends the same data source's options with every query.
+_connections: dict[tuple[Any, ...], ConnectionSettings] = {}
+
+
+def _options_key(options: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """A hashable, type-exact key for source options made of text, numbers, None and JSON values."""
+    try:
+        return tuple(
+            sorted(
+                (
+                    str(k),
+                    type(v).__name__,
+                    v
+                    if isinstance(v, (str, int, float, type(None)))
+                    else json.dumps(v, sort_keys=True, allow_nan=False),
+                )
+                for k, v in options.items()
+            )
+        )
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def parse_connection(source_options: Any) -> ConnectionSettings:
+    """Validate a data source's options (manifest.json keys). Raises QueryError naming the field.
+
+    The same options give the same settings, remembered (a host sends them with every query)."""
+    if source_options is None:
+        source_options = {}
+    if not isinstance(source_options, Mapping):
+        raise QueryError(INVALID_CONNECTION, "source options must be an object", {"field": "source"})
+    key = _options_key(source_options)
+    settings = _connections.get(key) if key is not None else None
+    if settings is None:
+        settings = read_connection(source_options)
+        if key is not None:
+            if len(_connections) >= MAX_CACHED_CONNECTIONS:
+                _connections.clear()
+            _connections[key] = settings
+    return settings
+
+
+def read_connection(source_options: Mapping[str, Any]) -> ConnectionSettings:
+    """Validate a data source's options every time (``parse_connection`` remembers its answers)."""
+    values = validate_form(CONNECTION_FORM, source_options, INVALID_CONNECTION)
+    base_url = _check_url(values.get("gatewayUrl", DEFAULT_GATEWAY_URL), "gatewayUrl")
+    custom_host = values.get("customHost")
+    if custom_host is not None:
+        custom_host = _check_url(custom_host, "customHost")
+    api_key = values.get("apiKey")
+    if api_key is None and urlsplit(base_url).hostname == HOSTED_API_HOST:
+        raise field_error(
+            INVALID_CONNECTION,
+            "apiKey",
+            "is required for Portkey's hosted API (set gatewayUrl for a self-hosted gateway)",
+        )
+    config = values.get("config")
+    return ConnectionSettings(
+        base_url=base_url,
+        api_key=api_key,
+        virtual_key=values.get("virtualKey"),
+        provider=values.get("provider"),
+        provider_api_key=values.get("providerApiKey"),
+        config=None if config is None else config_header(config),
+        custom_host=custom_host,
+        timeout=float(values.get("timeout", DEFAULT_TIMEOUT_SECONDS)),
+        max_retries=int(values.get("maxRetries", DEFAULT_MAX_RETRIES)),
+        max_response_bytes=_mib_to_bytes(values.get("maxResponseMiB"), DEFAULT_MAX_RESPONSE_BYTES),
+        max_event_bytes=_mib_to_bytes(values.get("maxEventMiB"), DEFAULT_MAX_EVENT_BYTES),
+        stream_timeout=None if values.get("streamTimeout") is None else float(values["streamTimeout"]),
+        use_system_proxy=bool(values.get("useSystemProxy", True)),
+    )
+
+
+def _mib_to_bytes(mib: Any, default: int) -> int:
+    """A size in MiB (fractions allowed) as a whole number of bytes, at least 1."""
+    return default if mib is None else max(int(float(mib) * MIB), 1)
