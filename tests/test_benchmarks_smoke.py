@@ -86,3 +86,33 @@ def test_quick_validation_benchmark_reports_every_case() -> None:
             re.M,
         )
         assert row is not None, (option, done.stdout)
+
+
+TABLE = Path(__file__).resolve().parents[1] / "benchmarks" / "table.py"
+
+
+@pytest.mark.skipif(not TABLE.exists(), reason="benchmarks/ is not part of this install")
+def test_quick_table_benchmark_reports_every_case_as_ratios() -> None:
+    """Rows against a loop, a run against the simulator's rate limit, a long embedding input against
+    hand-made requests: each table is printed, with a verdict for each target (not asserted: timing)."""
+    done = subprocess.run(
+        [sys.executable, str(TABLE), "--quick"], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert re.search(r"^\| rows at concurrency 50 \| [\d.]+ \| \d+\.\d{3}x \| ", out, re.M), out
+    assert re.search(r"^\| a loop of run\(\) calls \| [\d.]+ \| 1\.000x \| ", out, re.M), out
+    assert re.search(r"^\| ratio to that floor \| \d+\.\d\dx \|$", out, re.M), out
+    # the run against the limit met 429s and still lost no row (a verdict the quick run can check: the
+    # retry budget is generous and the limit's window short)
+    assert re.search(r"^\| failed rows \| 0 \|$", out, re.M), out
+    assert re.search(r"^\| retries \(429s met\) \| [1-9]\d* \|$", out, re.M), out
+    assert re.search(r"^\| one query, split by the plugin \| [\d.]+ \| \d+\.\d\dx \| ", out, re.M), out
+    targets = out[out.index("### Targets") :]
+    for target in (
+        "rows at concurrency 50 at least 25x a loop",
+        "no failed row against the rate limit",
+        "within 1.3x of the rate limit's floor",
+        "a long embedding input within 1.2x of hand-made requests",
+    ):
+        assert re.search(rf"^- {re.escape(target)}: (met|NOT met) \(", targets, re.M), target

@@ -67,6 +67,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from ._constants import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_EMBEDDING_BATCH, MAX_RETRY_AFTER
 from ._errors import QUERY_FAILED_TITLE, QueryError
 from ._retry import backoff, retry_after
+from ._throttle import is_rate_limit
 
 if TYPE_CHECKING:
     import asyncio  # imported when an async run starts: the threaded path never loads it
@@ -183,11 +184,6 @@ class AdaptiveLimiter:
                 self._unsettled = self._in_flight
             self._paused_until = max(self._paused_until, now + pause)
             return pause
-
-
-def is_rate_limit(status_code: object, retry_after_value: object) -> bool:
-    """A 429, or a 503 that says when to come back: the server is shedding load, not failing."""
-    return status_code == 429 or (status_code == 503 and retry_after_value is not None)
 
 
 def asked_wait(retry_after_value: object) -> float | None:

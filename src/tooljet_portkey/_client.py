@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import httpx
 
-from . import _deadline
+from . import _deadline, _throttle
 from ._constants import (
     ACCEPT_ENCODING,
     DEFAULT_LIMITS,
@@ -533,6 +533,7 @@ class PortkeyClient(_BaseClient):
                 if cause is error:
                     raise error.after_retries(retries)
                 raise error.after_retries(retries) from cause
+            _throttle.retrying(error)  # a table run slows down at once (_throttle.py)
             _sleep(delay)
             retries += 1
 
@@ -754,6 +755,7 @@ class AsyncPortkeyClient(_BaseClient):
                 if cause is error:
                     raise error.after_retries(retries)
                 raise error.after_retries(retries) from cause
+            _throttle.retrying(error)
             await _async_sleep(delay)
             retries += 1
 

@@ -110,8 +110,13 @@ MAX_QUICK_CHECKS = 1024
 
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 64
+# Rows of one query.
+MAX_ROWS = 10_000
 # OpenAI's per-request limit of embedding inputs, and the default chunk size.
 MAX_EMBEDDING_BATCH = 2048
+# The inputs of one embedding query, sent as requests of MAX_EMBEDDING_BATCH (49 requests at most, well
+# within 8 MiB of text).
+MAX_EMBEDDING_INPUTS = 100_000
 
 
 def make_timeout(seconds: float) -> httpx.Timeout:

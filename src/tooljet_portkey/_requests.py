@@ -24,6 +24,7 @@ from urllib.parse import quote, urlencode
 from ._constants import USER_AGENT
 from ._options import ConnectionSettings, Query
 from ._output import AnswerShape, answer_shape
+from ._rows import RUN_FIELDS, RunShape, run_shape
 from ._spec import check_json_schema, config_header, invalid_option
 
 __all__ = ["HANDLED_FIELDS", "PortkeyRequest", "build_request", "connection_headers"]
@@ -43,6 +44,8 @@ class PortkeyRequest:
     answer: AnswerShape = field(default=AnswerShape(), repr=False, compare=False)
     # the URL's query parameters (list models' filter and paging), sent as ?key=value
     params: Mapping[str, str] | None = None
+    # how run() sends it: once, once per row, or in chunks of inputs (_rows.py); not part of what is sent
+    run: RunShape = field(default=RunShape(), repr=False, compare=False)
     # header values that are secrets, so a repr or a log never shows them
     secret_headers: frozenset[str] = field(
         default=frozenset({"x-portkey-api-key", "x-portkey-virtual-key", "authorization"}),
@@ -116,6 +119,7 @@ def _query_headers(params: Mapping[str, Any]) -> dict[str, str]:
 
 # Fields that shape what run() returns from the answer, not what is sent.
 ANSWER_FIELDS = frozenset({"output"})
+# Fields that shape how run() sends the query (rows, concurrency...) are _rows.RUN_FIELDS.
 
 
 def _merge(form: dict[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -405,7 +409,10 @@ _BODY_FIELDS = {
     "create_embedding": {"input", "model", "other_parameters"},
 }  # fmt: skip
 HANDLED_FIELDS: Mapping[str, frozenset[str]] = {
-    **{op: frozenset(fields | HEADER_FIELDS | ANSWER_FIELDS) for op, fields in _BODY_FIELDS.items()},
+    **{
+        op: frozenset(fields | HEADER_FIELDS | ANSWER_FIELDS | RUN_FIELDS.get(op, frozenset()))
+        for op, fields in _BODY_FIELDS.items()
+    },
     **{op: frozenset(fields) for op, fields in _OWN_FIELDS.items()},
 }
 
@@ -429,4 +436,5 @@ def build_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
     headers.update(_query_headers(query.params))
     headers["accept"] = "text/event-stream" if stream else "application/json"
     answer = answer_shape(query.operation, query.params, response_schema(query.params))
-    return PortkeyRequest("POST", path, headers, body, stream, query.operation, answer)
+    run = run_shape(query.operation, query.params, body, stream)
+    return PortkeyRequest("POST", path, headers, body, stream, query.operation, answer, run=run)

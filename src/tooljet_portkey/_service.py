@@ -35,6 +35,7 @@ from ._output import answer_metadata, model_ids, shape_answer
 from ._pool import ClientPool, Lease
 from ._requests import PortkeyRequest, build_request
 from ._responses import PortkeyResponse, StreamAssembler, header_int, response_metadata
+from ._rows import RunningRuns, is_several
 from ._secrets import config_secrets, redact, redact_json
 from ._spec import load_spec
 from ._types import ConnectionStatus, QueryMetadata, QueryResult
@@ -236,6 +237,7 @@ class _ServiceBase(Generic[ClientT]):
 
     def __init__(self) -> None:
         self._pool: ClientPool[ClientT] = ClientPool(self._new_client)
+        self._runs = RunningRuns()  # queries of rows or chunks in progress: close() stops them
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(clients={len(self._pool)})"
@@ -456,13 +458,22 @@ class QueryService(_ServiceBase[PortkeyClient]):
         query_options: Any,
         data_source_id: Any = None,
         data_source_updated_at: Any = None,
+        on_progress: Callable[[int, int], object] | None = None,
     ) -> QueryResult:
-        """Run one query; return ``{status: ok, data, metadata}`` or raise QueryError."""
+        """Run one query; return ``{status: ok, data, metadata}`` or raise QueryError.
+
+        A query of ``rows`` (or an embedding input longer than ``batch_size``) sends several requests
+        (docs/batch.md); ``on_progress(done, total)`` is then called after each of them finishes."""
         settings, request = self._validate_and_build(source_options, query_options)
         with query_errors(settings, request):
             lease = self._lease(settings, data_source_id, data_source_updated_at)
             try:
-                result = self._send(lease.client, settings, request)
+                if is_several(request):
+                    from ._run_rows import run_several
+
+                    result = run_several(lease.client, settings, request, on_progress, self._runs)
+                else:
+                    result = self._send(lease.client, settings, request)
             finally:
                 self._release(lease)
         self._log(request, result["metadata"])
@@ -548,7 +559,9 @@ class QueryService(_ServiceBase[PortkeyClient]):
 
     def close(self) -> None:
         """Release every pooled client: an idle one at once, one in use when its last query or stream
-        ends (those finish normally). The service stays usable: a later query opens a new client."""
+        ends (those finish normally). A query of rows sends no new row and fails once its rows in
+        flight have finished. The service stays usable: a later query opens a new client."""
+        self._runs.stop_all()
         for lease in self._pool.retire():
             _close_quietly(lease.client)
 
@@ -676,12 +689,18 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         query_options: Any,
         data_source_id: Any = None,
         data_source_updated_at: Any = None,
+        on_progress: Callable[[int, int], object] | None = None,
     ) -> QueryResult:
         settings, request = self._validate_and_build(source_options, query_options)
         with query_errors(settings, request):
             lease = await self._lease(settings, data_source_id, data_source_updated_at)
             try:
-                result = await self._send(lease.client, settings, request)
+                if is_several(request):
+                    from ._run_rows import arun_several
+
+                    result = await arun_several(lease.client, settings, request, on_progress, self._runs)
+                else:
+                    result = await self._send(lease.client, settings, request)
             finally:
                 await self._release(lease)
         self._log(request, result["metadata"])
@@ -761,7 +780,9 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
 
     async def aclose(self) -> None:
         """Release every pooled client, as QueryService.close() does. Clients of another event loop
-        that is still running are closed by that loop (its next query, or its shutdown)."""
+        that is still running are closed by that loop (its next query, or its shutdown). A query of
+        rows stops as in QueryService.close()."""
+        self._runs.stop_all()
         await self._close(self._pool.retire() + self._take_orphans(_running_loop()))
 
     async def __aenter__(self) -> AsyncQueryService:

@@ -31,6 +31,14 @@ class QueryMetadata(TypedDict, total=False):
     usage: dict[str, Any]  # the answer's usage, as Portkey sent it
     finishReason: str  # when the answer has one choice
     warning: str  # what the output mode could not do as asked (arguments that are not JSON)
+    # a query of rows (docs/batch.md): usage and retries summed over the rows
+    rows: int  # how many rows
+    succeeded: int  # rows that worked
+    failed: int  # rows that failed (each one's error is in its entry of data)
+    seconds: float  # the run's time
+    # an embedding input sent in several requests
+    requests: int  # how many requests
+    traceIds: list[str | None]  # each request's trace id, in input order
 
 
 class QueryResult(TypedDict):

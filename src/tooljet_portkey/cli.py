@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a query option as host text (repeatable), e.g. --set max_tokens=64",
+        help="a query option as host text (repeatable), e.g. --set max_tokens=64; @FILE reads the value "
+        "from a file (--set rows=@tickets.json), @@ stands for a literal @",
     )
     run.add_argument("--options", metavar="FILE", help="query options as a JSON object file ('-' for stdin)")
     run.add_argument("--raw", action="store_true", help="print only the data (with --stream: only the text)")
@@ -147,6 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept only this API key (repeatable); others get 401. Default: any key",
     )
     serve.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
+    serve.add_argument(
+        "--latency-ms", type=float, default=0, metavar="N", help="wait N milliseconds before each answer"
+    )
+    serve.add_argument(
+        "--rate-limit",
+        metavar="N/min",
+        help="answer 429 with retry-after past N requests in each fixed window: 600/min, 10/s, 5/10s",
+    )
 
     playground = commands.add_parser(
         "playground", help="serve a page to try the plugin in a browser, as a ToolJet-style host draws it"
@@ -274,9 +283,71 @@ def query_options(args: argparse.Namespace, stdin: IO[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise CommandError(f"{PROG} run: error: --set wants KEY=VALUE, got {item!r}", USAGE_ERROR)
-        options[key.strip()] = value
+        options[key.strip()] = set_value(key.strip(), value)
     options["operation"] = args.operation
     return options
+
+
+def set_value(key: str, value: str) -> str:
+    """A ``--set`` value: ``@FILE`` is the file's text (one final line break dropped), ``@@...`` the text
+    with its first ``@`` dropped (a literal leading ``@``, as a Model Catalog ``@slug/model`` needs)."""
+    if value.startswith("@@"):
+        return value[1:]
+    if not value.startswith("@"):
+        return value
+    name = value[1:]
+    try:
+        text = Path(name).read_text(encoding="utf-8")
+    except OSError as error:
+        raise CommandError(
+            f"{PROG}: --set {key}=@{name}: cannot read {name}: {error.strerror} "
+            "(a value starting with @ is read from that file; write @@ for a literal @)"
+        ) from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{PROG}: --set {key}=@{name}: {name} is not UTF-8 text") from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
+class Progress:
+    """``on_progress`` for a run of several requests: one line on ``err``, rewritten in place, when
+    ``err`` is a terminal (at most ten times a second, and always for the last request); nothing
+    otherwise. ``clear()`` wipes the line once the run ends."""
+
+    def __init__(self, err: IO[str], unit: str, clock: Any = None) -> None:
+        import time
+
+        self.err = err
+        self.unit = unit
+        self.clock = clock or time.monotonic
+        self.shown = ""
+        self.last = -1.0
+        self.enabled = _is_terminal(err)
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = self.clock()
+        if done < total and now - self.last < 0.1:
+            return
+        self.last = now
+        percent = done * 100 // total if total else 100
+        line = f"{PROG}: {done:,} of {total:,} {self.unit} done ({percent}%)"
+        self.err.write("\r" + line.ljust(len(self.shown)))
+        self.err.flush()
+        self.shown = line
+
+    def clear(self) -> None:
+        if self.shown:
+            self.err.write("\r" + " " * len(self.shown) + "\r")
+            self.err.flush()
+            self.shown = ""
+
+
+def _is_terminal(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 def _print_json(value: Any, out: IO[str]) -> None:
@@ -313,7 +384,11 @@ def cmd_run(
     with _connection(args, environ) as target, QueryService() as service:
         try:
             if not args.stream:
-                result = service.run(target.options, options)
+                progress = Progress(err, "requests" if args.operation == "create_embedding" else "rows")
+                try:
+                    result = service.run(target.options, options, on_progress=progress)
+                finally:
+                    progress.clear()
                 target.note(err)
                 _print_json(result["data"] if args.raw else result, out)
                 return 0
@@ -359,7 +434,13 @@ def cmd_serve(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         )
     try:
         sim = Simulator(
-            profile=args.profile, host=args.host, port=args.port, prompts=args.prompts, api_keys=args.api_keys
+            profile=args.profile,
+            host=args.host,
+            port=args.port,
+            prompts=args.prompts,
+            api_keys=args.api_keys,
+            latency_ms=args.latency_ms,
+            rate_limit=args.rate_limit,
         )
         sim.start()
     except ValueError as error:
@@ -372,7 +453,8 @@ def cmd_serve(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         sim.log = lambda line: print(f"{PROG} serve: {line}", file=err, flush=True)
     print(sim.url, file=out, flush=True)
     print(
-        f"{PROG} serve: Portkey simulator (profile {args.profile}{_keys_note(args.api_keys)}) at {sim.url}; "
+        f"{PROG} serve: Portkey simulator (profile {args.profile}{_keys_note(args.api_keys)}"
+        f"{_pacing_note(sim)}) at {sim.url}; "
         "Ctrl-C stops it",
         file=err,
         flush=True,
@@ -398,6 +480,16 @@ def _keys_note(api_keys: list[str] | None) -> str:
         return ""
     count = len(set(api_keys))
     return f", {count} API key{'s' if count > 1 else ''} accepted"
+
+
+def _pacing_note(sim: Any) -> str:
+    """The latency and rate limit ``serve`` applies, for its start line."""
+    note = ""
+    if sim.rate_limit is not None:
+        note += f", {sim.rate_limit.requests} requests per {sim.rate_limit.window:g} s"
+    if sim.latency:
+        note += f", {sim.latency * 1000:g} ms latency"
+    return note
 
 
 def cmd_playground(args: argparse.Namespace, environ: Mapping[str, str], out: IO[str], err: IO[str]) -> int:

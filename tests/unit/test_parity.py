@@ -182,6 +182,7 @@ SYNC_NAMES = {
     "_aread_body": "_read_body",
     "_adrain": "_drain",
     "_aclose_quietly": "_close_quietly",
+    "arun_several": "run_several",  # _run_rows: a query of rows or chunks
 }
 
 # (module, sync name, async name): classes compared method by method, functions as a whole.
@@ -260,6 +261,11 @@ class ToSync(ast.NodeTransformer):
 
     def visit_Name(self, node: ast.Name) -> ast.Name:
         node.id = SYNC_NAMES.get(node.id, node.id)
+        return node
+
+    def visit_alias(self, node: ast.alias) -> ast.alias:
+        """A name imported inside a function (``from ._run_rows import arun_several``)."""
+        node.name = SYNC_NAMES.get(node.name, node.name)
         return node
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.Attribute:

@@ -168,6 +168,10 @@ SAMPLES: dict[str, Any] = {
     "offset": "10",
     "value": "-4",
     "weight": "0.5",
+    "rows": '[{"name": "Ada"}]',
+    "concurrency": "3",
+    "failOnError": "true",
+    "batch_size": "16",
 }
 # Where a key's sample differs by operation (the same key, another field)
 OPERATION_SAMPLES = {
@@ -194,8 +198,9 @@ def test_every_field_changes_the_request(operation: str) -> None:
             before, after = PROMPT_CHAT, {**PROMPT_CHAT, key: sample}
         baseline = build_request(settings, parse_query(before))
         changed = build_request(settings, parse_query(after))
-        # the output mode changes how the answer is read, the rest what is sent
-        assert (changed, changed.answer) != (baseline, baseline.answer), key
+        # the output mode changes how the answer is read, rows and concurrency how it is sent, the
+        # rest what is sent
+        assert (changed, changed.answer, changed.run) != (baseline, baseline.answer, baseline.run), key
 
 
 # ---------------------------------------------------------------------------------------------------

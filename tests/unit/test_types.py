@@ -86,11 +86,15 @@ def test_the_checker_finds_what_departs() -> None:
     assert problems({"data": None, "metadata": {}}, QueryResult) == ["QueryResult.status: missing"]
 
 
+# What a query of rows or of a long embedding input adds (tests/unit/test_rows.py checks it)
+TABLE_KEYS = {"rows", "succeeded", "failed", "seconds", "requests", "traceIds"}
+
+
 def test_a_plain_answer_is_a_query_result(service: QueryService, respx_mock: respx.MockRouter) -> None:
     respx_mock.post("/chat/completions").respond(246, json=ANSWER, headers=HEADERS)
     result = service.run(SOURCE, QUERY)
     assert result["metadata"] == FULL_METADATA
-    assert set(FULL_METADATA) == set(QueryMetadata.__annotations__) - {"streamed", "chunks"}
+    assert set(FULL_METADATA) == set(QueryMetadata.__annotations__) - {"streamed", "chunks"} - TABLE_KEYS
     assert problems(result, QueryResult) == []
 
 
@@ -125,3 +129,26 @@ def test_test_connection_gives_a_connection_status(
     status_ = service.test_connection(SOURCE)
     assert status_ == expected
     assert problems(status_, ConnectionStatus) == []
+
+
+def test_a_table_and_a_long_embedding_input_are_query_results(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    """A query of rows (data one entry per row, metadata the counts) and an embedding input sent in
+    several requests (metadata with requests and traceIds) are QueryResults too."""
+    respx_mock.post("/prompts/pp-welcome-e1f2a3/completions").respond(200, json=ANSWER, headers=HEADERS)
+    rows = service.run(SOURCE, {**MINIMAL["prompt_completion"], "rows": '[{"a": 1}, {"a": 2}]'})
+    assert set(rows["metadata"]) == {"rows", "succeeded", "failed", "retries", "seconds", "usage"}
+    assert problems(rows, QueryResult) == []
+
+    def vectors(request: Any) -> Any:
+        count = len(json.loads(request.content)["input"])
+        data = [{"object": "embedding", "index": i, "embedding": [0.5]} for i in range(count)]
+        return respx.MockResponse(200, json={"object": "list", "data": data, "model": "m"}, headers=HEADERS)
+
+    respx_mock.post("/embeddings").mock(side_effect=vectors)
+    long_input = {**MINIMAL["create_embedding"], "input": '["a", "b", "c"]', "batch_size": "2"}
+    embedded = service.run(SOURCE, long_input)
+    assert embedded["metadata"]["requests"] == 2
+    assert embedded["metadata"]["traceIds"] == ["trace-types", "trace-types"]
+    assert problems(embedded, QueryResult) == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ._answers import count_tokens, embedding_vector
 from ._faults import FAULT_HEADER, Fault
 from ._feedback import FeedbackRecord
+from ._pacing import RateLimit
 from ._rules import PROFILES
 from ._server import RecordedRequest, Simulator
 
@@ -21,6 +22,7 @@ __all__ = [
     "PROFILES",
     "Fault",
     "FeedbackRecord",
+    "RateLimit",
     "RecordedRequest",
     "Simulator",
     "count_tokens",

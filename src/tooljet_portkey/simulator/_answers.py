@@ -330,9 +330,8 @@ def embedding_vector(model: str, item: Any, dimensions: int | None = None) -> li
     """A unit vector drawn from a hash of (model, input); ``dimensions`` keeps the first n, renormalised
     (as OpenAI shortens its text-embedding-3 vectors)."""
     rng = random.Random(_digest(model_name(model), item))
-    vector = [rng.gauss(0.0, 1.0) for _ in range(embedding_size(model))]
-    if dimensions is not None:
-        vector = vector[:dimensions]
+    size = embedding_size(model) if dimensions is None else min(dimensions, embedding_size(model))
+    vector = [rng.gauss(0.0, 1.0) for _ in range(size)]  # the first n of the full vector: drawn in order
     norm = math.sqrt(math.fsum(x * x for x in vector))
     return [x / norm for x in vector]
 

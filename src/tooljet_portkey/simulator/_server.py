@@ -26,6 +26,7 @@ from ._chat import IMAGE_TOKENS, ChatPlan, chat_plan, check_max_tokens_param, im
 from ._faults import FAULT_HEADER, Fault, FaultBook, fault_from_json
 from ._feedback import FeedbackBook, FeedbackError, FeedbackRecord, parse_feedback
 from ._images import IMAGES_PREFIX, images_response, png_of_name
+from ._pacing import RateLimit, latency_seconds, parse_rate_limit
 from ._prompts import PromptBook, Template
 from ._rules import (
     PROFILES,
@@ -90,6 +91,7 @@ class _HTTPReply:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128  # a table run opens tens of connections at once; the default backlog is 5
 
     def __init__(self, address: tuple[str, int], sim: Simulator) -> None:
         self.sim = sim
@@ -257,6 +259,9 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         sim = self.server.sim
         route = path[3:] if path.startswith("/v1/") else path
+        if not sim._pace(headers, body):  # a rate limit refuses (raises); a latency waits, unless stopped
+            self._drop()
+            return
         fault = sim._fault_for(route, headers)
         retried: int | None = 0
         if fault is not None:
@@ -382,7 +387,9 @@ class Simulator:
     ``gateway`` (a self-hosted gateway: routing required, no key) or ``openai`` (a plain
     OpenAI-compatible upstream, no Portkey rules). ``prompts``: a JSON file or dict of prompt templates
     added to the built-in demo prompts. ``api_keys``: when given, only these keys are accepted (in
-    x-portkey-api-key, or ``Authorization: Bearer`` on the openai profile); others get 401. Use as a
+    x-portkey-api-key, or ``Authorization: Bearer`` on the openai profile); others get 401.
+    ``latency_ms``: every answer waits this long first. ``rate_limit``: a ``RateLimit`` or its text
+    (``"600/min"``), past which requests get 429 with ``retry-after`` (see ``_pacing``). Use as a
     context manager, or ``start()`` / ``stop()``.
     """
 
@@ -393,9 +400,13 @@ class Simulator:
         port: int = 0,
         prompts: str | Path | Mapping[str, Any] | None = None,
         api_keys: Iterable[str] | None = None,
+        latency_ms: float = 0,
+        rate_limit: RateLimit | str | None = None,
     ) -> None:
         if profile not in PROFILES:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+        self.latency = latency_seconds(latency_ms)
+        self.rate_limit = parse_rate_limit(rate_limit) if isinstance(rate_limit, str) else rate_limit
         self.profile = profile
         self.api_keys = _api_keys(api_keys)
         self.host = host
@@ -525,6 +536,21 @@ class Simulator:
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(request)
+
+    def _pace(self, headers: Mapping[str, str], body: Any) -> bool:
+        """The rate limit (a 429 raised at once) and the latency of one API request; False when the
+        simulator stopped during the wait."""
+        if self.rate_limit is not None:
+            wait = self.rate_limit.take()
+            if wait is not None:
+                portkey = self.profile != "openai"
+                model = body.get("model") if isinstance(body, dict) else None
+                err = provider_error(429, provider=provider_of(headers, None, model) if portkey else None)
+                err.headers.update(self.rate_limit.headers(wait))
+                if portkey:
+                    err.headers["x-portkey-retry-attempt-count"] = "0"
+                raise err
+        return not (self.latency and self._stopping.wait(self.latency))
 
     def _fault_for(self, route: str, headers: Mapping[str, str]) -> Fault | None:
         text = headers.get(FAULT_HEADER)

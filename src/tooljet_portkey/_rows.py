@@ -1,0 +1,171 @@
+"""How a query runs when it is more than one request: prompt_completion's ``rows``, and an embedding input
+longer than one request holds. Pure, no I/O; ``_run_rows`` sends the requests.
+
+- ``rows`` (prompt_completion): the saved prompt runs once per row, with ``variables`` = the query's
+  ``variables`` (the form's; without them, a ``variables`` in ``prompt_parameters``, as a single run
+  sends) updated with the row's top-level fields (a shallow merge: the row's keys win). Every
+  merged ``variables`` is checked as the ``variables`` field is, before anything is sent: a table that
+  would fail on row 9,000 for a bad value fails at once, naming the row.
+- ``concurrency``: the most rows (or embedding requests) in flight; ``failOnError``: the first failed row
+  fails the query; ``batch_size`` (create_embedding): the inputs of one request.
+
+These fields shape how the query runs, not one request's body: ``build_request`` reads them into the
+request's ``run`` (a ``RunShape``), as it reads ``output`` into its ``answer``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._constants import DEFAULT_CONCURRENCY, MAX_EMBEDDING_BATCH
+from ._errors import QueryError
+
+if TYPE_CHECKING:
+    from ._requests import PortkeyRequest
+
+__all__ = [
+    "RUN_FIELDS",
+    "RunShape",
+    "RunningRuns",
+    "chunk_request",
+    "chunked_input",
+    "is_several",
+    "row_request",
+    "row_variables",
+    "run_shape",
+]
+
+# The fields each operation reads into its RunShape (a test holds operations.json to these).
+RUN_FIELDS: Mapping[str, frozenset[str]] = {
+    "prompt_completion": frozenset({"rows", "concurrency", "failOnError"}),
+    "create_embedding": frozenset({"concurrency", "batch_size"}),
+}
+
+
+@dataclass(frozen=True)
+class RunShape:
+    """How run() sends a query: one request (``rows`` None), or one per row, or (create_embedding) one
+    per ``batch_size`` inputs; at most ``concurrency`` at once."""
+
+    rows: Sequence[Mapping[str, Any]] | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
+    fail_on_error: bool = False
+    batch_size: int = MAX_EMBEDDING_BATCH
+
+    def __repr__(self) -> str:
+        # the rows are the user's data: their count is enough
+        rows = "None" if self.rows is None else f"<{len(self.rows)} rows>"
+        return (
+            f"RunShape(rows={rows}, concurrency={self.concurrency}, fail_on_error={self.fail_on_error}, "
+            f"batch_size={self.batch_size})"
+        )
+
+
+_ONE_REQUEST = RunShape()
+
+
+def run_shape(operation: str, params: Mapping[str, Any], body: Mapping[str, Any], stream: bool) -> RunShape:
+    """The RunShape a validated query asks for (``body``: the request it becomes); a QueryError naming
+    the field when its rows cannot run (a stream, or a row whose merged variables are not valid
+    ``variables``)."""
+    if not RUN_FIELDS.get(operation, frozenset()) & params.keys():
+        return _ONE_REQUEST
+    rows = params.get("rows")
+    if rows is not None:
+        if stream:
+            field = "stream" if params.get("stream") is True else "prompt_parameters"
+            raise QueryError(
+                "Invalid query options",
+                f"{field}: a streamed answer cannot be combined with rows",
+                {"field": field},
+            )
+        _check_row_variables(operation, body.get("variables") or {}, rows)
+    return RunShape(
+        rows=rows,
+        concurrency=params.get("concurrency", DEFAULT_CONCURRENCY),
+        fail_on_error=params.get("failOnError", False),
+        batch_size=params.get("batch_size", MAX_EMBEDDING_BATCH),
+    )
+
+
+def row_variables(variables: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables one row runs with: the form's, updated with the row's top-level fields."""
+    return {**variables, **row}
+
+
+def _check_row_variables(operation: str, variables: Mapping[str, Any], rows: Sequence[Any]) -> None:
+    """Each row's merged variables, checked by the ``variables`` field's own schema (the values were
+    already walked once, as part of ``rows``: only the schema is left)."""
+    from ._spec import _message, form_validator
+
+    form = form_validator(operation)
+    schema: Any = form.schema
+    validator = form.evolve(schema=schema["properties"]["variables"])
+    for index, row in enumerate(rows):
+        error = next(validator.iter_errors(row_variables(variables, row)), None)
+        if error is not None:
+            error.path.appendleft("variables")  # described as the field's own error is
+            raise QueryError("Invalid query options", f"rows[{index}]: {_message(error)}", {"field": "rows"})
+
+
+def row_request(request: PortkeyRequest, row: Mapping[str, Any]) -> PortkeyRequest:
+    """The request of one row: the query's own, its ``variables`` updated with the row's fields."""
+    body = dict(request.body or {})
+    body["variables"] = row_variables(body.get("variables") or {}, row)
+    return dataclasses.replace(request, body=body)
+
+
+def chunk_request(request: PortkeyRequest, inputs: Sequence[Any]) -> PortkeyRequest:
+    """One embedding request of a long input: the query's own, with these inputs."""
+    return dataclasses.replace(request, body={**(request.body or {}), "input": list(inputs)})
+
+
+def chunked_input(request: PortkeyRequest) -> Sequence[Any] | None:
+    """The input list of an embedding query that needs more than one request; None otherwise."""
+    if request.operation != "create_embedding" or request.answer.single_input or request.body is None:
+        return None
+    inputs = request.body.get("input")
+    if not isinstance(inputs, list) or len(inputs) <= request.run.batch_size:
+        return None
+    return inputs
+
+
+def is_several(request: PortkeyRequest) -> bool:
+    """Whether run() sends this query as several requests (rows, or a long embedding input)."""
+    return request.run.rows is not None or chunked_input(request) is not None
+
+
+class RunningRuns:
+    """A service's runs of several requests in progress, so that closing the service stops them: each
+    registers how to stop it (set its stop event), and ``stop_all`` calls every one. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stops: dict[int, Callable[[], None]] = {}
+        self._next = 0
+
+    def __len__(self) -> int:
+        return len(self._stops)
+
+    @contextmanager
+    def running(self, stop: Callable[[], None]) -> Iterator[None]:
+        with self._lock:
+            key, self._next = self._next, self._next + 1
+            self._stops[key] = stop
+        try:
+            yield
+        finally:
+            with self._lock:
+                del self._stops[key]
+
+    def stop_all(self) -> None:
+        """Ask every run in progress to send no new request (the requests in flight finish)."""
+        with self._lock:
+            stops = list(self._stops.values())
+        for stop in stops:
+            stop()

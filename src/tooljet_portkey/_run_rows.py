@@ -1,0 +1,193 @@
+"""Send a query of several requests through a service's pooled client: its rows, or its embedding input
+in chunks. The scheduling (bounded, adaptive concurrency; results in row order) is ``_batch``'s; this
+module says what one row or chunk is: its request, its answer under the query's output mode, its
+failure as the QueryError a single query would raise.
+
+- Rows: the QueryResult's ``data`` is one entry per row (``BatchResult.rows()``), ``metadata`` the
+  counts, summed usage and retries, and the time taken. With ``failOnError`` the first failure raises,
+  naming the row.
+- Chunks: every chunk must work (a failure raises, naming the chunk's input range); the answers are
+  merged into one Portkey-shaped answer, and the output mode applies to it. ``metadata`` is the first
+  chunk's (status, provider...), with ``retries`` summed, ``requests`` and every chunk's ``traceIds``.
+
+Each request runs inside ``rate_limits_to(limiter.throttled)``: a 429 the client retries slows the whole
+run at once. Loaded only when a query is several requests (it imports the thread pool, or asyncio).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from ._batch import (
+    AdaptiveLimiter,
+    InputChunk,
+    ItemOk,
+    arun_items,
+    chunk_failure,
+    merge_embeddings,
+    run_items,
+    split_input,
+)
+from ._errors import PortkeyError, QueryError
+from ._options import ConnectionSettings
+from ._requests import PortkeyRequest
+from ._responses import PortkeyResponse, response_metadata
+from ._rows import RunningRuns, chunk_request, chunked_input, row_request
+from ._service import _result, to_query_error, unexpected
+from ._throttle import rate_limits_to
+from ._types import QueryResult
+
+if TYPE_CHECKING:
+    from ._client import AsyncPortkeyClient, PortkeyClient
+
+__all__ = ["arun_several", "run_several"]
+
+Progress = Callable[[int, int], object]
+Answered = Callable[[PortkeyRequest, PortkeyResponse], ItemOk]
+
+
+def _row_ok(request: PortkeyRequest, response: PortkeyResponse) -> ItemOk:
+    """A row that was answered: its output under the query's output mode (an answer that is not the
+    output asked for fails the row, as it fails a single query)."""
+    meta = response_metadata(response.status_code, response.headers, response.retries)
+    shaped = _result(request, response.data, meta)
+    return ItemOk(shaped["data"], meta.get("traceId"), shaped["metadata"].get("usage"), response.retries)
+
+
+def _chunk_ok(request: PortkeyRequest, response: PortkeyResponse) -> ItemOk:
+    """A chunk that was answered: the whole response, merged with the others once all have worked."""
+    return ItemOk(response, retries=response.retries)
+
+
+def _failure(err: Exception, settings: ConnectionSettings, request: PortkeyRequest) -> QueryError:
+    """What a row's exception becomes: Portkey's error as a single query gives it; a bug of ours as
+    the plugin's own error, so one odd answer fails its row, not the table."""
+    if isinstance(err, QueryError):
+        return err
+    if isinstance(err, PortkeyError):
+        return to_query_error(err, settings, request)
+    return unexpected(err)
+
+
+def _merged(
+    request: PortkeyRequest, chunks: Sequence[InputChunk[Any]], answers: Sequence[Any]
+) -> QueryResult:
+    """The QueryResult of a chunked embedding query, from each chunk's PortkeyResponse."""
+    responses: list[PortkeyResponse] = list(answers)
+    first = responses[0]
+    meta = response_metadata(first.status_code, first.headers, sum(r.retries for r in responses))
+    meta.pop("traceId", None)
+    meta["requests"] = len(chunks)
+    meta["traceIds"] = [response_metadata(r.status_code, r.headers).get("traceId") for r in responses]
+    merged = merge_embeddings(chunks, [r.data for r in responses])
+    return _result(request, merged, meta)
+
+
+# -- threads --------------------------------------------------------------------------------------------
+
+
+def run_several(
+    client: PortkeyClient,
+    settings: ConnectionSettings,
+    request: PortkeyRequest,
+    on_progress: Progress | None,
+    runs: RunningRuns,
+) -> QueryResult:
+    """The QueryResult of a query of rows or of a chunked embedding input, on a bounded thread pool."""
+    shape = request.run
+    limiter = AdaptiveLimiter(shape.concurrency)
+    stop = threading.Event()
+
+    def attempt(one: PortkeyRequest, answered: Answered) -> ItemOk:
+        try:
+            with rate_limits_to(limiter.throttled):
+                response = client.send(one)
+            return answered(one, response)
+        except Exception as err:
+            failure = _failure(err, settings, one)
+        raise failure  # outside the except block: the row's error links to no exception
+
+    with runs.running(stop.set):
+        if shape.rows is not None:
+            result = run_items(
+                shape.rows,
+                lambda fields: attempt(row_request(request, fields), _row_ok),
+                concurrency=shape.concurrency,
+                fail_on_error=shape.fail_on_error,
+                on_progress=on_progress,
+                limiter=limiter,
+                stop=stop,
+            )
+            return cast(QueryResult, result.to_query_result())
+        chunks = split_input(chunked_input(request) or [], shape.batch_size)
+        result = run_items(
+            chunks,
+            lambda part: attempt(chunk_request(request, part.inputs), _chunk_ok),
+            concurrency=shape.concurrency,
+            fail_on_error=True,
+            on_progress=on_progress,
+            limiter=limiter,
+            stop=stop,
+            name_failure=chunk_failure(chunks),
+        )
+    return _merged(request, chunks, result.outputs())
+
+
+# -- asyncio --------------------------------------------------------------------------------------------
+
+
+async def arun_several(
+    client: AsyncPortkeyClient,
+    settings: ConnectionSettings,
+    request: PortkeyRequest,
+    on_progress: Progress | None,
+    runs: RunningRuns,
+) -> QueryResult:
+    """The asyncio twin of ``run_several``: one task per request in flight."""
+    import asyncio
+
+    shape = request.run
+    limiter = AdaptiveLimiter(shape.concurrency)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def stop_from_anywhere() -> None:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nothing of the run is left to stop
+            loop.call_soon_threadsafe(stop.set)
+
+    async def attempt(one: PortkeyRequest, answered: Answered) -> ItemOk:
+        try:
+            with rate_limits_to(limiter.throttled):
+                response = await client.send(one)
+            return answered(one, response)
+        except Exception as err:
+            failure = _failure(err, settings, one)
+        raise failure
+
+    with runs.running(stop_from_anywhere):
+        if shape.rows is not None:
+            result = await arun_items(
+                shape.rows,
+                lambda fields: attempt(row_request(request, fields), _row_ok),
+                concurrency=shape.concurrency,
+                fail_on_error=shape.fail_on_error,
+                on_progress=on_progress,
+                limiter=limiter,
+                stop=stop,
+            )
+            return cast(QueryResult, result.to_query_result())
+        chunks = split_input(chunked_input(request) or [], shape.batch_size)
+        result = await arun_items(
+            chunks,
+            lambda part: attempt(chunk_request(request, part.inputs), _chunk_ok),
+            concurrency=shape.concurrency,
+            fail_on_error=True,
+            on_progress=on_progress,
+            limiter=limiter,
+            stop=stop,
+            name_failure=chunk_failure(chunks),
+        )
+    return _merged(request, chunks, result.outputs())
