@@ -31,12 +31,12 @@ from ._batch import (
     run_items,
     split_input,
 )
-from ._errors import PortkeyError, QueryError
+from ._errors import QueryError
 from ._options import ConnectionSettings
 from ._requests import PortkeyRequest
 from ._responses import PortkeyResponse, response_metadata
 from ._rows import RunningRuns, chunk_request, chunked_input, row_request
-from ._service import _result, to_query_error, unexpected
+from ._service import query_errors, query_result
 from ._throttle import rate_limits_to
 from ._types import QueryResult
 
@@ -53,7 +53,7 @@ def _row_ok(request: PortkeyRequest, response: PortkeyResponse) -> ItemOk:
     """A row that was answered: its output under the query's output mode (an answer that is not the
     output asked for fails the row, as it fails a single query)."""
     meta = response_metadata(response.status_code, response.headers, response.retries)
-    shaped = _result(request, response.data, meta)
+    shaped = query_result(request, response.data, meta)
     return ItemOk(shaped["data"], meta.get("traceId"), shaped["metadata"].get("usage"), response.retries)
 
 
@@ -65,11 +65,7 @@ def _chunk_ok(request: PortkeyRequest, response: PortkeyResponse) -> ItemOk:
 def _failure(err: Exception, settings: ConnectionSettings, request: PortkeyRequest) -> QueryError:
     """What a row's exception becomes: Portkey's error as a single query gives it; a bug of ours as
     the plugin's own error, so one odd answer fails its row, not the table."""
-    if isinstance(err, QueryError):
-        return err
-    if isinstance(err, PortkeyError):
-        return to_query_error(err, settings, request)
-    return unexpected(err)
+    return query_errors(settings, request).map(err)
 
 
 def _merged(
@@ -83,7 +79,7 @@ def _merged(
     meta["requests"] = len(chunks)
     meta["traceIds"] = [response_metadata(r.status_code, r.headers).get("traceId") for r in responses]
     merged = merge_embeddings(chunks, [r.data for r in responses])
-    return _result(request, merged, meta)
+    return query_result(request, merged, meta)
 
 
 # -- threads --------------------------------------------------------------------------------------------

@@ -153,6 +153,12 @@ class query_errors:
     def __exit__(self, exc_type: object, exc: BaseException | None, traceback: object) -> None:
         if exc is None or isinstance(exc, QueryError) or not isinstance(exc, Exception):
             return
+        raise self.map(exc) from None
+
+    def map(self, exc: Exception) -> QueryError:
+        """The QueryError ``exc`` becomes, without raising it (a table run keeps one per failed row)."""
+        if isinstance(exc, QueryError):
+            return exc
         if isinstance(exc, PortkeyError) and self.settings is not None and self.request is not None:
             if isinstance(exc, APIStatusError):
                 self.error_status = exc.status_code
@@ -163,7 +169,7 @@ class query_errors:
                 error.data["traceId"] = redact_json(answer["traceId"], secrets)
         else:
             error = unexpected(exc)
-        raise detached(error) from None
+        return detached(error)
 
 
 def detached(error: QueryError) -> QueryError:
@@ -275,7 +281,7 @@ class _ServiceBase(Generic[ClientT]):
         """The QueryResult of a plain answer: its data in the query's output mode, and what Portkey's
         headers and the answer said."""
         meta = response_metadata(response.status_code, response.headers, response.retries)
-        return _result(request, response.data, meta)
+        return query_result(request, response.data, meta)
 
     @staticmethod
     def _result_of_stream(
@@ -283,7 +289,7 @@ class _ServiceBase(Generic[ClientT]):
     ) -> QueryResult:
         """The QueryResult of a streamed answer: the same shape as unstreamed, chunks folded."""
         meta = {**stream_metadata, "streamed": True, "chunks": assembler.count}
-        return _result(request, assembler.result(), meta)
+        return query_result(request, assembler.result(), meta)
 
     @staticmethod
     def _log(request: PortkeyRequest, meta: Mapping[str, Any]) -> None:
@@ -315,7 +321,7 @@ def _settings_and_request(
     return settings, build_request(settings, query)
 
 
-def _result(request: PortkeyRequest, answer: Any, meta: dict[str, Any]) -> QueryResult:
+def query_result(request: PortkeyRequest, answer: Any, meta: dict[str, Any]) -> QueryResult:
     """``{status: ok, data, metadata}``; an answer that is not the output asked for is a QueryError
     carrying the call's status and trace id."""
     meta.update(answer_metadata(answer))
