@@ -172,6 +172,66 @@ def rows_case(args: argparse.Namespace, rounds: int) -> tuple[list[str], float]:
     ], ratio
 
 
+def async_case(args: argparse.Namespace, rounds: int) -> list[str]:
+    """The same rows through AsyncQueryService, against raw httpx.AsyncClient at the same concurrency."""
+    import asyncio
+
+    import httpx
+
+    from tooljet_portkey import AsyncQueryService
+
+    process, url = serve(args.latency_ms)
+    source = {"gatewayUrl": url, "provider": "openai"}
+    query = {**PROMPT, "rows": json.dumps(rows_of(args.rows)), "concurrency": str(args.concurrency)}
+    service_times: list[float] = []
+    raw_times: list[float] = []
+
+    async def measure() -> None:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        gate = asyncio.Semaphore(args.concurrency)
+        headers = {"x-portkey-provider": "openai"}
+        async with AsyncQueryService() as service, httpx.AsyncClient(limits=limits) as client:
+
+            async def one(row: dict[str, str]) -> Any:
+                async with gate:
+                    body = {"max_tokens": 4, "variables": {"audience": "support agents", **row}}
+                    answer = await client.post(
+                        f"{url}/prompts/pp-demo/completions", json=body, headers=headers
+                    )
+                    return answer.json()
+
+            await service.run(source, {**query, "rows": json.dumps(rows_of(20))})  # warm, not timed
+            await asyncio.gather(*(one(row) for row in rows_of(20)))
+            for _ in range(rounds):
+                started = time.perf_counter()
+                result = await service.run(source, query)
+                service_times.append(time.perf_counter() - started)
+                assert result["metadata"]["succeeded"] == args.rows, result["metadata"]
+                started = time.perf_counter()
+                await asyncio.gather(*(one(row) for row in rows_of(args.rows)))
+                raw_times.append(time.perf_counter() - started)
+
+    try:
+        asyncio.run(measure())
+    finally:
+        stop(process)
+    base = statistics.median(raw_times)
+
+    def line(name: str, samples: list[float]) -> str:
+        value = statistics.median(samples)
+        return f"| {name} | {value:.2f} | {value / base:.2f}x | {min(samples):.2f} - {max(samples):.2f} |"
+
+    return [
+        f"### Async: {args.rows} rows, {args.latency_ms} ms a request, concurrency {args.concurrency}",
+        "",
+        "| run | s (median) | ratio to raw httpx.AsyncClient | range over rounds |",
+        "| --- | ---: | ---: | ---: |",
+        line("AsyncQueryService rows", service_times),
+        line(f"raw httpx.AsyncClient.post, {args.concurrency} at once", raw_times),
+        "",
+    ]
+
+
 def limit_case(args: argparse.Namespace) -> tuple[list[str], float, int, float]:
     process, url = serve(args.latency_ms, args.rate_limit)
     from tooljet_portkey.simulator._pacing import parse_rate_limit
@@ -255,7 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-rows", type=int, help="rows of the rate-limit case (default 1000)")
     parser.add_argument("--inputs", type=int, help="embedding inputs (default 10000)")
     parser.add_argument(
-        "--cases", default="rows,limit,embed", help="which cases to run (default rows,limit,embed)"
+        "--cases",
+        default="rows,limit,embed",
+        help="which cases to run: rows, async, limit, embed (default rows,limit,embed)",
     )
     args = parser.parse_args(argv)
     quick = args.quick
@@ -280,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         report += lines
         label = f"rows at concurrency {args.concurrency} at least 25x a loop"
         targets.append(verdict(label, speedup >= 25, f"{speedup:.1f}x"))
+    if "async" in cases:
+        report += async_case(args, rounds)
     if "limit" in cases:
         lines, to_floor, failed, _ = limit_case(args)
         report += lines
