@@ -539,12 +539,13 @@ class PortkeyClient(_BaseClient):
 
     def send(self, request: PortkeyRequest) -> PortkeyResponse:
         """Send one non-streamed request; return the parsed JSON answer."""
-        response, content, retries = self._exchange(request, _clock())
+        started = _clock()
+        response, content, retries = self._exchange(request, started)
         headers = _headers(response)
         data = success_body(response.status_code, headers, content)
         if request.operation == "prompt_completion":
             data = unwrap_prompt_body(data)
-        return PortkeyResponse(response.status_code, headers, data, retries)
+        return PortkeyResponse(response.status_code, headers, data, retries, started + self._limit(request))
 
     def open_stream(self, request: PortkeyRequest) -> ChunkStream:
         """Send one streamed request; return its chunks once the answer has started."""
@@ -760,12 +761,13 @@ class AsyncPortkeyClient(_BaseClient):
             retries += 1
 
     async def send(self, request: PortkeyRequest) -> PortkeyResponse:
-        response, content, retries = await self._exchange(request, _clock())
+        started = _clock()
+        response, content, retries = await self._exchange(request, started)
         headers = _headers(response)
         data = success_body(response.status_code, headers, content)
         if request.operation == "prompt_completion":
             data = unwrap_prompt_body(data)
-        return PortkeyResponse(response.status_code, headers, data, retries)
+        return PortkeyResponse(response.status_code, headers, data, retries, started + self._limit(request))
 
     async def open_stream(self, request: PortkeyRequest) -> AsyncChunkStream:
         started = _clock()

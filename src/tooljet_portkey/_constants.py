@@ -102,6 +102,14 @@ MAX_KNOWN_TEXT_CHARS = 512
 MAX_KNOWN_JSON_CHARS = 2048
 # JSON Schemas a query carried (a response format's, a tool's parameters) found valid.
 MAX_CHECKED_SCHEMAS = 4096
+# The memory RE2 may use for one schema pattern's program (its own default is 8 MiB); a pattern whose
+# program needs more is refused when the schema is checked.
+MAX_PATTERN_MEMORY_BYTES = 8 * MIB
+# The offline simulator checks each answer it makes up against the query's schema within this time.
+SIMULATOR_SCHEMA_CHECK_SECONDS = 2.0
+# An error that lists what a field accepts (a schema's enum) names this many values, then counts the rest.
+MAX_LISTED_VALUES = 10
+MAX_LISTED_VALUE_CHARS = 40
 # Quick item checks compiled from the shipped schemas (there are a few dozen).
 MAX_QUICK_CHECKS = 1024
 

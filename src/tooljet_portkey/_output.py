@@ -24,11 +24,13 @@ import base64
 import json
 import re
 import struct
+import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from ._constants import MAX_ECHOED_OUTPUT
+from ._constants import DEFAULT_TIMEOUT_SECONDS, MAX_ECHOED_OUTPUT
 from ._errors import QueryError
 
 __all__ = ["AnswerShape", "answer_metadata", "answer_shape", "image_uri", "model_ids", "shape_answer"]
@@ -46,19 +48,27 @@ class AnswerShape:
     mode: str = "full"
     schema: Any = None
     single_input: bool = False
+    # seconds a schema check may take when the caller gives no deadline (a stream's folded answer):
+    # the query's timeout
+    check_seconds: float = DEFAULT_TIMEOUT_SECONDS
     # set for the operations whose answers have readers of their own (list models, prompt render,
     # image generation, feedback)
     operation: str = ""
 
 
-def answer_shape(operation: str, params: Mapping[str, Any], schema: Any = None) -> AnswerShape:
+def answer_shape(
+    operation: str,
+    params: Mapping[str, Any],
+    schema: Any = None,
+    check_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+) -> AnswerShape:
     """The shape a validated query asks for."""
     mode = params.get("output", "full")
     single = False
     if operation == "create_embedding":
         given = params.get("input")
         single = isinstance(given, str) or (isinstance(given, list) and all(type(t) is int for t in given))
-    return AnswerShape(mode, schema, single)
+    return AnswerShape(mode, schema, single, check_seconds)
 
 
 def answer_metadata(data: Any) -> dict[str, Any]:
@@ -78,8 +88,10 @@ def answer_metadata(data: Any) -> dict[str, Any]:
     return meta
 
 
-def shape_answer(shape: AnswerShape, data: Any) -> tuple[Any, dict[str, Any]]:
-    """``data`` for the query's output mode, and what to add to its metadata (a warning)."""
+def shape_answer(shape: AnswerShape, data: Any, deadline: float | None = None) -> tuple[Any, dict[str, Any]]:
+    """``data`` for the query's output mode, and what to add to its metadata (a warning); a schema
+    check ends by ``deadline`` (time.monotonic), or ``shape.check_seconds`` from now."""
+    _answer_deadline.set(deadline if deadline is not None else time.monotonic() + shape.check_seconds)
     reader = _OPERATION_READERS.get(shape.operation)
     if reader is not None:
         return reader(shape.mode, data)
@@ -148,18 +160,16 @@ def _parse_json(text: str, schema: Any) -> Any:
     return value
 
 
+# The deadline of the answer being read (shape_answer sets it for the checks below it).
+_answer_deadline: ContextVar[float] = ContextVar("tooljet_portkey_answer_deadline", default=0.0)
+
+
 def _check_schema(value: Any, schema: Any, text: str) -> None:
-    from jsonschema.exceptions import best_match
-    from jsonschema.validators import validator_for
+    from ._schemas import answer_problem
 
-    from ._spec import describe_error
-
-    error = best_match(validator_for(schema)(schema).iter_errors(value))
-    if error is not None:
-        # the answer's own keys (the model's output, not the user's text) may be shown
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        where = where.lstrip(".") or "(the answer)"
-        problem = f"{where}: {describe_error(error)}"
+    # the answer's own keys (the model's output, not the user's text) may be shown
+    problem = answer_problem(value, schema, _answer_deadline.get())
+    if problem is not None:
         raise _invalid(f"The answer does not follow the response schema: {problem}", text)
 
 

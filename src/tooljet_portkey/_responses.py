@@ -44,12 +44,14 @@ _SPACE = re.compile(r"\s+")
 
 @dataclass(frozen=True)
 class PortkeyResponse:
-    """A successful answer: status, the lower-cased headers, the parsed JSON, and our retry count."""
+    """A successful answer: status, the lower-cased headers, the parsed JSON, our retry count, and the
+    query's deadline (time.monotonic; reading the answer, a schema check included, ends by it)."""
 
     status_code: int
     headers: Mapping[str, str]
     data: Any
     retries: int = 0
+    deadline: float | None = None
 
 
 def header_int(value: str | None) -> int | None:

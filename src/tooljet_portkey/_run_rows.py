@@ -53,7 +53,7 @@ def _row_ok(request: PortkeyRequest, response: PortkeyResponse) -> ItemOk:
     """A row that was answered: its output under the query's output mode (an answer that is not the
     output asked for fails the row, as it fails a single query)."""
     meta = response_metadata(response.status_code, response.headers, response.retries)
-    shaped = query_result(request, response.data, meta)
+    shaped = query_result(request, response.data, meta, response.deadline)
     return ItemOk(shaped["data"], meta.get("traceId"), shaped["metadata"].get("usage"), response.retries)
 
 

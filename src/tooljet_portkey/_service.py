@@ -281,7 +281,7 @@ class _ServiceBase(Generic[ClientT]):
         """The QueryResult of a plain answer: its data in the query's output mode, and what Portkey's
         headers and the answer said."""
         meta = response_metadata(response.status_code, response.headers, response.retries)
-        return query_result(request, response.data, meta)
+        return query_result(request, response.data, meta, response.deadline)
 
     @staticmethod
     def _result_of_stream(
@@ -321,12 +321,15 @@ def _settings_and_request(
     return settings, build_request(settings, query)
 
 
-def query_result(request: PortkeyRequest, answer: Any, meta: dict[str, Any]) -> QueryResult:
+def query_result(
+    request: PortkeyRequest, answer: Any, meta: dict[str, Any], deadline: float | None = None
+) -> QueryResult:
     """``{status: ok, data, metadata}``; an answer that is not the output asked for is a QueryError
-    carrying the call's status and trace id."""
+    carrying the call's status and trace id. Reading it ends by ``deadline`` (time.monotonic), or by
+    the query's timeout from now."""
     meta.update(answer_metadata(answer))
     try:
-        data, extra = shape_answer(request.answer, answer)
+        data, extra = shape_answer(request.answer, answer, deadline)
     except QueryError as err:
         err.data.update(statusCode=meta.get("statusCode"), traceId=meta.get("traceId"))
         raise

@@ -29,6 +29,8 @@ from ._constants import (
     MAX_KNOWN_JSON_CHARS,
     MAX_KNOWN_TEXT_CHARS,
     MAX_KNOWN_VALUES,
+    MAX_LISTED_VALUE_CHARS,
+    MAX_LISTED_VALUES,
     MAX_OPTION_CHARS,
 )
 from ._errors import QueryError
@@ -242,46 +244,21 @@ _checked_schemas: dict[str, None] = {}
 
 
 def check_json_schema(key: str, schema: Any, where: str = "") -> None:
-    """Refuse a value that is not a valid JSON Schema (a response format's or a tool's parameters);
-    ``where`` is the place inside the field (``[0].function.parameters``)."""
-    from jsonschema.exceptions import SchemaError
-    from jsonschema.validators import validator_for
+    """Refuse a value that is not a JSON Schema the plugin can use (a response format's or a tool's
+    parameters): invalid, leaving itself through a ``$ref``, or not checkable in bounded time
+    (``_schemas.py``); ``where`` is the place inside the field (``[0].function.parameters``)."""
+    from ._schemas import SchemaProblem, check_user_schema
 
     text = json.dumps(schema, sort_keys=True)
     if text in _checked_schemas:
         return
     try:
-        validator_for(schema).check_schema(schema)
-    except SchemaError as error:
-        problem = f"is not a valid JSON Schema (at schema{_schema_place(error)}: {describe_error(error)})"
-        raise invalid_option(key, problem, where) from None
+        check_user_schema(schema)
+    except SchemaProblem as problem:
+        raise invalid_option(key, str(problem), where) from None
     if len(_checked_schemas) >= MAX_CHECKED_SCHEMAS:
         _checked_schemas.clear()
     _checked_schemas[text] = None
-
-
-# Words of JSON Schema itself: a place inside a user's schema is shown up to its first name of the
-# user's own (a property name could be anything they typed).
-_SCHEMA_WORDS = frozenset(
-    {
-        "properties", "items", "prefixItems", "additionalProperties", "patternProperties", "$defs",
-        "definitions", "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "type", "enum", "const",
-        "required", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "pattern",
-        "format", "$ref", "dependentSchemas", "contains", "propertyNames", "uniqueItems",
-    }
-)  # fmt: skip
-
-
-def _schema_place(error: Any) -> str:
-    place = ""
-    for part in error.absolute_path:
-        if isinstance(part, int):
-            place += f"[{part}]"
-        elif part in _SCHEMA_WORDS:
-            place += f".{part}"
-        else:
-            return place + ".(a name)"
-    return place
 
 
 def _no_constant(name: str) -> Any:
@@ -532,6 +509,19 @@ def _path(error: ValidationError) -> tuple[str, bool]:
     return out, False
 
 
+def _listed(values: Any) -> str:
+    """The values a field accepts, the first few of them when there are many (a schema may list 100,000)."""
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
+    shown = [_value_text(value) for value in values[:MAX_LISTED_VALUES]]
+    rest = len(values) - len(shown)
+    return ", ".join(shown) + (f" (and {rest:,} more)" if rest > 0 else "")
+
+
+def _value_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)[: MAX_LISTED_VALUE_CHARS + 1]
+    return text if len(text) <= MAX_LISTED_VALUE_CHARS else text[:MAX_LISTED_VALUE_CHARS] + "..."
+
+
 def describe_error(error: ValidationError | SchemaError) -> str:
     """The problem in words made only of the schema's own terms (never the instance's)."""
     kw = error.validator
@@ -553,7 +543,7 @@ def describe_error(error: ValidationError | SchemaError) -> str:
     if kw == "pattern":
         return "contains characters that are not allowed here"
     if kw == "enum":
-        return "must be one of: " + ", ".join(str(v) for v in arg)
+        return "must be one of: " + _listed(arg)
     if kw == "minimum":
         return f"must be at least {arg}"
     if kw == "maximum":
@@ -570,6 +560,8 @@ def describe_error(error: ValidationError | SchemaError) -> str:
         return "has a key that is empty, too long or has control characters"
     if kw == "not":
         return "is not allowed"
+    if kw == "uniqueItems":
+        return "must not hold the same item twice"
     if kw in ("oneOf", "anyOf"):
         return "is not in an accepted form"
     return f"is not valid ({kw})"

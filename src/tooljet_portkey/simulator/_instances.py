@@ -27,6 +27,7 @@ import json
 import random
 import re
 import string
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -61,12 +62,16 @@ def instance_of(schema: Any, seed: Any = None) -> Any:
     from jsonschema.exceptions import SchemaError
     from jsonschema.validators import validator_for
 
+    from .._constants import SIMULATOR_SCHEMA_CHECK_SECONDS
+    from .._schemas import CheckTimeout, bounded_validator, checking_until
+
     cls = validator_for(schema)
     try:
         cls.check_schema(schema)
     except SchemaError as err:
         raise NoInstance(f"not a valid JSON Schema: {err.message}") from None
-    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)  # the formats of the schema's draft
+    # the formats of the schema's draft; nothing a reference names is fetched, and each check is bounded
+    validator = bounded_validator(schema, format_checker=cls.FORMAT_CHECKER)
     problem = "no value fits it"
     for attempt in range(ATTEMPTS):
         try:
@@ -74,7 +79,11 @@ def instance_of(schema: Any, seed: Any = None) -> Any:
         except (NoInstance, RecursionError) as err:
             problem = str(err) or "it nests without end"
             continue
-        error = next(iter(validator.iter_errors(value)), None)
+        try:
+            with checking_until(time.monotonic() + SIMULATOR_SCHEMA_CHECK_SECONDS):
+                error = next(iter(validator.iter_errors(value)), None)
+        except CheckTimeout:
+            raise NoInstance("its check takes too long") from None
         if error is None:
             return value
         problem = error.message
