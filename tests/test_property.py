@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from unittest.mock import patch
 
 import httpx
+import pytest
 import respx
 from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
@@ -418,3 +419,79 @@ def test_no_key_is_ever_shown(source: Any, query: Any, status: int) -> None:
     """Connections and queries that hold keys, with keys pasted into other fields too: the same
     property, aimed at what an error may show rather than at what a host may send."""
     run_once(source, query, status)
+
+
+# -- response schemas with references: refused by field, or checked in bounded time; nothing fetched ---
+
+REFS = st.sampled_from(
+    [
+        "#", "#/$defs/a", "#/$defs/b", "#/properties/x", "#/$defs/missing", "#node", "#/items",
+        "http://127.0.0.1:9/x", "https://169.254.169.254/latest/meta-data/", "file:///etc/passwd",
+        "file:///dev/zero", "other.json", "//host/x", "urn:x", "#/$defs/a/anyOf/0",
+    ]
+)  # fmt: skip
+LEAF_SCHEMAS = st.one_of(
+    st.sampled_from(
+        [{"type": "string"}, {"type": "integer"}, {"type": "object"}, {"enum": [1, "a", None]}, True, {}]
+    ),
+    REFS.map(lambda ref: {"$ref": ref}),
+    st.sampled_from(["^a+$", "^(a+)+$", "(?=a)", "(a)\\1", "[", "\\d{2,}"]).map(lambda p: {"pattern": p}),
+)
+
+
+def _compound(children: Any) -> Any:
+    return st.one_of(
+        st.builds(lambda s: {"type": "object", "properties": {"x": s}}, children),
+        st.builds(lambda s: {"type": "array", "items": s}, children),
+        st.lists(children, min_size=1, max_size=3).map(lambda items: {"anyOf": items}),
+        st.lists(children, min_size=1, max_size=3).map(lambda items: {"allOf": items}),
+        st.builds(lambda s: {"not": s}, children),
+        st.builds(lambda a, b: {"$defs": {"a": a, "b": b}, "$ref": "#/$defs/a"}, children, children),
+        st.builds(lambda s: {"$id": "http://127.0.0.1:9/s.json", "properties": {"x": s}}, children),
+    )
+
+
+USER_SCHEMAS = st.recursive(LEAF_SCHEMAS, _compound, max_leaves=8)
+ANSWERS = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(alphabet="ab!", max_size=40)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.sampled_from(["x", "y"]), children, max_size=2)
+    ),
+    max_leaves=10,
+)
+
+
+@examples(400)
+@given(schema=USER_SCHEMAS, value=ANSWERS)
+def test_a_response_schema_is_refused_by_field_or_checked_and_nothing_is_fetched(
+    schema: Any, value: Any
+) -> None:
+    from tooljet_portkey._output import AnswerShape, shape_answer
+
+    def no_fetch(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a schema reference was fetched")
+
+    query = {"operation": "chat", "model": "m", "prompt": "p", "output": "json", "response_format": schema}
+    source = {"apiKey": API_KEY, "provider": "openai", "gatewayUrl": GATEWAY}
+    reply = {"choices": [{"message": {"role": "assistant", "content": json.dumps(value)}}]}
+    with (
+        patch("urllib.request.urlopen", no_fetch),
+        patch("urllib.request.OpenerDirector.open", no_fetch),
+        respx.mock(assert_all_called=False) as router,
+    ):
+        route = router.route().mock(return_value=httpx.Response(200, json=reply))
+        try:
+            result = SERVICE.run(source, query, "ds-schemas")
+        except QueryError as err:
+            assert err.data.get("field") == "response_format" or err.data.get("errorType") == "invalid_output"
+            if "field" in err.data:
+                assert route.call_count == 0, "a refused schema was sent"
+            event(f"refused: {err.data.get('field') or err.data.get('errorType')}")
+        else:
+            assert result["data"] == value
+            event("accepted")
+            # the same answer, checked with no time left, is cut off rather than run on
+            shape = AnswerShape("json", schema if isinstance(schema, dict) else None)
+            if isinstance(schema, dict) and schema:
+                with pytest.raises(QueryError, match=r"before the query's time was up|nested more than"):
+                    shape_answer(shape, reply, deadline=0.0)
