@@ -307,8 +307,10 @@ def _compiled(pattern: str) -> Any:
 def _pattern(validator: Any, pattern: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
     from jsonschema.exceptions import ValidationError
 
-    if isinstance(instance, str) and isinstance(pattern, str) and _compiled(pattern).search(instance) is None:
-        yield ValidationError("does not match the pattern")
+    if isinstance(instance, str) and isinstance(pattern, str):
+        program = _compiled(pattern)  # None: a schema check_user_schema would refuse
+        if program is None or program.search(instance) is None:
+            yield ValidationError("does not match the pattern")
 
 
 def _pattern_properties(
@@ -318,6 +320,9 @@ def _pattern_properties(
         return
     for pattern, subschema in patterns.items():
         program = _compiled(pattern)
+        if program is None:  # a schema check_user_schema would refuse
+            yield ValidationError("has a pattern that cannot be checked")
+            continue
         for key, value in instance.items():
             if program.search(key) is not None:
                 yield from validator.descend(value, subschema, path=key, schema_path=pattern)

@@ -298,10 +298,17 @@ def _texts(messages: Sequence[Any]) -> list[str]:
 
 def _schema_problem(schema: Any) -> str | None:
     """Why the schema is refused (invalid, or a reference that leaves it: nothing is fetched), or None."""
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
     from .._schemas import SchemaProblem, check_user_schema
 
     if not isinstance(schema, dict):
         return "the schema must be a JSON object."
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as err:
+        return f"not a valid JSON Schema ({err.message[:200]})."
     try:
         check_user_schema(schema)
     except SchemaProblem as err:
