@@ -66,8 +66,8 @@ class Limits:
         seen = self.seen
 
         class Recording(AdaptiveLimiter):
-            def throttled(self, wait: float | None = None) -> float:
-                pause = super().throttled(wait)
+            def throttled(self, wait: float | None = None, sent: int | None = None) -> float:
+                pause = super().throttled(wait, sent)
                 seen.append(self.limit)
                 return pause
 

@@ -374,6 +374,7 @@ def test_rows_come_back_in_input_order_whatever_order_they_finish() -> None:
         "rows": 3,
         "succeeded": 3,
         "failed": 0,
+        "skipped": 0,
         "retries": 1,
         "seconds": 0.0,
         "usage": {"prompt_tokens": 30, "completion_tokens": 3, "total_tokens": 33},
@@ -434,10 +435,11 @@ def test_failed_rows_are_entries_and_the_run_goes_on() -> None:
     ] * 2
     metadata = result.metadata()
     # retries: 1 for each odd ok row (1, 5, 9) and 2 for the rate-limited row
-    assert {key: metadata[key] for key in ("rows", "succeeded", "failed", "retries")} == {
+    assert {key: metadata[key] for key in ("rows", "succeeded", "failed", "skipped", "retries")} == {
         "rows": 10,
         "succeeded": 8,
         "failed": 2,
+        "skipped": 0,
         "retries": 5,
     }
     assert metadata["usage"] == {"prompt_tokens": 80, "completion_tokens": 35, "total_tokens": 115}
@@ -596,7 +598,7 @@ def test_no_rows_runs_nothing() -> None:
     assert result.to_query_result() == {
         "status": "ok",
         "data": [],
-        "metadata": {"rows": 0, "succeeded": 0, "failed": 0, "retries": 0, "seconds": 0.0, "usage": {}},
+        "metadata": {"rows": 0, "succeeded": 0, "failed": 0, "skipped": 0, "retries": 0, "seconds": 0.0, "usage": {}},
     }
     assert calls == []
     assert threading.active_count() == baseline
@@ -878,12 +880,13 @@ def test_result_of_a_mixed_run() -> None:
             "rows": 3,
             "succeeded": 2,
             "failed": 1,
+            "skipped": 0,
             "retries": 3,
             "seconds": 12.346,
             "usage": {"total_tokens": 7, "cost": 0.5},
         },
     }
-    with pytest.raises(ValueError, match=r"rows \[1\] failed"):
+    with pytest.raises(ValueError, match=r"rows \[1\] did not work"):
         result.outputs()
 
 

@@ -172,6 +172,7 @@ def test_a_table_returns_one_entry_per_row_in_row_order_and_sums_the_metadata(
             "rows": 3,
             "succeeded": 3,
             "failed": 0,
+            "skipped": 0,
             "retries": 0,
             "usage": {"prompt_tokens": 53, "completion_tokens": 6, "total_tokens": 59},
         },
@@ -241,6 +242,7 @@ def test_the_output_mode_applies_to_each_row(service: QueryService, mock: respx.
             "rows": 2,
             "succeeded": 1,
             "failed": 1,
+            "skipped": 0,
             "retries": 0,
             "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
         },
@@ -281,6 +283,7 @@ def test_a_failed_row_is_an_entry_with_the_error_a_single_query_would_raise(
         "rows": 3,
         "succeeded": 2,
         "failed": 1,
+        "skipped": 0,
         "retries": 0,
         "usage": {"prompt_tokens": 34, "completion_tokens": 4, "total_tokens": 38},
     }
@@ -293,7 +296,7 @@ def test_empty_rows_send_nothing_and_return_an_empty_list(
     assert without_seconds(service.run(SOURCE, table_query([]))) == {
         "status": "ok",
         "data": [],
-        "metadata": {"rows": 0, "succeeded": 0, "failed": 0, "retries": 0, "usage": {}},
+        "metadata": {"rows": 0, "succeeded": 0, "failed": 0, "skipped": 0, "retries": 0, "usage": {}},
     }
     assert route.call_count == 0
 
@@ -394,9 +397,9 @@ class RecordingLimiter(AdaptiveLimiter):
     def __init__(self, ceiling: int, **options: Any) -> None:
         super().__init__(ceiling, max_pause=0.0)
 
-    def throttled(self, wait: float | None = None) -> float:
+    def throttled(self, wait: float | None = None, sent: int | None = None) -> float:
         RecordingLimiter.signals.append(wait)
-        return super().throttled(wait)
+        return super().throttled(wait, sent)
 
 
 @pytest.fixture
