@@ -391,7 +391,7 @@ class RunStop:
 
 
 def failures_stop(row: int, data: Mapping[str, Any]) -> RunStop:
-    """The stop after ``STOP_AFTER_UNFIXABLE_FAILURES`` unfixable failures in a row, the last one ``row``'s."""
+    """The stop after ``STOP_AFTER_UNFIXABLE_FAILURES`` unfixable failures in a row, the last ``row``'s."""
     status, error_type = data.get("statusCode"), data.get("errorType")
     kind = f"{error_type}, status {status}" if error_type else f"status {status}"
     return RunStop(
