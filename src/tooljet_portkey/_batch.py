@@ -275,6 +275,7 @@ class ItemSkipped:
 
 
 Outcome = ItemOk | ItemFailed | ItemSkipped
+Finished = ItemOk | ItemFailed  # what an item that was sent ends in
 
 
 def row_entry(row: int, outcome: Outcome) -> dict[str, Any]:
@@ -504,7 +505,7 @@ class _Run(Generic[T]):
             raise RuntimeError("the limiter admits no start: is it shared with another run?")
         return min(pause, self.deadline - self.limiter.clock()) if pause else pause
 
-    def record(self, row: int, outcome: Outcome | BaseException) -> None:
+    def record(self, row: int, outcome: Finished | BaseException) -> None:
         """A row finished: keep its outcome, tell the limiter, report progress."""
         self.running -= 1
         self.done += 1
@@ -590,10 +591,10 @@ def _attempt(
     work: Callable[[T], ItemOk],
     row: int,
     item: T,
-    deliver: Callable[[tuple[int, Outcome | BaseException]], None],
+    deliver: Callable[[tuple[int, Finished | BaseException]], None],
 ) -> None:
     """One row on a worker thread; whatever happens is delivered to the runner's thread."""
-    outcome: Outcome | BaseException
+    outcome: Finished | BaseException
     try:
         outcome = work(item)
     except QueryError as err:
@@ -635,7 +636,7 @@ def run_items(
         sleep = stop.wait if stop is not None else time.sleep
     if not items:
         return run.result()
-    finished: queue.SimpleQueue[tuple[int, Outcome | BaseException]] = queue.SimpleQueue()
+    finished: queue.SimpleQueue[tuple[int, Finished | BaseException]] = queue.SimpleQueue()
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="tooljet-portkey-row")
     try:
         while True:
@@ -654,7 +655,7 @@ def run_items(
     return run.result()
 
 
-async def _aattempt(work: Callable[[T], Awaitable[ItemOk]], item: T) -> Outcome | BaseException:
+async def _aattempt(work: Callable[[T], Awaitable[ItemOk]], item: T) -> Finished | BaseException:
     try:
         return await work(item)
     except QueryError as err:
@@ -702,7 +703,7 @@ async def arun_items(
         name_failure,
         max_seconds,
     )
-    in_flight: dict[asyncio.Task[Outcome | BaseException], int] = {}
+    in_flight: dict[asyncio.Task[Finished | BaseException], int] = {}
     try:
         while True:
             while (row := run.start_next()) is not None:
