@@ -479,6 +479,9 @@ def test_a_row_that_fails_with_a_rate_limit_slows_the_run(
         ({"concurrency": "65"}, "concurrency: must be at most 64", "concurrency"),
         ({"concurrency": "2.5"}, "concurrency: must be a whole number", "concurrency"),
         ({"failOnError": "maybe"}, "failOnError: must be true or false", "failOnError"),
+        ({"maxRunSeconds": "0"}, "maxRunSeconds: must be greater than 0", "maxRunSeconds"),
+        ({"maxRunSeconds": "86401"}, "maxRunSeconds: must be at most 86400", "maxRunSeconds"),
+        ({"maxRunSeconds": "soon"}, "maxRunSeconds: must be a number", "maxRunSeconds"),
     ],
 )
 def test_bad_table_options_are_refused_before_anything_is_sent(
@@ -490,6 +493,20 @@ def test_bad_table_options_are_refused_before_anything_is_sent(
         (INVALID, description, {"field": field}),
     )
     assert route.call_count == 0
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30", 30), ("0.5", 0.5), (" 86400 ", 86400), ("", None)])
+def test_max_run_seconds_is_the_runs_time_limit(text: str, seconds: float | None) -> None:
+    for query in (table_query([{"ticket": "a"}]), embed_query(TEXTS)):
+        request = build_request(parse_connection(SOURCE), parse_query({**query, "maxRunSeconds": text}))
+        assert request.run.max_seconds == seconds
+
+
+def test_the_time_limits_bound_is_the_engines() -> None:
+    from tooljet_portkey._constants import MAX_RUN_SECONDS
+    from tooljet_portkey._spec import load_spec
+
+    assert load_spec().operations_doc["definitions"]["runSeconds"]["maximum"] == MAX_RUN_SECONDS
 
 
 def test_ten_thousand_rows_are_accepted() -> None:
