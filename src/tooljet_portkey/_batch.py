@@ -7,10 +7,11 @@ The pieces, each usable alone:
   wait has passed (or a backoff, when the server named no wait). Once ``limit`` items have succeeded at
   the current limit it climbs one step, up to the ceiling: one step per round of successes, as TCP's
   congestion avoidance does, so a run that found the server's limit stays near it instead of overshooting
-  again at once. The items in flight at a halving were sent under the old limit: until they have
-  finished, their rate limits only extend the pause and their successes do not count towards a step
-  up (one decision per round, as TCP). The limiter is thread-safe, takes no time itself (its clock is
-  injected) and never sleeps.
+  again at once. Each item is sent under a generation (``admit()``: the pauses begun so far). The items
+  in flight at a halving were sent under the old limit: however late their news is recorded, their
+  rate limits only lengthen the pause they belong to (counted from its start), never begin another,
+  and their successes do not count towards a step up (one decision per round, as TCP): a burst is one
+  pause. The limiter is thread-safe, takes no time itself (its clock is injected) and never sleeps.
 - ``run_items`` (threads) and ``arun_items`` (asyncio tasks): run ``work(item)`` for every item, never
   more at once than the limiter allows, and return a ``BatchResult`` in input order, whatever order the
   answers arrive in. Both share one sans-I/O bookkeeper (``_Run``); they differ only in how they start
@@ -36,6 +37,10 @@ What a run does when things go wrong:
   flight finish; then a ``QueryError`` naming the row is raised (``row 1: ...``, rows numbered from 0).
 - ``stop`` (an Event, set by a service that closes): no new starts; rows in flight finish; then a
   ``QueryError`` ("Query cancelled") says how many finished.
+- ``STOP_AFTER_UNFIXABLE_FAILURES`` failures in a row that no retry can fix (``unfixable``: a spent
+  quota, a refused key, an unknown prompt), or ``max_seconds`` passed: no new starts; rows in flight
+  finish; the rows not sent are ``ItemSkipped`` entries and the result's ``stopped`` says why
+  (``RunStop``). With ``fail_on_error``, a ``QueryError`` instead (``errorType`` the stop's reason).
 - an exception from ``work`` other than ``QueryError`` is a bug: it stops new starts, the rows in flight
   finish, and it is raised again as it is.
 - ``KeyboardInterrupt`` (threads): no new starts; the runner waits for the rows in flight (a thread
