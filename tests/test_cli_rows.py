@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tooljet_portkey.cli import Progress, main
+from tooljet_portkey.cli import EXIT_ROWS_FAILED, Progress, main
 
 TICKETS = [{"topic": "refunds"}, {"topic": "parcels"}, {"topic": "passwords"}]
 NOTE = "tooljet-portkey: no API key or gateway URL given: answered by the offline Portkey simulator"
@@ -152,3 +152,38 @@ def test_a_long_embedding_input_shows_requests(tmp_path: Path) -> None:
     vectors: Any = json.loads(out)
     assert code == 0 and len(vectors) == 5
     assert "tooljet-portkey: 3 of 3 requests done (100%)" in err
+
+
+def test_a_table_with_a_failed_row_prints_the_result_and_exits_3(tickets: Path) -> None:
+    """Row 0 is answered 500 (no retry); the others work: the whole result is printed, one line on
+    stderr says how many rows did not work, and the exit code tells a script."""
+    code, out, err = run_cli(
+        *table_command(
+            tickets, "--set", "concurrency=1", "--fault", "status=500; times=1", "--max-retries", "0"
+        )
+    )
+    result = json.loads(out)
+    assert code == EXIT_ROWS_FAILED == 3
+    assert [entry["status"] for entry in result["data"]] == ["failed", "ok", "ok"]
+    assert result["data"][0]["error"]["data"]["statusCode"] == 500
+    assert (result["metadata"]["failed"], result["metadata"]["skipped"]) == (1, 0)
+    assert err.endswith("\ntooljet-portkey: 1 of 3 rows failed, 0 skipped\n")
+
+
+def test_a_table_stopped_early_says_why_and_exits_3(tmp_path: Path) -> None:
+    """Every request is refused (403): the run stops after 10 rows and skips the other 2."""
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps([{"topic": str(i)} for i in range(12)]), encoding="utf-8")
+    code, out, err = run_cli(*table_command(path, "--set", "concurrency=1", "--fault", "status=403", "--raw"))
+    statuses = [entry["status"] for entry in json.loads(out)]
+    assert (code, statuses) == (3, ["failed"] * 10 + ["skipped"] * 2)
+    assert err.endswith(
+        "\ntooljet-portkey: 10 of 12 rows failed, 2 skipped (the run stopped: 10 consecutive failures "
+        "that no retry can fix (permission_denied, status 403))\n"
+    )
+
+
+def test_a_table_where_every_row_worked_exits_0(tickets: Path) -> None:
+    code, out, err = run_cli(*table_command(tickets))
+    assert code == 0 and json.loads(out)["metadata"]["failed"] == 0
+    assert "rows failed" not in err

@@ -7,10 +7,11 @@ The pieces, each usable alone:
   wait has passed (or a backoff, when the server named no wait). Once ``limit`` items have succeeded at
   the current limit it climbs one step, up to the ceiling: one step per round of successes, as TCP's
   congestion avoidance does, so a run that found the server's limit stays near it instead of overshooting
-  again at once. The items in flight at a halving were sent under the old limit: until they have
-  finished, their rate limits only extend the pause and their successes do not count towards a step
-  up (one decision per round, as TCP). The limiter is thread-safe, takes no time itself (its clock is
-  injected) and never sleeps.
+  again at once. Each item is sent under a generation (``admit()``: the pauses begun so far). The items
+  in flight at a halving were sent under the old limit: however late their news is recorded, their
+  rate limits only lengthen the pause they belong to (counted from its start), never begin another,
+  and their successes do not count towards a step up (one decision per round, as TCP): a burst is one
+  pause. The limiter is thread-safe, takes no time itself (its clock is injected) and never sleeps.
 - ``run_items`` (threads) and ``arun_items`` (asyncio tasks): run ``work(item)`` for every item, never
   more at once than the limiter allows, and return a ``BatchResult`` in input order, whatever order the
   answers arrive in. Both share one sans-I/O bookkeeper (``_Run``); they differ only in how they start
@@ -36,6 +37,10 @@ What a run does when things go wrong:
   flight finish; then a ``QueryError`` naming the row is raised (``row 1: ...``, rows numbered from 0).
 - ``stop`` (an Event, set by a service that closes): no new starts; rows in flight finish; then a
   ``QueryError`` ("Query cancelled") says how many finished.
+- ``STOP_AFTER_UNFIXABLE_FAILURES`` failures in a row that no retry can fix (``unfixable``: a spent
+  quota, a refused key, an unknown prompt), or ``max_seconds`` passed: no new starts; rows in flight
+  finish; the rows not sent are ``ItemSkipped`` entries and the result's ``stopped`` says why
+  (``RunStop``). With ``fail_on_error``, a ``QueryError`` instead (``errorType`` the stop's reason).
 - an exception from ``work`` other than ``QueryError`` is a bug: it stops new starts, the rows in flight
   finish, and it is raised again as it is.
 - ``KeyboardInterrupt`` (threads): no new starts; the runner waits for the rows in flight (a thread
@@ -64,10 +69,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ._constants import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_EMBEDDING_BATCH, MAX_RETRY_AFTER
+from ._constants import (
+    DEFAULT_CONCURRENCY,
+    MAX_CONCURRENCY,
+    MAX_EMBEDDING_BATCH,
+    MAX_RETRY_AFTER,
+    MAX_RUN_SECONDS,
+    STOP_AFTER_UNFIXABLE_FAILURES,
+)
 from ._errors import QUERY_FAILED_TITLE, QueryError
 from ._retry import backoff, retry_after
-from ._throttle import is_rate_limit
+from ._throttle import QUOTA_ERROR_TYPES, is_rate_limit
 
 if TYPE_CHECKING:
     import asyncio  # imported when an async run starts: the threaded path never loads it
@@ -81,6 +93,8 @@ __all__ = [
     "InputChunk",
     "ItemFailed",
     "ItemOk",
+    "ItemSkipped",
+    "RunStop",
     "add_usage",
     "arun_items",
     "asked_wait",
@@ -90,6 +104,7 @@ __all__ = [
     "row_failure",
     "run_items",
     "split_input",
+    "unfixable",
 ]
 
 log = logging.getLogger("tooljet_portkey")
@@ -124,9 +139,12 @@ class AdaptiveLimiter:
         self._in_flight = 0
         self._successes = 0  # at the current limit, since it last changed
         self._throttles = 0  # signals since the last success: the exponent of the backoff
-        # Items in flight at the last halving that have not finished yet: what they report is news of
-        # the old limit, so their rate limits do not halve again and their successes do not climb.
-        self._unsettled = 0
+        # The pauses begun so far: the generation an item is sent under. Items sent before the last
+        # pause began report news of the old limit: their rate limits do not halve again or begin a
+        # pause, and their successes do not climb.
+        self._pauses = 0
+        self._flights: dict[int, int] = {}  # items in flight, by the generation they were sent under
+        self._pause_began = -math.inf
         self._paused_until = -math.inf
 
     def __repr__(self) -> str:
@@ -140,27 +158,49 @@ class AdaptiveLimiter:
     def in_flight(self) -> int:
         return self._in_flight
 
+    @property
+    def pauses(self) -> int:
+        """How many pauses have begun: one per burst of rate limits, however many rows it refused."""
+        return self._pauses
+
     def pause_remaining(self) -> float:
         """Seconds before new starts may resume; 0.0 when not paused."""
         with self._lock:
             return max(self._paused_until - self.clock(), 0.0)
 
-    def try_start(self) -> bool:
-        """Count one more item in flight, if the limit and the pause allow it."""
+    def admit(self) -> int | None:
+        """Count one more item in flight, if the limit and the pause allow it: the generation it is sent
+        under (give it back to ``finish`` and ``throttled``), or None when nothing may start now."""
         with self._lock:
             if self._paused_until > self.clock() or self._in_flight >= self._limit:
-                return False
+                return None
             self._in_flight += 1
-            return True
+            self._flights[self._pauses] = self._flights.get(self._pauses, 0) + 1
+            return self._pauses
 
-    def finish(self, succeeded: bool) -> None:
-        """One item is no longer in flight; a success outside a pause counts towards the next step up."""
+    def try_start(self) -> bool:
+        """Count one more item in flight, if the limit and the pause allow it."""
+        return self.admit() is not None
+
+    def _unsettled(self) -> bool:
+        """Whether an item sent before the current pause began is still in flight."""
+        return any(generation < self._pauses for generation in self._flights)
+
+    def finish(self, succeeded: bool, sent: int | None = None) -> None:
+        """One item is no longer in flight; a success outside a pause counts towards the next step up.
+
+        ``sent``: the generation ``admit`` gave the item; without it, the oldest item in flight is taken
+        to be the one that finished."""
         with self._lock:
-            if self._in_flight == 0:
+            if sent is None and self._flights:
+                sent = min(self._flights)
+            if sent not in self._flights:
                 raise RuntimeError("finish() without a matching try_start()")
+            self._flights[sent] -= 1
+            if not self._flights[sent]:
+                del self._flights[sent]
             self._in_flight -= 1
-            if self._unsettled:
-                self._unsettled -= 1
+            if sent < self._pauses:  # sent under an old limit
                 return
             if not succeeded or self._paused_until > self.clock():
                 return
@@ -170,18 +210,31 @@ class AdaptiveLimiter:
                 self._successes = 0
                 self._limit = min(self._limit + 1, self.ceiling)
 
-    def throttled(self, wait: float | None = None) -> float:
-        """The server asked to slow down (and to wait ``wait`` seconds, if given); returns the pause."""
+    def throttled(self, wait: float | None = None, sent: int | None = None) -> float:
+        """The server asked to slow down (and to wait ``wait`` seconds, if given); returns the pause.
+
+        ``sent``: the generation the refused request was sent under (``admit``'s). A refusal of a
+        request sent before the current pause began belongs to the burst that began it, however late it
+        is reported: it may lengthen that pause (to its wait, counted from when the pause began), never
+        begin another, so a burst is one pause. Without ``sent`` (a signal from the client's retry loop,
+        given as it happens) the signal is news of the current limit unless an item sent before the
+        current pause is still in flight, and a lengthened pause counts from now."""
         with self._lock:
             now = self.clock()
             if wait is None or not wait >= 0:  # NaN too
                 wait = backoff(self._throttles, jitter=0.0)
             pause = min(wait, self._max_pause)
-            if not self._unsettled:
-                self._limit = max(self._limit // 2, 1)
-                self._successes = 0
-                self._throttles += 1
-                self._unsettled = self._in_flight
+            if sent is not None and sent < self._pauses:
+                self._paused_until = max(self._paused_until, self._pause_began + pause)
+                return pause
+            if sent is None and self._unsettled():
+                self._paused_until = max(self._paused_until, now + pause)
+                return pause
+            self._limit = max(self._limit // 2, 1)
+            self._successes = 0
+            self._throttles += 1
+            self._pauses += 1
+            self._pause_began = now
             self._paused_until = max(self._paused_until, now + pause)
             return pause
 
@@ -218,13 +271,25 @@ class ItemFailed:
         return retries if isinstance(retries, int) and not isinstance(retries, bool) else 0
 
 
-Outcome = ItemOk | ItemFailed
+@dataclass(frozen=True)
+class ItemSkipped:
+    """An item never sent, because the run stopped first (``reason``: a ``RunStop``'s)."""
+
+    reason: str
+    retries: int = 0
+
+
+Outcome = ItemOk | ItemFailed | ItemSkipped
+Finished = ItemOk | ItemFailed  # what an item that was sent ends in
 
 
 def row_entry(row: int, outcome: Outcome) -> dict[str, Any]:
-    """One entry of ``data``: ``{row, status: ok, output, traceId}`` or ``{row, status: failed, error}``."""
+    """One entry of ``data``: ``{row, status: ok, output, traceId}``, ``{row, status: failed, error}`` or
+    ``{row, status: skipped, reason}``."""
     if isinstance(outcome, ItemOk):
         return {"row": row, "status": "ok", "output": outcome.output, "traceId": outcome.trace_id}
+    if isinstance(outcome, ItemSkipped):
+        return {"row": row, "status": "skipped", "reason": outcome.reason}
     error = outcome.error
     return {
         "row": row,
@@ -256,41 +321,100 @@ def add_usage(total: Mapping[str, Any], more: Mapping[str, Any]) -> dict[str, An
 
 @dataclass(frozen=True)
 class BatchResult:
-    """Every item's outcome in input order, and how long the run took."""
+    """Every item's outcome in input order, how long the run took, and why it stopped early (if it did)."""
 
     outcomes: tuple[Outcome, ...]
     seconds: float
+    stopped: Mapping[str, Any] | None = None  # a RunStop's metadata
 
     def rows(self) -> list[dict[str, Any]]:
         """The QueryResult's ``data``: one entry per item, in input order."""
         return [row_entry(row, outcome) for row, outcome in enumerate(self.outcomes)]
 
     def metadata(self) -> dict[str, Any]:
-        """The QueryResult's ``metadata``: counts, summed retries and usage, the time taken."""
+        """The QueryResult's ``metadata``: counts, summed retries and usage, the time taken, and
+        ``stopped`` when the run stopped before sending every item."""
         usage: dict[str, Any] = {}
-        succeeded = 0
+        succeeded = skipped = 0
         for outcome in self.outcomes:
             if isinstance(outcome, ItemOk):
                 succeeded += 1
                 usage = add_usage(usage, outcome.usage or {})
-        return {
+            elif isinstance(outcome, ItemSkipped):
+                skipped += 1
+        metadata = {
             "rows": len(self.outcomes),
             "succeeded": succeeded,
-            "failed": len(self.outcomes) - succeeded,
+            "failed": len(self.outcomes) - succeeded - skipped,
+            "skipped": skipped,
             "retries": sum(outcome.retries for outcome in self.outcomes),
             "seconds": round(self.seconds, 3),
             "usage": usage,
         }
+        if self.stopped is not None:
+            metadata["stopped"] = dict(self.stopped)
+        return metadata
 
     def to_query_result(self) -> dict[str, Any]:
         return {"status": "ok", "data": self.rows(), "metadata": self.metadata()}
 
     def outputs(self) -> list[Any]:
         """The outputs in input order, for a run where every item worked (``fail_on_error``)."""
-        failed = [row for row, outcome in enumerate(self.outcomes) if isinstance(outcome, ItemFailed)]
+        failed = [row for row, outcome in enumerate(self.outcomes) if not isinstance(outcome, ItemOk)]
         if failed:
-            raise ValueError(f"rows {failed} failed: outputs() needs a run where every item worked")
+            raise ValueError(f"rows {failed} did not work: outputs() needs a run where every item worked")
         return [outcome.output for outcome in self.outcomes if isinstance(outcome, ItemOk)]
+
+
+# -- runs that cannot succeed --------------------------------------------------------------------------
+
+# Statuses that say every other row would fail the same way: the key is refused (401, 403), the prompt
+# or model does not exist (404), a budget is spent (412).
+UNFIXABLE_STATUS = frozenset({401, 403, 404, 412})
+UNFIXABLE_FAILURES = "unfixable_failures"
+TIME_LIMIT = "time_limit"
+
+
+def unfixable(data: Mapping[str, Any]) -> bool:
+    """Whether a failed row's error (its ``data``) is one no retry or pause can fix and that every other
+    row would meet too: a status of ``UNFIXABLE_STATUS``, or a 429 that says the quota is spent. A rate
+    limit with a wait, a 5xx or a timeout is not: the server may answer the next row."""
+    status = data.get("statusCode")
+    return status in UNFIXABLE_STATUS or (status == 429 and data.get("errorType") in QUOTA_ERROR_TYPES)
+
+
+@dataclass(frozen=True)
+class RunStop:
+    """Why a run stopped sending items: ``reason`` (a stable code, also each skipped entry's), a
+    ``description`` in words, and the facts behind it (``details``)."""
+
+    reason: str
+    description: str
+    details: Mapping[str, Any]
+
+    def metadata(self) -> dict[str, Any]:
+        return {"reason": self.reason, "description": self.description, **self.details}
+
+
+def failures_stop(row: int, data: Mapping[str, Any]) -> RunStop:
+    """The stop after ``STOP_AFTER_UNFIXABLE_FAILURES`` unfixable failures in a row, the last ``row``'s."""
+    status, error_type = data.get("statusCode"), data.get("errorType")
+    kind = f"{error_type}, status {status}" if error_type else f"status {status}"
+    return RunStop(
+        UNFIXABLE_FAILURES,
+        f"{STOP_AFTER_UNFIXABLE_FAILURES} consecutive failures that no retry can fix ({kind})",
+        {"row": row, "statusCode": status, "errorType": error_type},
+    )
+
+
+def time_stop(limit: float) -> RunStop:
+    """The stop at the run's time limit of ``limit`` seconds."""
+    return RunStop(TIME_LIMIT, f"the run's time limit of {limit:g} s passed", {"limitSeconds": limit})
+
+
+def _check_max_seconds(max_seconds: float | None) -> None:
+    if max_seconds is not None and not 0 < max_seconds <= MAX_RUN_SECONDS:
+        raise ValueError(f"max_seconds must be above 0 and at most {MAX_RUN_SECONDS}, not {max_seconds!r}")
 
 
 def row_failure(row: int, error: QueryError) -> QueryError:
@@ -319,8 +443,10 @@ class _Run(Generic[T]):
         on_progress: Progress | None,
         stop_requested: Callable[[], bool],
         name_failure: NameFailure,
+        max_seconds: float | None = None,
     ) -> None:
         _check_concurrency(concurrency)
+        _check_max_seconds(max_seconds)
         if limiter is None:
             limiter = AdaptiveLimiter(concurrency)
         elif limiter.ceiling != concurrency:
@@ -338,52 +464,86 @@ class _Run(Generic[T]):
         self.first_failure: int | None = None
         self.fatal: BaseException | None = None
         self.started_at = limiter.clock()
+        self.deadline = math.inf if max_seconds is None else self.started_at + max_seconds
+        self.max_seconds = max_seconds
+        self.sent_under: dict[int, int] = {}  # each row in flight: the limiter's generation it went under
+        self.unfixable_streak = 0  # failures no retry can fix, in a row, in the order recorded
+        self.stopped_by: RunStop | None = None
 
     def stopping(self) -> bool:
         return (
             self.fatal is not None
             or (self.fail_on_error and self.first_failure is not None)
+            or self.stopped_by is not None
             or self.stop_requested()
         )
 
+    def _more_to_start(self) -> bool:
+        """Whether rows are left to start; a run past its time limit stops here, skipping them."""
+        if self.next_row >= self.total or self.stopping():
+            return False
+        if self.max_seconds is not None and self.limiter.clock() >= self.deadline:
+            self.stopped_by = time_stop(self.max_seconds)
+            return False
+        return True
+
     def start_next(self) -> int | None:
         """The next row to start now, counted as in flight; None when nothing may start now."""
-        if self.next_row >= self.total or self.stopping() or not self.limiter.try_start():
+        if not self._more_to_start():
             return None
+        sent = self.limiter.admit()
+        if sent is None:
+            return None
+        self.sent_under[self.next_row] = sent
         self.next_row += 1
         self.running += 1
         return self.next_row - 1
 
     def next_wait(self) -> float | None:
-        """None: the run is over. 0.0: wait for a row to finish. Above 0: sleep that long (a pause)."""
-        more_to_start = self.next_row < self.total and not self.stopping()
+        """None: the run is over. 0.0: wait for a row to finish. Above 0: sleep that long (a pause, never
+        past the run's time limit)."""
+        more_to_start = self._more_to_start()
         if self.running == 0 and not more_to_start:
             return None
         pause = self.limiter.pause_remaining() if more_to_start else 0.0
         if pause == 0.0 and self.running == 0:
             raise RuntimeError("the limiter admits no start: is it shared with another run?")
-        return pause
+        return min(pause, self.deadline - self.limiter.clock()) if pause else pause
 
-    def record(self, row: int, outcome: Outcome | BaseException) -> None:
+    def record(self, row: int, outcome: Finished | BaseException) -> None:
         """A row finished: keep its outcome, tell the limiter, report progress."""
         self.running -= 1
         self.done += 1
+        sent = self.sent_under.pop(row)
         if isinstance(outcome, ItemOk):
-            self.limiter.finish(True)
+            self.limiter.finish(True, sent)
             self.outcomes[row] = outcome
+            self.unfixable_streak = 0
         elif isinstance(outcome, ItemFailed):
             data = outcome.error.data
-            if is_rate_limit(data.get("statusCode"), data.get("retryAfter")):
-                self.limiter.throttled(asked_wait(data.get("retryAfter")))
-            self.limiter.finish(False)
+            if is_rate_limit(data.get("statusCode"), data.get("retryAfter"), data.get("errorType")):
+                self.limiter.throttled(asked_wait(data.get("retryAfter")), sent)
+            self.limiter.finish(False, sent)
             self.outcomes[row] = outcome
             if self.first_failure is None:
                 self.first_failure = row
+            self._count_unfixable(row, data)
         else:
-            self.limiter.finish(False)
+            self.limiter.finish(False, sent)
             if self.fatal is None:
                 self.fatal = outcome
         self._report_progress()
+
+    def _count_unfixable(self, row: int, data: Mapping[str, Any]) -> None:
+        """A run whose last ``STOP_AFTER_UNFIXABLE_FAILURES`` rows failed in a way no retry can fix
+        (a spent quota, a refused key) stops sending: the rest of the table would fail the same way."""
+        if not unfixable(data):
+            self.unfixable_streak = 0
+            return
+        self.unfixable_streak += 1
+        at_limit = self.unfixable_streak >= STOP_AFTER_UNFIXABLE_FAILURES
+        if at_limit and self.stopped_by is None and self.next_row < self.total:
+            self.stopped_by = failures_stop(row, data)
 
     def _report_progress(self) -> None:
         if self.on_progress is None:
@@ -402,6 +562,9 @@ class _Run(Generic[T]):
             failed = self.outcomes[self.first_failure]
             assert isinstance(failed, ItemFailed)
             raise self.name_failure(self.first_failure, failed.error)
+        seconds = self.limiter.clock() - self.started_at
+        if self.stopped_by is not None:
+            return self._stopped_result(self.stopped_by, seconds)
         if self.next_row < self.total:
             raise QueryError(
                 "Query cancelled",
@@ -409,7 +572,21 @@ class _Run(Generic[T]):
                 {"statusCode": None, "errorType": "cancelled", "traceId": None, "finished": self.done},
             )
         outcomes = tuple(outcome for outcome in self.outcomes if outcome is not None)
-        return BatchResult(outcomes, self.limiter.clock() - self.started_at)
+        return BatchResult(outcomes, seconds)
+
+    def _stopped_result(self, stop: RunStop, seconds: float) -> BatchResult:
+        """The rows not sent are skipped entries; a run that must have every row (``fail_on_error``)
+        fails instead, saying why it stopped."""
+        if self.fail_on_error:
+            raise QueryError(
+                QUERY_FAILED_TITLE,
+                f"the run stopped: {stop.description}: {self.done} of {self.total} rows finished, "
+                "the rest were not sent",
+                {"statusCode": None, "errorType": stop.reason, "traceId": None, "finished": self.done},
+            )
+        skipped = ItemSkipped(stop.reason)
+        outcomes = tuple(skipped if outcome is None else outcome for outcome in self.outcomes)
+        return BatchResult(outcomes, seconds, stop.metadata())
 
 
 # -- the runners ---------------------------------------------------------------------------------------
@@ -419,10 +596,10 @@ def _attempt(
     work: Callable[[T], ItemOk],
     row: int,
     item: T,
-    deliver: Callable[[tuple[int, Outcome | BaseException]], None],
+    deliver: Callable[[tuple[int, Finished | BaseException]], None],
 ) -> None:
     """One row on a worker thread; whatever happens is delivered to the runner's thread."""
-    outcome: Outcome | BaseException
+    outcome: Finished | BaseException
     try:
         outcome = work(item)
     except QueryError as err:
@@ -443,6 +620,7 @@ def run_items(
     stop: threading.Event | None = None,
     sleep: Callable[[float], object] | None = None,
     name_failure: NameFailure = row_failure,
+    max_seconds: float | None = None,
 ) -> BatchResult:
     """Run ``work`` on every item on at most ``concurrency`` threads; the outcomes in input order.
 
@@ -457,12 +635,13 @@ def run_items(
         on_progress,
         stop.is_set if stop is not None else lambda: False,
         name_failure,
+        max_seconds,
     )
     if sleep is None:
         sleep = stop.wait if stop is not None else time.sleep
     if not items:
         return run.result()
-    finished: queue.SimpleQueue[tuple[int, Outcome | BaseException]] = queue.SimpleQueue()
+    finished: queue.SimpleQueue[tuple[int, Finished | BaseException]] = queue.SimpleQueue()
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="tooljet-portkey-row")
     try:
         while True:
@@ -481,7 +660,7 @@ def run_items(
     return run.result()
 
 
-async def _aattempt(work: Callable[[T], Awaitable[ItemOk]], item: T) -> Outcome | BaseException:
+async def _aattempt(work: Callable[[T], Awaitable[ItemOk]], item: T) -> Finished | BaseException:
     try:
         return await work(item)
     except QueryError as err:
@@ -511,6 +690,7 @@ async def arun_items(
     stop: asyncio.Event | None = None,
     sleep: Callable[[float], Awaitable[object]] | None = None,
     name_failure: NameFailure = row_failure,
+    max_seconds: float | None = None,
 ) -> BatchResult:
     """The asyncio twin of ``run_items``: one task per row in flight, never more than the limiter allows.
 
@@ -526,8 +706,9 @@ async def arun_items(
         on_progress,
         stop.is_set if stop is not None else lambda: False,
         name_failure,
+        max_seconds,
     )
-    in_flight: dict[asyncio.Task[Outcome | BaseException], int] = {}
+    in_flight: dict[asyncio.Task[Finished | BaseException], int] = {}
     try:
         while True:
             while (row := run.start_next()) is not None:

@@ -125,6 +125,11 @@ MAX_EMBEDDING_BATCH = 2048
 # The inputs of one embedding query, sent as requests of MAX_EMBEDDING_BATCH (49 requests at most, well
 # within 8 MiB of text).
 MAX_EMBEDDING_INPUTS = 100_000
+# A run stops sending after this many failures in a row that no retry can fix (a spent quota, a key
+# refused, a prompt that does not exist): the rest of the table would fail the same way.
+STOP_AFTER_UNFIXABLE_FAILURES = 10
+# The largest time limit a run may be given (maxRunSeconds): a day.
+MAX_RUN_SECONDS = 86_400
 
 
 def make_timeout(seconds: float) -> httpx.Timeout:

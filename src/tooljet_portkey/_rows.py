@@ -7,7 +7,8 @@ longer than one request holds. Pure, no I/O; ``_run_rows`` sends the requests.
   merged ``variables`` is checked as the ``variables`` field is, before anything is sent: a table that
   would fail on row 9,000 for a bad value fails at once, naming the row.
 - ``concurrency``: the most rows (or embedding requests) in flight; ``failOnError``: the first failed row
-  fails the query; ``batch_size`` (create_embedding): the inputs of one request.
+  fails the query; ``batch_size`` (create_embedding): the inputs of one request; ``maxRunSeconds``: the
+  time after which no new row (or request) is sent.
 
 These fields shape how the query runs, not one request's body: ``build_request`` reads them into the
 request's ``run`` (a ``RunShape``), as it reads ``output`` into its ``answer``.
@@ -42,8 +43,8 @@ __all__ = [
 
 # The fields each operation reads into its RunShape (a test holds operations.json to these).
 RUN_FIELDS: Mapping[str, frozenset[str]] = {
-    "prompt_completion": frozenset({"rows", "concurrency", "failOnError"}),
-    "create_embedding": frozenset({"concurrency", "batch_size"}),
+    "prompt_completion": frozenset({"rows", "concurrency", "failOnError", "maxRunSeconds"}),
+    "create_embedding": frozenset({"concurrency", "batch_size", "maxRunSeconds"}),
 }
 
 
@@ -56,13 +57,14 @@ class RunShape:
     concurrency: int = DEFAULT_CONCURRENCY
     fail_on_error: bool = False
     batch_size: int = MAX_EMBEDDING_BATCH
+    max_seconds: float | None = None  # no new request after this long
 
     def __repr__(self) -> str:
         # the rows are the user's data: their count is enough
         rows = "None" if self.rows is None else f"<{len(self.rows)} rows>"
         return (
             f"RunShape(rows={rows}, concurrency={self.concurrency}, fail_on_error={self.fail_on_error}, "
-            f"batch_size={self.batch_size})"
+            f"batch_size={self.batch_size}, max_seconds={self.max_seconds})"
         )
 
 
@@ -90,6 +92,7 @@ def run_shape(operation: str, params: Mapping[str, Any], body: Mapping[str, Any]
         concurrency=params.get("concurrency", DEFAULT_CONCURRENCY),
         fail_on_error=params.get("failOnError", False),
         batch_size=params.get("batch_size", MAX_EMBEDDING_BATCH),
+        max_seconds=params.get("maxRunSeconds"),
     )
 
 

@@ -5,7 +5,8 @@ failure as the QueryError a single query would raise.
 
 - Rows: the QueryResult's ``data`` is one entry per row (``BatchResult.rows()``), ``metadata`` the
   counts, summed usage and retries, and the time taken. With ``failOnError`` the first failure raises,
-  naming the row.
+  naming the row. A run that stops early (failures no retry can fix, ``maxRunSeconds``) skips the rows
+  not sent and says why in ``metadata.stopped``.
 - Chunks: every chunk must work (a failure raises, naming the chunk's input range); the answers are
   merged into one Portkey-shaped answer, and the output mode applies to it. ``metadata`` is the first
   chunk's (status, provider...), with ``retries`` summed, ``requests`` and every chunk's ``traceIds``.
@@ -116,6 +117,7 @@ def run_several(
                 on_progress=on_progress,
                 limiter=limiter,
                 stop=stop,
+                max_seconds=shape.max_seconds,
             )
             return cast(QueryResult, result.to_query_result())
         chunks = split_input(chunked_input(request) or [], shape.batch_size)
@@ -128,6 +130,7 @@ def run_several(
             limiter=limiter,
             stop=stop,
             name_failure=chunk_failure(chunks),
+            max_seconds=shape.max_seconds,
         )
     return _merged(request, chunks, result.outputs())
 
@@ -173,6 +176,7 @@ async def arun_several(
                 on_progress=on_progress,
                 limiter=limiter,
                 stop=stop,
+                max_seconds=shape.max_seconds,
             )
             return cast(QueryResult, result.to_query_result())
         chunks = split_input(chunked_input(request) or [], shape.batch_size)
@@ -185,5 +189,6 @@ async def arun_several(
             limiter=limiter,
             stop=stop,
             name_failure=chunk_failure(chunks),
+            max_seconds=shape.max_seconds,
         )
     return _merged(request, chunks, result.outputs())

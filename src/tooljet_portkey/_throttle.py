@@ -17,15 +17,22 @@ from contextvars import ContextVar
 from ._errors import APIStatusError, PortkeyError
 from ._retry import retry_after
 
-__all__ = ["is_rate_limit", "rate_limits_to", "retrying"]
+__all__ = ["QUOTA_ERROR_TYPES", "is_rate_limit", "rate_limits_to", "retrying"]
 
 RateLimitHook = Callable[[float | None], object]
 
 _HOOK: ContextVar[RateLimitHook | None] = ContextVar("tooljet_portkey_rate_limit_hook", default=None)
 
 
-def is_rate_limit(status_code: object, retry_after_value: object) -> bool:
-    """A 429, or a 503 that says when to come back: the server is shedding load, not failing."""
+# A 429 of this type is a spent quota, not a rate limit: waiting does not bring the quota back.
+QUOTA_ERROR_TYPES = frozenset({"insufficient_quota"})
+
+
+def is_rate_limit(status_code: object, retry_after_value: object, error_type: object = None) -> bool:
+    """A 429, or a 503 that says when to come back: the server is shedding load, not failing. A 429
+    that says the quota is spent (``insufficient_quota``) is not: no pause brings the quota back."""
+    if error_type in QUOTA_ERROR_TYPES:
+        return False
     return status_code == 429 or (status_code == 503 and retry_after_value is not None)
 
 
@@ -44,5 +51,5 @@ def retrying(error: PortkeyError) -> None:
     hook = _HOOK.get()
     if hook is None or not isinstance(error, APIStatusError):
         return
-    if is_rate_limit(error.status_code, error.headers.get("retry-after")):
+    if is_rate_limit(error.status_code, error.headers.get("retry-after"), error.error_type):
         hook(retry_after(error.headers))

@@ -35,6 +35,8 @@ class QueryMetadata(TypedDict, total=False):
     rows: int  # how many rows
     succeeded: int  # rows that worked
     failed: int  # rows that failed (each one's error is in its entry of data)
+    skipped: int  # rows never sent, because the run stopped early
+    stopped: dict[str, Any]  # why the run stopped early: reason, description and its facts
     seconds: float  # the run's time
     # an embedding input sent in several requests
     requests: int  # how many requests

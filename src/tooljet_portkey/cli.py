@@ -36,6 +36,8 @@ SIMULATOR_PROVIDER = "openai"
 
 USAGE_ERROR = 2
 EXIT_FAILED = 1
+# A table run that returned, but not every row worked: some failed, or were skipped when the run stopped.
+EXIT_ROWS_FAILED = 3
 
 
 class CommandError(Exception):
@@ -366,6 +368,20 @@ def _chunk_text(chunk: Mapping[str, Any]) -> str:
     return "".join(pieces)
 
 
+def _rows_verdict(metadata: Mapping[str, object], err: IO[str]) -> int:
+    """0, or ``EXIT_ROWS_FAILED`` with one line on stderr when rows of a table run failed or were
+    skipped: a script sees it in the exit code, and the result was printed all the same."""
+    failed, skipped = metadata.get("failed") or 0, metadata.get("skipped") or 0
+    if not failed and not skipped:
+        return 0
+    line = f"{PROG}: {failed} of {metadata.get('rows')} rows failed, {skipped} skipped"
+    stopped = metadata.get("stopped")
+    if isinstance(stopped, Mapping):
+        line += f" (the run stopped: {stopped.get('description')})"
+    err.write(line + "\n")
+    return EXIT_ROWS_FAILED
+
+
 def cmd_run(
     args: argparse.Namespace, environ: Mapping[str, str], out: IO[str], err: IO[str], stdin: IO[str]
 ) -> int:
@@ -391,7 +407,7 @@ def cmd_run(
                     progress.clear()
                 target.note(err)
                 _print_json(result["data"] if args.raw else result, out)
-                return 0
+                return _rows_verdict(result["metadata"], err)
             for chunk in service.stream(target.options, options):
                 target.note(err)
                 out.write(_chunk_text(chunk) if args.raw else json.dumps(chunk, ensure_ascii=False) + "\n")

@@ -299,10 +299,12 @@ CASES = [
     # -- several requests: what one row or one chunk sends (the first)
     RequestCase("a row of a table",
                 {"operation": "prompt_completion", "promptId": "pp-demo", "variables": j({"audience": "d"}),
-                 "rows": j([{"topic": "AI"}, {"topic": "ML"}]), "concurrency": "4", "failOnError": "true"},
-                {"variables": {"audience": "d", "topic": "AI"}}, ("rows", "concurrency", "failOnError")),
+                 "rows": j([{"topic": "AI"}, {"topic": "ML"}]), "concurrency": "4", "failOnError": "true",
+                 "maxRunSeconds": "30"},
+                {"variables": {"audience": "d", "topic": "AI"}},
+                ("rows", "concurrency", "failOnError", "maxRunSeconds")),
     embedding("a long input, in chunks", input=j(["t0", "t1", "t2", "t3", "t4"]), batch_size="2",
-              concurrency="2", expect={"input": ["t0", "t1"]}),
+              concurrency="2", maxRunSeconds="30", expect={"input": ["t0", "t1"]}),
 ]  # fmt: skip
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from loopback_server import FaultServer, Reply
+from loopback_server import FaultServer, Reply, Seen
 
 from tooljet_portkey import AsyncQueryService, QueryError, QueryService, _client, _run_rows
 from tooljet_portkey._batch import AdaptiveLimiter, arun_items, run_items
@@ -66,8 +66,8 @@ class Limits:
         seen = self.seen
 
         class Recording(AdaptiveLimiter):
-            def throttled(self, wait: float | None = None) -> float:
-                pause = super().throttled(wait)
+            def throttled(self, wait: float | None = None, sent: int | None = None) -> float:
+                pause = super().throttled(wait, sent)
                 seen.append(self.limit)
                 return pause
 
@@ -247,3 +247,225 @@ def test_memory_follows_the_results_not_the_answers(fault_server: FaultServer, b
     # 4 in flight, each answer held a few times while it is read and parsed (about 18 answers' worth
     # measured): far from the 200 answers a run holding every answer would need
     assert peak < 50 * big_answers
+
+
+# ---------------------------------------------------------------------------------------------------
+# One pause per burst, and runs that stop early
+
+ANSWER = {
+    "object": "chat.completion",
+    "model": "gpt-4o-mini",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+}
+RATE_LIMITED = {"error": {"message": "Rate limit reached", "type": "rate_limit_error"}}
+QUOTA_SPENT = {"error": {"message": "You exceeded your current quota", "type": "insufficient_quota"}}
+
+
+def row_of(seen: Seen) -> int:
+    return int(seen.body["variables"]["topic"].split()[1])
+
+
+class Runs:
+    """The limiters of the runs a test starts, and the pauses their runners slept, on the test clock."""
+
+    def __init__(self, clock: TestClock, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.limiters: list[AdaptiveLimiter] = []
+        self.sleeps: list[float] = []
+
+        def make(ceiling: int) -> AdaptiveLimiter:
+            self.limiters.append(AdaptiveLimiter(ceiling, clock=clock))
+            return self.limiters[-1]
+
+        def sleep(seconds: float) -> None:
+            self.sleeps.append(seconds)
+            clock.sleep(seconds)
+
+        async def asleep(seconds: float) -> None:
+            sleep(seconds)
+            await asyncio.sleep(0)
+
+        monkeypatch.setattr(_run_rows, "AdaptiveLimiter", make)
+        monkeypatch.setattr(_run_rows, "run_items", functools.partial(run_items, sleep=sleep))
+        monkeypatch.setattr(_run_rows, "arun_items", functools.partial(arun_items, sleep=asleep))
+
+
+def run_table(asynchronous: bool, source: dict[str, Any], query: dict[str, Any]) -> dict[str, Any]:
+    if not asynchronous:
+        with QueryService() as service:
+            return service.run(source, query)
+
+    async def run() -> dict[str, Any]:
+        async with AsyncQueryService() as service:
+            return await service.run(source, query)
+
+    return asyncio.run(run())
+
+
+def without_seconds(metadata: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in metadata.items() if key != "seconds"}
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["threads", "tasks"])
+@pytest.mark.parametrize("concurrency", [8, 64])
+def test_a_burst_of_refusals_is_one_pause(
+    clock: TestClock,
+    monkeypatch: pytest.MonkeyPatch,
+    fault_server: FaultServer,
+    concurrency: int,
+    asynchronous: bool,
+) -> None:
+    """The first `concurrency` rows (the first burst) are refused with retry-after: 3 and no retry; the
+    runner records their refusals one by one, some after the pause they began has ended, yet the run
+    pauses once, for 3 s, and every later row succeeds."""
+    runs = Runs(clock, monkeypatch)
+    fault_server.route(
+        lambda seen: (
+            Reply(429, RATE_LIMITED, {"retry-after": "3"})
+            if row_of(seen) < concurrency
+            else Reply(body=ANSWER)
+        )
+    )
+    rows = [{"topic": f"topic {i}"} for i in range(concurrency + 32)]
+    began = clock()
+    result = run_table(
+        asynchronous, {"gatewayUrl": fault_server.url, "maxRetries": "0"}, table(concurrency, rows)
+    )
+    assert (runs.sleeps, runs.limiters[0].pauses, clock() - began) == ([3.0], 1, 3.0)
+    assert [entry["status"] for entry in result["data"]] == ["failed"] * concurrency + ["ok"] * 32
+    assert result["data"][0]["error"] == {
+        "message": "Query could not be completed",
+        "description": "Rate limit reached",
+        "data": {
+            "statusCode": 429,
+            "errorType": "rate_limit_error",
+            "traceId": None,
+            "retries": 0,
+            "retryAfter": "3",
+        },
+    }
+    assert without_seconds(result["metadata"]) == {
+        "rows": concurrency + 32,
+        "succeeded": 32,
+        "failed": concurrency,
+        "skipped": 0,
+        "retries": 0,
+        "usage": {"prompt_tokens": 32, "completion_tokens": 32, "total_tokens": 64},
+    }
+    assert fault_server.count == concurrency + 32
+
+
+QUOTA_ERROR = {
+    "message": "Query could not be completed",
+    "description": "You exceeded your current quota",
+    "data": {"statusCode": 429, "errorType": "insufficient_quota", "traceId": None, "retries": 2},
+}
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["threads", "tasks"])
+def test_a_spent_quota_stops_the_run_after_10_rows(
+    clock: TestClock, monkeypatch: pytest.MonkeyPatch, fault_server: FaultServer, asynchronous: bool
+) -> None:
+    """Every request is answered 429 insufficient_quota: each row is tried 3 times (maxRetries 2), the
+    run never pauses (no wait brings a quota back), and it stops after the 10th row; 9,990 are skipped."""
+    runs = Runs(clock, monkeypatch)
+    fault_server.script(Reply(429, QUOTA_SPENT))
+    rows = [{"topic": f"topic {i}"} for i in range(10_000)]
+    result = run_table(asynchronous, {"gatewayUrl": fault_server.url, "maxRetries": "2"}, table(1, rows))
+    assert result["data"][:10] == [{"row": i, "status": "failed", "error": QUOTA_ERROR} for i in range(10)]
+    assert result["data"][10:] == [
+        {"row": i, "status": "skipped", "reason": "unfixable_failures"} for i in range(10, 10_000)
+    ]
+    assert without_seconds(result["metadata"]) == {
+        "rows": 10_000,
+        "succeeded": 0,
+        "failed": 10,
+        "skipped": 9_990,
+        "retries": 20,
+        "usage": {},
+        "stopped": {
+            "reason": "unfixable_failures",
+            "description": "10 consecutive failures that no retry can fix (insufficient_quota, status 429)",
+            "row": 9,
+            "statusCode": 429,
+            "errorType": "insufficient_quota",
+        },
+    }
+    assert (fault_server.count, runs.limiters[0].pauses, runs.sleeps) == (30, 0, [])
+
+
+def test_a_refused_key_stops_a_run_of_8_in_flight(fault_server: FaultServer, sleeps: list[float]) -> None:
+    """At 8 in flight each of the first 9 failures frees a place for one more row; the 10th stops the
+    run: 17 rows were sent, and their requests are all the server saw."""
+    fault_server.script(Reply(401, {"error": {"message": "Invalid API key", "type": "authentication_error"}}))
+    rows = [{"topic": f"topic {i}"} for i in range(100)]
+    result = run_table(False, {"gatewayUrl": fault_server.url}, table(8, rows))
+    assert [entry["status"] for entry in result["data"]] == ["failed"] * 17 + ["skipped"] * 83
+    assert result["metadata"]["stopped"]["description"] == (
+        "10 consecutive failures that no retry can fix (authentication_error, status 401)"
+    )
+    assert (fault_server.count, sleeps) == (17, [])  # a 401 is never retried
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["threads", "tasks"])
+def test_a_run_sends_no_row_after_its_time_limit(
+    clock: TestClock, monkeypatch: pytest.MonkeyPatch, fault_server: FaultServer, asynchronous: bool
+) -> None:
+    """Every row is refused with retry-after: 30, the run may take 45 s: rows 0 and 1 at 0 (one burst, one
+    pause), row 2 at 30 (refused again: a second pause, which the limit cuts short at 45)."""
+    runs = Runs(clock, monkeypatch)
+    fault_server.script(Reply(429, RATE_LIMITED, {"retry-after": "30"}))
+    rows = [{"topic": f"topic {i}"} for i in range(10)]
+    began = clock()
+    query = {**table(2, rows), "maxRunSeconds": "45"}
+    result = run_table(asynchronous, {"gatewayUrl": fault_server.url, "maxRetries": "0"}, query)
+    assert [entry["status"] for entry in result["data"]] == ["failed"] * 3 + ["skipped"] * 7
+    assert result["data"][9] == {"row": 9, "status": "skipped", "reason": "time_limit"}
+    assert result["metadata"] == {
+        "rows": 10,
+        "succeeded": 0,
+        "failed": 3,
+        "skipped": 7,
+        "retries": 0,
+        "seconds": 45.0,
+        "usage": {},
+        "stopped": {
+            "reason": "time_limit",
+            "description": "the run's time limit of 45 s passed",
+            "limitSeconds": 45,
+        },
+    }
+    assert (runs.sleeps, runs.limiters[0].pauses, clock() - began) == ([30.0, 15.0], 2, 45.0)
+    assert fault_server.count == 3
+
+
+def test_a_long_embedding_input_past_its_time_limit_fails_whole(
+    clock: TestClock, monkeypatch: pytest.MonkeyPatch, fault_server: FaultServer
+) -> None:
+    """The first request meets a 429 (retry-after: 30), then its retry succeeds 30 s later: the run's
+    time limit of 10 s has passed, so no other request is sent, and no partial list of vectors is
+    returned."""
+    Runs(clock, monkeypatch)
+    vectors = {
+        "object": "list",
+        "model": "m",
+        "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}],
+    }
+    fault_server.script(Reply(429, RATE_LIMITED, {"retry-after": "30"}), Reply(body=vectors))
+    query = {
+        "operation": "create_embedding",
+        "model": "text-embedding-3-small",
+        "input": '["a", "b", "c"]',
+        "batch_size": "1",
+        "concurrency": "1",
+        "maxRunSeconds": "10",
+    }
+    with QueryService() as service, pytest.raises(QueryError) as caught:
+        service.run({"gatewayUrl": fault_server.url}, query)
+    error = caught.value
+    assert (error.message, error.description, error.data) == (
+        "Query could not be completed",
+        "the run stopped: the run's time limit of 10 s passed: 1 of 3 rows finished, the rest were not sent",
+        {"statusCode": None, "errorType": "time_limit", "traceId": None, "finished": 1},
+    )
+    assert fault_server.count == 2

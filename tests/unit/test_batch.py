@@ -37,6 +37,7 @@ from tooljet_portkey._batch import (
     merge_embeddings,
     run_items,
     split_input,
+    unfixable,
 )
 
 HANG_GUARD = 10.0  # seconds; only a broken runner ever waits this long
@@ -374,6 +375,7 @@ def test_rows_come_back_in_input_order_whatever_order_they_finish() -> None:
         "rows": 3,
         "succeeded": 3,
         "failed": 0,
+        "skipped": 0,
         "retries": 1,
         "seconds": 0.0,
         "usage": {"prompt_tokens": 30, "completion_tokens": 3, "total_tokens": 33},
@@ -434,10 +436,11 @@ def test_failed_rows_are_entries_and_the_run_goes_on() -> None:
     ] * 2
     metadata = result.metadata()
     # retries: 1 for each odd ok row (1, 5, 9) and 2 for the rate-limited row
-    assert {key: metadata[key] for key in ("rows", "succeeded", "failed", "retries")} == {
+    assert {key: metadata[key] for key in ("rows", "succeeded", "failed", "skipped", "retries")} == {
         "rows": 10,
         "succeeded": 8,
         "failed": 2,
+        "skipped": 0,
         "retries": 5,
     }
     assert metadata["usage"] == {"prompt_tokens": 80, "completion_tokens": 35, "total_tokens": 115}
@@ -596,7 +599,15 @@ def test_no_rows_runs_nothing() -> None:
     assert result.to_query_result() == {
         "status": "ok",
         "data": [],
-        "metadata": {"rows": 0, "succeeded": 0, "failed": 0, "retries": 0, "seconds": 0.0, "usage": {}},
+        "metadata": {
+            "rows": 0,
+            "succeeded": 0,
+            "failed": 0,
+            "skipped": 0,
+            "retries": 0,
+            "seconds": 0.0,
+            "usage": {},
+        },
     }
     assert calls == []
     assert threading.active_count() == baseline
@@ -878,12 +889,13 @@ def test_result_of_a_mixed_run() -> None:
             "rows": 3,
             "succeeded": 2,
             "failed": 1,
+            "skipped": 0,
             "retries": 3,
             "seconds": 12.346,
             "usage": {"total_tokens": 7, "cost": 0.5},
         },
     }
-    with pytest.raises(ValueError, match=r"rows \[1\] failed"):
+    with pytest.raises(ValueError, match=r"rows \[1\] did not work"):
         result.outputs()
 
 
@@ -1039,3 +1051,280 @@ def test_a_threaded_run_does_not_load_asyncio() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout == "False\n"
+
+
+# -- one pause per burst -------------------------------------------------------------------------------
+
+
+def test_a_refusal_sent_before_the_pause_began_never_begins_another() -> None:
+    """A refusal reported late (after the pause it belongs to has ended) is news of the old limit."""
+    clock = FakeClock()
+    limiter = AdaptiveLimiter(8, clock=clock)
+    sent = [limiter.admit() for _ in range(8)]
+    assert sent == [0] * 8  # no pause has begun yet
+    assert limiter.throttled(3.0, sent[0]) == 3.0
+    assert (limiter.pauses, limiter.limit, limiter.pause_remaining()) == (1, 4, 3.0)
+    clock.sleep(3.0)
+    for generation in sent[1:]:  # the rest of the burst, recorded after the pause
+        limiter.throttled(3.0, generation)
+    assert (limiter.pauses, limiter.limit, limiter.pause_remaining()) == (1, 4, 0.0)
+    limiter.throttled(5.0, sent[0])  # a longer wait of the same burst counts from the pause's start
+    assert (limiter.pauses, limiter.pause_remaining()) == (1, 2.0)
+    for generation in sent:
+        limiter.finish(False, generation)
+    clock.sleep(2.0)
+    again = limiter.admit()
+    assert again == 1  # sent under the first pause's limit
+    limiter.throttled(3.0, again)  # refused after the pause: the server still limits, a new pause
+    assert (limiter.pauses, limiter.limit, limiter.pause_remaining()) == (2, 2, 3.0)
+
+
+def test_finishing_an_item_the_limiter_never_admitted_under_that_generation_is_a_bug() -> None:
+    limiter = AdaptiveLimiter(2)
+    assert limiter.admit() == 0
+    with pytest.raises(RuntimeError, match="without a matching try_start"):
+        limiter.finish(True, 1)
+
+
+def burst_work(refused: int, retry_after: str = "3") -> Callable[[int], ItemOk]:
+    """Rows below ``refused`` are refused with a 429 asking for ``retry_after`` seconds; the rest work."""
+
+    def work(row: int) -> ItemOk:
+        if row < refused:
+            raise rate_limited(retry_after)
+        return ItemOk(row)
+
+    return work
+
+
+@pytest.mark.parametrize("concurrency", [8, 64])
+def test_a_burst_of_refusals_is_one_pause_in_threads(concurrency: int) -> None:
+    """The runner records a burst's refusals one by one, some after the pause: still one pause of 3 s."""
+    clock = FakeClock()
+    limiter = AdaptiveLimiter(concurrency, clock=clock)
+    rows = list(range(concurrency * 5))
+    result = run_items(
+        rows, burst_work(concurrency), concurrency=concurrency, limiter=limiter, sleep=clock.sleep
+    )
+    assert (clock.sleeps, limiter.pauses, result.metadata()["seconds"]) == ([3.0], 1, 3.0)
+    statuses = [entry["status"] for entry in result.rows()]
+    assert statuses == ["failed"] * concurrency + ["ok"] * (concurrency * 4)
+
+
+@pytest.mark.parametrize("concurrency", [8, 64])
+def test_a_burst_of_refusals_is_one_pause_in_tasks(concurrency: int) -> None:
+    clock = FakeClock()
+    limiter = AdaptiveLimiter(concurrency, clock=clock)
+    work = burst_work(concurrency)
+
+    async def awork(row: int) -> ItemOk:
+        await asyncio.sleep(0)
+        return work(row)
+
+    async def scenario() -> BatchResult:
+        rows = list(range(concurrency * 5))
+        return await arun_items(rows, awork, concurrency=concurrency, limiter=limiter, sleep=clock.asleep)
+
+    result = run_async(scenario)
+    assert (clock.sleeps, limiter.pauses, result.metadata()["seconds"]) == ([3.0], 1, 3.0)
+    statuses = [entry["status"] for entry in result.rows()]
+    assert statuses == ["failed"] * concurrency + ["ok"] * (concurrency * 4)
+
+
+# -- runs that stop early ------------------------------------------------------------------------------
+
+
+def failure(status: int, error_type: str | None = None) -> QueryError:
+    data = {"statusCode": status, "errorType": error_type, "traceId": None, "retries": 0}
+    return QueryError(FAILED, f"status {status}", data)
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "expected"),
+    [
+        (429, "insufficient_quota", True),  # a spent quota
+        (401, "authentication_error", True),
+        (403, "permission_error", True),
+        (404, "not_found_error", True),  # the prompt id does not exist
+        (412, "budget_exceeded_error", True),
+        (429, "rate_limit_error", False),  # a wait fixes it
+        (500, None, False),
+        (503, None, False),
+        (400, "invalid_request_error", False),  # this row's own problem
+        (None, "timeout_error", False),
+    ],
+)
+def test_what_no_retry_can_fix(status: int | None, error_type: str | None, expected: bool) -> None:
+    assert unfixable({"statusCode": status, "errorType": error_type}) is expected
+
+
+def test_a_spent_quota_is_not_a_rate_limit() -> None:
+    assert is_rate_limit(429, "30", "insufficient_quota") is False
+    assert is_rate_limit(429, None, "rate_limit_error") is True
+
+
+def always(error: QueryError) -> Callable[[int], ItemOk]:
+    def work(row: int) -> ItemOk:
+        raise error
+
+    return work
+
+
+QUOTA_STOP = {
+    "reason": "unfixable_failures",
+    "description": "10 consecutive failures that no retry can fix (insufficient_quota, status 429)",
+    "row": 9,
+    "statusCode": 429,
+    "errorType": "insufficient_quota",
+}
+
+
+def test_ten_failures_no_retry_can_fix_stop_the_run_and_skip_the_rest() -> None:
+    clock = FakeClock()
+    limiter = AdaptiveLimiter(1, clock=clock)
+    result = run_items(
+        list(range(100)), always(failure(429, "insufficient_quota")), concurrency=1, limiter=limiter
+    )
+    rows = result.rows()
+    assert [entry["status"] for entry in rows] == ["failed"] * 10 + ["skipped"] * 90
+    assert rows[10] == {"row": 10, "status": "skipped", "reason": "unfixable_failures"}
+    assert result.metadata() == {
+        "rows": 100,
+        "succeeded": 0,
+        "failed": 10,
+        "skipped": 90,
+        "retries": 0,
+        "seconds": 0.0,
+        "usage": {},
+        "stopped": QUOTA_STOP,
+    }
+    assert limiter.pauses == 0  # a spent quota paused nothing: no wait brings it back
+
+
+def test_at_concurrency_8_the_rows_in_flight_finish_and_no_new_row_is_sent() -> None:
+    """Each of the first 9 failures frees one place for one more row; the 10th stops the run."""
+    result = run_items(list(range(100)), always(failure(401, "authentication_error")), concurrency=8)
+    statuses = [entry["status"] for entry in result.rows()]
+    assert statuses == ["failed"] * 17 + ["skipped"] * 83
+    metadata = result.metadata()
+    assert (metadata["failed"], metadata["skipped"], metadata["stopped"]["reason"]) == (
+        17,
+        83,
+        "unfixable_failures",
+    )
+
+
+def test_async_ten_failures_no_retry_can_fix_stop_the_run() -> None:
+    async def work(row: int) -> ItemOk:
+        raise failure(429, "insufficient_quota")
+
+    async def scenario() -> BatchResult:
+        return await arun_items(list(range(100)), work, concurrency=1)
+
+    result = run_async(scenario)
+    assert [entry["status"] for entry in result.rows()] == ["failed"] * 10 + ["skipped"] * 90
+    assert result.metadata()["stopped"] == QUOTA_STOP
+
+
+@pytest.mark.parametrize(
+    "error",
+    [failure(500), failure(503), rate_limited("0"), failure(400, "invalid_request_error")],
+    ids=["500", "503", "429-with-a-wait", "400"],
+)
+def test_failures_a_retry_or_a_wait_may_fix_never_stop_the_run(error: QueryError) -> None:
+    result = run_items(list(range(30)), always(error), concurrency=1, sleep=FakeClock().sleep)
+    assert [entry["status"] for entry in result.rows()] == ["failed"] * 30
+    assert "stopped" not in result.metadata()
+
+
+def test_any_other_outcome_between_them_restarts_the_count() -> None:
+    """9 failures no retry can fix, then a success or another failure, and again: never 10 in a row."""
+
+    def work(row: int) -> ItemOk:
+        if row % 10 == 9:
+            if row % 20 == 9:
+                return ItemOk(row)
+            raise failure(500)
+        raise failure(403, "permission_error")
+
+    result = run_items(list(range(40)), work, concurrency=1)
+    assert result.metadata()["skipped"] == 0 and "stopped" not in result.metadata()
+    assert sum(entry["status"] == "failed" for entry in result.rows()) == 38
+
+
+def test_the_last_rows_failing_stop_nothing_when_nothing_is_left_to_send() -> None:
+    result = run_items(list(range(10)), always(failure(401)), concurrency=1)
+    assert (result.metadata()["failed"], result.metadata()["skipped"]) == (10, 0)
+    assert "stopped" not in result.metadata()
+
+
+def test_a_run_sends_no_new_row_after_its_time_limit() -> None:
+    """Every row is refused with a wait of 30 s, and the run may take 45 s: rows 0 and 1 at 0 (one burst,
+    one pause), row 2 at 30 (refused again: a second pause, cut short by the limit at 45)."""
+    clock = FakeClock()
+    limiter = AdaptiveLimiter(2, clock=clock)
+
+    async def work(row: int) -> ItemOk:
+        raise rate_limited("30")
+
+    async def scenario() -> BatchResult:
+        return await arun_items(
+            list(range(10)), work, concurrency=2, limiter=limiter, sleep=clock.asleep, max_seconds=45
+        )
+
+    result = run_async(scenario)
+    assert (clock.sleeps, limiter.pauses) == ([30.0, 15.0], 2)
+    assert [entry["status"] for entry in result.rows()] == ["failed"] * 3 + ["skipped"] * 7
+    assert result.rows()[3] == {"row": 3, "status": "skipped", "reason": "time_limit"}
+    assert result.metadata() == {
+        "rows": 10,
+        "succeeded": 0,
+        "failed": 3,
+        "skipped": 7,
+        "retries": 6,
+        "seconds": 45.0,
+        "usage": {},
+        "stopped": {
+            "reason": "time_limit",
+            "description": "the run's time limit of 45 s passed",
+            "limitSeconds": 45,
+        },
+    }
+
+
+def test_a_run_that_must_have_every_row_fails_at_its_time_limit() -> None:
+    """fail_on_error (and every chunked embedding run): rows not sent fail the query, saying why."""
+    clock = FakeClock()
+    limiter = AdaptiveLimiter(4, clock=clock)
+
+    async def work(row: int) -> ItemOk:
+        if row == 0:
+            limiter.throttled(50.0)  # a 429 the client retried past: the run pauses 50 s
+        return ItemOk(row)
+
+    async def scenario() -> BatchResult:
+        return await arun_items(
+            list(range(10)),
+            work,
+            concurrency=4,
+            limiter=limiter,
+            sleep=clock.asleep,
+            fail_on_error=True,
+            max_seconds=20,
+        )
+
+    with pytest.raises(QueryError) as caught:
+        run_async(scenario)
+    error = caught.value
+    assert (error.message, error.description, error.data) == (
+        FAILED,
+        "the run stopped: the run's time limit of 20 s passed: 4 of 10 rows finished, the rest were not sent",
+        {"statusCode": None, "errorType": "time_limit", "traceId": None, "finished": 4},
+    )
+    assert clock.sleeps == [20.0]
+
+
+@pytest.mark.parametrize("max_seconds", [0, -1.0, 86_401])
+def test_a_time_limit_is_above_0_and_at_most_a_day(max_seconds: float) -> None:
+    with pytest.raises(ValueError, match="max_seconds must be above 0 and at most 86400"):
+        run_items([1], ItemOk, max_seconds=max_seconds)

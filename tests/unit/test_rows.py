@@ -172,6 +172,7 @@ def test_a_table_returns_one_entry_per_row_in_row_order_and_sums_the_metadata(
             "rows": 3,
             "succeeded": 3,
             "failed": 0,
+            "skipped": 0,
             "retries": 0,
             "usage": {"prompt_tokens": 53, "completion_tokens": 6, "total_tokens": 59},
         },
@@ -241,6 +242,7 @@ def test_the_output_mode_applies_to_each_row(service: QueryService, mock: respx.
             "rows": 2,
             "succeeded": 1,
             "failed": 1,
+            "skipped": 0,
             "retries": 0,
             "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
         },
@@ -281,6 +283,7 @@ def test_a_failed_row_is_an_entry_with_the_error_a_single_query_would_raise(
         "rows": 3,
         "succeeded": 2,
         "failed": 1,
+        "skipped": 0,
         "retries": 0,
         "usage": {"prompt_tokens": 34, "completion_tokens": 4, "total_tokens": 38},
     }
@@ -293,7 +296,7 @@ def test_empty_rows_send_nothing_and_return_an_empty_list(
     assert without_seconds(service.run(SOURCE, table_query([]))) == {
         "status": "ok",
         "data": [],
-        "metadata": {"rows": 0, "succeeded": 0, "failed": 0, "retries": 0, "usage": {}},
+        "metadata": {"rows": 0, "succeeded": 0, "failed": 0, "skipped": 0, "retries": 0, "usage": {}},
     }
     assert route.call_count == 0
 
@@ -394,9 +397,9 @@ class RecordingLimiter(AdaptiveLimiter):
     def __init__(self, ceiling: int, **options: Any) -> None:
         super().__init__(ceiling, max_pause=0.0)
 
-    def throttled(self, wait: float | None = None) -> float:
+    def throttled(self, wait: float | None = None, sent: int | None = None) -> float:
         RecordingLimiter.signals.append(wait)
-        return super().throttled(wait)
+        return super().throttled(wait, sent)
 
 
 @pytest.fixture
@@ -476,6 +479,9 @@ def test_a_row_that_fails_with_a_rate_limit_slows_the_run(
         ({"concurrency": "65"}, "concurrency: must be at most 64", "concurrency"),
         ({"concurrency": "2.5"}, "concurrency: must be a whole number", "concurrency"),
         ({"failOnError": "maybe"}, "failOnError: must be true or false", "failOnError"),
+        ({"maxRunSeconds": "0"}, "maxRunSeconds: must be greater than 0", "maxRunSeconds"),
+        ({"maxRunSeconds": "86401"}, "maxRunSeconds: must be at most 86400", "maxRunSeconds"),
+        ({"maxRunSeconds": "soon"}, "maxRunSeconds: must be a number", "maxRunSeconds"),
     ],
 )
 def test_bad_table_options_are_refused_before_anything_is_sent(
@@ -487,6 +493,20 @@ def test_bad_table_options_are_refused_before_anything_is_sent(
         (INVALID, description, {"field": field}),
     )
     assert route.call_count == 0
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30", 30), ("0.5", 0.5), (" 86400 ", 86400), ("", None)])
+def test_max_run_seconds_is_the_runs_time_limit(text: str, seconds: float | None) -> None:
+    for query in (table_query([{"ticket": "a"}]), embed_query(TEXTS)):
+        request = build_request(parse_connection(SOURCE), parse_query({**query, "maxRunSeconds": text}))
+        assert request.run.max_seconds == seconds
+
+
+def test_the_time_limits_bound_is_the_engines() -> None:
+    from tooljet_portkey._constants import MAX_RUN_SECONDS
+    from tooljet_portkey._spec import load_spec
+
+    assert load_spec().operations_doc["definitions"]["runSeconds"]["maximum"] == MAX_RUN_SECONDS
 
 
 def test_ten_thousand_rows_are_accepted() -> None:

@@ -172,6 +172,7 @@ SAMPLES: dict[str, Any] = {
     "concurrency": "3",
     "failOnError": "true",
     "batch_size": "16",
+    "maxRunSeconds": "30",
 }
 # Where a key's sample differs by operation (the same key, another field)
 OPERATION_SAMPLES = {

@@ -87,7 +87,7 @@ def test_the_checker_finds_what_departs() -> None:
 
 
 # What a query of rows or of a long embedding input adds (tests/unit/test_rows.py checks it)
-TABLE_KEYS = {"rows", "succeeded", "failed", "seconds", "requests", "traceIds"}
+TABLE_KEYS = {"rows", "succeeded", "failed", "skipped", "stopped", "seconds", "requests", "traceIds"}
 
 
 def test_a_plain_answer_is_a_query_result(service: QueryService, respx_mock: respx.MockRouter) -> None:
@@ -138,7 +138,7 @@ def test_a_table_and_a_long_embedding_input_are_query_results(
     several requests (metadata with requests and traceIds) are QueryResults too."""
     respx_mock.post("/prompts/pp-welcome-e1f2a3/completions").respond(200, json=ANSWER, headers=HEADERS)
     rows = service.run(SOURCE, {**MINIMAL["prompt_completion"], "rows": '[{"a": 1}, {"a": 2}]'})
-    assert set(rows["metadata"]) == {"rows", "succeeded", "failed", "retries", "seconds", "usage"}
+    assert set(rows["metadata"]) == {"rows", "succeeded", "failed", "skipped", "retries", "seconds", "usage"}
     assert problems(rows, QueryResult) == []
 
     def vectors(request: Any) -> Any:
