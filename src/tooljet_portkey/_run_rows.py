@@ -91,10 +91,10 @@ def _gateway_retries(meta: dict[str, Any], sources: Sequence[Mapping[str, Any]])
 
 def _table_result(result: BatchResult) -> QueryResult:
     """A table's QueryResult: the run's counts and sums over the keys of a single run's metadata, from
-    the rows that succeeded (``statusCode`` and ``traceId`` None when none did)."""
+    the rows that succeeded (none when no row did)."""
     metas = [o.metadata for o in result.outcomes if isinstance(o, ItemOk) and o.metadata is not None]
     failed = [o.error.data for o in result.outcomes if isinstance(o, ItemFailed)]
-    meta = {"statusCode": None, "traceId": None, **_first_of_each(metas)}
+    meta = _first_of_each(metas)
     _gateway_retries(meta, [*metas, *failed])
     meta.update(result.metadata())
     return cast(QueryResult, {"status": "ok", "data": result.rows(), "metadata": meta})
