@@ -257,6 +257,8 @@ class ItemOk:
     trace_id: str | None = None
     usage: Mapping[str, Any] | None = None
     retries: int = 0
+    # the item's own QueryResult metadata, when it is a query: the run's metadata starts from the first
+    metadata: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

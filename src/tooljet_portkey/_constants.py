@@ -7,6 +7,9 @@ their servers' limits beside their code.)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import httpx
 
 DEFAULT_GATEWAY_URL = "https://api.portkey.ai/v1"
@@ -120,16 +123,37 @@ DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 64
 # Rows of one query.
 MAX_ROWS = 10_000
-# OpenAI's per-request limit of embedding inputs, and the default chunk size.
+# OpenAI's per-request limit of embedding inputs: the largest batch_size.
 MAX_EMBEDDING_BATCH = 2048
-# The inputs of one embedding query, sent as requests of MAX_EMBEDDING_BATCH (49 requests at most, well
-# within 8 MiB of text).
+# The inputs of one embedding query, sent in requests of batch_size inputs (well within 8 MiB of text).
 MAX_EMBEDDING_INPUTS = 100_000
 # A run stops sending after this many failures in a row that no retry can fix (a spent quota, a key
 # refused, a prompt that does not exist): the rest of the table would fail the same way.
 STOP_AFTER_UNFIXABLE_FAILURES = 10
 # The largest time limit a run may be given (maxRunSeconds): a day.
 MAX_RUN_SECONDS = 86_400
+
+# The default batch_size: as many vectors as keep one answer within a share of the connection's
+# maxResponseMiB, by the answer's largest likely size. A float vector's number takes 24 bytes of JSON at
+# most with its separator (a double printed with 17 significant digits: -1.2345678901234567e-05,);
+# providers' answers average 21.5. A base64 vector (encoding_format) is 4 bytes a number, 5.33 as base64.
+EMBEDDING_FLOAT_BYTES = 24
+EMBEDDING_BASE64_BYTES = 6
+# Around each vector: {"object": "embedding", "index": 12345, "embedding": [...]},
+EMBEDDING_VECTOR_OVERHEAD_BYTES = 64
+# Half the cap: room for a provider that prints longer numbers or indents its JSON, or for a model with
+# more dimensions than assumed. At the 64 MiB default: 454 vectors of 3,072 numbers, 908 of 1,536.
+EMBEDDING_ANSWER_SHARE = 0.5
+# The vector sizes of known models (looked up by the model id's last part, after any @provider/); a
+# model not listed is assumed to be this large unless the query gives `dimensions`.
+EMBEDDING_DIMENSIONS: Mapping[str, int] = MappingProxyType(
+    {
+        "text-embedding-3-large": 3072,
+        "text-embedding-3-small": 1536,
+        "text-embedding-ada-002": 1536,
+    }
+)
+DEFAULT_EMBEDDING_DIMENSIONS = 3072
 
 
 def make_timeout(seconds: float) -> httpx.Timeout:

@@ -436,5 +436,5 @@ def build_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
     headers.update(_query_headers(query.params))
     headers["accept"] = "text/event-stream" if stream else "application/json"
     answer = answer_shape(query.operation, query.params, response_schema(query.params), settings.timeout)
-    run = run_shape(query.operation, query.params, body, stream)
+    run = run_shape(query.operation, query.params, body, stream, settings.max_response_bytes)
     return PortkeyRequest("POST", path, headers, body, stream, query.operation, answer, run=run)

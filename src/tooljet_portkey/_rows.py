@@ -7,7 +7,9 @@ longer than one request holds. Pure, no I/O; ``_run_rows`` sends the requests.
   merged ``variables`` is checked as the ``variables`` field is, before anything is sent: a table that
   would fail on row 9,000 for a bad value fails at once, naming the row.
 - ``concurrency``: the most rows (or embedding requests) in flight; ``failOnError``: the first failed row
-  fails the query; ``batch_size`` (create_embedding): the inputs of one request; ``maxRunSeconds``: the
+  fails the query; ``batch_size`` (create_embedding): the inputs of one request. Without it, as many as
+  keep one answer well within the connection's answer cap (``default_batch_size``): the cap is checked
+  only as the answer is read, after the provider has computed (and billed) it. ``maxRunSeconds``: the
   time after which no new row (or request) is sent.
 
 These fields shape how the query runs, not one request's body: ``build_request`` reads them into the
@@ -23,7 +25,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._constants import DEFAULT_CONCURRENCY, MAX_EMBEDDING_BATCH
+from ._constants import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_EMBEDDING_DIMENSIONS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    EMBEDDING_ANSWER_SHARE,
+    EMBEDDING_BASE64_BYTES,
+    EMBEDDING_DIMENSIONS,
+    EMBEDDING_FLOAT_BYTES,
+    EMBEDDING_VECTOR_OVERHEAD_BYTES,
+    MAX_EMBEDDING_BATCH,
+)
 from ._errors import QueryError
 
 if TYPE_CHECKING:
@@ -35,6 +47,7 @@ __all__ = [
     "RunningRuns",
     "chunk_request",
     "chunked_input",
+    "default_batch_size",
     "is_several",
     "row_request",
     "row_variables",
@@ -71,10 +84,22 @@ class RunShape:
 _ONE_REQUEST = RunShape()
 
 
-def run_shape(operation: str, params: Mapping[str, Any], body: Mapping[str, Any], stream: bool) -> RunShape:
-    """The RunShape a validated query asks for (``body``: the request it becomes); a QueryError naming
+def run_shape(
+    operation: str,
+    params: Mapping[str, Any],
+    body: Mapping[str, Any],
+    stream: bool,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+) -> RunShape:
+    """The RunShape a validated query asks for (``body``: the request it becomes; ``max_response_bytes``:
+    the connection's answer cap, which sizes an embedding query's default chunks); a QueryError naming
     the field when its rows cannot run (a stream, or a row whose merged variables are not valid
     ``variables``)."""
+    if operation == "create_embedding":
+        return RunShape(
+            concurrency=params.get("concurrency", DEFAULT_CONCURRENCY),
+            batch_size=params.get("batch_size") or default_batch_size(body, max_response_bytes),
+        )
     if not RUN_FIELDS.get(operation, frozenset()) & params.keys():
         return _ONE_REQUEST
     rows = params.get("rows")
@@ -94,6 +119,32 @@ def run_shape(operation: str, params: Mapping[str, Any], body: Mapping[str, Any]
         batch_size=params.get("batch_size", MAX_EMBEDDING_BATCH),
         max_seconds=params.get("maxRunSeconds"),
     )
+
+
+def _embedding_dimensions(body: Mapping[str, Any]) -> int:
+    """How many numbers each vector of the answer holds: the query's ``dimensions``, else the model's
+    known size (its id's last part: ``@openai-prod/text-embedding-3-small`` is a known model), else
+    the largest common size."""
+    dimensions = body.get("dimensions")
+    if type(dimensions) is int and dimensions >= 1:
+        return dimensions
+    model = body.get("model")
+    name = model.rsplit("/", 1)[-1] if isinstance(model, str) else ""
+    return EMBEDDING_DIMENSIONS.get(name, DEFAULT_EMBEDDING_DIMENSIONS)
+
+
+def default_batch_size(body: Mapping[str, Any], max_response_bytes: int) -> int:
+    """The inputs of one embedding request when the query gives no ``batch_size``: as many vectors as
+    fit in ``EMBEDDING_ANSWER_SHARE`` of the answer cap at their largest likely size, 1 to 2048.
+
+    The answer cap is met only while reading the answer, after the provider has computed and billed
+    every vector of the request (and of the requests in flight beside it): a default must never reach
+    it. 2,048 vectors of 3,072 numbers are 128.5 MiB of a provider's JSON, twice the 64 MiB default.
+    """
+    per_number = EMBEDDING_BASE64_BYTES if body.get("encoding_format") == "base64" else EMBEDDING_FLOAT_BYTES
+    per_vector = _embedding_dimensions(body) * per_number + EMBEDDING_VECTOR_OVERHEAD_BYTES
+    fitting = int(max_response_bytes * EMBEDDING_ANSWER_SHARE) // per_vector
+    return max(1, min(fitting, MAX_EMBEDDING_BATCH))
 
 
 def row_variables(variables: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:

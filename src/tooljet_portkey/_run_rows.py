@@ -4,12 +4,15 @@ module says what one row or chunk is: its request, its answer under the query's 
 failure as the QueryError a single query would raise.
 
 - Rows: the QueryResult's ``data`` is one entry per row (``BatchResult.rows()``), ``metadata`` the
-  counts, summed usage and retries, and the time taken. With ``failOnError`` the first failure raises,
-  naming the row. A run that stops early (failures no retry can fix, ``maxRunSeconds``) skips the rows
-  not sent and says why in ``metadata.stopped``.
+  counts, summed usage and retries, and the time taken, over the first successful row's own metadata
+  (``statusCode``, ``traceId``, ``provider``, ``model``...), so that a key a single run's metadata has
+  is there for a table too. With ``failOnError`` the first failure raises, naming the row. A run that
+  stops early (failures no retry can fix, ``maxRunSeconds``) skips the rows not sent and says why in
+  ``metadata.stopped``.
 - Chunks: every chunk must work (a failure raises, naming the chunk's input range); the answers are
-  merged into one Portkey-shaped answer, and the output mode applies to it. ``metadata`` is the first
-  chunk's (status, provider...), with ``retries`` summed, ``requests`` and every chunk's ``traceIds``.
+  merged into one Portkey-shaped answer, and the output mode applies to it. ``metadata`` has every key
+  a single request's has, the first chunk's value of each (``traceId``, status, provider...), with
+  ``retries`` and ``retryAttemptCount`` summed, and ``requests`` and every chunk's ``traceIds``.
 
 Each request runs inside ``rate_limits_to(limiter.throttled)``: a 429 the client retries slows the whole
 run at once. Loaded only when a query is several requests (it imports the thread pool, or asyncio).
@@ -19,12 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ._batch import (
     AdaptiveLimiter,
+    BatchResult,
     InputChunk,
+    ItemFailed,
     ItemOk,
     arun_items,
     chunk_failure,
@@ -55,7 +60,8 @@ def _row_ok(request: PortkeyRequest, response: PortkeyResponse) -> ItemOk:
     output asked for fails the row, as it fails a single query)."""
     meta = response_metadata(response.status_code, response.headers, response.retries)
     shaped = query_result(request, response.data, meta, response.deadline)
-    return ItemOk(shaped["data"], meta.get("traceId"), shaped["metadata"].get("usage"), response.retries)
+    metadata = shaped["metadata"]
+    return ItemOk(shaped["data"], meta.get("traceId"), metadata.get("usage"), response.retries, metadata)
 
 
 def _chunk_ok(request: PortkeyRequest, response: PortkeyResponse) -> ItemOk:
@@ -69,16 +75,45 @@ def _failure(err: Exception, settings: ConnectionSettings, request: PortkeyReque
     return query_errors(settings, request).map(err)
 
 
+def _first_of_each(metas: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Every key of these metadata, each with the value of the first that has it."""
+    meta: dict[str, Any] = {}
+    for one in metas:
+        for key, value in one.items():
+            meta.setdefault(key, value)
+    return meta
+
+
+def _gateway_retries(meta: dict[str, Any], sources: Sequence[Mapping[str, Any]]) -> None:
+    """``retryAttemptCount`` (Portkey's own retries) summed over the requests that report it."""
+    counts = [one["retryAttemptCount"] for one in sources if type(one.get("retryAttemptCount")) is int]
+    if counts:
+        meta["retryAttemptCount"] = sum(counts)
+
+
+def _table_result(result: BatchResult) -> QueryResult:
+    """A table's QueryResult: the run's counts and sums over the keys of a single run's metadata, from
+    the rows that succeeded (none when no row did)."""
+    metas = [o.metadata for o in result.outcomes if isinstance(o, ItemOk) and o.metadata is not None]
+    failed = [o.error.data for o in result.outcomes if isinstance(o, ItemFailed)]
+    meta = _first_of_each(metas)
+    _gateway_retries(meta, [*metas, *failed])
+    meta.update(result.metadata())
+    return cast(QueryResult, {"status": "ok", "data": result.rows(), "metadata": meta})
+
+
 def _merged(
     request: PortkeyRequest, chunks: Sequence[InputChunk[Any]], answers: Sequence[Any]
 ) -> QueryResult:
-    """The QueryResult of a chunked embedding query, from each chunk's PortkeyResponse."""
+    """The QueryResult of a chunked embedding query, from each chunk's PortkeyResponse: the metadata of
+    a single request, every key in it (the first chunk's ``traceId``), with the chunks' retries summed."""
     responses: list[PortkeyResponse] = list(answers)
-    first = responses[0]
-    meta = response_metadata(first.status_code, first.headers, sum(r.retries for r in responses))
-    meta.pop("traceId", None)
+    metas = [response_metadata(r.status_code, r.headers, r.retries) for r in responses]
+    meta = _first_of_each(metas)
+    _gateway_retries(meta, metas)
+    meta["retries"] = sum(r.retries for r in responses)
     meta["requests"] = len(chunks)
-    meta["traceIds"] = [response_metadata(r.status_code, r.headers).get("traceId") for r in responses]
+    meta["traceIds"] = [one.get("traceId") for one in metas]
     merged = merge_embeddings(chunks, [r.data for r in responses])
     return query_result(request, merged, meta)
 
@@ -119,7 +154,7 @@ def run_several(
                 stop=stop,
                 max_seconds=shape.max_seconds,
             )
-            return cast(QueryResult, result.to_query_result())
+            return _table_result(result)
         chunks = split_input(chunked_input(request) or [], shape.batch_size)
         result = run_items(
             chunks,
@@ -178,7 +213,7 @@ async def arun_several(
                 stop=stop,
                 max_seconds=shape.max_seconds,
             )
-            return cast(QueryResult, result.to_query_result())
+            return _table_result(result)
         chunks = split_input(chunked_input(request) or [], shape.batch_size)
         result = await arun_items(
             chunks,

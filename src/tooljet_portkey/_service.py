@@ -87,7 +87,24 @@ def to_query_error(err: PortkeyError, settings: ConnectionSettings, request: Por
             detail = f"{detail} ({after_retries(err.retries)})"
     elif isinstance(err, (APIResponseValidationError, ResponseTooLargeError)):
         data.update(statusCode=err.status_code, traceId=err.headers.get("x-portkey-trace-id", trace_id))
+        fewer = _fewer_vectors(request) if isinstance(err, ResponseTooLargeError) else None
+        if fewer is not None:
+            detail = f"{detail}: {fewer}"
+            data["field"] = "batch_size"
     return QueryError(title, redact(detail, secrets), redact_json(data, secrets))
+
+
+def _fewer_vectors(request: PortkeyRequest) -> str | None:
+    """For an embedding answer of several vectors past the cap: the fields that make it smaller."""
+    inputs = (request.body or {}).get("input")
+    if request.operation != "create_embedding" or request.answer.single_input or not isinstance(inputs, list):
+        return None
+    if len(inputs) < 2:
+        return None
+    return (
+        f"lower batch_size (this request held {len(inputs)} inputs) or ask for fewer dimensions "
+        "(other_parameters.dimensions)"
+    )
 
 
 def after_retries(retries: int) -> str:

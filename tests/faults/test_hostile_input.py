@@ -405,7 +405,7 @@ def test_every_embedding_input_form_is_sent_as_given(
     fault_server: FaultServer, service: QueryService, given: Any, sent: Any
 ) -> None:
     fault_server.script(Reply(body={"data": []}))
-    service.run(source(fault_server), {**EMBED, "input": given})
+    service.run(source(fault_server), {**EMBED, "input": given, "batch_size": "2048"})  # one request
     assert fault_server.requests[0].body == {"model": "m", "input": sent}
 
 

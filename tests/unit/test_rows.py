@@ -26,6 +26,7 @@ from unit_support import API_KEY, BASE_URL, SOURCE, aoutcome, base_headers, outc
 
 from tooljet_portkey import AsyncQueryService, QueryError, QueryService, _run_rows
 from tooljet_portkey._batch import AdaptiveLimiter
+from tooljet_portkey._constants import MIB
 from tooljet_portkey._options import parse_connection, parse_query
 from tooljet_portkey._requests import build_request
 
@@ -169,6 +170,11 @@ def test_a_table_returns_one_entry_per_row_in_row_order_and_sums_the_metadata(
             {"row": 2, "status": "ok", "output": "other", "traceId": "trace-9"},
         ],
         "metadata": {
+            # the keys of a single run's metadata, the first row's (test_a_table_has_every_key_...)
+            "statusCode": 200,
+            "traceId": "trace-25",
+            "model": "gpt-4o-mini",
+            "finishReason": "stop",
             "rows": 3,
             "succeeded": 3,
             "failed": 0,
@@ -239,6 +245,10 @@ def test_the_output_mode_applies_to_each_row(service: QueryService, mock: respx.
             },
         ],
         "metadata": {
+            "statusCode": 200,
+            "traceId": "t",
+            "model": "gpt-4o-mini",
+            "finishReason": "stop",
             "rows": 2,
             "succeeded": 1,
             "failed": 1,
@@ -280,6 +290,10 @@ def test_a_failed_row_is_an_entry_with_the_error_a_single_query_would_raise(
     assert result["data"][1] == {"row": 1, "status": "failed", "error": error}
     assert [entry["status"] for entry in result["data"]] == ["ok", "failed", "ok"]
     assert result["metadata"] == {
+        "statusCode": 200,
+        "traceId": "trace-25",
+        "model": "gpt-4o-mini",
+        "finishReason": "stop",
         "rows": 3,
         "succeeded": 2,
         "failed": 1,
@@ -680,6 +694,7 @@ def test_the_chunks_answers_are_one_portkey_shaped_answer(
         "metadata": {
             "statusCode": 200,
             "retries": 0,
+            "traceId": "trace-a",
             "provider": "openai",
             "requests": 3,
             "traceIds": ["trace-a", "trace-ccc", "trace-eeeee"],
@@ -781,7 +796,9 @@ def test_ten_thousand_inputs_are_five_requests_merged_in_order(
     route = mock.post(EMBED_PATH).mock(side_effect=embedding_answer)
     progress: list[tuple[int, int]] = []
     result = service.run(
-        SOURCE, embed_query(texts, output="vectors"), on_progress=lambda d, t: progress.append((d, t))
+        SOURCE,
+        embed_query(texts, output="vectors", batch_size="2048"),
+        on_progress=lambda d, t: progress.append((d, t)),
     )
     assert sorted(len(json.loads(call.request.content)["input"]) for call in route.calls) == [
         1808,
@@ -793,6 +810,235 @@ def test_ten_thousand_inputs_are_five_requests_merged_in_order(
     assert result["data"] == [[len(text), i % 2048] for i, text in enumerate(texts)]
     assert result["metadata"]["usage"] == {"prompt_tokens": 10_000, "total_tokens": 10_000}
     assert progress == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The default batch_size: each answer well within the connection's answer cap
+
+THOUSAND = [f"text {i}" for i in range(1000)]
+
+
+@pytest.mark.parametrize(
+    ("connection", "fields", "sizes"),
+    [
+        # 64 MiB: half of it is 454 vectors of 3,072 numbers at 24 bytes each (plus 64 around each)
+        ({}, {"model": "text-embedding-3-large"}, [454, 454, 92]),
+        ({}, {"model": "text-embedding-3-small"}, [908, 92]),
+        ({}, {"model": "@openai-prod/text-embedding-ada-002"}, [908, 92]),
+        ({}, {"model": "my-embedder"}, [454, 454, 92]),  # unknown: as large as text-embedding-3-large
+        ({}, {"model": "my-embedder", "other_parameters": '{"dimensions": 1024}'}, [1000]),  # 1,361
+        (
+            {},
+            {"model": "text-embedding-3-large", "other_parameters": '{"encoding_format": "base64"}'},
+            [1000],
+        ),
+        ({"maxResponseMiB": "8"}, {"model": "text-embedding-3-large"}, [56] * 17 + [48]),
+        (
+            {"maxResponseMiB": "0.01"},
+            {"model": "text-embedding-3-large", "input": json.dumps(TEXTS)},
+            [1] * 5,
+        ),
+        ({}, {"model": "text-embedding-3-large", "batch_size": "300"}, [300, 300, 300, 100]),
+        ({}, {"model": "text-embedding-3-large", "batch_size": "2048"}, [1000]),  # given: trusted
+    ],
+)
+def test_the_default_batch_size_keeps_each_answer_within_half_the_answer_cap(
+    service: QueryService,
+    mock: respx.MockRouter,
+    connection: dict[str, Any],
+    fields: dict[str, Any],
+    sizes: list[int],
+) -> None:
+    route = mock.post(EMBED_PATH).mock(side_effect=embedding_answer)
+    result = service.run({**SOURCE, **connection}, {**embed_query(THOUSAND), **fields})
+    sent = [json.loads(call.request.content)["input"] for call in route.calls]
+    assert sorted((len(part) for part in sent), reverse=True) == sizes
+    assert sorted(text for part in sent for text in part) == sorted(
+        json.loads(embed_query(THOUSAND, **fields)["input"])
+    )
+    assert result["metadata"].get("requests", 1) == len(sizes)
+
+
+def too_large_answer(request: httpx.Request) -> httpx.Response:
+    """1 MiB and a bit: past a connection's maxResponseMiB of 1."""
+    return httpx.Response(
+        200, json={"data": [], "padding": "x" * MIB}, headers={"x-portkey-trace-id": "trace-big"}
+    )
+
+
+FEWER = (
+    "lower batch_size (this request held 2 inputs) or ask for fewer dimensions (other_parameters.dimensions)"
+)
+
+
+def test_a_chunk_answer_past_the_cap_names_the_fields_that_make_it_smaller(
+    service: QueryService, mock: respx.MockRouter
+) -> None:
+    route = mock.post(EMBED_PATH).mock(side_effect=too_large_answer)
+    query = embed_query(TEXTS, batch_size="2", concurrency="1")
+    assert outcome(lambda: service.run({**SOURCE, "maxResponseMiB": "1"}, query)) == (
+        "error",
+        (
+            FAILED,
+            "input[0:2]: Portkey's answer is larger than 1 MiB (the connection's maxResponseMiB) and was "
+            f"not read further: {FEWER}",
+            {
+                "statusCode": 200,
+                "errorType": "response_too_large",
+                "traceId": "trace-big",
+                "retries": 0,
+                "field": "batch_size",
+                "inputRange": [0, 2],
+            },
+        ),
+    )
+    assert route.call_count == 1  # no chunk after it is sent
+
+
+@pytest.mark.parametrize(
+    ("given", "description", "field"),
+    [
+        (
+            TEXTS[:2],
+            f"Portkey's answer is larger than 1 MiB (the connection's maxResponseMiB) and was not read further: {FEWER}",
+            {"field": "batch_size"},
+        ),
+        # one vector: fewer inputs cannot help, the cap can
+        (
+            TEXTS[:1],
+            "Portkey's answer is larger than 1 MiB (the connection's maxResponseMiB) and was not read further",
+            {},
+        ),
+        (
+            "one text",
+            "Portkey's answer is larger than 1 MiB (the connection's maxResponseMiB) and was not read further",
+            {},
+        ),
+    ],
+)
+def test_a_single_embedding_answer_past_the_cap_names_batch_size_when_it_held_several_vectors(
+    service: QueryService, mock: respx.MockRouter, given: Any, description: str, field: dict[str, str]
+) -> None:
+    mock.post(EMBED_PATH).mock(side_effect=too_large_answer)
+    query = {**embed_query([]), "input": given}
+    assert outcome(lambda: service.run({**SOURCE, "maxResponseMiB": "1"}, query)) == (
+        "error",
+        (
+            FAILED,
+            description,
+            {
+                "statusCode": 200,
+                "errorType": "response_too_large",
+                "traceId": "trace-big",
+                "retries": 0,
+                **field,
+            },
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# A key of a single query's metadata is a key of a long one's
+
+
+def answer_with_every_header(request: httpx.Request) -> httpx.Response:
+    """``embedding_answer`` with every header Portkey's metadata is read from; a trace id per request
+    unless the query gave its own."""
+    response = embedding_answer(request)
+    headers = {
+        "x-portkey-trace-id": request.headers.get(
+            "x-portkey-trace-id", response.headers["x-portkey-trace-id"]
+        ),
+        "x-portkey-provider": "openai",
+        "x-portkey-cache-status": "MISS",
+        "x-portkey-retry-attempt-count": "1",
+        "x-portkey-last-used-option-index": "0",
+    }
+    return httpx.Response(
+        200, content=response.content, headers={**headers, "content-type": "application/json"}
+    )
+
+
+def test_a_long_inputs_metadata_has_every_key_of_a_single_requests(
+    service: QueryService, mock: respx.MockRouter
+) -> None:
+    mock.post(EMBED_PATH).mock(side_effect=answer_with_every_header)
+    short = service.run(SOURCE, embed_query(TEXTS[:2], batch_size="2"))["metadata"]
+    long = service.run(SOURCE, embed_query(TEXTS, batch_size="2"))["metadata"]
+    assert set(short) == {
+        "statusCode",
+        "retries",
+        "traceId",
+        "cacheStatus",
+        "provider",
+        "lastUsedOptionIndex",
+        "retryAttemptCount",
+        "usage",
+        "model",
+    }
+    assert long == {
+        "statusCode": 200,
+        "retries": 0,
+        "traceId": "trace-a",  # the first request's
+        "cacheStatus": "MISS",
+        "provider": "openai",
+        "lastUsedOptionIndex": "0",
+        "retryAttemptCount": 3,  # the gateway's retries, summed as the client's are
+        "requests": 3,
+        "traceIds": ["trace-a", "trace-ccc", "trace-eeeee"],
+        "usage": {"prompt_tokens": 5, "total_tokens": 5},
+        "model": "text-embedding-3-small",
+    }
+    assert set(long) > set(short)
+    given = service.run(SOURCE, embed_query(TEXTS, batch_size="2", traceId="checkout-42"))["metadata"]
+    assert (given["traceId"], given["traceIds"]) == ("checkout-42", ["checkout-42"] * 3)
+
+
+def test_a_tables_metadata_has_every_key_of_a_single_runs(
+    service: QueryService, mock: respx.MockRouter
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        response = answer_by_ticket(request)
+        headers = {
+            "x-portkey-trace-id": response.headers["x-portkey-trace-id"],
+            "x-portkey-provider": "openai",
+            "x-portkey-cache-status": "HIT",
+            "x-portkey-retry-attempt-count": "2",
+            "content-type": "application/json",
+        }
+        return httpx.Response(200, content=response.content, headers=headers)
+
+    mock.post(PROMPT_PATH).mock(side_effect=answer)
+    single = service.run(SOURCE, {**table_query(), "rows": "", "variables": json.dumps(TICKETS[0])})[
+        "metadata"
+    ]
+    table = without_seconds(service.run(SOURCE, table_query()))["metadata"]
+    assert set(single) == {
+        "statusCode",
+        "retries",
+        "traceId",
+        "cacheStatus",
+        "provider",
+        "retryAttemptCount",
+        "usage",
+        "model",
+        "finishReason",
+    }
+    assert table == {
+        "statusCode": 200,
+        "retries": 0,
+        "traceId": "trace-25",  # the first row's that succeeded
+        "cacheStatus": "HIT",
+        "provider": "openai",
+        "retryAttemptCount": 6,
+        "usage": {"prompt_tokens": 53, "completion_tokens": 6, "total_tokens": 59},
+        "model": "gpt-4o-mini",
+        "finishReason": "stop",
+        "rows": 3,
+        "succeeded": 3,
+        "failed": 0,
+    }
+    assert set(table) > set(single)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -328,7 +328,8 @@ def embedding_size(model: str) -> int:
 
 def embedding_vector(model: str, item: Any, dimensions: int | None = None) -> list[float]:
     """A unit vector drawn from a hash of (model, input); ``dimensions`` keeps the first n, renormalised
-    (as OpenAI shortens its text-embedding-3 vectors)."""
+    (as OpenAI shortens its text-embedding-3 vectors). Its numbers are doubles, printed to 17 significant
+    digits as a provider's are: an answer is as large as a real one (about 22 bytes a number)."""
     rng = random.Random(_digest(model_name(model), item))
     size = embedding_size(model) if dimensions is None else min(dimensions, embedding_size(model))
     vector = [rng.gauss(0.0, 1.0) for _ in range(size)]  # the first n of the full vector: drawn in order
