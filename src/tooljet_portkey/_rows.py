@@ -99,6 +99,7 @@ def run_shape(
         return RunShape(
             concurrency=params.get("concurrency", DEFAULT_CONCURRENCY),
             batch_size=params.get("batch_size") or default_batch_size(body, max_response_bytes),
+            max_seconds=params.get("maxRunSeconds"),
         )
     if not RUN_FIELDS.get(operation, frozenset()) & params.keys():
         return _ONE_REQUEST

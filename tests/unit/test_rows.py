@@ -1037,6 +1037,7 @@ def test_a_tables_metadata_has_every_key_of_a_single_runs(
         "rows": 3,
         "succeeded": 3,
         "failed": 0,
+        "skipped": 0,
     }
     assert set(table) > set(single)
 
