@@ -19,8 +19,8 @@ the arguments parsed from JSON. Whatever the mode, ``answer_metadata`` reads the
 and (for a single choice) finish reason for the result's ``metadata``.
 
 ``data`` is always JSON a strict serialiser takes: a model's text is parsed by ``loads_strict`` (no NaN,
-no infinity, no RecursionError), base64 vectors holding NaN are refused, and an answer too deep for any
-step of the shaping is an ``invalid_output`` error, never the plugin's own error.
+no infinity, no RecursionError), base64 vectors holding NaN are refused, and an answer too deep to
+parse or to check against its schema is an ``invalid_output`` error, never the plugin's own error.
 """
 
 from __future__ import annotations
@@ -94,18 +94,7 @@ def answer_metadata(data: Any) -> dict[str, Any]:
 
 
 def shape_answer(shape: AnswerShape, data: Any) -> tuple[Any, dict[str, Any]]:
-    """``data`` for the query's output mode, and what to add to its metadata (a warning).
-
-    A model's output may be nested as deep as the parser allows, and a step that recurses over it (a
-    schema's check, a tool call's id as text) may run out of stack, the more so when the host's own
-    stack is deep: that answer is an ``invalid_output`` error, like any other it cannot shape."""
-    try:
-        return _shaped(shape, data)
-    except RecursionError:
-        raise _invalid(f"The answer is {NESTED_TOO_DEEPLY} to read", "") from None
-
-
-def _shaped(shape: AnswerShape, data: Any) -> tuple[Any, dict[str, Any]]:
+    """``data`` for the query's output mode, and what to add to its metadata (a warning)."""
     reader = _OPERATION_READERS.get(shape.operation)
     if reader is not None:
         return reader(shape.mode, data)
@@ -171,7 +160,12 @@ def _parse_json(text: str, schema: Any) -> Any:
     except ValueError as err:  # NotStrictJSON says NaN, too large or nested too deeply
         raise _invalid(f"The answer is not valid JSON ({err})", text) from None
     if schema is not None:
-        _check_schema(value, schema, text)
+        try:
+            _check_schema(value, schema, text)
+        except RecursionError:  # a recursive schema met by a deep answer, on a deep stack
+            raise _invalid(
+                f"The answer is {NESTED_TOO_DEEPLY} to check against the response schema", text
+            ) from None
     return value
 
 

@@ -148,21 +148,22 @@ def test_a_tree_schema_met_by_a_300_level_answer_is_never_the_plugins_error(
         assert result["data"] == json.loads(content)
 
 
-def test_a_deep_answer_that_recurses_while_shaped_is_invalid_output(
+def test_a_schema_check_that_runs_out_of_stack_is_invalid_output(
     service: QueryService, respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Whichever step of the shaping runs out of stack, the answer is the host's invalid_output."""
+    """However the check of a schema recurses, a host whose stack is already deep gets invalid_output."""
 
-    def recursing(text: Any) -> Any:
+    def recursing(value: Any, schema: Any, text: str) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr("tooljet_portkey._output.loads_strict", recursing)
-    answered(respx_mock, raw_answer({"content": "[]"}))
-    error = refused(lambda: service.run(SOURCE, {**CHAT, "output": "json"}))
+    monkeypatch.setattr("tooljet_portkey._output._check_schema", recursing)
+    answered(respx_mock, raw_answer({"content": "[[[]]]"}))
+    query = {**CHAT, "output": "json", "response_format": '{"type": "array"}'}
+    error = refused(lambda: service.run(SOURCE, query))
     assert (error.message, error.description, error.data) == (
         OUTPUT,
-        "The answer is nested too deeply to read",
-        {"statusCode": 200, "errorType": "invalid_output", "traceId": "trace-j", "output": ""},
+        "The answer is nested too deeply to check against the response schema",
+        {"statusCode": 200, "errorType": "invalid_output", "traceId": "trace-j", "output": "[[[]]]"},
     )
 
 
