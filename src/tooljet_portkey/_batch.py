@@ -62,6 +62,7 @@ import contextlib
 import logging
 import math
 import queue
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -73,6 +74,7 @@ from ._constants import (
     DEFAULT_CONCURRENCY,
     MAX_CONCURRENCY,
     MAX_EMBEDDING_BATCH,
+    MAX_INT_BITS,
     MAX_RETRY_AFTER,
     MAX_RUN_SECONDS,
     STOP_AFTER_UNFIXABLE_FAILURES,
@@ -304,20 +306,43 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _sum(current: Any, value: Any) -> Any:
+    """Two counts added. A sum past what JSON can carry (a float overflowing to infinity, an int too
+    long to print) is capped at the largest float, 1.8e308, keeping its sign."""
+    total = current + value
+    if (isinstance(total, float) and math.isinf(total)) or (
+        isinstance(total, int) and total.bit_length() > MAX_INT_BITS
+    ):
+        return sys.float_info.max if total > 0 else -sys.float_info.max
+    return total
+
+
 def add_usage(total: Mapping[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
     """``total`` plus ``more``, field by field: numbers add up, nested objects add up the same way, and
-    any other value keeps the first one seen. Neither argument is changed."""
+    any other value keeps the first one seen. Neither argument is changed.
+
+    Iterative, one level of objects at a time: a row's answer may nest its usage as deep as the JSON
+    parser allows, and the sum runs on the caller's thread, whose stack may already be deep. A sum too
+    large for JSON is capped (``_sum``)."""
     summed = dict(total)
-    for key, value in more.items():
-        if value is None:
-            continue
-        current = summed.get(key)
-        if current is None:
-            summed[key] = add_usage({}, value) if isinstance(value, Mapping) else value
-        elif _is_number(current) and _is_number(value):
-            summed[key] = current + value
-        elif isinstance(current, Mapping) and isinstance(value, Mapping):
-            summed[key] = add_usage(current, value)
+    pending: list[tuple[dict[str, Any], Mapping[str, Any]]] = [(summed, more)]
+    while pending:
+        into, adding = pending.pop()
+        for key, value in adding.items():
+            if value is None:
+                continue
+            current = into.get(key)
+            if current is None:
+                if isinstance(value, Mapping):
+                    into[key] = {}
+                    pending.append((into[key], value))
+                else:
+                    into[key] = value
+            elif _is_number(current) and _is_number(value):
+                into[key] = _sum(current, value)
+            elif isinstance(current, Mapping) and isinstance(value, Mapping):
+                into[key] = dict(current)
+                pending.append((into[key], value))
     return summed
 
 

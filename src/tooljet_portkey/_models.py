@@ -143,7 +143,8 @@ class ImagesResponse(_Model):
 
     @property
     def urls(self) -> list[str]:
-        """Each image's URL; a base64 image as a ``data:`` URI (what output ``images`` gives)."""
-        from ._output import image_uri
+        """Each image's URL; a base64 image as a ``data:`` URI (what output ``images`` gives, with the
+        same refusals: a URL that is not http(s), an empty image)."""
+        from ._output import image_source
 
-        return [image.url or image_uri(image.b64_json or "") for image in self.data]
+        return [image_source(image.url, image.b64_json) for image in self.data]

@@ -9,19 +9,24 @@ The query's ``output`` field picks the mode:
 - ``vectors`` (embeddings): one vector for one input, else a list of vectors in input order;
 - ``text`` of list models: the model ids; of prompt render: the rendered messages (a chat template) or
   prompt (a text template);
-- ``images`` (image generation): the image URLs, base64 images as ``data:`` URIs.
+- ``images`` (image generation): the image URLs (``http:`` or ``https:`` only), base64 images as
+  ``data:`` URIs.
 
 List models says in ``metadata.warning`` when Portkey listed no model, whatever the mode.
 
 An answer that only calls tools gives, in ``text`` and ``json`` modes, ``[{id, name, arguments}]`` with
 the arguments parsed from JSON. Whatever the mode, ``answer_metadata`` reads the answer's usage, model
 and (for a single choice) finish reason for the result's ``metadata``.
+
+``data`` is always JSON a strict serialiser takes: a model's text is parsed by ``loads_strict`` (no NaN,
+no infinity, no RecursionError), base64 vectors holding NaN are refused, and an answer too deep to
+parse or to check against its schema is an ``invalid_output`` error, never the plugin's own error.
 """
 
 from __future__ import annotations
 
 import base64
-import json
+import math
 import re
 import struct
 import time
@@ -29,11 +34,21 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._constants import DEFAULT_TIMEOUT_SECONDS, MAX_ECHOED_OUTPUT
 from ._errors import QueryError
+from ._values import NESTED_TOO_DEEPLY, NotStrictJSON, loads_strict
 
-__all__ = ["AnswerShape", "answer_metadata", "answer_shape", "image_uri", "model_ids", "shape_answer"]
+__all__ = [
+    "AnswerShape",
+    "answer_metadata",
+    "answer_shape",
+    "image_source",
+    "image_uri",
+    "model_ids",
+    "shape_answer",
+]
 
 INVALID_OUTPUT = "The answer is not the output asked for"
 # A model asked for JSON sometimes wraps it in a Markdown code fence anyway.
@@ -141,9 +156,11 @@ def _tool_call(call: Any, warnings: list[str]) -> dict[str, Any]:
     arguments = function.get("arguments")
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except ValueError:
-            warnings.append(f"the arguments of tool call {call_id} are not valid JSON; kept as text")
+            arguments = loads_strict(arguments) if arguments.strip() else {}
+        except ValueError as err:  # NotStrictJSON (NaN, 1e999, nested too deeply) says why
+            why = f" ({err})" if isinstance(err, NotStrictJSON) else ""
+            shown = call_id if isinstance(call_id, str) else "(no id)"
+            warnings.append(f"the arguments of tool call {shown} are not valid JSON{why}; kept as text")
     return {"id": call_id, "name": function.get("name"), "arguments": arguments}
 
 
@@ -151,12 +168,16 @@ def _parse_json(text: str, schema: Any) -> Any:
     fenced = _FENCE.match(text)
     source = fenced.group(1) if fenced else text
     try:
-        value = json.loads(source)
-    except (ValueError, RecursionError) as err:
-        problem = str(err) if isinstance(err, ValueError) else "nested too deeply"
-        raise _invalid(f"The answer is not valid JSON ({problem})", text) from None
+        value = loads_strict(source)
+    except ValueError as err:  # NotStrictJSON says NaN, too large or nested too deeply
+        raise _invalid(f"The answer is not valid JSON ({err})", text) from None
     if schema is not None:
-        _check_schema(value, schema, text)
+        try:
+            _check_schema(value, schema, text)
+        except RecursionError:  # a recursive schema met by a deep answer, on a deep stack
+            raise _invalid(
+                f"The answer is {NESTED_TOO_DEEPLY} to check against the response schema", text
+            ) from None
     return value
 
 
@@ -212,7 +233,10 @@ def _vector(embedding: Any) -> Any:
         raise _invalid("Portkey's answer holds an embedding that is not base64", embedding) from None
     if len(raw) % 4:
         raise _invalid("Portkey's answer holds a base64 embedding that is not float32", embedding)
-    return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    vector = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    if not all(map(math.isfinite, vector)):  # float32 bits can spell NaN and infinities; JSON cannot
+        raise _invalid("Portkey's answer holds a base64 embedding with NaN or an infinity", embedding)
+    return vector
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -268,11 +292,32 @@ def _images(mode: str, data: Any) -> tuple[Any, dict[str, Any]]:
 
 def _image(item: Any) -> str:
     if isinstance(item, dict):
-        if isinstance(item.get("url"), str):
-            return str(item["url"])
-        if isinstance(item.get("b64_json"), str):
-            return image_uri(item["b64_json"])
+        return image_source(item.get("url"), item.get("b64_json"))
     raise _invalid("Portkey's answer holds an image with neither url nor b64_json", "")
+
+
+def image_source(url: Any, b64: Any) -> str:
+    """An image an app can show, from an answer's ``url`` and ``b64_json``: an ``http:``/``https:``
+    URL, or the base64 as a ``data:image/...`` URI. Anything else (``javascript:``, an empty
+    ``b64_json``) is an ``invalid_output`` error rather than a value bound to a page."""
+    if isinstance(url, str) and url:
+        return _image_url(url)
+    if isinstance(b64, str) and b64:
+        return image_uri(b64)
+    if url == "" or b64 == "":
+        raise _invalid("Portkey's answer holds an image whose url or b64_json is empty", "")
+    raise _invalid("Portkey's answer holds an image with neither url nor b64_json", "")
+
+
+def _image_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        shown = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # an unclosed [IPv6 address
+        shown = False
+    if not shown:
+        raise _invalid("Portkey's answer holds an image URL that is not http(s)", url)
+    return url
 
 
 # Image formats by their first bytes; a provider may answer jpeg or webp (gpt-image-1's output_format)
@@ -281,11 +326,14 @@ _MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), 
 
 def image_uri(b64: str) -> str:
     """A base64 image as a ``data:`` URI an ``<img>`` or ToolJet's Image component shows; the type is
-    read from the image's first bytes (PNG unless they say JPEG, GIF or WebP)."""
+    read from the image's first bytes (PNG unless they say JPEG, GIF or WebP). All of it must be
+    base64, and not empty: the URI is exactly what a browser will decode."""
     try:
-        head = base64.b64decode(b64[:16], validate=True)
+        head = base64.b64decode(b64, validate=True)[:16] if b64 else b""
     except ValueError:
         raise _invalid("Portkey's answer holds an image that is not base64", b64) from None
+    if not head:
+        raise _invalid("Portkey's answer holds an image whose b64_json is empty", b64)
     mime = next((kind for magic, kind in _MAGIC if head.startswith(magic)), "image/png")
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         mime = "image/webp"

@@ -10,7 +10,6 @@ Portkey's error bodies come in several shapes (see docs/errors.md), all read by 
 from __future__ import annotations
 
 import enum
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from ._errors import (
     status_error_class,
 )
 from ._sse import ServerSentEvent
+from ._values import NotStrictJSON, loads_strict, raw_decode_strict
 
 DEFAULT_ERROR_TYPES = {
     400: "invalid_request_error",
@@ -111,9 +111,12 @@ def error_details(status_code: int, body: Any, text: str) -> tuple[str, str | No
 
 
 def parse_json(content: bytes) -> Any:
+    """A body's JSON, or None when it is not strict JSON (``loads_strict``: no NaN, no infinity, no
+    RecursionError): an error body is then read as text, and nothing read can make a result that is
+    not JSON."""
     try:
-        return json.loads(content) if content else None
-    except (ValueError, RecursionError):
+        return loads_strict(content) if content else None
+    except ValueError:
         return None
 
 
@@ -136,8 +139,19 @@ def status_error(status_code: int, headers: Mapping[str, str], content: bytes) -
 
 
 def success_body(status_code: int, headers: Mapping[str, str], content: bytes) -> Any:
-    """The JSON of a 2xx answer; a body that is not JSON is an error, not data."""
-    body = parse_json(content)
+    """The JSON of a 2xx answer; a body that is not JSON is an error, not data. So is one that only
+    Python's parser takes (NaN, Infinity, 1e999), or too deep to parse: data never holds a value a
+    host's strict serialiser refuses."""
+    try:
+        body = loads_strict(content) if content else None
+    except NotStrictJSON as err:
+        raise APIResponseValidationError(
+            f"Portkey answered HTTP {status_code} but the body is not valid JSON ({err})",
+            status_code=status_code,
+            headers=dict(headers),
+        ) from None
+    except ValueError:
+        body = None
     if body is None:
         raise APIResponseValidationError(
             f"Portkey answered HTTP {status_code} but the body is not JSON: "
@@ -170,22 +184,24 @@ DONE: Final = StreamMarker.DONE
 SKIP: Final = StreamMarker.SKIP
 
 
-_raw_decode = json.JSONDecoder().raw_decode
-
-
 def _loads_chunk(data: str) -> Any:
-    """json.loads for one chunk, or None. ``raw_decode`` first: it skips json.loads' wrapper layers
-    and whitespace scans, about a third of the parse time of a small chunk; anything it does not
-    take whole (surrounding whitespace, trailing text) goes to json.loads, which decides."""
+    """``loads_strict`` for one chunk, or None when it is not JSON. ``raw_decode`` first: it skips
+    json.loads' wrapper layers and whitespace scans, about a third of the parse time of a small chunk;
+    anything it does not take whole (surrounding whitespace, trailing text) goes to ``loads_strict``,
+    which decides. Raises NotStrictJSON for JSON only Python takes (NaN, 1e999) or nested too deeply."""
     try:
-        value, end = _raw_decode(data)
+        value, end = raw_decode_strict(data)
         if end == len(data):
             return value
-    except (ValueError, RecursionError):
+    except NotStrictJSON:
+        raise
+    except ValueError:
         pass
     try:
-        return json.loads(data)
-    except (ValueError, RecursionError):
+        return loads_strict(data)
+    except NotStrictJSON:
+        raise
+    except ValueError:
         return None
 
 
@@ -199,10 +215,18 @@ def decode_chunk(event: ServerSentEvent) -> dict[str, Any] | StreamMarker:
     data = event.data
     if data == "[DONE]" or (len(data) < 16 and data.strip() == "[DONE]"):
         return DONE
-    chunk = _loads_chunk(data)
+    problem = None
+    try:
+        chunk = _loads_chunk(data)
+    except NotStrictJSON as err:
+        chunk, problem = None, str(err)
     if event.event == "error":
         message, error_type = error_details(500, chunk, data)
         raise StreamError(message, error_type=error_type, chunk=chunk)
+    if problem is not None:
+        raise StreamError(
+            f"Portkey sent a stream chunk that is not valid JSON ({problem})", error_type="invalid_chunk"
+        )
     if type(chunk) is not dict:
         quoted = _plain_text(data)[:MAX_QUOTED_CHUNK_CHARS]
         raise StreamError(

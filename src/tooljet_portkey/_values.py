@@ -5,10 +5,16 @@ something httpx can send as UTF-8 JSON. ``json_problem`` walks a value once, wit
 linear in its size, memory bounded by its depth, and a config nested 400 deep is a refusal, not a
 RecursionError. Lists of only ints or only ASCII text (token arrays, lists of texts) are checked at C
 speed. Its words never quote the value.
+
+``loads_strict`` is the other direction: JSON text a server or a model wrote, parsed into values a
+host can always serialise again. ``json.loads`` takes ``NaN``, ``Infinity`` and ``1e999`` (a float
+infinity) and raises RecursionError for text nested deeper than the stack allows; here each is a
+``NotStrictJSON`` (a ValueError) saying which, so a result never holds a number JSON lacks.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -16,7 +22,17 @@ from typing import Any
 
 from ._constants import MAX_INT_BITS, MAX_JSON_DEPTH
 
-__all__ = ["MAX_JSON_DEPTH", "NOT_JSON", "SURROGATE", "TOO_DEEP", "json_problem"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "NESTED_TOO_DEEPLY",
+    "NOT_JSON",
+    "SURROGATE",
+    "TOO_DEEP",
+    "NotStrictJSON",
+    "json_problem",
+    "loads_strict",
+    "raw_decode_strict",
+]
 
 TOO_DEEP = f"is nested more than {MAX_JSON_DEPTH} levels deep"
 SURROGATE = "contains invalid text (a lone UTF-16 surrogate)"
@@ -127,3 +143,52 @@ def _keys_problem(mapping: Mapping[Any, Any]) -> tuple[str | None, int]:
             return problem, size
         size += len(key) + 3
     return None, size
+
+
+# ---------------------------------------------------------------------------------------------------
+# JSON text read from a server or a model
+
+NESTED_TOO_DEEPLY = "nested too deeply"
+TOO_LARGE_NUMBER = "a number is larger than 1.8e308 in size"
+
+
+class NotStrictJSON(ValueError):
+    """Text ``json.loads`` would take but JSON does not allow (NaN, an infinity, a number past the
+    float range), or nested deeper than the parser can go; the message says which, never quoting it."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise NotStrictJSON(f"{name} is not allowed in JSON")
+
+
+def _finite_float(text: str) -> float:
+    """A float literal, refused when it overflows to infinity (``1e999``, 400 digits)."""
+    value = float(text)
+    if math.isinf(value):
+        raise NotStrictJSON(TOO_LARGE_NUMBER)
+    return value
+
+
+# parse_float is called only for literals with a fraction or an exponent; parse_constant only for
+# NaN/Infinity/-Infinity: text without them parses at the C scanner's speed.
+_STRICT = json.JSONDecoder(parse_float=_finite_float, parse_constant=_refuse_constant)
+
+
+def loads_strict(text: str | bytes | bytearray) -> Any:
+    """``json.loads`` for an answer: the same values, but NaN, infinities and overflowing numbers are
+    refused, and text nested deeper than the stack allows is ``NotStrictJSON("nested too deeply")``,
+    not a RecursionError (``json.loads`` recurses once per level; how deep it gets depends on how deep
+    the caller's stack already is). Other invalid text raises ``json.JSONDecodeError`` as usual."""
+    try:
+        return json.loads(text, parse_float=_finite_float, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise NotStrictJSON(NESTED_TOO_DEEPLY) from None
+
+
+def raw_decode_strict(text: str) -> tuple[Any, int]:
+    """``JSONDecoder.raw_decode`` with ``loads_strict``'s refusals: the value at the start of ``text``
+    and where it ends (a stream chunk's fast path)."""
+    try:
+        return _STRICT.raw_decode(text)
+    except RecursionError:
+        raise NotStrictJSON(NESTED_TOO_DEEPLY) from None
