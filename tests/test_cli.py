@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -403,6 +404,122 @@ def test_errors_are_one_line(argv: list[str], code: int, line: str | tuple[str])
     else:  # the rest is httpx's words
         assert err.startswith(line[0])
         assert err.endswith(BY_SIMULATOR + "\n")
+
+
+# -- files are read within a bound ---------------------------------------------------------------------
+
+MIB = 1024 * 1024
+FILE_LIMIT = 8 * MIB  # MAX_OPTION_CHARS, the most one option may hold
+TOO_LONG = f"is longer than {FILE_LIMIT} characters, the most the command line reads from a file"
+
+
+class EndlessWriter(threading.Thread):
+    """Writes to a FIFO until its reader goes away; counts what the reader took (at most)."""
+
+    def __init__(self, fifo: Path) -> None:
+        super().__init__(daemon=True)
+        self.fifo = fifo
+        self.written = 0
+
+    def run(self) -> None:
+        fd = os.open(self.fifo, os.O_WRONLY)  # waits for the command to open it
+        try:
+            while True:
+                self.written += os.write(fd, b"x" * 65536)
+        except BrokenPipeError:
+            pass
+        finally:
+            os.close(fd)
+
+    def finish(self) -> None:
+        # a writer still waiting for a reader (the command never opened the FIFO) is let go
+        os.close(os.open(self.fifo, os.O_RDONLY | os.O_NONBLOCK))
+        self.join()
+
+
+@pytest.fixture(params=["device", "sparse file", "fifo"])
+def endless(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A file without end, or far larger than the bound: /dev/zero, a sparse 200 MiB file, a FIFO fed
+    without end (after the test: its writer wrote no more than the bound and a pipe's worth)."""
+    if request.param == "device":
+        yield "/dev/zero"
+        return
+    path = tmp_path / "big.json"
+    if request.param == "sparse file":
+        path.touch()
+        os.truncate(path, 200 * MIB)
+        yield str(path)
+        return
+    os.mkfifo(path)
+    writer = EndlessWriter(path)
+    writer.start()
+    yield str(path)
+    writer.finish()
+    assert FILE_LIMIT < writer.written < FILE_LIMIT + MIB
+
+
+BOUNDED_READS = [
+    # (argv with FILE for the file, the line before TOO_LONG)
+    (["run", "chat", "--set", "model=m", "--set", "prompt=@FILE"],
+     "tooljet-portkey: --set prompt=@FILE: FILE"),
+    (["run", "chat", "--options", "FILE"], "tooljet-portkey: --options FILE"),
+    (["validate", "--manifest", "FILE"], "tooljet-portkey validate: --manifest FILE"),
+    (["validate", "--operations", "FILE"], "tooljet-portkey validate: --operations FILE"),
+    (["serve", "--port", "0", "--prompts", "FILE"], "tooljet-portkey serve: --prompts FILE"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("argv", "line"), BOUNDED_READS)
+def test_files_are_read_within_a_bound(endless: str, argv: list[str], line: str) -> None:
+    code, out, err = run_cli(*(arg.replace("FILE", endless) for arg in argv))
+    assert (code, out) == (1, "")
+    assert err == f"{line.replace('FILE', endless)} {TOO_LONG}\n"
+
+
+class EndlessInput(io.StringIO):
+    """Standard input without end, which fails the test if read whole."""
+
+    def read(self, size: int | None = -1) -> str:
+        assert size is not None and size >= 0, "standard input read whole"
+        return "0" * size
+
+
+def test_options_from_endless_stdin_are_read_within_a_bound() -> None:
+    err = io.StringIO()
+    code = main(["run", "chat", "--options", "-"], environ={}, stdout=io.StringIO(), stderr=err,
+                stdin=EndlessInput())  # fmt: skip
+    assert (code, err.getvalue()) == (1, f"tooljet-portkey: --options - {TOO_LONG}\n")
+
+
+def test_a_file_of_exactly_the_bound_is_read(tmp_path: Path) -> None:
+    package = resources.files("tooljet_portkey")
+    text = package.joinpath("manifest.json").read_text(encoding="utf-8")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(text.ljust(FILE_LIMIT), encoding="utf-8")
+    code, out, err = run_cli("validate", "--manifest", str(manifest))
+    assert (code, err) == (0, "")
+    assert out.startswith(f"ok: {manifest} (")
+    manifest.write_text(text.ljust(FILE_LIMIT + 1), encoding="utf-8")
+    code, out, err = run_cli("validate", "--manifest", str(manifest))
+    assert (code, out, err) == (1, "", f"tooljet-portkey validate: --manifest {manifest} {TOO_LONG}\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["run", "chat", "--options", "FILE"], "tooljet-portkey: FILE is not UTF-8 text"),
+        (["run", "chat", "--set", "model=m", "--set", "prompt=@FILE"],
+         "tooljet-portkey: --set prompt=@FILE: FILE is not UTF-8 text"),
+        (["validate", "--manifest", "FILE"], "tooljet-portkey validate: FILE is not UTF-8 text"),
+        (["serve", "--port", "0", "--prompts", "FILE"],
+         "tooljet-portkey serve: prompts file FILE is not UTF-8 text"),
+    ],
+)  # fmt: skip
+def test_a_file_that_is_not_utf8_is_one_line(tmp_path: Path, argv: list[str], line: str) -> None:
+    path = tmp_path / "latin1.json"
+    path.write_bytes('{"prompt": "café"}'.encode("latin-1"))
+    code, out, err = run_cli(*(arg.replace("FILE", str(path)) for arg in argv))
+    assert (code, out, err) == (1, "", line.replace("FILE", str(path)) + "\n")
 
 
 def test_unreachable_gateway() -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import httpx
 
-from . import _deadline, _throttle
+from . import _deadline, _logs, _throttle
 from ._constants import (
     ACCEPT_ENCODING,
     DEFAULT_LIMITS,
@@ -459,7 +459,7 @@ class _BaseClient:
             return stream_timeout
         return limit
 
-    def _stream_options(self, started: float) -> dict[str, Any]:
+    def _stream_options(self, started: float, request: PortkeyRequest) -> dict[str, Any]:
         settings = self.settings
         return {
             "max_response_bytes": settings.max_response_bytes,
@@ -467,6 +467,7 @@ class _BaseClient:
             "stream_timeout": settings.stream_timeout,
             "started": started,
             "drain": self._guarded,
+            "redaction": _logs.Redaction(settings, request.headers),
         }
 
 
@@ -487,6 +488,7 @@ class PortkeyClient(_BaseClient):
         **options: Any,
     ) -> None:
         self.settings = _settings_from(settings, options)
+        _logs.install()
         if http_client is None:
             http_client = _build_http(httpx.Client, self._httpx_options())
             self._guarded = _deadline.install(http_client)
@@ -499,7 +501,12 @@ class PortkeyClient(_BaseClient):
     def _exchange(self, request: PortkeyRequest, started: float) -> tuple[httpx.Response, bytes, int]:
         """Send with retries until a 2xx arrives; return it with its body read (left unread when the
         request streams), and the number of retries. Everything, retries and waits included, ends
-        by ``started + timeout``."""
+        by ``started + timeout``. httpx's and httpcore's log records of it are redacted (_logs.py)."""
+        with _logs.redacting(_logs.Redaction(self.settings, request.headers)):
+            return self._attempts(request, started)
+
+    def _attempts(self, request: PortkeyRequest, started: float) -> tuple[httpx.Response, bytes, int]:
+        """The attempts of ``_exchange``, one after another within its time."""
         _refuse_unsendable(request)
         timeout = self._limit(request)
         deadline = started + timeout
@@ -551,7 +558,7 @@ class PortkeyClient(_BaseClient):
         """Send one streamed request; return its chunks once the answer has started."""
         started = _clock()
         response, _, retries = self._exchange(request, started)
-        return ChunkStream(response, retries, self.settings.timeout, **self._stream_options(started))
+        return ChunkStream(response, retries, self.settings.timeout, **self._stream_options(started, request))
 
     # -- convenience --------------------------------------------------------------------------------
 
@@ -713,6 +720,7 @@ class AsyncPortkeyClient(_BaseClient):
         **options: Any,
     ) -> None:
         self.settings = _settings_from(settings, options)
+        _logs.install()
         if http_client is None:
             http_client = _build_http(httpx.AsyncClient, self._httpx_options())
             self._guarded = _deadline.install(http_client)
@@ -721,6 +729,10 @@ class AsyncPortkeyClient(_BaseClient):
         self._http = http_client
 
     async def _exchange(self, request: PortkeyRequest, started: float) -> tuple[httpx.Response, bytes, int]:
+        with _logs.redacting(_logs.Redaction(self.settings, request.headers)):
+            return await self._attempts(request, started)
+
+    async def _attempts(self, request: PortkeyRequest, started: float) -> tuple[httpx.Response, bytes, int]:
         _refuse_unsendable(request)
         timeout = self._limit(request)
         deadline = started + timeout
@@ -772,7 +784,9 @@ class AsyncPortkeyClient(_BaseClient):
     async def open_stream(self, request: PortkeyRequest) -> AsyncChunkStream:
         started = _clock()
         response, _, retries = await self._exchange(request, started)
-        return AsyncChunkStream(response, retries, self.settings.timeout, **self._stream_options(started))
+        return AsyncChunkStream(
+            response, retries, self.settings.timeout, **self._stream_options(started, request)
+        )
 
     @overload
     async def completions(
@@ -946,6 +960,7 @@ class _StreamBase:
         stream_timeout: float | None = None,
         started: float | None = None,
         drain: bool = False,
+        redaction: _logs.Redaction | None = None,
     ) -> None:
         self.response = response
         self.retries = retries
@@ -957,6 +972,7 @@ class _StreamBase:
         self._saw_done_marker = False
         self._error: StreamError | None = None
         self._drain_after_done = drain
+        self._redaction = redaction  # of the log records made while reading
         now = _clock()
         self._event_due = now + timeout
         self._stream_timeout = stream_timeout
@@ -1068,11 +1084,12 @@ class ChunkStream(_StreamBase):
         try:
             if self._json_body:
                 deadline = _clock() + self._time_left()
-                body = _read_body(self.response, self._max_response_bytes, deadline, self._timeout)
+                with _logs.redacting(self._redaction):
+                    body = _read_body(self.response, self._max_response_bytes, deadline, self._timeout)
                 raise self._json_error(body)
             raw = self.response.iter_raw()
             while True:
-                with _deadline.within(self._time_left()):
+                with _deadline.within(self._time_left()), _logs.redacting(self._redaction):
                     data = next(raw, None)
                 yield from self._take(data)
                 if data is None or self._stopped:
@@ -1080,7 +1097,8 @@ class ChunkStream(_StreamBase):
             if not self._saw_done_marker:
                 raise self._ending()
             if self._drain_after_done:
-                self._drain(raw)
+                with _logs.redacting(self._redaction):
+                    self._drain(raw)
         except httpx.RequestError as err:
             raise self._failed(err) from err
         except PortkeyError as err:  # a size or encoding error: say how many retries came first
@@ -1132,11 +1150,12 @@ class AsyncChunkStream(_StreamBase):
         try:
             if self._json_body:
                 deadline = _clock() + self._time_left()
-                body = await _aread_body(self.response, self._max_response_bytes, deadline, self._timeout)
+                with _logs.redacting(self._redaction):
+                    body = await _aread_body(self.response, self._max_response_bytes, deadline, self._timeout)
                 raise self._json_error(body)
             raw = self.response.aiter_raw()
             while True:
-                with _deadline.within(self._time_left()):
+                with _deadline.within(self._time_left()), _logs.redacting(self._redaction):
                     data = await anext(raw, None)
                 for chunk in self._take(data):
                     yield chunk
@@ -1145,7 +1164,8 @@ class AsyncChunkStream(_StreamBase):
             if not self._saw_done_marker:
                 raise self._ending()
             if self._drain_after_done:
-                await self._adrain(raw)
+                with _logs.redacting(self._redaction):
+                    await self._adrain(raw)
         except httpx.RequestError as err:
             raise self._failed(err) from err
         except PortkeyError as err:

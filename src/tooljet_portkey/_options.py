@@ -47,6 +47,15 @@ __all__ = [
 ]
 
 
+# Options are a JSON object, whose keys are text: any other key (a number, an object whose str() fails)
+# is refused as the options' own fault, before anything looks a field up or quotes the key.
+KEYS_NOT_TEXT = "must be an object whose keys are text"
+
+
+def _text_keys(options: Mapping[Any, Any]) -> bool:
+    return all(isinstance(key, str) for key in options)
+
+
 # ---------------------------------------------------------------------------------------------------
 # A query
 
@@ -67,6 +76,8 @@ def parse_query(query_options: Any) -> Query:
     """Validate what a host sent for one query. Raises QueryError naming the field and the problem."""
     if not isinstance(query_options, Mapping):
         raise QueryError(INVALID_OPTIONS, "query options must be an object", {"field": "operation"})
+    if not _text_keys(query_options):
+        raise QueryError(INVALID_OPTIONS, f"query options {KEYS_NOT_TEXT}", {"field": "operation"})
     operations = load_spec().operations
     operation = query_options.get("operation")
     if not isinstance(operation, str) or operation not in operations:
@@ -179,6 +190,8 @@ def parse_connection(source_options: Any) -> ConnectionSettings:
         source_options = {}
     if not isinstance(source_options, Mapping):
         raise QueryError(INVALID_CONNECTION, "source options must be an object", {"field": "source"})
+    if not _text_keys(source_options):
+        raise QueryError(INVALID_CONNECTION, f"source options {KEYS_NOT_TEXT}", {"field": "source"})
     key = _options_key(source_options)
     settings = _connections.get(key) if key is not None else None
     if settings is None:

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._constants import MIN_SECRET_CHARS
 
-__all__ = ["MIN_SECRET_CHARS", "config_secrets", "is_secret_name", "redact", "redact_json"]
+__all__ = [
+    "MIN_SECRET_CHARS",
+    "config_secrets",
+    "header_secrets",
+    "is_secret_name",
+    "redact",
+    "redact_forms",
+    "redact_json",
+    "secret_forms",
+]
 
 REDACTED = "***"
 
@@ -78,9 +87,33 @@ def config_secrets(config: Any) -> list[str]:
     return found
 
 
+def header_secrets(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """Secrets a query itself adds to its request's headers (its own virtual key, a config carrying
+    keys), for redaction beside the connection's."""
+    found: list[str] = []
+    virtual_key = headers.get("x-portkey-virtual-key")
+    if virtual_key:
+        found.append(virtual_key)
+    config = headers.get("x-portkey-config", "")
+    if config.startswith("{"):
+        found.extend(config_secrets(json.loads(config)))
+    return tuple(found)
+
+
 def _forms(secret: str) -> set[str]:
-    """The secret as it may appear in a server's text: as is, and escaped inside a JSON string."""
-    return {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    """The secret as it may appear in a server's text: as is, escaped inside a JSON string, and inside
+    a Python repr (httpcore logs the headers it read as ``repr()`` of their bytes)."""
+    return {
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        repr(secret)[1:-1],
+    }
+
+
+def secret_forms(secrets: Iterable[str]) -> frozenset[str]:
+    """Every text ``redact`` searches for, worked out once for texts redacted again and again."""
+    return frozenset(form for secret in secrets if len(secret) >= MIN_SECRET_CHARS for form in _forms(secret))
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -90,13 +123,17 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     result is the same as replacing the longest secret first: a virtual key that starts with the API
     key is hidden whole, not left half-shown, and no part of a secret survives next to another.
     """
+    return redact_forms(text, secret_forms(secrets))
+
+
+def redact_forms(text: str, forms: Iterable[str]) -> str:
+    """``redact`` with the secrets' forms given (``secret_forms``); ``text`` itself when none occurs."""
     spans: list[tuple[int, int]] = []
-    for secret in {s for s in secrets if len(s) >= MIN_SECRET_CHARS}:
-        for form in _forms(secret):
-            start = text.find(form)
-            while start != -1:
-                spans.append((start, start + len(form)))
-                start = text.find(form, start + 1)
+    for form in forms:
+        start = text.find(form)
+        while start != -1:
+            spans.append((start, start + len(form)))
+            start = text.find(form, start + 1)
     if not spans:
         return text
     merged: list[list[int]] = []

@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import json
 import logging
 import re
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
+from . import _logs
 from ._client import AsyncPortkeyClient, PortkeyClient
 from ._constants import CONNECTION_TEST_TIMEOUT_SECONDS
 from ._errors import (
@@ -36,7 +36,7 @@ from ._pool import ClientPool, Lease
 from ._requests import PortkeyRequest, build_request
 from ._responses import PortkeyResponse, StreamAssembler, header_int, response_metadata
 from ._rows import RunningRuns, is_several
-from ._secrets import config_secrets, redact, redact_json
+from ._secrets import header_secrets, redact, redact_json
 from ._spec import load_spec
 from ._types import ConnectionStatus, QueryMetadata, QueryResult
 
@@ -114,14 +114,7 @@ def after_retries(retries: int) -> str:
 
 def _query_secrets(request: PortkeyRequest) -> tuple[str, ...]:
     """Secrets a query itself adds (its own virtual key, a config carrying keys), for redaction."""
-    found: list[str] = []
-    virtual_key = request.headers.get("x-portkey-virtual-key")
-    if virtual_key:
-        found.append(virtual_key)
-    config = request.headers.get("x-portkey-config", "")
-    if config.startswith("{"):
-        found.extend(config_secrets(json.loads(config)))
-    return tuple(found)
+    return header_secrets(request.headers)
 
 
 def unexpected(err: BaseException) -> QueryError:
@@ -309,15 +302,19 @@ class _ServiceBase(Generic[ClientT]):
         return query_result(request, assembler.result(), meta)
 
     @staticmethod
-    def _log(request: PortkeyRequest, meta: Mapping[str, Any]) -> None:
-        log.debug(
-            "portkey %s %s -> %s trace=%s retries=%s",
-            request.method,
-            request.path,
-            meta.get("statusCode"),
-            meta.get("traceId"),
-            meta.get("retries"),
-        )
+    def _log(settings: ConnectionSettings, request: PortkeyRequest, meta: Mapping[str, Any]) -> None:
+        """One DEBUG line per query; redacted (_logs.py), since the trace id is the server's text."""
+        if not log.isEnabledFor(logging.DEBUG):
+            return
+        with _logs.redacting(_logs.Redaction(settings, request.headers)):
+            log.debug(
+                "portkey %s %s -> %s trace=%s retries=%s",
+                request.method,
+                request.path,
+                meta.get("statusCode"),
+                meta.get("traceId"),
+                meta.get("retries"),
+            )
 
 
 def _settings_and_request(
@@ -502,7 +499,7 @@ class QueryService(_ServiceBase[PortkeyClient]):
                     result = self._send(lease.client, settings, request)
             finally:
                 self._release(lease)
-        self._log(request, result["metadata"])
+        self._log(settings, request, result["metadata"])
         return result
 
     def _send(
@@ -565,7 +562,7 @@ class QueryService(_ServiceBase[PortkeyClient]):
                 response = lease.client.send(request)
             finally:
                 self._release(lease)
-        self._log(request, {"statusCode": response.status_code, "retries": response.retries})
+        self._log(settings, request, {"statusCode": response.status_code, "retries": response.retries})
         return _listed(response, operation)
 
     def test_connection(self, source_options: Any) -> ConnectionStatus:
@@ -729,7 +726,7 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
                     result = await self._send(lease.client, settings, request)
             finally:
                 await self._release(lease)
-        self._log(request, result["metadata"])
+        self._log(settings, request, result["metadata"])
         return result
 
     async def _send(
@@ -787,7 +784,7 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
                 response = await lease.client.send(request)
             finally:
                 await self._release(lease)
-        self._log(request, {"statusCode": response.status_code, "retries": response.retries})
+        self._log(settings, request, {"statusCode": response.status_code, "retries": response.retries})
         return _listed(response, operation)
 
     async def test_connection(self, source_options: Any) -> ConnectionStatus:

@@ -15,7 +15,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import IO, Any, NoReturn
 
 PROG = "tooljet-portkey"
@@ -264,6 +263,34 @@ def _connection(args: argparse.Namespace, environ: Mapping[str, str]) -> Iterato
         yield _Target(options, sim.url)
 
 
+# -- files ----------------------------------------------------------------------------------------
+
+
+class FileTooLong(Exception):
+    """A file the command line was given holds more text than it reads (the message names the file)."""
+
+
+def read_text(name: str, stdin: IO[str] | None = None) -> str:
+    """The UTF-8 text of a file the command line was given (``-`` with ``stdin``: standard input).
+
+    At most ``MAX_OPTION_CHARS`` characters are read, the most one option may hold: whatever the name
+    points at (a device such as /dev/zero, a FIFO, a file of gigabytes) is read no further than one
+    character past that, and refused. Its size is never asked, since a device or a FIFO has none.
+    Raises OSError, UnicodeDecodeError or FileTooLong.
+    """
+    from ._constants import MAX_OPTION_CHARS
+
+    if name == "-" and stdin is not None:
+        text = stdin.read(MAX_OPTION_CHARS + 1)
+    else:
+        with open(name, encoding="utf-8") as file:
+            text = file.read(MAX_OPTION_CHARS + 1)
+    if len(text) > MAX_OPTION_CHARS:
+        limit = f"{MAX_OPTION_CHARS} characters, the most the command line reads from a file"
+        raise FileTooLong(f"{name} is longer than {limit}")
+    return text
+
+
 # -- commands --------------------------------------------------------------------------------------
 
 
@@ -271,9 +298,13 @@ def query_options(args: argparse.Namespace, stdin: IO[str]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if args.options:
         try:
-            text = stdin.read() if args.options == "-" else Path(args.options).read_text(encoding="utf-8")
+            text = read_text(args.options, stdin)
         except OSError as error:
             raise CommandError(f"{PROG}: cannot read {args.options}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise CommandError(f"{PROG}: {args.options} is not UTF-8 text") from None
+        except FileTooLong as error:
+            raise CommandError(f"{PROG}: --options {error}") from None
         try:
             loaded = json.loads(text)
         except ValueError as error:
@@ -299,7 +330,7 @@ def set_value(key: str, value: str) -> str:
         return value
     name = value[1:]
     try:
-        text = Path(name).read_text(encoding="utf-8")
+        text = read_text(name)
     except OSError as error:
         raise CommandError(
             f"{PROG}: --set {key}=@{name}: cannot read {name}: {error.strerror} "
@@ -307,6 +338,8 @@ def set_value(key: str, value: str) -> str:
         ) from None
     except UnicodeDecodeError:
         raise CommandError(f"{PROG}: --set {key}=@{name}: {name} is not UTF-8 text") from None
+    except FileTooLong as error:
+        raise CommandError(f"{PROG}: --set {key}=@{name}: {error}") from None
     return text.removesuffix("\n").removesuffix("\r")
 
 
@@ -453,7 +486,7 @@ def cmd_serve(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             profile=args.profile,
             host=args.host,
             port=args.port,
-            prompts=args.prompts,
+            prompts=_prompts(args.prompts),
             api_keys=args.api_keys,
             latency_ms=args.latency_ms,
             rate_limit=args.rate_limit,
@@ -488,6 +521,26 @@ def cmd_serve(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         sim.stop()
     print(f"{PROG} serve: stopped", file=err, flush=True)
     return 0
+
+
+def _prompts(path: str | None) -> Any:
+    """The --prompts file, read within the command line's bound and parsed here (the simulator, given a
+    path, would read it whole); the simulator checks what it holds."""
+    if path is None:
+        return None
+    try:
+        doc = json.loads(read_text(path))
+    except OSError as error:
+        raise CommandError(f"{PROG} serve: cannot read prompts file {path}: {error.strerror}") from None
+    except FileTooLong as error:
+        raise CommandError(f"{PROG} serve: --prompts {error}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{PROG} serve: prompts file {path} is not UTF-8 text") from None
+    except ValueError as error:
+        raise CommandError(f"{PROG} serve: prompts file {path} is not valid JSON: {error}") from None
+    if not isinstance(doc, dict):
+        raise CommandError(f"{PROG} serve: a prompts file must hold a JSON object of prompt id -> prompt")
+    return doc
 
 
 def _keys_note(api_keys: list[str] | None) -> str:
@@ -579,14 +632,18 @@ def _sleep_forever() -> None:  # pragma: no cover - platforms without signal.pau
 # -- validate --------------------------------------------------------------------------------------
 
 
-def _load_json(path: str | None, default: str) -> tuple[str, Any]:
+def _load_json(path: str | None, default: str, flag: str) -> tuple[str, Any]:
     if path is None:
         text = resources.files(__package__).joinpath(default).read_text(encoding="utf-8")
         return default, json.loads(text)
     try:
-        return path, json.loads(Path(path).read_text(encoding="utf-8"))
+        return path, json.loads(read_text(path))
     except OSError as error:
         raise CommandError(f"{PROG} validate: cannot read {path}: {error.strerror}") from None
+    except FileTooLong as error:
+        raise CommandError(f"{PROG} validate: {flag} {error}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{PROG} validate: {path} is not UTF-8 text") from None
     except ValueError as error:
         raise CommandError(f"{PROG} validate: {path} is not valid JSON: {error}") from None
 
@@ -740,8 +797,8 @@ def consistency_problems(
 def cmd_validate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from ._requests import HANDLED_FIELDS
 
-    manifest_label, manifest = _load_json(args.manifest, "manifest.json")
-    operations_label, operations = _load_json(args.operations, "operations.json")
+    manifest_label, manifest = _load_json(args.manifest, "manifest.json", "--manifest")
+    operations_label, operations = _load_json(args.operations, "operations.json", "--operations")
     problems = schema_problems(manifest_label, manifest, "manifest.schema.json")
     problems += schema_problems(operations_label, operations, "operations.schema.json")
     if not problems:

@@ -186,6 +186,40 @@ def test_options_that_are_not_objects(
     assert fault_server.count == 0
 
 
+class Unprintable:
+    """A key no text can be made of: str() and repr() raise (a host's broken object)."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+    __repr__ = __str__
+
+
+@pytest.mark.parametrize(
+    "key",
+    [Unprintable(), 3, None, ("apiKey",), b"apiKey"],
+    ids=["unprintable", "number", "none", "tuple", "bytes"],
+)
+@pytest.mark.parametrize("where", ["source", "query"])
+def test_option_names_that_are_not_text_are_refused_naming_the_options(
+    fault_server: FaultServer, service: QueryService, key: Any, where: str
+) -> None:
+    """Connection and query alike: the options' own fault, named, never a plugin_error."""
+    src, query = source(fault_server), dict(CHAT)
+    (src if where == "source" else query)[key] = "x"
+    with pytest.raises(QueryError) as caught:
+        service.run(src, query)
+    expected = {
+        "source": (CONNECTION, "source options must be an object whose keys are text", {"field": "source"}),
+        "query": (QUERY, "query options must be an object whose keys are text", {"field": "operation"}),
+    }[where]
+    assert (caught.value.message, caught.value.description, caught.value.data) == expected
+    assert fault_server.count == 0
+    if where == "source":
+        status = service.test_connection(src)
+        assert status == {"status": "failed", "message": expected[1]}
+
+
 def test_header_values_reach_the_wire_exactly(fault_server: FaultServer, service: QueryService) -> None:
     """The accepted counterpart: each header a field becomes holds exactly the text, and nothing more.
     A config id's surrounding whitespace (a template's stray newline) is trimmed, not sent."""

@@ -7,15 +7,17 @@ records are what is searched.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import traceback
 from typing import Any
 
+import httpx
 import pytest
 from loopback_server import FaultServer, Reply
 
-from tooljet_portkey import QueryError, QueryService
+from tooljet_portkey import AsyncQueryService, QueryError, QueryService
 from tooljet_portkey._client import PortkeyClient, RequestNotSentError
 from tooljet_portkey._options import ConnectionSettings
 from tooljet_portkey._requests import PortkeyRequest
@@ -116,3 +118,107 @@ def test_a_header_http_refuses_is_not_sent_retried_or_quoted(
     assert (fault_server.count, sleeps) == (0, [])
     text = "\n".join([str(caught.value), repr(caught.value)] + [r.getMessage() for r in caplog.records])
     assert API_KEY not in text
+
+
+# -- a server that echoes the keys in its headers: httpx's and httpcore's own records ------------------
+
+QUERY_VIRTUAL_KEY = "vk-wire-query-4d2b9e"
+QUERY_CONFIG_KEY = "sk-wire-qcfg-7a5c1f"
+OWN_QUERY = {
+    **CHAT,
+    "virtualKey": QUERY_VIRTUAL_KEY,
+    "config": json.dumps({"provider": "openai", "api_key": QUERY_CONFIG_KEY}),
+}
+ECHOING = {
+    "x-portkey-trace-id": API_KEY,
+    "retry-after": VIRTUAL_KEY,
+    "x-echo-provider": f"Bearer {PROVIDER_KEY}",
+    "x-echo-config": f'{{"api_key": "{CONFIG_KEY}"}}',
+    "x-echo-query": f"{QUERY_VIRTUAL_KEY} {QUERY_CONFIG_KEY}",
+}
+ANSWER = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}]}
+
+
+def every_record(caplog: pytest.LogCaptureFixture) -> str:
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    return "\n".join(formatter.format(record) for record in caplog.records)
+
+
+def assert_redacted_headers(caplog: pytest.LogCaptureFixture) -> None:
+    """httpcore did log the headers it read, and every echoed key in them is replaced."""
+    logged = every_record(caplog)
+    for secret in (*SECRETS, QUERY_VIRTUAL_KEY, QUERY_CONFIG_KEY):
+        assert secret not in logged
+    headers = [r.getMessage() for r in caplog.records if r.name == "httpcore.http11"]
+    read = [m for m in headers if m.startswith("receive_response_headers.complete")]
+    assert read and all("(b'x-portkey-trace-id', b'***')" in m for m in read)
+    assert all("(b'x-echo-query', b'*** ***')" in m for m in read)
+
+
+@pytest.mark.parametrize(
+    ("reply", "query"),
+    [
+        (Reply(200, ANSWER, ECHOING), OWN_QUERY),
+        (Reply(events=(DELTA, "[DONE]"), headers=ECHOING), {**OWN_QUERY, "stream": "true"}),
+    ],
+    ids=["answer", "stream"],
+)
+def test_no_secret_in_any_record_when_the_server_echoes_keys_in_headers(
+    fault_server: FaultServer, caplog: pytest.LogCaptureFixture, reply: Reply, query: dict[str, Any]
+) -> None:
+    caplog.set_level(logging.DEBUG)  # the root logger: every logger's records, httpx's and httpcore's
+    fault_server.script(reply)
+    with QueryService() as service:
+        result = service.run(source(fault_server.url), query)
+    assert result["status"] == "ok"
+    assert_redacted_headers(caplog)
+    ours = [r.getMessage() for r in caplog.records if r.name == "tooljet_portkey"]
+    assert ours == ["portkey POST /chat/completions -> 200 trace=*** retries=0"]
+
+
+def test_no_secret_in_any_record_of_retries_and_failures(
+    fault_server: FaultServer, sleeps: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fault_server.script(Reply(429, {"error": {"message": "slow down"}}, {**ECHOING, "retry-after": "1"}))
+    with QueryService() as service, pytest.raises(QueryError) as caught:
+        service.run(source(fault_server.url), OWN_QUERY)
+    assert (caught.value.data["statusCode"], caught.value.data["retries"], sleeps) == (429, 1, [1.0])
+    assert caught.value.data["traceId"] == "***"
+    assert_redacted_headers(caplog)
+    status_lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert (
+        status_lines
+        == [f'HTTP Request: POST {fault_server.url}/chat/completions "HTTP/1.1 429 Too Many Requests"'] * 2
+    )
+
+
+def test_no_secret_in_any_record_of_the_async_client(
+    fault_server: FaultServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fault_server.script(Reply(200, ANSWER, ECHOING))
+
+    async def run() -> Any:
+        async with AsyncQueryService() as service:
+            return await service.run(source(fault_server.url), OWN_QUERY)
+
+    assert asyncio.run(run())["status"] == "ok"
+    assert_redacted_headers(caplog)
+
+
+def test_records_of_other_requests_are_left_as_they_are(
+    fault_server: FaultServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another app's httpx request, even in a process where the plugin's filter is installed, keeps
+    its records untouched: its own message and arguments, not a copy."""
+    caplog.set_level(logging.DEBUG)
+    with QueryService() as service:
+        service.run(source(fault_server.url), CHAT)  # the filter is installed
+    caplog.clear()
+    fault_server.script(Reply(200, {"ok": True}, {"x-app-token": "app-token-5e1c9a"}))
+    httpx.get(fault_server.url + "/other")
+    status = next(r for r in caplog.records if r.name == "httpx")
+    assert status.msg == 'HTTP Request: %s %s "%s %d %s"'
+    assert status.args == ("GET", httpx.URL(fault_server.url + "/other"), "HTTP/1.1", 200, "OK")
+    assert any("(b'x-app-token', b'app-token-5e1c9a')" in r.getMessage() for r in caplog.records)

@@ -11,6 +11,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -677,3 +680,89 @@ def test_a_busy_port_is_one_line() -> None:
         err.getvalue()
         == f"tooljet-portkey playground: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     )
+
+
+# -- a key split across stream chunks ------------------------------------------------------------------
+
+
+class EchoingGateway(ThreadingHTTPServer):
+    """A loopback gateway that streams a chat answer in the pieces a test gives, one chunk each: as a
+    provider may echo a key it was sent, cut anywhere."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _EchoHandler)
+        self.pieces: list[list[str]] = []  # per chunk, the content of each choice
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+class _EchoHandler(BaseHTTPRequestHandler):
+    server: EchoingGateway
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["content-length"]))
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.end_headers()
+        for contents in self.server.pieces:
+            choices = [{"index": i, "delta": {"content": text}} for i, text in enumerate(contents)]
+            chunk = {"id": "c1", "object": "chat.completion.chunk", "model": "m", "choices": choices}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+        self.wfile.write(b"data: [DONE]\n\n")
+
+
+@pytest.fixture(scope="module")
+def echoing() -> Iterator[EchoingGateway]:
+    server = EchoingGateway()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+HALF = len(SECRET) // 2
+SPLIT_KEY_CASES = [
+    # (the content of each chunk, one list per chunk with a text per choice; the text of each chunk event;
+    # the assembled answer's choices)
+    ([[f"Your key is {SECRET[:HALF]}"], [f"{SECRET[HALF:]}, keep it safe."]],
+     ["Your key is ", "***, keep it safe."], ["Your key is ***, keep it safe."]),
+    # a character at a time
+    ([[c] for c in f"key:{SECRET}!"], ["k", "e", "y", ":", *[""] * (len(SECRET) - 1), "***", "!"],
+     ["key:***!"]),
+    # the start of the key, then something else: sent once it is known not to be the key
+    ([[f"see {SECRET[:HALF]}"], ["x and more"]], ["see ", f"{SECRET[:HALF]}x and more"],
+     [f"see {SECRET[:HALF]}x and more"]),
+    # an answer that ends with what could start a key: held to the end, then sent in one more event
+    ([["a p"], ["k"]], ["a ", "", "pk"], ["a pk"]),
+    # two choices, the key split in choice 0 with a chunk of choice 1 between the halves
+    ([[SECRET[:HALF], "one"], ["", "two"], [SECRET[HALF:], ""]], ["one", "two", "***"], ["***", "onetwo"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("pieces", "texts", "answer"), SPLIT_KEY_CASES)
+def test_a_key_split_across_chunks_never_reaches_the_page(
+    client: Recorder, echoing: EchoingGateway, pieces: list[list[str]], texts: list[str], answer: list[str]
+) -> None:
+    echoing.pieces = pieces
+    changes = {"apiKey": SECRET, "gatewayUrl": echoing.url, "provider": "openai", "maxRetries": "0"}
+    assert client.post("api/connection", {"changes": changes}).json()["simulator"]["active"] is False
+    events = client.events("api/stream", {"options": CHAT})
+    assert [name for name, _ in events] == ["chunk"] * len(texts) + ["done"]
+    assert [data for _, data in events[:-1]] == [{"text": text} for text in texts]
+    done = events[-1][1]
+    assert done["status"] == "ok"
+    assert [choice["message"]["content"] for choice in done["data"]["choices"]] == answer
+    assert done["metadata"] == {"streamed": True, "chunks": len(pieces)}
+    # no piece of the key the page could join: its halves are nowhere in what was sent
+    body = client.bodies[-1]
+    assert SECRET[:HALF] not in body.replace(f"{SECRET[:HALF]}x", "") and SECRET[HALF:] not in body

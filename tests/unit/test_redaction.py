@@ -69,6 +69,8 @@ def test_config_secrets_of_any_depth() -> None:
         ('{"k": "sk-\\"q\\\\1"}', ['sk-"q\\1'], '{"k": "***"}'),
         ('"ключ-1234"', ["ключ-1234"], '"***"'),
         ('"\\u043a\\u043b\\u044e\\u0447-1234"', ["ключ-1234"], '"***"'),
+        # a secret inside a Python repr (httpcore logs the headers it read as bytes reprs)
+        (repr([(b"x-echo", b"sk-\\1\"'q")]), ["sk-\\1\"'q"], "[(b'x-echo', b'***')]"),
         # three characters or fewer: not searched for
         ("abc abc", ["abc", ""], "abc abc"),
         ("nothing here", [], "nothing here"),

@@ -21,6 +21,7 @@ __all__ = [
     "chat_fills",
     "chat_mode",
     "chat_options",
+    "choice_texts",
     "chunk_text",
     "feedback_options",
     "feedback_supported",
@@ -134,15 +135,21 @@ def feedback_options(trace_id: str, rating: str) -> dict[str, str]:
 
 def chunk_text(chunk: Mapping[str, Any]) -> str:
     """The text a stream chunk adds: chat deltas' content, or completion choices' text."""
+    return "".join(text for _, text in choice_texts(chunk))
+
+
+def choice_texts(chunk: Mapping[str, Any]) -> list[tuple[int, str]]:
+    """The text a stream chunk adds to each choice, by the choice's index (its place when it has none)."""
     pieces = []
-    for choice in chunk.get("choices") or ():
+    for place, choice in enumerate(chunk.get("choices") or ()):
         if not isinstance(choice, Mapping):
             continue
         delta = choice.get("delta")
         text = delta.get("content") if isinstance(delta, Mapping) else choice.get("text")
         if isinstance(text, str):
-            pieces.append(text)
-    return "".join(pieces)
+            index = choice.get("index")
+            pieces.append((index if type(index) is int else place, text))
+    return pieces
 
 
 def stream_metadata(chunks: int, usage: Any, trace_id: str | None) -> dict[str, Any]:

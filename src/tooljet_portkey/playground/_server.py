@@ -103,6 +103,73 @@ def redact(text: str, secrets_typed: tuple[str, ...]) -> str:
     return text
 
 
+def _secret_start(text: str, forms: tuple[str, ...]) -> int:
+    """How many characters at the end of ``text`` a secret (in one of its forms) could begin with: the
+    longest end of it that is the start of one, shorter than the whole."""
+    longest = 0
+    for form in forms:
+        for size in range(min(len(form) - 1, len(text)), longest, -1):
+            if text.endswith(form[:size]):
+                longest = size
+                break
+    return longest
+
+
+class StreamScrubber:
+    """One streamed text, scrubbed of secrets across its pieces.
+
+    A key the gateway echoes can arrive split between two chunks, each half harmless on its own. So the
+    end of what has come that could be the start of a secret is held back until the next piece shows
+    whether it is (then the whole key becomes ***) or not (then it is sent as it is). What ``feed``
+    returns never contains a secret, nor the start of one still possible; ``flush`` gives what is held
+    when the stream ends.
+    """
+
+    def __init__(self, secrets_typed: tuple[str, ...]) -> None:
+        self._secrets = secrets_typed
+        escaped = (json.dumps(secret, ensure_ascii=False)[1:-1] for secret in secrets_typed)
+        self._forms = tuple({*secrets_typed, *escaped})
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        if not self._forms:
+            return piece
+        text = redact(self._held + piece, self._secrets)
+        cut = len(text) - _secret_start(text, self._forms)
+        self._held = text[cut:]
+        return text[:cut]
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return held
+
+
+class ScrubbedTexts:
+    """The text each chunk of a stream adds to the page, scrubbed per choice (a choice's key split
+    between two of its chunks, with another choice's chunk between them) and as the page joins them."""
+
+    def __init__(self, secrets_typed: tuple[str, ...]) -> None:
+        self._secrets = secrets_typed
+        self._choices: dict[int, StreamScrubber] = {}
+        self._page = StreamScrubber(secrets_typed)
+
+    def _choice(self, index: int) -> StreamScrubber:
+        scrubber = self._choices.get(index)
+        if scrubber is None:
+            scrubber = self._choices[index] = StreamScrubber(self._secrets)
+        return scrubber
+
+    def add(self, chunk: Mapping[str, Any]) -> str:
+        """What this chunk lets the page show now."""
+        pieces = [self._choice(index).feed(text) for index, text in host.choice_texts(chunk)]
+        return self._page.feed("".join(pieces))
+
+    def rest(self) -> str:
+        """What was held back, once the stream has ended."""
+        pieces = [scrubber.flush() for scrubber in self._choices.values()]
+        return self._page.feed("".join(pieces)) + self._page.flush()
+
+
 class BadRequest(Exception):
     """A request the page should never send: answered with this status and message."""
 
@@ -305,17 +372,21 @@ class Playground:
             yield "error", error.to_result()
             return
         assembler = StreamAssembler()
+        # the page is sent each chunk's text, scrubbed across chunks; the whole answer only once assembled
+        texts = ScrubbedTexts(self.connection.secrets())
         try:
             for chunk in chunks:
                 assembler.add(chunk)
-                yield "chunk", {"text": host.chunk_text(chunk), "chunk": chunk}
+                yield "chunk", {"text": texts.add(chunk)}
         except QueryError as error:
+            yield from _rest(texts)
             yield "error", error.to_result()
             return
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
+        yield from _rest(texts)
         metadata = host.stream_metadata(assembler.count, assembler.usage, trace_id)
         yield "done", {"status": "ok", "data": assembler.result(), "metadata": metadata}
 
@@ -359,6 +430,13 @@ class Playground:
         except QueryError as error:
             return error.to_result()
         return result
+
+
+def _rest(texts: ScrubbedTexts) -> Iterator[Event]:
+    """One more ``chunk`` event with the text held back at the end of a stream, when there is some."""
+    rest = texts.rest()
+    if rest:
+        yield "chunk", {"text": rest}
 
 
 # -- HTTP ---------------------------------------------------------------------------------------------
