@@ -89,6 +89,10 @@ MAX_INT_BITS = 13_000
 # Shorter "secrets" are not searched for: redacting every "ab" would make any message unreadable, and
 # no real key is that short.
 MIN_SECRET_CHARS = 4
+# A query option key that is no field is checked for a near miss of one (``trace_id`` for ``traceId``):
+# at most this many such keys a query, each only up to this length (no field key is half as long).
+MAX_NEAR_MISS_KEYS = 64
+MAX_NEAR_MISS_KEY_CHARS = 64
 
 # ---------------------------------------------------------------------------------------------------
 # Caches of validation (each is emptied when full: a host sends the same few values again and again)
