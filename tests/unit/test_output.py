@@ -280,6 +280,8 @@ HISTORY_SHAPES = (
         ({**PROMPT_CHAT, "message_history": '[{"message": "hello", "type": "bot"}]'}, f"message_history[0]: {HISTORY_SHAPES}", "message_history"),
         ({**PROMPT_CHAT, "message_history": '[{"message": "hello", "type": 1}]'}, f"message_history[0]: {HISTORY_SHAPES}", "message_history"),
         ({**PROMPT_CHAT, "message_history": '[{"message": 5, "type": "message"}]'}, "message_history[0].message: must be text or empty", "message_history"),
+        ({**PROMPT_CHAT, "other_parameters": '{"stop": ["a", "b", "c", "d", "e"]}'}, "other_parameters.stop: must have at most 4 items", "other_parameters"),
+        ({**PROMPT_CHAT, "other_parameters": '{"stop": ["a", ""]}'}, "other_parameters.stop[1]: must not be empty", "other_parameters"),
         ({**PROMPT_CHAT, "message_history": '[{"role": "user"}]'}, "message_history[0]: needs 'content'", "message_history"),
         ({**PROMPT_CHAT, "response_format": '{"type": "object", "properties": 5}'}, "response_format: is not a valid JSON Schema (at schema.properties: must be a JSON object)", "response_format"),
         ({**PROMPT_CHAT, "response_format": '{"type": "json_schema", "json_schema": {"name": "x"}}'}, "response_format: a json_schema response format needs json_schema.schema", "response_format"),

@@ -649,6 +649,40 @@ def test_near_misses_are_looked_for_in_a_bounded_number_of_bounded_keys() -> Non
     assert refusal({**chat, padded + "_": "t", "trace" + "_" * 1_000_000 + "id": "t", **dict(far)}) is None
 
 
+@pytest.mark.parametrize("definition", ["bodyParameters", "promptParameters"])
+def test_stop_in_free_form_parameters_is_the_stop_sequence_field_s_value(definition: str) -> None:
+    stop = OPERATIONS["definitions"][definition]["properties"]["stop"]
+    assert stop == {"if": {"type": "array"}, "then": {"$ref": "#/definitions/stopSequences"}}
+    assert value_schema_of(form_fields("chat")["stop_sequences"])["maxItems"] == 4
+
+
+@pytest.mark.parametrize(
+    ("operation", "key", "stop", "description"),
+    [
+        (
+            "prompt_completion",
+            "prompt_parameters",
+            list("abcde"),
+            "prompt_parameters.stop: must have at most 4 items",
+        ),
+        (
+            "prompt_render",
+            "prompt_parameters",
+            list("abcde"),
+            "prompt_parameters.stop: must have at most 4 items",
+        ),
+        ("completion", "other_parameters", list("abcde"), "other_parameters.stop: must have at most 4 items"),
+        ("completion", "other_parameters", [], "other_parameters.stop: must have at least 1 item"),
+        ("completion", "other_parameters", [5], "other_parameters.stop[0]: must be text"),
+        ("completion", "other_parameters", list("abcd"), None),
+        ("completion", "other_parameters", "END", None),
+        ("prompt_completion", "prompt_parameters", None, None),
+    ],
+)
+def test_stop_in_free_form_parameters(operation: str, key: str, stop: Any, description: str | None) -> None:
+    assert refusal({**SMALLEST[operation], key: json.dumps({"stop": stop})}) == description
+
+
 def test_validators_are_compiled_once() -> None:
     form_validator.cache_clear()
     source = {"apiKey": API_KEY, "provider": "compiled-once"}  # options no other test sends
