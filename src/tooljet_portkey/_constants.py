@@ -108,6 +108,9 @@ MAX_KNOWN_JSON_CHARS = 2048
 MAX_CHECKED_SCHEMAS = 4096
 # Quick item checks compiled from the shipped schemas (there are a few dozen).
 MAX_QUICK_CHECKS = 1024
+# Query option keys that are no field, with the field each is a near miss of (or none): a host sends
+# the same keys of its own with every query.
+MAX_KNOWN_UNKNOWN_KEYS = 1024
 
 # ---------------------------------------------------------------------------------------------------
 # Runs over a table (_batch.py)

@@ -28,6 +28,7 @@ from ._constants import (
     MAX_HEADER_CHARS,
     MAX_KNOWN_JSON_CHARS,
     MAX_KNOWN_TEXT_CHARS,
+    MAX_KNOWN_UNKNOWN_KEYS,
     MAX_KNOWN_VALUES,
     MAX_NEAR_MISS_KEY_CHARS,
     MAX_NEAR_MISS_KEYS,
@@ -694,6 +695,8 @@ class _FieldNames:
     known: frozenset[str]
     fields: tuple[tuple[str, frozenset[str]], ...]  # (field key, its operations)
     spellings: Mapping[str, int]  # a field key or alias, normalised -> the field's index in ``fields``
+    # each spelling's letters, for a cheap first test of the distance (``_may_be_near``)
+    letters: Mapping[str, frozenset[str]]
 
 
 def _normal(key: str) -> str:
@@ -713,13 +716,21 @@ def _field_names() -> _FieldNames:
     spellings = {_normal(alias): index_of[key] for alias, key in aliases.items()}
     spellings.update((_normal(key), index) for key, index in index_of.items())
     known = frozenset({*owners, *aliases, "operation", *HOST_QUERY_KEYS})
-    return _FieldNames(known, tuple((key, frozenset(ops)) for key, ops in owners.items()), spellings)
+    owned = tuple((key, frozenset(ops)) for key, ops in owners.items())
+    return _FieldNames(known, owned, spellings, {spelling: frozenset(spelling) for spelling in spellings})
 
 
 def _edits_allowed(key: str) -> int:
     """How far a key may be from a field's to be a near miss of it: typos in short keys are too
     likely to be another word (``size``, ``style``)."""
     return 2 if len(key) >= 9 else 1 if len(key) >= 5 else 0
+
+
+def _may_be_near(a: str, letters: frozenset[str], b: str, b_letters: frozenset[str], limit: int) -> bool:
+    """What any ``limit`` edits between ``a`` and ``b`` leave true, cheap to test: lengths at most
+    ``limit`` apart, and at most ``limit`` letters of either missing from the other (an edit brings
+    in one letter at most)."""
+    return abs(len(a) - len(b)) <= limit and len(letters - b_letters) <= limit >= len(b_letters - letters)
 
 
 def _distance(a: str, b: str, limit: int) -> int | None:
@@ -752,13 +763,29 @@ def near_miss(key: str, operation: str) -> str | None:
     if exact is not None:
         return names.fields[exact][0]
     limit = _edits_allowed(key)
+    letters = frozenset(normal)
     best: tuple[int, bool, int] | None = None
     for spelling, index in names.spellings.items():
+        if not _may_be_near(normal, letters, spelling, names.letters[spelling], limit):
+            continue
         edits = _distance(normal, spelling, limit)
         if edits is not None:
             rank = (edits, operation not in names.fields[index][1], index)
             best = rank if best is None or rank < best else best
     return None if best is None else names.fields[best[2]][0]
+
+
+# The answers of near_miss, by (key, operation): a host sends the same keys of its own again and again.
+_near_misses: dict[tuple[str, str], str | None] = {}
+
+
+def _remembered_near_miss(key: str, operation: str) -> str | None:
+    asked = (key, operation)
+    if asked not in _near_misses:
+        if len(_near_misses) >= MAX_KNOWN_UNKNOWN_KEYS:
+            _near_misses.clear()
+        _near_misses[asked] = near_miss(key, operation)
+    return _near_misses[asked]
 
 
 def check_near_misses(operation: str, options: Mapping[str, Any]) -> None:
@@ -768,7 +795,8 @@ def check_near_misses(operation: str, options: Mapping[str, Any]) -> None:
     fields; any other key, and a blank value, is left alone (hosts add keys of their own).
 
     Only unknown keys are examined, at most ``MAX_NEAR_MISS_KEYS`` of them and only those up to
-    ``MAX_NEAR_MISS_KEY_CHARS`` long: 100,000 keys or a 1 MB key cost one set lookup each."""
+    ``MAX_NEAR_MISS_KEY_CHARS`` long: 100,000 keys or a 1 MB key cost one set lookup each. The
+    answer for each key is remembered (a host sends the same keys of its own with every query)."""
     known = _field_names().known
     examined = 0
     for key, value in options.items():
@@ -777,6 +805,6 @@ def check_near_misses(operation: str, options: Mapping[str, Any]) -> None:
         examined += 1
         if examined > MAX_NEAR_MISS_KEYS:
             return
-        field = near_miss(key, operation)
+        field = _remembered_near_miss(key, operation)
         if field is not None:
             raise QueryError(INVALID_OPTIONS, f"{key}: not a field; did you mean {field}?", {"field": key})

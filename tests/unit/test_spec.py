@@ -618,14 +618,23 @@ def test_a_near_miss_with_a_blank_value_is_left_alone() -> None:
     assert query == parse_query(MINIMAL["chat"])
 
 
-def test_only_unknown_keys_are_examined(monkeypatch: pytest.MonkeyPatch) -> None:
-    examined: list[str] = []
-    monkeypatch.setattr(_spec, "near_miss", lambda key, operation: examined.append(key))
+def test_only_unknown_keys_are_examined_and_each_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    examined: list[tuple[str, str]] = []
+    monkeypatch.setattr(_spec, "near_miss", lambda key, operation: examined.append((key, operation)))
+    monkeypatch.setattr(_spec, "_near_misses", {})
     every_field = {f.key: "" for fields in load_spec().operations.values() for f in fields}
-    parse_query(
-        {**every_field, **HOST_KEYS, **MINIMAL["chat"], "stop_sequence": "a", "parameters": "", "custom": "1"}
-    )
-    assert examined == ["custom"]
+    query = {
+        **every_field,
+        **HOST_KEYS,
+        **MINIMAL["chat"],
+        "stop_sequence": "a",
+        "parameters": "",
+        "custom": "1",
+    }
+    for _ in range(3):
+        parse_query(query)
+    parse_query({**MINIMAL["completion"], "custom": "1"})
+    assert examined == [("custom", "chat"), ("custom", "completion")]
 
 
 def refusal(options: dict[str, Any]) -> str | None:
