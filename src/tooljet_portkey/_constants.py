@@ -92,6 +92,10 @@ MAX_INT_BITS = 13_000
 # Shorter "secrets" are not searched for: redacting every "ab" would make any message unreadable, and
 # no real key is that short.
 MIN_SECRET_CHARS = 4
+# A query option key that is no field is checked for a near miss of one (``trace_id`` for ``traceId``):
+# at most this many such keys a query, each only up to this length (no field key is half as long).
+MAX_NEAR_MISS_KEYS = 64
+MAX_NEAR_MISS_KEY_CHARS = 64
 
 # ---------------------------------------------------------------------------------------------------
 # Caches of validation (each is emptied when full: a host sends the same few values again and again)
@@ -115,6 +119,9 @@ MAX_LISTED_VALUES = 10
 MAX_LISTED_VALUE_CHARS = 40
 # Quick item checks compiled from the shipped schemas (there are a few dozen).
 MAX_QUICK_CHECKS = 1024
+# Query option keys that are no field, with the field each is a near miss of (or none): a host sends
+# the same keys of its own with every query.
+MAX_KNOWN_UNKNOWN_KEYS = 1024
 
 # ---------------------------------------------------------------------------------------------------
 # Runs over a table (_batch.py)

@@ -31,6 +31,7 @@ from ._spec import (
     CONNECTION_FORM,
     INVALID_CONNECTION,
     INVALID_OPTIONS,
+    check_near_misses,
     config_header,
     field_error,
     is_blank,
@@ -84,6 +85,7 @@ def parse_query(query_options: Any) -> Query:
         allowed = ", ".join(operations)
         problem = "is required" if is_blank(operation) else "is not a known operation"
         raise field_error(INVALID_OPTIONS, "operation", f"{problem} (one of: {allowed})")
+    check_near_misses(operation, query_options)
     return Query(operation, validate_form(operation, query_options, INVALID_OPTIONS))
 
 

@@ -195,8 +195,11 @@ def chat_messages(params: Mapping[str, Any]) -> list[Any]:
             raise invalid_option("message_history", "goes with prompt, not with messages")
         messages = list(params["messages"])
     else:
+        prompt = {"role": "user", "content": params["prompt"]}
         history = _history(params.get("message_history", ()))
-        messages = [*history, {"role": "user", "content": params["prompt"]}]
+        if history and _is_prompt(history[-1], params["prompt"]):
+            history.pop()  # the Chat component adds the new message to its history before the query runs
+        messages = [*history, prompt]
     if "system_prompt" in params:
         messages.insert(0, {"role": "system", "content": params["system_prompt"]})
     if "images" in params:
@@ -206,18 +209,24 @@ def chat_messages(params: Mapping[str, Any]) -> list[Any]:
 
 def _history(items: Any) -> list[Any]:
     """History items in OpenAI form pass as they are; ToolJet Chat component items ``{message, type}``
-    become user (``message``) and assistant (``response``) messages; ``error`` and unknown types are
-    skipped, as the Chat component shows them but they were never part of the conversation."""
+    become user (``message``) and assistant (``response``) messages; ``error`` items (and empty
+    messages) are skipped, as the Chat component shows them but they were never part of the
+    conversation. The schema (``historyItem``) has refused every other shape, naming the item."""
     messages = []
     for item in items:
         if "role" in item:
             messages.append(item)
             continue
-        role = _HISTORY_ROLES.get(item.get("type"))
-        text = item.get("message")
-        if role is not None and isinstance(text, str) and text:
+        role = _HISTORY_ROLES.get(item["type"])
+        text = item["message"]
+        if role is not None and text:
             messages.append({"role": role, "content": text})
     return messages
+
+
+def _is_prompt(message: Any, prompt: str) -> bool:
+    """Whether a history message is the prompt itself: a user message of the same text."""
+    return bool(message.get("role") == "user" and message.get("content") == prompt)
 
 
 def _with_images(messages: list[Any], images: Any) -> list[Any]:

@@ -28,9 +28,12 @@ from ._constants import (
     MAX_HEADER_CHARS,
     MAX_KNOWN_JSON_CHARS,
     MAX_KNOWN_TEXT_CHARS,
+    MAX_KNOWN_UNKNOWN_KEYS,
     MAX_KNOWN_VALUES,
     MAX_LISTED_VALUE_CHARS,
     MAX_LISTED_VALUES,
+    MAX_NEAR_MISS_KEY_CHARS,
+    MAX_NEAR_MISS_KEYS,
     MAX_OPTION_CHARS,
 )
 from ._errors import QueryError
@@ -39,6 +42,7 @@ from ._values import TOO_DEEP, json_problem
 __all__ = [
     "COERCE_KINDS",
     "CONNECTION_FORM",
+    "HOST_QUERY_KEYS",
     "INVALID_CONNECTION",
     "INVALID_OPTIONS",
     "MANIFEST_URI",
@@ -46,6 +50,7 @@ __all__ = [
     "Field",
     "Spec",
     "check_json_schema",
+    "check_near_misses",
     "config_header",
     "describe_error",
     "field_error",
@@ -655,3 +660,143 @@ def _header_bound(form: str, values: Mapping[str, Any]) -> Mapping[str, Any]:
     if form in _BODY_METADATA and "metadata" in values:
         return {key: value for key, value in values.items() if key != "metadata"}
     return values
+
+
+# ---------------------------------------------------------------------------------------------------
+# Keys that are no field: a near miss of one is a mistake, named; any other key is left alone
+
+# Keys a host keeps in a query's options beside the form's fields, whatever the data source: ToolJet's
+# query panel (the transformation, the run, confirmation and notification settings, event handlers).
+# Never taken for a mistake, whichever field they come near.
+HOST_QUERY_KEYS = frozenset(
+    {
+        "transformation", "transformations", "transformationLanguage", "enableTransformation",
+        "runOnPageLoad", "runOnDependencyChange", "runPeriodically", "runPeriodicallyFx",
+        "queryRunInterval", "requestConfirmation", "requestConfirmationFx", "confirmationMessage",
+        "showSuccessNotification", "successMessage", "notificationDuration", "events",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _FieldNames:
+    """The query keys, read once from the spec: those never examined (every operation's fields and
+    aliases, the operation, the host's keys); each field's key with the operations it belongs to, in
+    the spec's order; and every spelling of a field (its key, its aliases) normalised (``_normal``)."""
+
+    known: frozenset[str]
+    fields: tuple[tuple[str, frozenset[str]], ...]  # (field key, its operations)
+    spellings: Mapping[str, int]  # a field key or alias, normalised -> the field's index in ``fields``
+    # each spelling's letters, for a cheap first test of the distance (``_may_be_near``)
+    letters: Mapping[str, frozenset[str]]
+
+
+def _normal(key: str) -> str:
+    """A key as a near miss is compared: case, ``_`` and ``-`` do not count (trace_id, TraceId, traceId)."""
+    return key.lower().replace("_", "").replace("-", "")
+
+
+@cache
+def _field_names() -> _FieldNames:
+    owners: dict[str, set[str]] = {}
+    aliases: dict[str, str] = {}
+    for operation, fields in load_spec().operations.items():
+        for f in fields:
+            owners.setdefault(f.key, set()).add(operation)
+            aliases.update((alias, f.key) for alias in f.aliases)
+    index_of = {key: index for index, key in enumerate(owners)}
+    spellings = {_normal(alias): index_of[key] for alias, key in aliases.items()}
+    spellings.update((_normal(key), index) for key, index in index_of.items())
+    known = frozenset({*owners, *aliases, "operation", *HOST_QUERY_KEYS})
+    owned = tuple((key, frozenset(ops)) for key, ops in owners.items())
+    return _FieldNames(known, owned, spellings, {spelling: frozenset(spelling) for spelling in spellings})
+
+
+def _edits_allowed(key: str) -> int:
+    """How far a key may be from a field's to be a near miss of it: typos in short keys are too
+    likely to be another word (``size``, ``style``)."""
+    return 2 if len(key) >= 9 else 1 if len(key) >= 5 else 0
+
+
+def _may_be_near(a: str, letters: frozenset[str], b: str, b_letters: frozenset[str], limit: int) -> bool:
+    """What any ``limit`` edits between ``a`` and ``b`` leave true, cheap to test: lengths at most
+    ``limit`` apart, and at most ``limit`` letters of either missing from the other (an edit brings
+    in one letter at most)."""
+    return abs(len(a) - len(b)) <= limit and len(letters - b_letters) <= limit >= len(b_letters - letters)
+
+
+def _distance(a: str, b: str, limit: int) -> int | None:
+    """The edit distance of ``a`` and ``b`` (insertions, deletions, substitutions and swaps of two
+    neighbours, each one edit) when it is at most ``limit``; None when it is more."""
+    if abs(len(a) - len(b)) > limit:
+        return None
+    before: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            edits = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                edits = min(edits, before[j - 2] + 1)
+            row[j] = edits
+        if min(row) > limit:
+            return None
+        before, previous = previous, row
+    return previous[-1] if previous[-1] <= limit else None
+
+
+def near_miss(key: str, operation: str) -> str | None:
+    """The field ``key`` was meant to be, when it is a near miss of one (of its key or an alias): the
+    same but for case, ``_`` or ``-``, or a few edits away (``_edits_allowed``). The closest wins;
+    between equals, a field of ``operation``, then the spec's order."""
+    names = _field_names()
+    normal = _normal(key)
+    exact = names.spellings.get(normal)
+    if exact is not None:
+        return names.fields[exact][0]
+    limit = _edits_allowed(key)
+    letters = frozenset(normal)
+    best: tuple[int, bool, int] | None = None
+    for spelling, index in names.spellings.items():
+        if not _may_be_near(normal, letters, spelling, names.letters[spelling], limit):
+            continue
+        edits = _distance(normal, spelling, limit)
+        if edits is not None:
+            rank = (edits, operation not in names.fields[index][1], index)
+            best = rank if best is None or rank < best else best
+    return None if best is None else names.fields[best[2]][0]
+
+
+# The answers of near_miss, by (key, operation): a host sends the same keys of its own again and again.
+_near_misses: dict[tuple[str, str], str | None] = {}
+
+
+def _remembered_near_miss(key: str, operation: str) -> str | None:
+    asked = (key, operation)
+    if asked not in _near_misses:
+        if len(_near_misses) >= MAX_KNOWN_UNKNOWN_KEYS:
+            _near_misses.clear()
+        _near_misses[asked] = near_miss(key, operation)
+    return _near_misses[asked]
+
+
+def check_near_misses(operation: str, options: Mapping[str, Any]) -> None:
+    """Refuse a query option key that is no field but a near miss of one (``trace_id``, ``Temperature``,
+    ``max_token``): sent as it is, the query would run without it, and nobody would know. The keys of
+    other operations (a host keeps them when the user switches operation) and ``HOST_QUERY_KEYS`` are
+    fields; any other key, and a blank value, is left alone (hosts add keys of their own).
+
+    Only unknown keys are examined, at most ``MAX_NEAR_MISS_KEYS`` of them and only those up to
+    ``MAX_NEAR_MISS_KEY_CHARS`` long: 100,000 keys or a 1 MB key cost one set lookup each. The
+    answer for each key is remembered (a host sends the same keys of its own with every query)."""
+    known = _field_names().known
+    examined = 0
+    for key, value in options.items():
+        if key in known or not isinstance(key, str) or len(key) > MAX_NEAR_MISS_KEY_CHARS or is_blank(value):
+            continue
+        examined += 1
+        if examined > MAX_NEAR_MISS_KEYS:
+            return
+        field = _remembered_near_miss(key, operation)
+        if field is not None:
+            raise QueryError(INVALID_OPTIONS, f"{key}: not a field; did you mean {field}?", {"field": key})

@@ -20,6 +20,17 @@ from tooljet_portkey import QueryError, QueryService
 CHAT = {"operation": "chat", "model": "m", "messages": '[{"role":"user","content":"hi"}]'}
 PROMPT = {"operation": "prompt_completion", "promptId": "pp-1"}
 BAD_CHARS = "contains characters that are not allowed here"
+NO_SCHEME = "must start with http:// or https:// (e.g. http://localhost:8787/v1)"
+LOOKS_LIKE_A_KEY = "looks like an API key; put it in API key (Portkey's) or Provider API key (the provider's)"
+NOT_A_PROVIDER = (
+    "must be a provider name or a Model Catalog slug (openai, azure-openai, @openai-prod): "
+    "lowercase letters, digits, -, _ and ., after an optional @"
+)
+NOT_A_FIELD = "not a field; did you mean "
+HISTORY_SHAPES = (
+    "must be a message ({role, content}) or a ToolJet Chat component message ({message, type} with type "
+    "message, response or error)"
+)
 CONNECTION = "Invalid connection options"
 QUERY = "Invalid query options"
 OPERATIONS = (
@@ -44,14 +55,21 @@ CONNECTION_CASES: list[tuple[dict[str, Any], str]] = [
     ({"apiKey": "pk-a\n"}, f"apiKey: {BAD_CHARS}"),
     ({"apiKey": "pk a"}, f"apiKey: {BAD_CHARS}"),
     ({"virtualKey": "vk\x00"}, f"virtualKey: {BAD_CHARS}"),
-    ({"provider": "openai\r\n"}, f"provider: {BAD_CHARS}"),
+    ({"provider": "openai\r\n"}, f"provider: {NOT_A_PROVIDER}"),
     ({"providerApiKey": "sk\x7f"}, f"providerApiKey: {BAD_CHARS}"),
     ({"config": "pc-abc\r\nX: 1"}, f"config: {BAD_CHARS}"),
     ({"customHost": "http://h/v1\r\n"}, f"customHost: {BAD_CHARS}"),
     # the gateway URL: http(s), a host, no credentials, nothing after the path
-    ({"gatewayUrl": "ftp://h/v1"}, f"gatewayUrl: {BAD_CHARS}"),
-    ({"gatewayUrl": "javascript:alert(1)"}, f"gatewayUrl: {BAD_CHARS}"),
-    ({"gatewayUrl": "//h/v1"}, f"gatewayUrl: {BAD_CHARS}"),
+    ({"gatewayUrl": "ftp://h/v1"}, f"gatewayUrl: {NO_SCHEME}"),
+    ({"gatewayUrl": "javascript:alert(1)"}, f"gatewayUrl: {NO_SCHEME}"),
+    ({"gatewayUrl": "//h/v1"}, f"gatewayUrl: {NO_SCHEME}"),
+    ({"gatewayUrl": "localhost:8787/v1"}, f"gatewayUrl: {NO_SCHEME}"),
+    ({"customHost": "localhost:11434/v1"}, f"customHost: {NO_SCHEME}"),
+    # a key pasted into Provider never becomes a header, and is never repeated
+    ({"provider": "sk-proj-" + "a1b2c3d4" * 6}, f"provider: {LOOKS_LIKE_A_KEY}"),
+    ({"provider": "sk-ant-api03-" + "Xy9_" * 24}, f"provider: {LOOKS_LIKE_A_KEY}"),
+    ({"provider": "pk-" + "Qw3rTy" * 6}, f"provider: {NOT_A_PROVIDER}"),
+    ({"provider": "Open AI"}, f"provider: {NOT_A_PROVIDER}"),
     ({"gatewayUrl": "http://h/v1\n"}, f"gatewayUrl: {BAD_CHARS}"),
     ({"gatewayUrl": "http://user:pw@h/v1"}, "gatewayUrl: must not carry credentials (user:password@)"),
     ({"gatewayUrl": "http://:pw@h/v1"}, "gatewayUrl: must not carry credentials (user:password@)"),
@@ -151,6 +169,42 @@ def test_hostile_query_options_are_refused_before_sending(
         service.run(source(fault_server), query)
     assert (caught.value.message, caught.value.description) == (QUERY, description)
     assert caught.value.data == {"field": field}
+    assert fault_server.count == 0
+
+
+MISTAKES: list[tuple[dict[str, Any], str, str]] = [
+    # a near miss of a field: the query would have run without it
+    ({**CHAT, "trace_id": "t-1"}, "trace_id: not a field; did you mean traceId?", "trace_id"),
+    ({**CHAT, "Temperature": "0.2"}, "Temperature: not a field; did you mean temperature?", "Temperature"),
+    ({**CHAT, "max_token": "5"}, "max_token: not a field; did you mean max_tokens?", "max_token"),
+    ({**PROMPT, "fail_on_error": "true"}, f"fail_on_error: {NOT_A_FIELD}failOnError?", "fail_on_error"),
+    ({**CHAT, "system_promt": "Be brief"}, f"system_promt: {NOT_A_FIELD}system_prompt?", "system_promt"),
+    # a history item of neither accepted shape
+    ({**CHAT, "messages": None, "prompt": "hi", "message_history": '[{"text": "x", "type": "message"}]'},
+     f"message_history[0]: {HISTORY_SHAPES}", "message_history"),
+    ({**CHAT, "messages": None, "prompt": "hi", "message_history": '[{"message": "x", "type": "user"}]'},
+     f"message_history[0]: {HISTORY_SHAPES}", "message_history"),
+    ({**CHAT, "messages": None, "prompt": "hi", "message_history": '[{"message": "x", "type": "bot"}]'},
+     f"message_history[0]: {HISTORY_SHAPES}", "message_history"),
+    # stop inside the free-form parameters: the Stop Sequence field's limit
+    ({**CHAT, "other_parameters": '{"stop": ["a", "b", "c", "d", "e"]}'},
+     "other_parameters.stop: must have at most 4 items", "other_parameters"),
+    ({**PROMPT, "prompt_parameters": '{"stop": ["a", "b", "c", "d", "e"]}'},
+     "prompt_parameters.stop: must have at most 4 items", "prompt_parameters"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("query", "description", "field"), MISTAKES)
+def test_mistakes_are_named_before_sending(
+    fault_server: FaultServer, service: QueryService, query: dict[str, Any], description: str, field: str
+) -> None:
+    with pytest.raises(QueryError) as caught:
+        service.run(source(fault_server), query)
+    assert (caught.value.message, caught.value.description, caught.value.data) == (
+        QUERY,
+        description,
+        {"field": field},
+    )
     assert fault_server.count == 0
 
 

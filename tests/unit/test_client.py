@@ -211,7 +211,17 @@ def test_bad_arguments_raise_value_error_before_sending(
             "apiKey: is required for Portkey's hosted API (set gatewayUrl for a self-hosted gateway)",
         ),
         ({"api_key": API_KEY, "timeout": 0}, ValueError, "timeout: must be greater than 0"),
-        ({"base_url": "ftp://x"}, ValueError, "gatewayUrl: contains characters that are not allowed here"),
+        (
+            {"base_url": "ftp://x"},
+            ValueError,
+            "gatewayUrl: must start with http:// or https:// (e.g. http://localhost:8787/v1)",
+        ),
+        (
+            {"api_key": API_KEY, "provider": "sk-" + "x" * 40},
+            ValueError,
+            "provider: looks like an API key; put it in API key (Portkey's) or Provider API key "
+            "(the provider's)",
+        ),
     ],
 )
 def test_client_options_are_checked(options: dict[str, Any], error: type[Exception], message: str) -> None:

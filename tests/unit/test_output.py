@@ -261,13 +261,27 @@ def test_an_output_mode_the_operation_lacks_is_refused(
 # Chat: prompt form, response format, tools, images, reasoning models
 
 
+HISTORY_SHAPES = (
+    "must be a message ({role, content}) or a ToolJet Chat component message ({message, type} with type "
+    "message, response or error)"
+)
+
+
 @pytest.mark.parametrize(
     ("query", "description", "field"),
     [
         ({**CHAT, "prompt": "Hi"}, "messages: give either messages or prompt, not both", "messages"),
         ({"operation": "chat", "model": "m"}, "prompt: is required (or give messages)", "prompt"),
         ({**CHAT, "message_history": "[]"}, "message_history: goes with prompt, not with messages", "message_history"),
-        ({**PROMPT_CHAT, "message_history": '[{"text": "hi"}]'}, "message_history[0]: must be a message with a role, or a chat message with message and type", "message_history"),
+        ({**PROMPT_CHAT, "message_history": '[{"text": "hi"}]'}, f"message_history[0]: {HISTORY_SHAPES}", "message_history"),
+        ({**PROMPT_CHAT, "message_history": '[{"text": "hi", "type": "message"}]'}, f"message_history[0]: {HISTORY_SHAPES}", "message_history"),
+        ({**PROMPT_CHAT, "message_history": '[{"message": "hi"}]'}, f"message_history[0]: {HISTORY_SHAPES}", "message_history"),
+        ({**PROMPT_CHAT, "message_history": '[{"message": "hi", "type": "message"}, {"message": "hi", "type": "user"}]'}, f"message_history[1]: {HISTORY_SHAPES}", "message_history"),
+        ({**PROMPT_CHAT, "message_history": '[{"message": "hello", "type": "bot"}]'}, f"message_history[0]: {HISTORY_SHAPES}", "message_history"),
+        ({**PROMPT_CHAT, "message_history": '[{"message": "hello", "type": 1}]'}, f"message_history[0]: {HISTORY_SHAPES}", "message_history"),
+        ({**PROMPT_CHAT, "message_history": '[{"message": 5, "type": "message"}]'}, "message_history[0].message: must be text or empty", "message_history"),
+        ({**PROMPT_CHAT, "other_parameters": '{"stop": ["a", "b", "c", "d", "e"]}'}, "other_parameters.stop: must have at most 4 items", "other_parameters"),
+        ({**PROMPT_CHAT, "other_parameters": '{"stop": ["a", ""]}'}, "other_parameters.stop[1]: must not be empty", "other_parameters"),
         ({**PROMPT_CHAT, "message_history": '[{"role": "user"}]'}, "message_history[0]: needs 'content'", "message_history"),
         ({**PROMPT_CHAT, "response_format": '{"type": "object", "properties": 5}'}, "response_format: is not a valid JSON Schema (at schema.properties: must be a JSON object)", "response_format"),
         ({**PROMPT_CHAT, "response_format": '{"type": "json_schema", "json_schema": {"name": "x"}}'}, "response_format: a json_schema response format needs json_schema.schema", "response_format"),
@@ -313,6 +327,50 @@ def test_system_prompt_goes_before_the_messages_own_system_message(
         {"role": "system", "content": "B"},
         {"role": "user", "content": "Q"},
     ]
+
+
+@pytest.mark.parametrize(
+    ("history", "messages"),
+    [
+        # the Chat component's history already ends with the new message: it is sent once
+        (
+            [{"message": "Hi", "type": "message"}, {"message": "Hi!", "type": "response"}, {"message": "Hello", "type": "message"}],
+            [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hi!"}, {"role": "user", "content": "Hello"}],
+        ),
+        # the same in OpenAI form
+        ([{"role": "user", "content": "Hello"}], [{"role": "user", "content": "Hello"}]),
+        # an error item after it is skipped first
+        (
+            [{"message": "Hello", "type": "message"}, {"message": "Network error", "type": "error"}],
+            [{"role": "user", "content": "Hello"}],
+        ),
+        # the same text said before, with an answer between: both stay
+        (
+            [{"message": "Hello", "type": "message"}, {"message": "Hi!", "type": "response"}],
+            [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi!"}, {"role": "user", "content": "Hello"}],
+        ),
+        # the assistant's last words equal to the prompt are not the prompt
+        (
+            [{"message": "Hello", "type": "response"}],
+            [{"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Hello"}],
+        ),
+        # another user message: both are sent
+        ([{"message": "Hi", "type": "message"}], [{"role": "user", "content": "Hi"}, {"role": "user", "content": "Hello"}]),
+    ],
+)  # fmt: skip
+def test_the_prompt_at_the_end_of_the_history_is_sent_once(
+    service: QueryService, respx_mock: respx.MockRouter, history: list[Any], messages: list[Any]
+) -> None:
+    query = {**PROMPT_CHAT, "message_history": json.dumps(history)}
+    assert sent_body(respx_mock, service, query)["messages"] == messages
+
+
+def test_images_join_the_prompt_sent_once(service: QueryService, respx_mock: respx.MockRouter) -> None:
+    history = [{"message": "Hello", "type": "message"}]
+    query = {**PROMPT_CHAT, "message_history": json.dumps(history), "images": "https://a.test/x.png"}
+    assert sent_body(respx_mock, service, query)["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "Hello"}, {"type": "image_url", "image_url": {"url": "https://a.test/x.png"}}]},
+    ]  # fmt: skip
 
 
 def test_images_join_the_last_user_message_of_a_messages_list(

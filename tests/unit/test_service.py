@@ -146,6 +146,7 @@ PROMPT = MINIMAL["prompt_completion"]
 EMBED = MINIMAL["create_embedding"]
 JSON_ERROR = "is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"
 NOT_ALLOWED = "contains characters that are not allowed here"
+NO_SCHEME = "must start with http:// or https:// (e.g. http://localhost:8787/v1)"
 NOT_JSON = "must hold only JSON values (text, numbers, true/false, null, arrays, objects)"
 OPERATIONS = (
     "(one of: completion, chat, prompt_completion, create_embedding, image_generation, prompt_render, "
@@ -287,7 +288,7 @@ def test_bad_query_names_the_field_and_sends_nothing(
     ("source", "description", "field"),
     [
         ({}, "apiKey: is required for Portkey's hosted API (set gatewayUrl for a self-hosted gateway)", "apiKey"),
-        ({**SOURCE, "gatewayUrl": "gateway.test/v1"}, f"gatewayUrl: {NOT_ALLOWED}", "gatewayUrl"),
+        ({**SOURCE, "gatewayUrl": "gateway.test/v1"}, f"gatewayUrl: {NO_SCHEME}", "gatewayUrl"),
         ({**SOURCE, "timeout": "fast"}, "timeout: must be a number", "timeout"),
         ({**SOURCE, "maxRetries": "-1"}, "maxRetries: must be at least 0", "maxRetries"),
         ({**SOURCE, "config": "{oops"}, f"config: {JSON_ERROR}", "config"),
@@ -897,7 +898,8 @@ def test_async_connection_failed_when_refused(async_service: AsyncQueryService) 
         ("garbage", "source options must be an object"),
         (42, "source options must be an object"),
         ([{"apiKey": "x"}], "source options must be an object"),
-        ({"gatewayUrl": "not a url"}, f"gatewayUrl: {NOT_ALLOWED}"),
+        ({"gatewayUrl": "not a url"}, f"gatewayUrl: {NO_SCHEME}"),
+        ({"gatewayUrl": "http://not a url"}, f"gatewayUrl: {NOT_ALLOWED}"),
         ({"gatewayUrl": "http://[::1/v1"}, "gatewayUrl: must be an http(s) URL with a host"),
         ({**SOURCE, "timeout": {"s": 1}}, "timeout: must be a number"),
         ({**SOURCE, "config": "{"}, "config: is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),

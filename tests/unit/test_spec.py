@@ -13,10 +13,11 @@ import pytest
 from jsonschema import Draft202012Validator
 from unit_support import API_KEY, MINIMAL, MINIMAL_MORE
 
-from tooljet_portkey import QueryError
+from tooljet_portkey import QueryError, _spec
+from tooljet_portkey._constants import MAX_NEAR_MISS_KEY_CHARS, MAX_NEAR_MISS_KEYS
 from tooljet_portkey._options import ConnectionSettings, Query, parse_connection, parse_query, read_connection
 from tooljet_portkey._requests import _BUILDERS, _REQUEST_BUILDERS, HANDLED_FIELDS, build_request
-from tooljet_portkey._spec import COERCE_KINDS, _coerce_kind, form_validator, load_spec
+from tooljet_portkey._spec import COERCE_KINDS, HOST_QUERY_KEYS, _coerce_kind, form_validator, load_spec
 
 OPERATIONS = json.loads(resources.files("tooljet_portkey").joinpath("operations.json").read_text("utf-8"))
 MANIFEST = json.loads(resources.files("tooljet_portkey").joinpath("manifest.json").read_text("utf-8"))
@@ -369,6 +370,12 @@ def test_hosted_api_needs_an_api_key(options: Any) -> None:
 BAD_JSON = "is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"
 NOT_ALLOWED = "contains characters that are not allowed here"
 NO_HOST = "must be an http(s) URL with a host"
+NO_SCHEME = "must start with http:// or https:// (e.g. http://localhost:8787/v1)"
+NOT_A_PROVIDER = (
+    "must be a provider name or a Model Catalog slug (openai, azure-openai, @openai-prod): "
+    "lowercase letters, digits, -, _ and ., after an optional @"
+)
+LOOKS_LIKE_A_KEY = "looks like an API key; put it in API key (Portkey's) or Provider API key (the provider's)"
 NOT_JSON = "must hold only JSON values (text, numbers, true/false, null, arrays, objects)"
 
 
@@ -378,7 +385,9 @@ TOO_LONG_FOR_A_HEADER = "is longer than 8192 characters as JSON, the most a head
 @pytest.mark.parametrize(
     ("options", "problem"),
     [
-        ({"gatewayUrl": "ftp://gw/v1"}, NOT_ALLOWED),
+        ({"gatewayUrl": "ftp://gw/v1"}, NO_SCHEME),
+        ({"gatewayUrl": "localhost:8787/v1"}, NO_SCHEME),
+        ({"gatewayUrl": "gw.test/v1"}, NO_SCHEME),
         ({"gatewayUrl": "http:///v1"}, NO_HOST),
         ({"gatewayUrl": "http://u:p@gw/v1"}, "must not carry credentials (user:password@)"),
         ({"gatewayUrl": "http://gw:99999/v1"}, "has an invalid port"),
@@ -388,7 +397,7 @@ TOO_LONG_FOR_A_HEADER = "is longer than 8192 characters as JSON, the most a head
         ({"gatewayUrl": "http://gw/v 1"}, NOT_ALLOWED),
         ({"gatewayUrl": "http://gw/v1\n"}, NOT_ALLOWED),
         ({"gatewayUrl": 5}, "must be text"),
-        ({"customHost": "localhost:9000"}, NOT_ALLOWED),
+        ({"customHost": "localhost:9000"}, NO_SCHEME),
         ({"customHost": "http://[fe80::1/v1"}, NO_HOST),
         ({"timeout": "0"}, "must be greater than 0"),
         ({"timeout": "-1"}, "must be greater than 0"),
@@ -418,6 +427,16 @@ TOO_LONG_FOR_A_HEADER = "is longer than 8192 characters as JSON, the most a head
         ({"apiKey": "pk-ключ"}, NOT_ALLOWED),
         ({"virtualKey": "vk\n"}, NOT_ALLOWED),
         ({"provider": ["openai"]}, "must be text"),
+        ({"provider": "sk-proj-abcdefghijklmnopqrstuvwxyz012345"}, LOOKS_LIKE_A_KEY),
+        ({"provider": "sk-" + "Ab1_" * 41}, LOOKS_LIKE_A_KEY),
+        ({"provider": "OpenAI"}, NOT_A_PROVIDER),
+        ({"provider": "open ai"}, NOT_A_PROVIDER),
+        ({"provider": "@"}, NOT_A_PROVIDER),
+        ({"provider": "@@openai"}, NOT_A_PROVIDER),
+        ({"provider": "-openai"}, NOT_A_PROVIDER),
+        ({"provider": "openai/gpt-4o"}, NOT_A_PROVIDER),
+        ({"provider": "openai\n"}, NOT_A_PROVIDER),
+        ({"provider": "a" * 129}, "must be at most 128 characters"),
         ({"providerApiKey": "x" * 1025}, "must be at most 1024 characters"),
     ],
 )
@@ -505,6 +524,173 @@ def test_parse_query_coerces_host_text(options: dict[str, Any], params: dict[str
     query = parse_query({**MINIMAL["chat"], **options})
     assert query == Query("chat", {"messages": [{"role": "user", "content": "Who uses ToolJet?"}],
                                    "model": "gpt-4o-mini", **params})  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------
+# Keys that are no field: near misses are named, other keys are left alone
+
+
+@pytest.mark.parametrize(
+    ("operation", "key", "field"),
+    [
+        ("chat", "trace_id", "traceId"),
+        ("chat", "TraceId", "traceId"),
+        ("chat", "trace-id", "traceId"),
+        ("chat", "TRACE_ID", "traceId"),
+        ("chat", "Temperature", "temperature"),
+        ("chat", "max_token", "max_tokens"),
+        ("chat", "maxTokens", "max_tokens"),
+        ("chat", "max_tokesn", "max_tokens"),  # two neighbours swapped: one edit
+        ("chat", "temprature", "temperature"),
+        ("chat", "system_promt", "system_prompt"),
+        ("chat", "sytem_promt", "system_prompt"),  # two edits in a key of 9 or more
+        ("chat", "Stop_Sequence", "stop_sequences"),  # an alias's near miss names the field
+        ("chat", "message", "messages"),
+        ("chat", "virtual_key", "virtualKey"),
+        ("chat", "Model", "model"),
+        ("prompt_completion", "fail_on_error", "failOnError"),
+        ("prompt_completion", "prompt_id", "promptId"),
+        ("prompt_completion", "variable", "variables"),
+        ("prompt_completion", "parameter", "prompt_parameters"),  # near the alias "parameters"
+        ("create_embedding", "batchSize", "batch_size"),
+        ("image_generation", "N", "n"),
+        ("image_generation", "sizes", "size"),
+        ("list_models", "Limit", "limit"),
+        # a near miss of another operation's field: named too (switching operation keeps it)
+        ("chat", "fail_on_error", "failOnError"),
+        # between equals, the query's own operation's field wins
+        ("feedback", "values", "value"),
+    ],
+)
+def test_a_near_miss_of_a_field_is_named_with_the_field(operation: str, key: str, field: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        parse_query({**SMALLEST[operation], key: "1"})
+    assert (caught.value.message, caught.value.description, caught.value.data) == (
+        "Invalid query options",
+        f"{key}: not a field; did you mean {field}?",
+        {"field": key},
+    )
+
+
+HOST_KEYS = {
+    "transformation": "return data;",
+    "transformations": {"javascript": "return data;"},
+    "transformationLanguage": "javascript",
+    "enableTransformation": False,
+    "runOnPageLoad": True,
+    "runOnDependencyChange": False,
+    "runPeriodically": False,
+    "runPeriodicallyFx": False,
+    "queryRunInterval": "60000",
+    "requestConfirmation": False,
+    "requestConfirmationFx": False,
+    "confirmationMessage": "Run it?",
+    "showSuccessNotification": True,
+    "successMessage": "Done",
+    "notificationDuration": "5",
+    "events": [],
+}
+
+
+@pytest.mark.parametrize("operation", OPERATION_NAMES)
+def test_host_keys_other_operations_fields_and_far_keys_are_left_alone(operation: str) -> None:
+    others = {f.key: "x" for op, fields in load_spec().operations.items() if op != operation for f in fields}
+    own = {f.key for f in load_spec().operations[operation]}
+    far = {
+        "kind": "portkey",
+        "queryName": "chat1",
+        "dataSourceId": "ds-1",
+        "model_id": "m",
+        "siz": "1",
+        "x" * 1_000_000: "v",
+    }
+    query = parse_query(
+        {**SMALLEST[operation], **HOST_KEYS, **{k: v for k, v in others.items() if k not in own}, **far}
+    )
+    assert query == parse_query(SMALLEST[operation])
+
+
+def test_the_host_keys_are_declared_once() -> None:
+    assert set(HOST_KEYS) == HOST_QUERY_KEYS
+
+
+def test_a_near_miss_with_a_blank_value_is_left_alone() -> None:
+    query = parse_query({**MINIMAL["chat"], "Temperature": " ", "trace_id": None})
+    assert query == parse_query(MINIMAL["chat"])
+
+
+def test_only_unknown_keys_are_examined_and_each_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    examined: list[tuple[str, str]] = []
+    monkeypatch.setattr(_spec, "near_miss", lambda key, operation: examined.append((key, operation)))
+    monkeypatch.setattr(_spec, "_near_misses", {})
+    every_field = {f.key: "" for fields in load_spec().operations.values() for f in fields}
+    query = {
+        **every_field,
+        **HOST_KEYS,
+        **MINIMAL["chat"],
+        "stop_sequence": "a",
+        "parameters": "",
+        "custom": "1",
+    }
+    for _ in range(3):
+        parse_query(query)
+    parse_query({**MINIMAL["completion"], "custom": "1"})
+    assert examined == [("custom", "chat"), ("custom", "completion")]
+
+
+def refusal(options: dict[str, Any]) -> str | None:
+    """The description of the query's refusal, or None when it is accepted."""
+    try:
+        parse_query(options)
+    except QueryError as err:
+        return err.description
+    return None
+
+
+def test_near_misses_are_looked_for_in_a_bounded_number_of_bounded_keys() -> None:
+    far = [(f"unrelated_key_{i}", "v") for i in range(100_000)]
+    chat, near = MINIMAL["chat"], "trace_id: not a field; did you mean traceId?"
+    # past MAX_NEAR_MISS_KEYS unknown keys, no more are examined
+    assert refusal({**chat, **dict(far[: MAX_NEAR_MISS_KEYS - 1]), "trace_id": "t"}) == near
+    assert refusal({**chat, **dict(far[:MAX_NEAR_MISS_KEYS]), "trace_id": "t"}) is None
+    # a key longer than MAX_NEAR_MISS_KEY_CHARS is not examined, even one that normalises to a field's
+    padded = "trace_id" + "_" * (MAX_NEAR_MISS_KEY_CHARS - len("trace_id"))
+    assert refusal({**chat, padded: "t"}) == f"{padded}: not a field; did you mean traceId?"
+    assert refusal({**chat, padded + "_": "t", "trace" + "_" * 1_000_000 + "id": "t", **dict(far)}) is None
+
+
+@pytest.mark.parametrize("definition", ["bodyParameters", "promptParameters"])
+def test_stop_in_free_form_parameters_is_the_stop_sequence_field_s_value(definition: str) -> None:
+    stop = OPERATIONS["definitions"][definition]["properties"]["stop"]
+    assert stop == {"if": {"type": "array"}, "then": {"$ref": "#/definitions/stopSequences"}}
+    assert value_schema_of(form_fields("chat")["stop_sequences"])["maxItems"] == 4
+
+
+@pytest.mark.parametrize(
+    ("operation", "key", "stop", "description"),
+    [
+        (
+            "prompt_completion",
+            "prompt_parameters",
+            list("abcde"),
+            "prompt_parameters.stop: must have at most 4 items",
+        ),
+        (
+            "prompt_render",
+            "prompt_parameters",
+            list("abcde"),
+            "prompt_parameters.stop: must have at most 4 items",
+        ),
+        ("completion", "other_parameters", list("abcde"), "other_parameters.stop: must have at most 4 items"),
+        ("completion", "other_parameters", [], "other_parameters.stop: must have at least 1 item"),
+        ("completion", "other_parameters", [5], "other_parameters.stop[0]: must be text"),
+        ("completion", "other_parameters", list("abcd"), None),
+        ("completion", "other_parameters", "END", None),
+        ("prompt_completion", "prompt_parameters", None, None),
+    ],
+)
+def test_stop_in_free_form_parameters(operation: str, key: str, stop: Any, description: str | None) -> None:
+    assert refusal({**SMALLEST[operation], key: json.dumps({"stop": stop})}) == description
 
 
 def test_validators_are_compiled_once() -> None:
