@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--profile", choices=("hosted", "gateway", "openai"), default="gateway")
     serve.add_argument("--prompts", metavar="FILE", help="prompt templates (JSON) added to the demo prompts")
     serve.add_argument(
+        "--models", metavar="FILE", help="models (JSON: id -> kind) added to the built-in ones"
+    )
+    serve.add_argument(
         "--api-key",
         dest="api_keys",
         action="append",
@@ -438,6 +441,7 @@ def cmd_serve(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             host=args.host,
             port=args.port,
             prompts=args.prompts,
+            models=args.models,
             api_keys=args.api_keys,
             latency_ms=args.latency_ms,
             rate_limit=args.rate_limit,
