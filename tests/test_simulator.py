@@ -1562,6 +1562,26 @@ def test_prompts_file_and_missing_variables(tmp_path: Path) -> None:
     assert demo.status_code == 200
 
 
+def test_a_prompt_template_needs_a_known_model_of_its_kind(tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps({
+        "pp-typo": {"model": "gpt-4o-mnii", "messages": [{"role": "user", "content": "Hi"}]},
+        "pp-chat-as-text": {"model": "gpt-4o-mini", "prompt": "Hi"},
+    }))  # fmt: skip
+    with Simulator(profile="gateway", prompts=prompts) as sim:
+        typo = post(sim, "/prompts/pp-typo/completions", {"variables": {}})
+        rendered = post(sim, "/prompts/pp-typo/render", {"variables": {}})
+        text = post(sim, "/prompts/pp-chat-as-text/completions", {"variables": {}})
+    message = "The model `gpt-4o-mnii` does not exist or you do not have access to it."
+    not_found = {"error": openai_error(message, None, "model_not_found"), "provider": "openai"}
+    assert (typo.status_code, typo.json()) == (404, not_found)
+    assert (rendered.status_code, rendered.json()) == (404, not_found)
+    assert (text.status_code, text.json()) == (
+        404,
+        {"error": openai_error(A_CHAT_MODEL, "model", None), "provider": "openai"},
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
