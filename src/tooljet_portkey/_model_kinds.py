@@ -60,6 +60,9 @@ NAME_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (COMPLETION, re.compile(r"^(?:gpt-3\.5-turbo-instruct|davinci-002|babbage-002|text-(?:davinci|ada)-)")),
 )
 
+# Any rule at all: one search tells most names (chat models) apart from the others at once.
+_ANY_RULE = re.compile("|".join(f"(?:{rule.pattern})" for _, rule in NAME_RULES))
+
 
 def _name(item: Mapping[str, Any]) -> str:
     """The name the rules read: Portkey's ``canonical_slug`` when given, else the id, its last part."""
@@ -76,10 +79,9 @@ def model_kind(item: Mapping[str, Any]) -> str:
     if isinstance(given, str) and given.lower() in TYPE_KINDS:
         return TYPE_KINDS[given.lower()]
     name = _name(item)
-    for kind, rule in NAME_RULES:
-        if rule.search(name):
-            return kind
-    return CHAT
+    if _ANY_RULE.search(name) is None:
+        return CHAT
+    return next(kind for kind, rule in NAME_RULES if rule.search(name))
 
 
 def offered_for(item: Mapping[str, Any], operation: str | None) -> bool:
