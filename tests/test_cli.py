@@ -154,6 +154,36 @@ def test_serve_accepts_only_the_given_api_keys() -> None:
     assert "pk-serve" not in out + err
 
 
+def test_serve_adds_the_models_of_a_file(tmp_path: Path) -> None:
+    models = tmp_path / "models.json"
+    models.write_text(json.dumps({"llama-3.1-8b-instant": {"kind": "chat", "owned_by": "groq"}}))
+    command = ["serve", "--port", "0", "--quiet", "--profile", "openai", "--models", str(models)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tooljet_portkey", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        listed = httpx.get(url + "/models", params={"provider": "groq"}).json()["data"]
+        hello = [{"role": "user", "content": "Hello"}]
+        added = httpx.post(
+            url + "/chat/completions", json={"model": "llama-3.1-8b-instant", "messages": hello}
+        )
+        unknown = httpx.post(url + "/chat/completions", json={"model": "llama-9", "messages": hello})
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert listed == [
+        {"id": "llama-3.1-8b-instant", "object": "model", "created": 1715367049, "owned_by": "groq"}
+    ]
+    assert (added.status_code, added.json()["model"]) == (200, "llama-3.1-8b-instant")
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "model_not_found")
+
+
 def test_serve_on_a_busy_port_is_one_line() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
