@@ -18,7 +18,7 @@ from typing import Any
 from ._answers import model_name
 from ._rules import provider_error, without_code
 
-__all__ = ["KINDS", "ModelCatalog", "SimModel", "model_name"]
+__all__ = ["KINDS", "ModelCatalog", "SimModel"]
 
 # What a model serves: chat (POST /chat/completions), completion (POST /completions), embedding
 # (POST /embeddings), image (POST /images/generations).
@@ -128,8 +128,10 @@ class ModelCatalog:
         return self._models.get(model_name(model))
 
     def check(self, model: str, route: str, provider: str | None) -> SimModel:
-        """The model a chat, completion or embeddings request names, when it serves ``route``; else
-        the provider's refusal (404 unknown or not of this endpoint; 403 for embeddings)."""
+        """The model a request to ``route`` names, when the simulator knows it; else OpenAI's 404. A
+        chat, completion or embeddings request also needs a model of that kind, else OpenAI's
+        refusal (404; 403 for embeddings); an images request's model is checked by its own rules
+        (``images_response``), which name the image models."""
         found = self.find(model)
         if found is None:
             message = f"The model `{model_name(model)}` does not exist or you do not have access to it."
