@@ -155,6 +155,36 @@ def test_serve_accepts_only_the_given_api_keys() -> None:
     assert "pk-serve" not in out + err
 
 
+def test_serve_adds_the_models_of_a_file(tmp_path: Path) -> None:
+    models = tmp_path / "models.json"
+    models.write_text(json.dumps({"llama-3.1-8b-instant": {"kind": "chat", "owned_by": "groq"}}))
+    command = ["serve", "--port", "0", "--quiet", "--profile", "openai", "--models", str(models)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tooljet_portkey", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        listed = httpx.get(url + "/models", params={"provider": "groq"}).json()["data"]
+        hello = [{"role": "user", "content": "Hello"}]
+        added = httpx.post(
+            url + "/chat/completions", json={"model": "llama-3.1-8b-instant", "messages": hello}
+        )
+        unknown = httpx.post(url + "/chat/completions", json={"model": "llama-9", "messages": hello})
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert listed == [
+        {"id": "llama-3.1-8b-instant", "object": "model", "created": 1715367049, "owned_by": "groq"}
+    ]
+    assert (added.status_code, added.json()["model"]) == (200, "llama-3.1-8b-instant")
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "model_not_found")
+
+
 def test_serve_on_a_busy_port_is_one_line() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -377,12 +407,17 @@ ERRORS = [
     ([*CHAT, "--fault", "drop", "--max-retries", "0"], 1, ("tooljet-portkey: Could not reach Portkey: ",)),
     (["run", "prompt_completion", "--set", "promptId=pp-unknown"], 1,
      "tooljet-portkey: Query could not be completed: Prompt pp-unknown not found" + BY_SIMULATOR),
-    (["run", "chat", "--set", "model=m", "--set", f"messages={MESSAGES}", "--stream", "--raw",
+    (["run", "chat", "--set", "model=gpt-4o-mini", "--set", f"messages={MESSAGES}", "--stream", "--raw",
       "--fault", "drop-after=0"], 1,
      ("tooljet-portkey: Query could not be completed: The connection was lost after 0 chunks: ",)),
     (["run", "chat", "--options", "/nonexistent/query.json"], 1,
      "tooljet-portkey: cannot read /nonexistent/query.json: No such file or directory"),
     (["run", "chat", "--options", "-"], 1, "tooljet-portkey: - must hold a JSON object of query options"),
+    (["run", "chat", "--set", "model=gpt-4o-mnii", "--set", f"messages={MESSAGES}"], 1,
+     "tooljet-portkey: Query could not be completed: "
+     "The model `gpt-4o-mnii` does not exist or you do not have access to it." + BY_SIMULATOR),
+    (["serve", "--port", "0", "--models", "/nonexistent/models.json"], 1,
+     "tooljet-portkey serve: cannot read models file /nonexistent/models.json: No such file or directory"),
     (["serve", "--port", "0", "--prompts", "/nonexistent/prompts.json"], 1,
      "tooljet-portkey serve: cannot read prompts file /nonexistent/prompts.json: No such file or directory"),
     (["serve", "--port", "0", "--profile", "cloud"], 2,

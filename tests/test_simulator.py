@@ -28,11 +28,35 @@ CHAT = {"model": "gpt-4o-mini", "messages": HELLO}
 ROUTE = {"x-portkey-provider": "openai"}
 KEY = {"x-portkey-api-key": "pk-test"}
 HTTP = httpx.Client(timeout=30)  # one client (creating one per request costs more than the request)
+BUILT_IN_MODELS = [
+    "gpt-4o-mini",
+    "gpt-4o",
+    "o4-mini",
+    "gpt-5-mini",
+    "gpt-3.5-turbo-instruct",
+    "text-embedding-3-small",
+    "text-embedding-3-large",
+    "text-embedding-ada-002",
+    "dall-e-2",
+    "dall-e-3",
+    "gpt-image-1",
+]
+# The models these tests name beyond the simulator's own (which refuses a model it does not know):
+# other providers' models, and reasoning models the max_tokens rule knows by name.
+MORE_MODELS: dict[str, Any] = {
+    "claude": {"kind": "chat", "owned_by": "anthropic"},
+    "mistral-small": {"kind": "chat", "owned_by": "mistral"},
+    "nomic-embed-text": "embedding",
+    **dict.fromkeys(
+        ["o1", "o1-mini", "o3", "o3-mini", "o4-mini-2025-04-16", "gpt-5", "gpt-5-nano", "o10", "gpt-4.1"],
+        "chat",
+    ),
+}
 
 
 @pytest.fixture(scope="module")
 def sims() -> Iterator[dict[str, Simulator]]:
-    started = {p: Simulator(profile=p).start() for p in ("hosted", "gateway", "openai")}
+    started = {p: Simulator(profile=p, models=MORE_MODELS).start() for p in ("hosted", "gateway", "openai")}
     yield started
     for sim in started.values():
         sim.stop()
@@ -195,7 +219,7 @@ RULES = [
                 "message": "Invalid URL (POST /v1/prompts/pp-demo/completions)",
                 "type": "invalid_request_error",
                 "param": None,
-                "code": "model_not_found",
+                "code": None,
             }
         },
     ),
@@ -219,7 +243,7 @@ RULES = [
         "openai",
         "/chat/completions",
         {},
-        {"model": "m", "messages": []},
+        {"model": "gpt-4o-mini", "messages": []},
         400,
         {
             "error": {
@@ -264,6 +288,210 @@ def test_rules_and_error_shapes(
     assert (response.status_code, response.json()) == (status, expected)
 
 
+# -- models: unknown, of the wrong kind, added -------------------------------------------------------
+
+NOT_A_CHAT_MODEL = (
+    "This is not a chat model and thus not supported in the v1/chat/completions endpoint. "
+    "Did you mean to use v1/completions?"
+)
+A_CHAT_MODEL = (
+    "This is a chat model and not supported in the v1/completions endpoint. "
+    "Did you mean to use v1/chat/completions?"
+)
+NOT_A_COMPLETION_MODEL = (
+    "This is not a completion model and thus not supported in the v1/completions endpoint (simulated)."
+)
+IMAGE_MODELS_NOTE = "the simulator's image models are dall-e-2, dall-e-3 or gpt-image-1 (simulated)."
+
+
+def request_for(path: str, model: str) -> dict[str, Any]:
+    """A body the endpoint would answer, but for its model."""
+    return {
+        "/chat/completions": {"model": model, "messages": HELLO},
+        "/completions": {"model": model, "prompt": "Once"},
+        "/embeddings": {"model": model, "input": "x"},
+        "/images/generations": {"model": model, "prompt": "a cat"},
+    }[path]
+
+
+def openai_error(message: str, param: str | None, code: str | None) -> dict[str, Any]:
+    return {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+
+
+@pytest.mark.parametrize("path", ["/chat/completions", "/completions", "/embeddings", "/images/generations"])
+@pytest.mark.parametrize(
+    ("profile", "headers", "model", "provider"),
+    [
+        ("hosted", {**KEY, **ROUTE}, "gpt-4o-mnii", "openai"),
+        ("hosted", KEY, "@openai-prod/gpt-4o-mnii", "openai-prod"),
+        ("gateway", {"x-portkey-provider": "anthropic"}, "claude-9", "anthropic"),
+        ("openai", {}, "gpt-4o-mnii", None),
+    ],
+)
+def test_an_unknown_model_is_not_found(
+    sims: dict[str, Simulator], path: str, profile: str, headers: dict[str, str], model: str, provider: Any
+) -> None:
+    response = post(sims[profile], path, request_for(path, model), headers)
+    shown = model.rsplit("/", 1)[-1]  # Portkey sends the provider the model without its @slug/
+    message = f"The model `{shown}` does not exist or you do not have access to it."
+    expected: dict[str, Any] = {"error": openai_error(message, None, "model_not_found")}
+    if provider is not None:
+        expected["provider"] = provider
+    assert (response.status_code, response.json()) == (404, expected)
+
+
+@pytest.mark.parametrize(
+    ("path", "model", "status", "error"),
+    [
+        ("/chat/completions", "gpt-3.5-turbo-instruct", 404, openai_error(NOT_A_CHAT_MODEL, "model", None)),
+        ("/chat/completions", "dall-e-3", 404, openai_error(NOT_A_CHAT_MODEL, "model", None)),
+        ("/chat/completions", "text-embedding-3-small", 404, openai_error(NOT_A_CHAT_MODEL, "model", None)),
+        ("/completions", "gpt-4o-mini", 404, openai_error(A_CHAT_MODEL, "model", None)),
+        ("/completions", "@openai-prod/o4-mini", 404, openai_error(A_CHAT_MODEL, "model", None)),
+        ("/completions", "text-embedding-3-small", 404, openai_error(NOT_A_COMPLETION_MODEL, "model", None)),
+        ("/completions", "gpt-image-1", 404, openai_error(NOT_A_COMPLETION_MODEL, "model", None)),
+        ("/embeddings", "gpt-4o-mini", 403,
+         openai_error("You are not allowed to generate embeddings from this model", None, None)),
+        ("/embeddings", "dall-e-2", 403,
+         openai_error("You are not allowed to generate embeddings from this model", None, None)),
+        ("/images/generations", "gpt-4o", 400,
+         openai_error(f"Invalid 'model': gpt-4o does not make images; {IMAGE_MODELS_NOTE}", "model", None)),
+        ("/images/generations", "text-embedding-3-large", 400, openai_error(
+            f"Invalid 'model': text-embedding-3-large does not make images; {IMAGE_MODELS_NOTE}",
+            "model",
+            None,
+        )),
+    ],
+)  # fmt: skip
+def test_a_model_of_another_kind_is_refused_as_openai_refuses_it(
+    hosted: Simulator, path: str, model: str, status: int, error: dict[str, Any]
+) -> None:
+    response = post(hosted, path, request_for(path, model), {**KEY, **ROUTE})
+    assert (response.status_code, response.json()) == (status, {"error": error, "provider": "openai"})
+
+
+@pytest.mark.parametrize(
+    ("path", "model"),
+    [
+        ("/chat/completions", "@openai-prod/gpt-4o-mini"),
+        ("/chat/completions", "gpt-5-mini"),
+        ("/completions", "gpt-3.5-turbo-instruct"),
+        ("/completions", "@openai-prod/gpt-3.5-turbo-instruct"),
+        ("/embeddings", "@openai-prod/text-embedding-3-small"),
+        ("/images/generations", "@openai-prod/dall-e-3"),
+    ],
+)
+def test_each_kind_is_served_at_its_endpoint(hosted: Simulator, path: str, model: str) -> None:
+    response = post(hosted, path, request_for(path, model), {**KEY, **ROUTE})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("profile", "method", "path", "expected"),
+    [
+        ("hosted", "POST", "/chat/completions", {"message": "Not Found", "ok": False}),
+        ("gateway", "POST", "/embeddings", {"message": "Not Found", "ok": False}),
+        ("gateway", "GET", "/models", {"message": "Not Found", "ok": False}),
+        ("gateway", "POST", "/v2/chat/completions", {"message": "Not Found", "ok": False}),
+        ("openai", "POST", "/chat/completions",
+         {"error": openai_error("Invalid URL (POST /chat/completions)", None, None)}),
+        ("openai", "GET", "/models", {"error": openai_error("Invalid URL (GET /models)", None, None)}),
+    ],
+)  # fmt: skip
+def test_paths_outside_v1_are_not_found(
+    sims: dict[str, Simulator], profile: str, method: str, path: str, expected: dict[str, Any]
+) -> None:
+    """A gateway URL missing its /v1 (http://host:8787 instead of http://host:8787/v1) finds nothing."""
+    sim = sims[profile]
+    root = sim.url.removesuffix("/v1")
+    body = None if method == "GET" else request_for(path.removeprefix("/v2"), "gpt-4o-mini")
+    response = HTTP.request(method, root + path, json=body, headers={**KEY, **ROUTE})
+    assert (response.status_code, response.json()) == (404, expected)
+
+
+def test_added_models_are_listed_and_served(tmp_path: Path) -> None:
+    path = tmp_path / "models.json"
+    path.write_text(json.dumps({
+        "llama-3.1-8b": {"kind": "chat", "owned_by": "groq"},
+        "babbage-002": "completion",
+        "embed-small": "embedding",
+        "flux-pro": {"kind": "image", "owned_by": "fal"},
+        "gpt-4o": "completion",  # the same id replaces the built-in model, in its place
+    }))  # fmt: skip
+    with Simulator(profile="gateway", models=path) as sim:
+        listed = HTTP.get(sim.url + "/models").json()["data"]
+        answered = {
+            (route, model): post(sim, route, request_for(route, model), ROUTE).status_code
+            for route, model in [
+                ("/chat/completions", "@groq-main/llama-3.1-8b"),
+                ("/completions", "babbage-002"),
+                ("/completions", "gpt-4o"),
+                ("/chat/completions", "gpt-4o"),
+                ("/embeddings", "embed-small"),
+                ("/images/generations", "flux-pro"),
+            ]
+        }
+        image = post(
+            sim, "/images/generations", {"model": "flux-pro", "prompt": "x", "size": "1792x1024"}, ROUTE
+        )
+    assert [(m["id"], m["owned_by"]) for m in listed] == [
+        *((m, "openai") for m in BUILT_IN_MODELS),
+        ("llama-3.1-8b", "groq"),
+        ("babbage-002", "openai"),
+        ("embed-small", "openai"),
+        ("flux-pro", "fal"),
+    ]
+    assert answered == {
+        ("/chat/completions", "@groq-main/llama-3.1-8b"): 200,
+        ("/completions", "babbage-002"): 200,
+        ("/completions", "gpt-4o"): 200,
+        ("/chat/completions", "gpt-4o"): 404,
+        ("/embeddings", "embed-small"): 200,
+        ("/images/generations", "flux-pro"): 200,
+    }
+    # an image model the simulator has no rules for takes dall-e-2's
+    assert (image.status_code, image.json()["error"]["message"]) == (
+        400,
+        "Invalid 'size': flux-pro takes 256x256, 512x512 or 1024x1024 (simulated).",
+    )
+
+
+KIND_RULE = "model m: kind must be one of chat, completion, embedding, image"
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        ({"m": "speech"}, f"{KIND_RULE}, not 'speech'"),
+        ({"m": {"owned_by": "x"}}, f"{KIND_RULE}, not None"),
+        ({"m": {"kind": "chat", "vision": True}}, "model m: unknown field vision (kind, owned_by)"),
+        ({"m": {"kind": "chat", "owned_by": ""}}, "model m: owned_by must be non-empty text"),
+        ({"m": 3}, "model m: give its kind, or an object with kind and owned_by"),
+        ({"@openai-prod/m": "chat"},
+         "model @openai-prod/m: give the id without a Model Catalog @slug/ prefix"),
+        ({" m": "chat"}, "a model id must be non-empty text without surrounding spaces"),
+        ("/nonexistent/models.json",
+         "cannot read models file /nonexistent/models.json: No such file or directory"),
+    ],
+)  # fmt: skip
+def test_bad_models_are_refused_at_start(models: Any, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        Simulator(models=models)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("{", "is not valid JSON: "), ("[]", "must hold a JSON object of model id -> kind")],
+)
+def test_bad_models_file(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "models.json"
+    path.write_text(content)
+    with pytest.raises(ValueError) as caught:
+        Simulator(models=path)
+    assert str(caught.value).startswith(f"models file {path} {message}")
+
+
 ALLOWED = [
     # (profile, headers, model): requests each profile lets through
     ("hosted", {**KEY, **ROUTE}, "gpt-4o-mini"),
@@ -299,7 +527,11 @@ def test_prompt_completions_need_no_routing(gateway: Simulator) -> None:
     [
         ({"x-portkey-provider": "@openai-prod"}, "gpt-4o-mini", "openai-prod"),
         ({"x-portkey-provider": "anthropic"}, "claude", "anthropic"),
-        ({"x-portkey-config": '{"targets": [{"provider": "groq"}, {"provider": "openai"}]}'}, "m", "groq"),
+        (
+            {"x-portkey-config": '{"targets": [{"provider": "groq"}, {"provider": "openai"}]}'},
+            "gpt-4o",
+            "groq",
+        ),
         ({}, "@mistral-main/mistral-small", "mistral-main"),
     ],
 )
@@ -353,19 +585,7 @@ def test_models(hosted: Simulator) -> None:
     response = HTTP.get(hosted.url + "/models", headers=KEY)
     ids = [m["id"] for m in response.json()["data"]]
     assert response.json()["object"] == "list"
-    assert ids == [
-        "gpt-4o-mini",
-        "gpt-4o",
-        "o4-mini",
-        "gpt-5-mini",
-        "gpt-3.5-turbo-instruct",
-        "text-embedding-3-small",
-        "text-embedding-3-large",
-        "text-embedding-ada-002",
-        "dall-e-2",
-        "dall-e-3",
-        "gpt-image-1",
-    ]
+    assert ids == [*BUILT_IN_MODELS, *MORE_MODELS]  # the models added come after the simulator's own
 
 
 @pytest.mark.parametrize(
@@ -787,10 +1007,9 @@ def test_embeddings_are_deterministic(openai: Simulator) -> None:
 
 
 def test_embedding_base64(openai: Simulator) -> None:
-    plain = post(openai, "/embeddings", {"model": "m", "input": "x", "dimensions": 8}).json()["data"][0]
-    packed = post(
-        openai, "/embeddings", {"model": "m", "input": "x", "dimensions": 8, "encoding_format": "base64"}
-    ).json()["data"][0]
+    body = {"model": "text-embedding-3-small", "input": "x", "dimensions": 8}
+    plain = post(openai, "/embeddings", body).json()["data"][0]
+    packed = post(openai, "/embeddings", {**body, "encoding_format": "base64"}).json()["data"][0]
     decoded = struct.unpack("<8f", base64.b64decode(packed["embedding"]))
     assert decoded == pytest.approx(plain["embedding"], rel=1e-6)
 
@@ -1343,6 +1562,26 @@ def test_prompts_file_and_missing_variables(tmp_path: Path) -> None:
     assert demo.status_code == 200
 
 
+def test_a_prompt_template_needs_a_known_model_of_its_kind(tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps({
+        "pp-typo": {"model": "gpt-4o-mnii", "messages": [{"role": "user", "content": "Hi"}]},
+        "pp-chat-as-text": {"model": "gpt-4o-mini", "prompt": "Hi"},
+    }))  # fmt: skip
+    with Simulator(profile="gateway", prompts=prompts) as sim:
+        typo = post(sim, "/prompts/pp-typo/completions", {"variables": {}})
+        rendered = post(sim, "/prompts/pp-typo/render", {"variables": {}})
+        text = post(sim, "/prompts/pp-chat-as-text/completions", {"variables": {}})
+    message = "The model `gpt-4o-mnii` does not exist or you do not have access to it."
+    not_found = {"error": openai_error(message, None, "model_not_found"), "provider": "openai"}
+    assert (typo.status_code, typo.json()) == (404, not_found)
+    assert (rendered.status_code, rendered.json()) == (404, not_found)
+    assert (text.status_code, text.json()) == (
+        404,
+        {"error": openai_error(A_CHAT_MODEL, "model", None), "provider": "openai"},
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -1396,9 +1635,10 @@ def test_injected_status_with_retry_after(gateway: Simulator) -> None:
 def test_faults_match_their_path_and_carry_a_body(gateway: Simulator) -> None:
     gateway.inject(path="/embeddings", status=500, body={"status": "failure", "message": "boom"})
     assert post(gateway, "/chat/completions", CHAT, ROUTE).status_code == 200
-    failed = post(gateway, "/embeddings", {"model": "m", "input": "x"}, ROUTE)
+    embed = {"model": "text-embedding-3-small", "input": "x"}
+    failed = post(gateway, "/embeddings", embed, ROUTE)
     assert (failed.status_code, failed.json()) == (500, {"status": "failure", "message": "boom"})
-    assert post(gateway, "/embeddings", {"model": "m", "input": "x"}, ROUTE).status_code == 200
+    assert post(gateway, "/embeddings", embed, ROUTE).status_code == 200
 
 
 def test_prompt_path_patterns_and_forever_faults(gateway: Simulator) -> None:
@@ -1608,7 +1848,9 @@ def test_query_service_retries_an_injected_503(hosted: Simulator, no_sleep: list
     hosted.inject(status=503, retry_after="1")
     source = {"apiKey": SECRET, "provider": "openai", "gatewayUrl": hosted.url, "maxRetries": "2"}
     with QueryService() as service:
-        result = service.run(source, {"operation": "chat", "model": "m", "messages": json.dumps(HELLO)})
+        result = service.run(
+            source, {"operation": "chat", "model": "gpt-4o-mini", "messages": json.dumps(HELLO)}
+        )
     assert result["metadata"]["retries"] == 1
     assert no_sleep == [1.0]
     assert len(hosted.requests) == 2
@@ -1658,7 +1900,7 @@ def test_query_service_maps_injected_errors(
 def test_query_service_reports_a_dropped_stream(hosted: Simulator) -> None:
     hosted.inject(status=None, drop_after=2)
     source = {"apiKey": SECRET, "provider": "openai", "gatewayUrl": hosted.url, "maxRetries": "0"}
-    query = {"operation": "chat", "model": "m", "messages": json.dumps(HELLO), "stream": "true"}
+    query = {"operation": "chat", "model": "gpt-4o-mini", "messages": json.dumps(HELLO), "stream": "true"}
     with QueryService() as service, pytest.raises(QueryError) as caught:
         service.run(source, query)
     assert caught.value.data["errorType"] in ("connection_error", "stream_truncated")
@@ -1773,7 +2015,9 @@ def test_retry_attempt_count_reaches_the_query_result(hosted: Simulator) -> None
         "config": '{"provider": "openai", "retry": {"attempts": 3}}',
     }
     with QueryService() as service:
-        result = service.run(source, {"operation": "chat", "model": "m", "messages": json.dumps(HELLO)})
+        result = service.run(
+            source, {"operation": "chat", "model": "gpt-4o-mini", "messages": json.dumps(HELLO)}
+        )
     assert (result["metadata"]["retryAttemptCount"], result["metadata"]["retries"]) == (2, 0)
 
 

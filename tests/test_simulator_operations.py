@@ -21,9 +21,10 @@ from tooljet_portkey.simulator import Simulator
 ROUTE = {"x-portkey-provider": "openai"}
 SECRET = "pk-live-operations-0001"
 HTTP = httpx.Client(timeout=30)
-CHAT_MODELS = ["gpt-4o-mini", "gpt-4o", "o4-mini", "gpt-5-mini", "gpt-3.5-turbo-instruct", "dall-e-2",
-               "dall-e-3", "gpt-image-1"]  # fmt: skip
+CHAT_MODELS = ["gpt-4o-mini", "gpt-4o", "o4-mini", "gpt-5-mini"]
 EMBEDDING_MODELS = ["text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"]
+IMAGE_MODELS = ["dall-e-2", "dall-e-3", "gpt-image-1"]
+ALL_MODELS = [*CHAT_MODELS, "gpt-3.5-turbo-instruct", *EMBEDDING_MODELS, *IMAGE_MODELS]
 
 
 @pytest.fixture(scope="module")
@@ -198,12 +199,12 @@ def test_images_need_routing_and_unknown_image_names_are_404(gateway: Simulator)
 @pytest.mark.parametrize(
     ("query", "ids"),
     [
-        ("", [*CHAT_MODELS[:5], *EMBEDDING_MODELS, *CHAT_MODELS[5:]]),
+        ("", ALL_MODELS),
         ("?limit=2", ["gpt-4o-mini", "gpt-4o"]),
         ("?offset=9&limit=5", ["dall-e-3", "gpt-image-1"]),
         ("?provider=OpenAI&offset=10", ["gpt-image-1"]),
         ("?provider=anthropic", []),
-        ("?provider=@openai", [*CHAT_MODELS[:5], *EMBEDDING_MODELS, *CHAT_MODELS[5:]]),
+        ("?provider=@openai", ALL_MODELS),
     ],
 )
 def test_the_model_list_filters_by_provider_and_pages(hosted: Simulator, query: str, ids: list[str]) -> None:
@@ -401,9 +402,11 @@ def test_an_image_refusal_is_a_query_error_with_the_providers_words(hosted: Simu
     ("args", "ids"),
     [
         ({"operation": "chat"}, CHAT_MODELS),
-        ({"operation": "image_generation"}, CHAT_MODELS),
+        ({"operation": "completion"}, ["gpt-3.5-turbo-instruct"]),
+        ({"operation": "image_generation"}, IMAGE_MODELS),
         ({"operation": "create_embedding"}, EMBEDDING_MODELS),
-        (None, [*CHAT_MODELS[:5], *EMBEDDING_MODELS, *CHAT_MODELS[5:]]),
+        ({"operation": "list_models"}, ALL_MODELS),  # an operation without a model field: every model
+        (None, ALL_MODELS),
     ],
 )
 @pytest.mark.parametrize("flavour", ["sync", "async"])

@@ -78,6 +78,8 @@ MAX_QUOTED_CHUNK_CHARS = 200
 MAX_QUOTED_ENCODING_CHARS = 40
 # An invalid_output error carries the start of the raw answer, enough to see what went wrong.
 MAX_ECHOED_OUTPUT = 2000
+# The model dropdown's choices (invoke_method("listModels")): a longer list is cut, with a warning.
+MAX_MODEL_CHOICES = 10_000
 
 # ---------------------------------------------------------------------------------------------------
 # Guard rails for what a host hands us

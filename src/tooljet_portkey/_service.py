@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from . import _logs
 from ._client import AsyncPortkeyClient, PortkeyClient
-from ._constants import CONNECTION_TEST_TIMEOUT_SECONDS
+from ._constants import CONNECTION_TEST_TIMEOUT_SECONDS, MAX_MODEL_CHOICES
 from ._errors import (
     QUERY_FAILED_TITLE,
     APIConnectionError,
@@ -30,8 +30,9 @@ from ._errors import (
     QueryError,
     ResponseTooLargeError,
 )
+from ._model_kinds import offered_for
 from ._options import ConnectionSettings, Query, parse_connection, parse_query
-from ._output import answer_metadata, model_ids, shape_answer
+from ._output import answer_metadata, shape_answer
 from ._pool import ClientPool, Lease
 from ._requests import PortkeyRequest, build_request
 from ._responses import PortkeyResponse, StreamAssembler, header_int, response_metadata
@@ -391,7 +392,10 @@ async def _aclose_quietly(clients: Sequence[AsyncPortkeyClient]) -> None:
 LIST_MODELS = "listModels"
 METHODS = (LIST_MODELS,)
 INVALID_METHOD = "Invalid method"
-EMBEDDING_OPERATION = "create_embedding"
+CUT_MODEL_LIST = (
+    f"Portkey listed more than {MAX_MODEL_CHOICES:,} models: the first {MAX_MODEL_CHOICES:,} are offered; "
+    "type the name of another one"
+)
 _SHOWN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
@@ -420,24 +424,30 @@ def method_operation(method_name: Any, args: Any) -> str | None:
     return operation
 
 
-def model_choices(ids: Sequence[str], operation: str | None) -> list[dict[str, str]]:
-    """A dynamic-selector's choices: each model id once, in Portkey's order. Portkey's list carries no
-    model type, so models are told apart by name: ids containing ``embed`` are offered for
-    create_embedding, the others for every other operation, and all of them without an operation."""
+def model_choices(data: Any, operation: str | None) -> tuple[list[dict[str, str]], bool]:
+    """A dynamic-selector's choices from a ``GET /models`` answer, and whether the list was cut: each
+    model id once, in Portkey's order, only the models of the operation's kind (``_model_kinds``; all
+    of them without an operation), at most MAX_MODEL_CHOICES. The answer is read item by item and
+    nothing is made past the cap, so a list of a million models costs no more choices than the cap."""
+    items = data.get("data") if isinstance(data, Mapping) else None
     seen: set[str] = set()
-    choices = []
-    for model in ids:
-        if model in seen:
+    choices: list[dict[str, str]] = []
+    for item in items if isinstance(items, list) else ():
+        model = item.get("id") if isinstance(item, Mapping) else None
+        if not isinstance(model, str) or model in seen or not offered_for(item, operation):
             continue
+        if len(choices) == MAX_MODEL_CHOICES:
+            return choices, True
         seen.add(model)
-        if operation is not None and ("embed" in model.lower()) != (operation == EMBEDDING_OPERATION):
-            continue
         choices.append({"value": model, "label": model})
-    return choices
+    return choices, False
 
 
 def _listed(response: PortkeyResponse, operation: str | None) -> dict[str, Any]:
-    return {"status": "ok", "data": model_choices(model_ids(response.data) or [], operation)}
+    choices, cut = model_choices(response.data, operation)
+    if not cut:
+        return {"status": "ok", "data": choices}
+    return {"status": "ok", "data": choices, "metadata": {"warning": CUT_MODEL_LIST}}
 
 
 class QueryService(_ServiceBase[PortkeyClient]):
@@ -554,7 +564,8 @@ class QueryService(_ServiceBase[PortkeyClient]):
     def invoke_method(self, method_name: str, source_options: Any, args: Any = None) -> dict[str, Any]:
         """ToolJet's invokeMethod, what fills a ``dynamic-selector``. ``listModels`` answers
         ``{status: ok, data: [{value, label}, ...]}``: the models Portkey lists for this connection,
-        those for ``args["operation"]`` (see ``model_choices``). Failures are QueryError."""
+        those for ``args["operation"]`` (see ``model_choices``), with ``metadata.warning`` when the
+        list was cut. Failures are QueryError."""
         settings, request, operation = self._validate_and_build_method(method_name, source_options, args)
         with query_errors(settings, request):
             lease = self._lease(settings, None, None)

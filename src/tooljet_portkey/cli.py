@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--profile", choices=("hosted", "gateway", "openai"), default="gateway")
     serve.add_argument("--prompts", metavar="FILE", help="prompt templates (JSON) added to the demo prompts")
     serve.add_argument(
+        "--models", metavar="FILE", help="models (JSON: id -> kind) added to the built-in ones"
+    )
+    serve.add_argument(
         "--api-key",
         dest="api_keys",
         action="append",
@@ -486,7 +489,8 @@ def cmd_serve(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             profile=args.profile,
             host=args.host,
             port=args.port,
-            prompts=_prompts(args.prompts),
+            prompts=_json_file("prompts", args.prompts),
+            models=_json_file("models", args.models),
             api_keys=args.api_keys,
             latency_ms=args.latency_ms,
             rate_limit=args.rate_limit,
@@ -523,23 +527,24 @@ def cmd_serve(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     return 0
 
 
-def _prompts(path: str | None) -> Any:
-    """The --prompts file, read within the command line's bound and parsed here (the simulator, given a
-    path, would read it whole); the simulator checks what it holds."""
+def _json_file(name: str, path: str | None) -> Any:
+    """The --prompts or --models file, read within the command line's bound and parsed here (the
+    simulator, given a path, would read it whole); the simulator checks what it holds."""
     if path is None:
         return None
     try:
         doc = json.loads(read_text(path))
     except OSError as error:
-        raise CommandError(f"{PROG} serve: cannot read prompts file {path}: {error.strerror}") from None
+        raise CommandError(f"{PROG} serve: cannot read {name} file {path}: {error.strerror}") from None
     except FileTooLong as error:
-        raise CommandError(f"{PROG} serve: --prompts {error}") from None
+        raise CommandError(f"{PROG} serve: --{name} {error}") from None
     except UnicodeDecodeError:
-        raise CommandError(f"{PROG} serve: prompts file {path} is not UTF-8 text") from None
+        raise CommandError(f"{PROG} serve: {name} file {path} is not UTF-8 text") from None
     except ValueError as error:
-        raise CommandError(f"{PROG} serve: prompts file {path} is not valid JSON: {error}") from None
+        raise CommandError(f"{PROG} serve: {name} file {path} is not valid JSON: {error}") from None
     if not isinstance(doc, dict):
-        raise CommandError(f"{PROG} serve: a prompts file must hold a JSON object of prompt id -> prompt")
+        what = "prompt id -> prompt" if name == "prompts" else "model id -> kind"
+        raise CommandError(f"{PROG} serve: a {name} file must hold a JSON object of {what}")
     return doc
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -27,6 +28,8 @@ from tooljet_portkey import (
     QueryError,
     QueryService,
 )
+from tooljet_portkey._constants import MAX_MODEL_CHOICES
+from tooljet_portkey._service import model_choices
 
 pytestmark = [pytest.mark.respx(base_url=BASE_URL), pytest.mark.usefixtures("no_retry_sleep")]
 
@@ -534,45 +537,134 @@ def test_a_provider_error_is_the_query_error_with_portkeys_words(
 # invoke_method: the model dropdown
 
 
-CHAT_CHOICES = [
-    {"value": "@openai-prod/gpt-4o-mini", "label": "@openai-prod/gpt-4o-mini"},
-    {"value": "dall-e-3", "label": "dall-e-3"},
-]
-EMBEDDING_CHOICES = [
-    {"value": "text-embedding-3-small", "label": "text-embedding-3-small"},
-    {"value": "@openai-prod/text-embedding-3-large", "label": "@openai-prod/text-embedding-3-large"},
-    {"value": "Cohere-Embed-v3", "label": "Cohere-Embed-v3"},
-]
+# One model of every kind, as lists write them: Portkey's (Model Catalog ids, canonical_slug), OpenAI's,
+# and a provider's list that gives each model's type.
+DROPDOWN_MODELS = {
+    "object": "list",
+    "data": [
+        {"id": "@openai-prod/gpt-4o-mini", "slug": "gpt-4o-mini", "canonical_slug": "gpt-4o-mini",
+         "object": "model"},
+        {"id": "text-embedding-3-small", "object": "model", "created": 1, "owned_by": "openai"},
+        {"id": "dall-e-3", "object": "model", "created": 1, "owned_by": "openai"},
+        {"id": "@openai-prod/gpt-3.5-turbo-instruct", "object": "model"},
+        {"id": "@openai-prod/gpt-4o-mini", "object": "model"},  # listed twice
+        {"object": "model"},  # no id: left out
+        {"id": 7, "object": "model"},  # not text: left out
+        "gpt-4o",  # not an object: left out
+        {"id": "Cohere-Embed-v3", "object": "model"},
+        {"id": "tts-1-hd", "object": "model"},
+        {"id": "gpt-4o-mini-tts", "object": "model"},
+        {"id": "whisper-1", "object": "model"},
+        {"id": "gpt-4o-transcribe", "object": "model"},
+        {"id": "omni-moderation-latest", "object": "model"},
+        {"id": "gpt-4o-realtime-preview", "object": "model"},
+        {"id": "@openai-prod/gpt-image-1", "object": "model"},
+        {"id": "meta-llama/Llama-3.3-70B-Instruct-Turbo", "object": "model", "type": "chat"},
+        {"id": "mistralai/Mixtral-8x7B-v0.1", "object": "model", "type": "language"},
+        {"id": "BAAI/bge-large-en-v1.5", "object": "model", "type": "embedding"},
+        {"id": "black-forest-labs/FLUX.1-schnell", "object": "model", "type": "image"},
+        {"id": "Salesforce/Llama-Rank-V1", "object": "model", "type": "rerank"},
+        {"id": "my-own-model", "object": "model", "type": "something-new"},  # an unknown type: by name
+    ],
+}  # fmt: skip
+CHOICES = {
+    "chat": ["@openai-prod/gpt-4o-mini", "meta-llama/Llama-3.3-70B-Instruct-Turbo", "my-own-model"],
+    "completion": ["@openai-prod/gpt-3.5-turbo-instruct", "mistralai/Mixtral-8x7B-v0.1"],
+    "create_embedding": ["text-embedding-3-small", "Cohere-Embed-v3", "BAAI/bge-large-en-v1.5"],
+    "image_generation": ["dall-e-3", "@openai-prod/gpt-image-1", "black-forest-labs/FLUX.1-schnell"],
+}
+EVERY_ID = [
+    "@openai-prod/gpt-4o-mini", "text-embedding-3-small", "dall-e-3", "@openai-prod/gpt-3.5-turbo-instruct",
+    "Cohere-Embed-v3", "tts-1-hd", "gpt-4o-mini-tts", "whisper-1", "gpt-4o-transcribe", "omni-moderation-latest",
+    "gpt-4o-realtime-preview", "@openai-prod/gpt-image-1", "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+    "mistralai/Mixtral-8x7B-v0.1", "BAAI/bge-large-en-v1.5", "black-forest-labs/FLUX.1-schnell",
+    "Salesforce/Llama-Rank-V1", "my-own-model",
+]  # fmt: skip
+
+
+def choices_of(ids: list[str]) -> list[dict[str, str]]:
+    return [{"value": model, "label": model} for model in ids]
 
 
 @pytest.mark.parametrize(
-    ("args", "choices"),
+    ("args", "ids"),
     [
-        ({"operation": "chat"}, CHAT_CHOICES),
-        ({"operation": "image_generation"}, CHAT_CHOICES),
-        ({"operation": "create_embedding"}, EMBEDDING_CHOICES),
-        (None, [CHAT_CHOICES[0], EMBEDDING_CHOICES[0], CHAT_CHOICES[1], *EMBEDDING_CHOICES[1:]]),
-        ({}, [CHAT_CHOICES[0], EMBEDDING_CHOICES[0], CHAT_CHOICES[1], *EMBEDDING_CHOICES[1:]]),
+        ({"operation": "chat"}, CHOICES["chat"]),
+        ({"operation": "completion"}, CHOICES["completion"]),
+        ({"operation": "create_embedding"}, CHOICES["create_embedding"]),
+        ({"operation": "image_generation"}, CHOICES["image_generation"]),
+        ({"operation": "prompt_completion"}, EVERY_ID),  # no model field of its own: every model
+        (None, EVERY_ID),
+        ({}, EVERY_ID),
     ],
 )
 def test_list_models_fills_the_dropdown_for_the_operation(
-    service: QueryService, respx_mock: respx.MockRouter, args: Any, choices: list[dict[str, str]]
+    service: QueryService, respx_mock: respx.MockRouter, args: Any, ids: list[str]
 ) -> None:
-    route = answered(respx_mock, MODELS)
-    assert service.invoke_method("listModels", ROUTED, args) == {"status": "ok", "data": choices}
+    route = answered(respx_mock, DROPDOWN_MODELS)
+    assert service.invoke_method("listModels", ROUTED, args) == {"status": "ok", "data": choices_of(ids)}
     sent = wire(route.calls.last.request)
     assert (sent["method"], sent["url"], sent["json"]) == ("GET", f"{BASE_URL}/models", None)
     assert sent["headers"]["x-portkey-virtual-key"] == "vk-conn-1"
 
 
+def listing(ids: list[str]) -> dict[str, Any]:
+    return {"object": "list", "data": [{"id": model, "object": "model"} for model in ids]}
+
+
+CAP = 10_000
+CUT_WARNING = (
+    "Portkey listed more than 10,000 models: the first 10,000 are offered; type the name of another one"
+)
+MANY = [f"gpt-{i}" for i in range(CAP)]
+
+
+@pytest.mark.parametrize(
+    ("ids", "cut"),
+    [
+        (MANY, False),  # exactly the cap
+        ([*MANY, "text-embedding-3-small"], False),  # one more, but not for chat
+        ([*MANY, MANY[0]], False),  # one more, but offered already
+        ([*MANY, "gpt-extra"], True),
+        ([*MANY, "gpt-extra", "gpt-more"], True),
+    ],
+)
+def test_the_dropdown_offers_at_most_ten_thousand_models(
+    service: QueryService, respx_mock: respx.MockRouter, ids: list[str], cut: bool
+) -> None:
+    assert MAX_MODEL_CHOICES == CAP
+    expected: dict[str, Any] = {"status": "ok", "data": choices_of(MANY)}
+    if cut:
+        expected["metadata"] = {"warning": CUT_WARNING}
+    answered(respx_mock, listing(ids))
+    assert service.invoke_method("listModels", SOURCE, {"operation": "chat"}) == expected
+
+
+class CountedList(list[Any]):
+    """A model list that counts the items read."""
+
+    read = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in super().__iter__():
+            self.read += 1
+            yield item
+
+
+def test_the_dropdown_reads_no_further_than_the_first_model_past_the_cap() -> None:
+    items = CountedList({"id": f"gpt-{i}"} for i in range(3 * CAP))
+    choices, cut = model_choices({"data": items}, "chat")
+    assert (len(choices), cut, items.read) == (CAP, True, CAP + 1)
+
+
 def test_the_async_service_fills_it_alike(respx_mock: respx.MockRouter) -> None:
-    answered(respx_mock, MODELS)
+    answered(respx_mock, DROPDOWN_MODELS)
 
     async def listed() -> dict[str, Any]:
         async with AsyncQueryService() as service:
             return await service.invoke_method("listModels", SOURCE, {"operation": "create_embedding"})
 
-    assert run_async(listed) == {"status": "ok", "data": EMBEDDING_CHOICES}
+    assert run_async(listed) == {"status": "ok", "data": choices_of(CHOICES["create_embedding"])}
 
 
 def test_an_empty_list_gives_no_choices(service: QueryService, respx_mock: respx.MockRouter) -> None:

@@ -33,29 +33,12 @@ __all__ = [
     "json_text",
     "limited",
     "message_text",
-    "model_object",
-    "models_list",
+    "model_name",
     "text_completion",
     "tool_call",
 ]
 
 SYSTEM_FINGERPRINT = "fp_simulator"
-
-# The models ``GET /v1/models`` lists, with their owners, and the creation time every one reports.
-MODELS = (
-    ("gpt-4o-mini", "openai"),
-    ("gpt-4o", "openai"),
-    ("o4-mini", "openai"),  # reasoning models: max_completion_tokens, not max_tokens
-    ("gpt-5-mini", "openai"),
-    ("gpt-3.5-turbo-instruct", "openai"),
-    ("text-embedding-3-small", "openai"),
-    ("text-embedding-3-large", "openai"),
-    ("text-embedding-ada-002", "openai"),
-    ("dall-e-2", "openai"),  # image models: POST /v1/images/generations
-    ("dall-e-3", "openai"),
-    ("gpt-image-1", "openai"),
-)
-MODEL_CREATED = 1715367049
 
 # Embedding sizes of OpenAI's models; any other model gets DEFAULT_EMBEDDING_SIZE.
 EMBEDDING_SIZES = {
@@ -92,24 +75,6 @@ def model_name(model: str) -> str:
     if model.startswith("@") and "/" in model:
         return model.split("/", 1)[1]
     return model
-
-
-def _model(model_id: str, owner: str) -> dict[str, Any]:
-    return {"id": model_id, "object": "model", "created": MODEL_CREATED, "owned_by": owner}
-
-
-def models_list() -> dict[str, Any]:
-    """The answer of ``GET /v1/models``."""
-    return {"object": "list", "data": [_model(m, o) for m, o in MODELS]}
-
-
-def model_object(model: str) -> dict[str, Any] | None:
-    """The answer of ``GET /v1/models/{model}`` (a ``@slug/`` prefix dropped), or None when unknown."""
-    wanted = model_name(model)
-    for model_id, owner in MODELS:
-        if model_id == wanted:
-            return _model(model_id, owner)
-    return None
 
 
 def message_text(messages: Sequence[Any]) -> str:

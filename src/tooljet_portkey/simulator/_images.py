@@ -17,7 +17,7 @@ import re
 import struct
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,20 +146,23 @@ def _listed(values: tuple[str, ...]) -> str:
     return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
 
 
-def images_response(body: Mapping[str, Any], base_url: str, bad: Bad) -> dict[str, Any]:
+def images_response(
+    body: Mapping[str, Any], base_url: str, bad: Bad, image_models: Sequence[str] = tuple(IMAGE_MODELS)
+) -> dict[str, Any]:
     """The answer to an images request (``bad(message, param)`` makes the 400 of a broken rule):
     ``{"created", "data": [{"url"} or {"b64_json"}, ...]}``, with dall-e-3's ``revised_prompt`` and
-    gpt-image-1's token ``usage``."""
+    gpt-image-1's token ``usage``. ``image_models``: the models that make images; one without rules
+    of its own here takes dall-e-2's."""
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise bad("'prompt' must be a non-empty string (simulated).", "prompt")
     model = body.get("model", DEFAULT_IMAGE_MODEL)
-    if not isinstance(model, str) or model_name(model) not in IMAGE_MODELS:
+    if not isinstance(model, str) or model_name(model) not in image_models:
         shown = model if isinstance(model, str) else "that model"
         raise bad(f"Invalid 'model': {shown} does not make images; the simulator's image models are "
-                  f"{_listed(tuple(IMAGE_MODELS))} (simulated).", "model")  # fmt: skip
+                  f"{_listed(tuple(image_models))} (simulated).", "model")  # fmt: skip
     name = model_name(model)
-    rules = IMAGE_MODELS[name]
+    rules = IMAGE_MODELS.get(name, IMAGE_MODELS[DEFAULT_IMAGE_MODEL])
     n = body.get("n", 1)
     if not _integer(n) or not 1 <= n <= 10:
         raise bad(f"Invalid 'n': expected an integer from 1 to 10, got {n!r} (simulated).", "n")

@@ -23,6 +23,7 @@ __all__ = [
     "check_routing",
     "gateway_error",
     "provider_error",
+    "without_code",
 ]
 
 PROFILES = ("hosted", "gateway", "openai")
@@ -100,6 +101,13 @@ def provider_error(
     if provider:
         body["provider"] = provider
     return SimError(status, body)
+
+
+def without_code(err: SimError) -> SimError:
+    """The error with ``code: null``, as OpenAI sends some of them (``provider_error`` fills in the
+    status's usual code)."""
+    err.body["error"]["code"] = None
+    return err
 
 
 def _bearer(headers: Mapping[str, str]) -> str:

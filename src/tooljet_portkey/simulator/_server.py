@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import _answers as bodies
+from ._catalog import ModelCatalog
 from ._chat import IMAGE_TOKENS, ChatPlan, chat_plan, check_max_tokens_param, image_count
 from ._faults import FAULT_HEADER, Fault, FaultBook, fault_from_json
 from ._feedback import FeedbackBook, FeedbackError, FeedbackRecord, parse_feedback
@@ -38,6 +39,7 @@ from ._rules import (
     gateway_error,
     provider_error,
     provider_of,
+    without_code,
 )
 
 __all__ = ["RecordedRequest", "Simulator"]
@@ -258,7 +260,9 @@ class _Handler(BaseHTTPRequestHandler):
         self, path: str, headers: dict[str, str], body: Any, bad_json: bool, extra: dict[str, str]
     ) -> None:
         sim = self.server.sim
-        route = path[3:] if path.startswith("/v1/") else path
+        if not path.startswith("/v1/"):  # Portkey serves its API under /v1 only
+            raise sim._not_found(self.command, path)
+        route = path[3:]
         if not sim._pace(headers, body):  # a rate limit refuses (raises); a latency waits, unless stopped
             self._drop()
             return
@@ -389,8 +393,10 @@ class Simulator:
     added to the built-in demo prompts. ``api_keys``: when given, only these keys are accepted (in
     x-portkey-api-key, or ``Authorization: Bearer`` on the openai profile); others get 401.
     ``latency_ms``: every answer waits this long first. ``rate_limit``: a ``RateLimit`` or its text
-    (``"600/min"``), past which requests get 429 with ``retry-after`` (see ``_pacing``). Use as a
-    context manager, or ``start()`` / ``stop()``.
+    (``"600/min"``), past which requests get 429 with ``retry-after`` (see ``_pacing``). ``models``: a
+    JSON file or dict of models added to the built-in ones (see ``_catalog``); a request for a model it
+    does not know, or of another kind, is refused as the provider refuses it. Use as a context manager,
+    or ``start()`` / ``stop()``.
     """
 
     def __init__(
@@ -402,6 +408,7 @@ class Simulator:
         api_keys: Iterable[str] | None = None,
         latency_ms: float = 0,
         rate_limit: RateLimit | str | None = None,
+        models: str | Path | Mapping[str, Any] | None = None,
     ) -> None:
         if profile not in PROFILES:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
@@ -412,6 +419,7 @@ class Simulator:
         self.host = host
         self.port = port
         self.prompts = PromptBook(prompts)
+        self.models = ModelCatalog(models)
         self.faults = FaultBook()
         self._feedback = FeedbackBook()
         self.errors: list[BaseException] = []
@@ -625,9 +633,10 @@ class Simulator:
             return 201, {"fault": fault.to_json()}
         return 404, {"message": "Not Found", "ok": False}
 
-    def _not_found(self, method: str, route: str) -> SimError:
+    def _not_found(self, method: str, path: str) -> SimError:
+        """An unknown path (``path`` as sent): the gateway's 404, or OpenAI's on the openai profile."""
         if self.profile == "openai":
-            return provider_error(404, f"Invalid URL ({method} /v1{route})")
+            return without_code(provider_error(404, f"Invalid URL ({method} {path})"))
         return SimError(404, {"message": "Not Found", "ok": False})
 
     def _reply_to(
@@ -641,12 +650,12 @@ class Simulator:
     ) -> tuple[_HTTPReply, dict[str, str]]:
         found = endpoint_of(method, route)
         if found is None or (found[0] in PORTKEY_ONLY and self.profile == "openai"):
-            raise self._not_found(method, route)
+            raise self._not_found(method, f"/v1{route}")
         endpoint, param = found
         portkey = self.profile != "openai"
         check_auth(self.profile, headers, self.api_keys)
         if endpoint == "models":
-            return _HTTPReply(200, _models_page(query or {})), {}
+            return _HTTPReply(200, _models_page(self.models, query or {})), {}
         if endpoint == "feedback":
             return _HTTPReply(200, self._record_feedback(body, bad_json)), {}
         if endpoint == "model":
@@ -713,13 +722,12 @@ class Simulator:
             raise gateway_error(400, f"Invalid feedback: {err}") from None
         return self._feedback.add(records)
 
-    @staticmethod
-    def _model(model: str, provider: str | None) -> dict[str, Any]:
-        found = bodies.model_object(model)
+    def _model(self, model: str, provider: str | None) -> dict[str, Any]:
+        found = self.models.find(model)
         if found is None:
             message = f"The model '{model}' does not exist or you do not have access to it."
             raise provider_error(404, message, param="model", provider=provider)
-        return found
+        return found.to_json()
 
     def _prompt_request(
         self, template: Template, body: dict[str, Any], provider: str | None
@@ -776,6 +784,7 @@ class Simulator:
         """Check a chat or text completion body as OpenAI does (400 naming the parameter)."""
         bad = self._bad(provider)
         model = self._model_of(body, bad)
+        self.models.check(model, route, provider)
         shown_model = bodies.model_name(model)
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         if max_tokens is not None and (not _integer(max_tokens) or max_tokens < 1):
@@ -829,10 +838,16 @@ class Simulator:
 
     def _compute(self, route: str, body: dict[str, Any], provider: str | None) -> _HTTPReply:
         if route == "/images/generations":
-            return _HTTPReply(200, images_response(body, self.url.removesuffix("/v1"), self._bad(provider)))
+            if isinstance(body.get("model"), str):
+                self.models.check(body["model"], route, provider)
+            base_url = self.url.removesuffix("/v1")
+            image_models = self.models.ids("image")
+            return _HTTPReply(200, images_response(body, base_url, self._bad(provider), image_models))
         if route == "/embeddings":
             bad = self._bad(provider)
-            return _HTTPReply(200, self._embeddings(self._model_of(body, bad), body, bad))
+            model = self._model_of(body, bad)
+            self.models.check(model, route, provider)
+            return _HTTPReply(200, self._embeddings(model, body, bad))
         request = self._generation(route, body, provider)
         choices = request.choices
         model, tokens, usage = request.model, request.prompt_tokens, request.include_usage
@@ -875,10 +890,10 @@ class Simulator:
         return bodies.embeddings_response(model, items, dimensions, encoding)
 
 
-def _models_page(query: Mapping[str, str]) -> dict[str, Any]:
+def _models_page(catalog: ModelCatalog, query: Mapping[str, str]) -> dict[str, Any]:
     """``GET /models``, filtered by ``provider`` (the owner, in any case) and paged by ``offset`` and
     ``limit``, as Portkey's list takes them; a bad number is the gateway's 400."""
-    listed = bodies.models_list()
+    listed: dict[str, Any] = {"object": "list", "data": [model.to_json() for model in catalog.all()]}
     provider = query.get("provider")
     if provider:
         wanted = provider.removeprefix("@").lower()
