@@ -31,7 +31,15 @@ from typing import Any
 from ._constants import MAX_ECHOED_OUTPUT
 from ._errors import QueryError
 
-__all__ = ["AnswerShape", "answer_metadata", "answer_shape", "image_uri", "model_ids", "shape_answer"]
+__all__ = [
+    "AnswerShape",
+    "answer_metadata",
+    "answer_shape",
+    "chunk_text",
+    "image_uri",
+    "model_ids",
+    "shape_answer",
+]
 
 INVALID_OUTPUT = "The answer is not the output asked for"
 # A model asked for JSON sometimes wraps it in a Markdown code fence anyway.
@@ -76,6 +84,20 @@ def answer_metadata(data: Any) -> dict[str, Any]:
         if isinstance(reason, str):
             meta["finishReason"] = reason
     return meta
+
+
+def chunk_text(chunk: Mapping[str, Any]) -> str:
+    """The text a stream chunk adds, what ``stream()`` yields in ``text`` mode: its chat deltas'
+    content, or its completion choices' text, of every choice in order ("" when it adds none)."""
+    pieces = []
+    for choice in chunk.get("choices") or ():
+        if not isinstance(choice, Mapping):
+            continue
+        delta = choice.get("delta")
+        text = delta.get("content") if isinstance(delta, Mapping) else choice.get("text")
+        if isinstance(text, str):
+            pieces.append(text)
+    return "".join(pieces)
 
 
 def shape_answer(shape: AnswerShape, data: Any) -> tuple[Any, dict[str, Any]]:

@@ -167,6 +167,8 @@ SYNC_NAMES = {
     "AsyncPortkeyClient": "PortkeyClient",
     "AsyncChunkStream": "ChunkStream",
     "AsyncQueryService": "QueryService",
+    "AsyncQueryStream": "QueryStream",
+    "StopAsyncIteration": "StopIteration",
     "AsyncClient": "Client",  # httpx
     "AsyncIterator": "Iterator",
     "AsyncGenerator": "Generator",
@@ -191,6 +193,7 @@ TWINS = [
     ("_client", "ChunkStream", "AsyncChunkStream"),
     ("_client", "_read_body", "_aread_body"),
     ("_service", "QueryService", "AsyncQueryService"),
+    ("_service", "QueryStream", "AsyncQueryStream"),
     ("_service", "_close_quietly", "_aclose_quietly"),
 ]
 
@@ -209,6 +212,14 @@ DIFFERENT_ON_PURPOSE = {
         "_aclose_quietly",
         "",
     ): "closes a list in one task (AsyncQueryService._close shields it from cancellation)",
+    (
+        "AsyncQueryService",
+        "_drop",
+    ): f"{_LOOPS}: a dropped stream's client is closed by its loop (no sync counterpart)",
+    (
+        "AsyncQueryStream",
+        "__del__",
+    ): "nothing can be awaited in __del__: the lease is given back; the client's stream closes itself",
 }
 
 
