@@ -322,12 +322,6 @@ def _settings_and_request(
     return settings, build_request(settings, query)
 
 
-def streamed_metadata(stream_metadata: Mapping[str, Any], tally: StreamTally) -> dict[str, Any]:
-    """A streamed answer's metadata, for ``run()`` and ``stream()`` alike: what Portkey's headers said,
-    ``streamed``, how many chunks came, and what the chunks said (model, usage, finish reason)."""
-    return {**stream_metadata, "streamed": True, "chunks": tally.count, **answer_metadata(tally.answer())}
-
-
 def query_result(request: PortkeyRequest, answer: Any, meta: dict[str, Any]) -> QueryResult:
     """``{status: ok, data, metadata}``; an answer that is not the output asked for is a QueryError
     carrying the call's status and trace id."""
@@ -339,6 +333,12 @@ def query_result(request: PortkeyRequest, answer: Any, meta: dict[str, Any]) -> 
         raise
     meta.update(extra)
     return {"status": "ok", "data": data, "metadata": cast(QueryMetadata, meta)}
+
+
+def streamed_metadata(stream_metadata: Mapping[str, Any], tally: StreamTally) -> dict[str, Any]:
+    """A streamed answer's metadata, for ``run()`` and ``stream()`` alike: what Portkey's headers said,
+    ``streamed``, how many chunks came, and what the chunks said (model, usage, finish reason)."""
+    return {**stream_metadata, "streamed": True, "chunks": tally.count, **answer_metadata(tally.answer())}
 
 
 def _connection_status(error: QueryError, error_status: int | None) -> ConnectionStatus:
