@@ -984,8 +984,9 @@ class AsyncQueryStream(_QueryStreamBase[AsyncPortkeyClient]):
         await self.aclose()
 
     def __del__(self) -> None:
-        # Dropped unfinished outside ``async with``: nothing can be awaited here. The client's stream
-        # closes its connection when asyncio finalizes it; the client is given back now.
+        # Dropped unfinished outside ``async with``: nothing can be awaited here. The client is given
+        # back now (one retired meanwhile is closed by its loop, with its connections); the client's
+        # stream closes its own when asyncio finalizes it, at the latest when the loop shuts down.
         lease, self._lease = self._lease, None
         if lease is not None:
             self._service._drop(lease)

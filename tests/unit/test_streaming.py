@@ -823,6 +823,25 @@ def test_async_leaving_the_loop_early_inside_async_with_disconnects(
     assert asyncio.run(main()) == ([CHAT_CHUNKS[0]], True, True)
 
 
+def test_async_a_dropped_stream_gives_its_client_back(slow_server: SlowStreamServer) -> None:
+    """Dropped unfinished outside ``async with``, a stream cannot await anything: its client goes back to
+    the pool at once, and one retired meanwhile is closed by its loop (here at the service's aclose)."""
+    source = {**SOURCE, "gatewayUrl": slow_server.url}
+
+    async def main() -> tuple[bool, bool, bool]:
+        svc = AsyncQueryService()
+        stream = svc.stream(source, CHAT, "ds-1")
+        assert await stream.__anext__() == CHAT_CHUNKS[0]
+        (client,) = svc.pooled_clients()
+        await svc.aclose()  # retired, but the stream holds it: left open
+        held = not client._http.is_closed
+        del stream
+        await svc.aclose()
+        return held, client._http.is_closed, await asyncio.to_thread(slow_server.disconnected.wait, 5)
+
+    assert asyncio.run(main()) == (True, True, True)
+
+
 def test_async_an_exception_in_a_bare_loop_leaves_no_error_behind(
     slow_server: SlowStreamServer, caplog: pytest.LogCaptureFixture
 ) -> None:
