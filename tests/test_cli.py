@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -261,22 +262,30 @@ def test_run_feedback_and_image_generation_on_the_simulator() -> None:
     assert code == 0 and uri.startswith("data:image/png;base64,iVBORw0KGgo")
 
 
-def test_stream_prints_chunks_as_json_lines() -> None:
-    _, whole, _ = run_cli(*FIRST_COMMAND, "--raw")
+def test_stream_prints_chunks_as_json_lines_then_the_metadata() -> None:
+    _, whole, _ = run_cli(*FIRST_COMMAND)
+    result = json.loads(whole)
     code, out, _ = run_cli(*FIRST_COMMAND, "--stream")
-    chunks = [json.loads(line) for line in out.splitlines()]
-    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    *chunks, last = [json.loads(line) for line in out.splitlines()]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
     assert code == 0
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
-    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
-    assert (chunks[-1]["choices"], chunks[-1]["usage"]) == ([], json.loads(whole)["usage"])  # asked for
-    assert text == json.loads(whole)["choices"][0]["message"]["content"]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert text == result["data"]["choices"][0]["message"]["content"]
+    # the usage chunk the plugin asks for is read into the metadata: what run() says of the answer, with
+    # the trace id the plugin made and sent
+    metadata = last["metadata"]
+    assert uuid.UUID(metadata.pop("traceId")).version == 4
+    del result["metadata"]["traceId"]
+    assert metadata == {**result["metadata"], "streamed": True, "chunks": len(chunks) + 1}
 
 
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
         ([*FIRST_COMMAND, "--set", "max_tokens=4"],
+         "This is a simulated\n"),
+        ([*FIRST_COMMAND, "--set", "max_tokens=4", "--set", "output=text"],
          "This is a simulated\n"),
         (["run", "completion", "--set", "model=gpt-3.5-turbo-instruct", "--set", "prompt=Hi",
           "--set", "max_tokens=2"],

@@ -1836,12 +1836,12 @@ def test_query_service_embeddings(hosted: Simulator) -> None:
 def test_query_service_stream_yields_chunks(hosted: Simulator) -> None:
     source = {"apiKey": SECRET, "provider": "openai", "gatewayUrl": hosted.url}
     query = {"operation": "chat", "model": "gpt-4o-mini", "messages": json.dumps(HELLO), "max_tokens": "4"}
-    with QueryService() as service:
-        chunks = list(service.stream(source, query))
-    pieces = [c["choices"][0]["delta"].get("content") for c in chunks if c["choices"]]
+    with QueryService() as service, service.stream(source, query) as stream:
+        chunks = list(stream)
+    pieces = [c["choices"][0]["delta"].get("content") for c in chunks]
     assert pieces == ["", "This", " is", " a", " simulated", None]
-    # stream() passes every chunk on, the final usage chunk (no choices) included
-    assert (chunks[-1]["choices"], chunks[-1]["usage"]["completion_tokens"]) == ([], 4)
+    # the final usage chunk (no choices) is read into the stream's metadata, not yielded
+    assert stream.metadata["usage"]["completion_tokens"] == 4
 
 
 def test_query_service_retries_an_injected_503(hosted: Simulator, no_sleep: list[float]) -> None:
@@ -1912,17 +1912,18 @@ def test_async_query_service_against_the_simulator(hosted: Simulator) -> None:
     source = {"apiKey": SECRET, "provider": "openai", "gatewayUrl": hosted.url}
     query = {"operation": "chat", "model": "gpt-4o-mini", "messages": json.dumps(HELLO), "max_tokens": "3"}
 
-    async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
         async with AsyncQueryService() as service:
             result = await service.run(source, query)
-            chunks = [chunk async for chunk in service.stream(source, query)]
-        return result, chunks
+            async with service.stream(source, query) as stream:
+                chunks = [chunk async for chunk in stream]
+        return result, chunks, dict(stream.metadata)
 
-    result, chunks = asyncio.run(scenario())
+    result, chunks, metadata = asyncio.run(scenario())
     assert result["data"]["choices"][0]["message"]["content"] == "This is a"
-    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
     assert text == "This is a"
-    assert chunks[-1]["usage"]["completion_tokens"] == 3
+    assert metadata["usage"]["completion_tokens"] == 3
 
 
 JSON_VALUES = st.recursive(

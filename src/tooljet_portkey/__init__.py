@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     )
     from ._options import ConnectionSettings
     from ._requests import PortkeyRequest
-    from ._service import AsyncQueryService, QueryService
+    from ._service import AsyncQueryService, AsyncQueryStream, QueryService, QueryStream
     from ._types import ConnectionStatus, QueryMetadata, QueryResult
 
 _LOCATIONS = {
@@ -104,7 +104,9 @@ _LOCATIONS = {
     "Usage": "_models",
     "PortkeyRequest": "_requests",
     "AsyncQueryService": "_service",
+    "AsyncQueryStream": "_service",
     "QueryService": "_service",
+    "QueryStream": "_service",
     "ConnectionSettings": "_options",
     "ConnectionStatus": "_types",
     "QueryMetadata": "_types",
@@ -119,6 +121,7 @@ __all__ = [
     "AsyncChunkStream",
     "AsyncPortkeyClient",
     "AsyncQueryService",
+    "AsyncQueryStream",
     "AuthenticationError",
     "BadRequestError",
     "BudgetExceededError",
@@ -151,6 +154,7 @@ __all__ = [
     "QueryMetadata",
     "QueryResult",
     "QueryService",
+    "QueryStream",
     "RateLimitError",
     "RenderedPrompt",
     "RequestNotSentError",

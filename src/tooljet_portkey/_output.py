@@ -44,6 +44,7 @@ __all__ = [
     "AnswerShape",
     "answer_metadata",
     "answer_shape",
+    "chunk_text",
     "image_source",
     "image_uri",
     "model_ids",
@@ -147,6 +148,20 @@ def _message_text(content: Any) -> str | None:
             part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
         )
     return None
+
+
+def chunk_text(chunk: Mapping[str, Any]) -> str:
+    """The text a stream chunk adds, what ``stream()`` yields in ``text`` mode: its chat deltas'
+    content, or its completion choices' text, of every choice in order ("" when it adds none)."""
+    pieces = []
+    for choice in chunk.get("choices") or ():
+        if not isinstance(choice, Mapping):
+            continue
+        delta = choice.get("delta")
+        text = delta.get("content") if isinstance(delta, Mapping) else choice.get("text")
+        if isinstance(text, str):
+            pieces.append(text)
+    return "".join(pieces)
 
 
 def _tool_call(call: Any, warnings: list[str]) -> dict[str, Any]:

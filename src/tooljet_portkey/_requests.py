@@ -14,6 +14,7 @@ Where each form field goes on the wire (facts from Portkey's API reference):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -115,6 +116,20 @@ def _query_headers(params: Mapping[str, Any]) -> dict[str, str]:
             if text is not None:
                 headers[name] = text
     return headers
+
+
+TRACE_HEADER = QUERY_HEADERS["traceId"][0]
+
+
+def traced(request: PortkeyRequest) -> PortkeyRequest:
+    """``request`` with a trace id: the query's own, else a new one (a uuid4), sent as
+    ``x-portkey-trace-id``. ``stream()`` knows its trace id before the answer starts, so an app can
+    rate the answer while it streams (Portkey files the request under the id it was sent)."""
+    if request.headers.get(TRACE_HEADER):
+        return request
+    import uuid  # here: only a stream without a trace id of its own needs it
+
+    return dataclasses.replace(request, headers={**request.headers, TRACE_HEADER: str(uuid.uuid4())})
 
 
 # Fields that shape what run() returns from the answer, not what is sent.

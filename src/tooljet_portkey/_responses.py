@@ -283,22 +283,33 @@ def _merge_tool_calls(into: list[dict[str, Any]], deltas: Iterable[Any]) -> None
                     call["function"][key] += function[key]
 
 
-class StreamAssembler:
-    """Folds a stream's chunks into the shape the same call gives unstreamed.
+def _indexed_choices(chunk: Mapping[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """A chunk's choices that are objects, each with its ``index`` (0 when it has none that is an int)."""
+    choices = chunk.get("choices")
+    if type(choices) is not list:  # decode_chunk refuses other types; a chunk built by hand may differ
+        return []
+    found = []
+    for choice in choices:
+        if isinstance(choice, dict):
+            index = choice.get("index", 0)
+            found.append((index if type(index) is int else 0, choice))
+    return found
 
-    Chat deltas become ``message`` (role, content, tool_calls, refusal), completion pieces become
-    ``text``; finish_reason and usage (sent when the provider includes it, e.g. with
-    ``stream_options.include_usage``) are kept. ``content`` stays None when no text arrived at all, as
-    in an unstreamed answer that only calls tools.
+
+class StreamTally:
+    """What a stream's chunks say of the answer beside its text: how many came, the first one (its id,
+    created and model), the usage (sent when the provider includes it, e.g. with
+    ``stream_options.include_usage``) and each choice's last finish_reason.
+
+    ``answer()`` gives them in the shape of an answer, for ``answer_metadata``: a stream's metadata and
+    ``run()``'s for the same answer are read by the one function.
     """
 
     def __init__(self) -> None:
         self.first: dict[str, Any] | None = None
         self.count = 0
         self.usage: Any = None
-        self.choices: dict[int, dict[str, Any]] = {}
-        self.chat = False
-        self.extra: dict[str, Any] = {}
+        self.finish_reasons: dict[int, Any] = {}
 
     def add(self, chunk: Mapping[str, Any]) -> None:
         self.count += 1
@@ -306,23 +317,50 @@ class StreamAssembler:
             self.first = dict(chunk)
         if chunk.get("usage"):
             self.usage = chunk["usage"]
+        reasons = self.finish_reasons
+        for index, choice in _indexed_choices(chunk):
+            if choice.get("finish_reason"):
+                reasons[index] = choice["finish_reason"]
+            elif index not in reasons:
+                reasons[index] = None
+
+    def answer(self) -> dict[str, Any]:
+        """The answer's model, usage and choices' finish reasons, as an unstreamed answer holds them."""
+        first = self.first or {}
+        out: dict[str, Any] = {
+            "model": first.get("model"),
+            "choices": [
+                {"index": i, "finish_reason": self.finish_reasons[i]} for i in sorted(self.finish_reasons)
+            ],
+        }
+        if self.usage is not None:
+            out["usage"] = self.usage
+        return out
+
+
+class StreamAssembler(StreamTally):
+    """Folds a stream's chunks into the shape the same call gives unstreamed.
+
+    Chat deltas become ``message`` (role, content, tool_calls, refusal), completion pieces become
+    ``text``; finish_reason and usage are kept (``StreamTally``). ``content`` stays None when no text
+    arrived at all, as in an unstreamed answer that only calls tools.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.choices: dict[int, dict[str, Any]] = {}
+        self.chat = False
+        self.extra: dict[str, Any] = {}
+
+    def add(self, chunk: Mapping[str, Any]) -> None:
+        super().add(chunk)
         for key in ("system_fingerprint", "provider"):
             if chunk.get(key):
                 self.extra[key] = chunk[key]
-        choices = chunk.get("choices")
-        if type(choices) is not list:  # decode_chunk refuses other types; a chunk built by hand may differ
-            choices = ()
-        for choice in choices:
-            if not isinstance(choice, dict):
-                continue
-            index = choice.get("index", 0)
-            if type(index) is not int:
-                index = 0
+        for index, choice in _indexed_choices(chunk):
             slot = self.choices.get(index)
             if slot is None:
-                slot = self.choices[index] = {"text": [], "finish_reason": None}
-            if choice.get("finish_reason"):
-                slot["finish_reason"] = choice["finish_reason"]
+                slot = self.choices[index] = {"text": []}
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 self.chat = True
@@ -352,6 +390,7 @@ class StreamAssembler:
         choices = []
         for index in sorted(self.choices):
             slot = self.choices[index]
+            finish_reason = self.finish_reasons[index]
             if self.chat:
                 message: dict[str, Any] = {
                     "role": slot.get("role", "assistant"),
@@ -361,13 +400,13 @@ class StreamAssembler:
                     message["refusal"] = "".join(slot["refusal"])
                 if "tool_calls" in slot:
                     message["tool_calls"] = slot["tool_calls"]
-                choices.append({"index": index, "message": message, "finish_reason": slot["finish_reason"]})
+                choices.append({"index": index, "message": message, "finish_reason": finish_reason})
             else:
                 choices.append(
                     {
                         "index": index,
                         "text": "".join(slot["text"]),
-                        "finish_reason": slot["finish_reason"],
+                        "finish_reason": finish_reason,
                     }
                 )
         out: dict[str, Any] = {

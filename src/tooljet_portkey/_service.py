@@ -13,11 +13,11 @@ import inspect
 import logging
 import re
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Hashable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
 from . import _logs
-from ._client import AsyncPortkeyClient, PortkeyClient
+from ._client import AsyncChunkStream, AsyncPortkeyClient, ChunkStream, PortkeyClient
 from ._constants import CONNECTION_TEST_TIMEOUT_SECONDS, MAX_MODEL_CHOICES
 from ._errors import (
     QUERY_FAILED_TITLE,
@@ -32,16 +32,16 @@ from ._errors import (
 )
 from ._model_kinds import offered_for
 from ._options import ConnectionSettings, Query, parse_connection, parse_query
-from ._output import answer_metadata, shape_answer
+from ._output import answer_metadata, chunk_text, shape_answer
 from ._pool import ClientPool, Lease
-from ._requests import PortkeyRequest, build_request
-from ._responses import PortkeyResponse, StreamAssembler, header_int, response_metadata
+from ._requests import TRACE_HEADER, PortkeyRequest, build_request, traced
+from ._responses import PortkeyResponse, StreamAssembler, StreamTally, header_int, response_metadata
 from ._rows import RunningRuns, is_several
 from ._secrets import header_secrets, redact, redact_json
 from ._spec import load_spec
 from ._types import ConnectionStatus, QueryMetadata, QueryResult
 
-__all__ = ["AsyncQueryService", "QueryService"]
+__all__ = ["AsyncQueryService", "AsyncQueryStream", "QueryService", "QueryStream"]
 
 log = logging.getLogger("tooljet_portkey")
 
@@ -299,8 +299,7 @@ class _ServiceBase(Generic[ClientT]):
         assembler: StreamAssembler, stream_metadata: Mapping[str, Any], request: PortkeyRequest
     ) -> QueryResult:
         """The QueryResult of a streamed answer: the same shape as unstreamed, chunks folded."""
-        meta = {**stream_metadata, "streamed": True, "chunks": assembler.count}
-        return query_result(request, assembler.result(), meta)
+        return query_result(request, assembler.result(), streamed_metadata(stream_metadata, assembler))
 
     @staticmethod
     def _log(settings: ConnectionSettings, request: PortkeyRequest, meta: Mapping[str, Any]) -> None:
@@ -322,7 +321,8 @@ def _settings_and_request(
     source_options: Any, query_options: Any, force_stream: bool
 ) -> tuple[ConnectionSettings, PortkeyRequest]:
     """Parse the connection and the query (a QueryError naming the field if either is bad) and build
-    the request; ``force_stream``: the query is sent as a stream (``stream()``), if its operation can be."""
+    the request; ``force_stream``: the query is sent as a stream (``stream()``), if its operation can be,
+    with a trace id known before it is sent."""
     settings = parse_connection(source_options)
     query = parse_query(query_options)
     if force_stream:
@@ -333,6 +333,7 @@ def _settings_and_request(
                 {"field": "operation"},
             )
         query = Query(query.operation, {**query.params, "stream": True})
+        return settings, traced(build_request(settings, query))
     return settings, build_request(settings, query)
 
 
@@ -350,6 +351,12 @@ def query_result(
         raise
     meta.update(extra)
     return {"status": "ok", "data": data, "metadata": cast(QueryMetadata, meta)}
+
+
+def streamed_metadata(stream_metadata: Mapping[str, Any], tally: StreamTally) -> dict[str, Any]:
+    """A streamed answer's metadata, for ``run()`` and ``stream()`` alike: what Portkey's headers said,
+    ``streamed``, how many chunks came, and what the chunks said (model, usage, finish reason)."""
+    return {**stream_metadata, "streamed": True, "chunks": tally.count, **answer_metadata(tally.answer())}
 
 
 def _connection_status(error: QueryError, error_status: int | None) -> ConnectionStatus:
@@ -531,34 +538,14 @@ class QueryService(_ServiceBase[PortkeyClient]):
         query_options: Any,
         data_source_id: Any = None,
         data_source_updated_at: Any = None,
-    ) -> Iterator[dict[str, Any]]:
-        """A streamed answer's chunks as Portkey sends them; failures are QueryError.
+    ) -> QueryStream:
+        """A streamed answer, chunk by chunk (its text in ``text`` output mode); failures are QueryError.
 
         The options are checked at once (a bad field raises here, before any request); the request is
-        sent when iteration starts. Closing the iterator early closes the connection.
+        sent when iteration starts. See QueryStream: its ``metadata`` and closing it early.
         """
         settings, request = self._validate_and_build(source_options, query_options, force_stream=True)
-        return self._stream(settings, request, data_source_id, data_source_updated_at)
-
-    @_detaching
-    def _stream(
-        self, settings: ConnectionSettings, request: PortkeyRequest, data_source_id: Any, updated_at: Any
-    ) -> Iterator[dict[str, Any]]:
-        lease = chunks = None
-        errors = query_errors(settings, request)
-        try:
-            with errors:
-                lease = self._lease(settings, data_source_id, updated_at)
-                chunks = lease.client.open_stream(request)
-                errors.stream_metadata = chunks.metadata
-                yield from chunks
-        finally:
-            try:
-                if chunks is not None:
-                    chunks.close()
-            finally:
-                if lease is not None:
-                    self._release(lease)
+        return QueryStream(self, settings, request, data_source_id, data_source_updated_at)
 
     @_detaching
     def invoke_method(self, method_name: str, source_options: Any, args: Any = None) -> dict[str, Any]:
@@ -759,31 +746,17 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         query_options: Any,
         data_source_id: Any = None,
         data_source_updated_at: Any = None,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncQueryStream:
         """``async for`` the chunks; options are checked at once, as in QueryService.stream."""
         settings, request = self._validate_and_build(source_options, query_options, force_stream=True)
-        return self._stream(settings, request, data_source_id, data_source_updated_at)
+        return AsyncQueryStream(self, settings, request, data_source_id, data_source_updated_at)
 
-    @_detaching
-    async def _stream(
-        self, settings: ConnectionSettings, request: PortkeyRequest, data_source_id: Any, updated_at: Any
-    ) -> AsyncIterator[dict[str, Any]]:
-        lease = chunks = None
-        errors = query_errors(settings, request)
-        try:
-            with errors:
-                lease = await self._lease(settings, data_source_id, updated_at)
-                chunks = await lease.client.open_stream(request)
-                errors.stream_metadata = chunks.metadata
-                async for chunk in chunks:
-                    yield chunk
-        finally:
-            try:
-                if chunks is not None:
-                    await chunks.aclose()
-            finally:
-                if lease is not None:
-                    await self._release(lease)
+    def _drop(self, lease: Lease[AsyncPortkeyClient]) -> None:
+        """Give back the lease of a stream dropped unfinished, without awaiting (see AsyncQueryStream):
+        a client retired meanwhile is left to its loop, which closes it at its next query or shutdown."""
+        if self._pool.release(lease) and lease.owner is not None:
+            with self._loops_lock:
+                self._orphans.append(lease)
 
     @_detaching
     async def invoke_method(self, method_name: str, source_options: Any, args: Any = None) -> dict[str, Any]:
@@ -849,3 +822,199 @@ def _probe_settings(settings: ConnectionSettings) -> ConnectionSettings:
     return dataclasses.replace(
         settings, timeout=min(settings.timeout, CONNECTION_TEST_TIMEOUT_SECONDS), max_retries=0
     )
+
+
+# ---------------------------------------------------------------------------------------------------
+# stream(): what a host iterates
+
+
+class _QueryStreamBase(Generic[ClientT]):
+    """What the sync and async streams share: the metadata, and what each chunk becomes.
+
+    ``metadata`` holds the trace id from the start (the query's ``traceId``, else one the plugin made
+    and sent), so an answer can be rated while it streams; once the answer started, what Portkey's
+    headers said (statusCode, retries, cacheStatus, provider...); once it ended, what ``run()`` reports
+    of a streamed answer (``streamed``, ``chunks``, ``model``, ``usage``, ``finishReason``).
+
+    Each chunk with choices is yielded, or its text in ``text`` output mode (none that adds no text).
+    A chunk without choices (the usage chunk the plugin asks for) is read into ``metadata``, so every
+    chunk yielded has ``choices[0]``.
+    """
+
+    _lease: Lease[ClientT] | None = None
+    _done = False
+
+    def __init__(
+        self,
+        service: _ServiceBase[ClientT],
+        settings: ConnectionSettings,
+        request: PortkeyRequest,
+        data_source_id: Any,
+        updated_at: Any,
+    ) -> None:
+        self.metadata = cast(QueryMetadata, {"traceId": request.headers[TRACE_HEADER]})
+        self._service: Any = service
+        self._settings = settings
+        self._request = request
+        self._source = (data_source_id, updated_at)
+        self._errors = query_errors(settings, request, self.metadata)
+        self._text = request.answer.mode == "text"
+        self._tally = StreamTally()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(traceId={self.metadata['traceId']!r})"
+
+    def _started(self, headers_said: Mapping[str, Any]) -> None:
+        """The answer started: what its headers said. The trace id stays the one sent (Portkey files
+        the request under it)."""
+        cast(dict[str, Any], self.metadata).update({**headers_said, "traceId": self.metadata["traceId"]})
+
+    def _item(self, chunk: Mapping[str, Any]) -> Any:
+        """What a chunk gives the host: itself, its text in text mode, or None (nothing to yield)."""
+        self._tally.add(chunk)
+        if not chunk.get("choices"):
+            return None
+        if self._text:
+            return chunk_text(chunk) or None
+        return chunk
+
+    def _ended(self) -> None:
+        """The answer is complete ([DONE] came): the metadata run() gives a streamed answer."""
+        meta = cast(dict[str, Any], self.metadata)
+        meta.update(streamed_metadata(meta, self._tally))
+
+
+class QueryStream(_QueryStreamBase[PortkeyClient]):
+    """What ``QueryService.stream()`` returns: iterate it once (``for``), read ``metadata``.
+
+    ``with`` it, or call ``close()``, to stop early: the connection is closed and the data source's
+    client given back. It closes itself when the answer ends or fails, and when it is dropped (a loop
+    left by ``break`` or an exception). Every failure is a QueryError.
+    """
+
+    _service: QueryService
+    _chunks: ChunkStream | None = None
+
+    def __iter__(self) -> QueryStream:
+        return self
+
+    @_detaching
+    def __next__(self) -> Any:
+        try:
+            with self._errors:
+                item = self._next_item()
+        except BaseException:
+            self.close()
+            raise
+        if item is None:
+            self.close()
+            raise StopIteration
+        return item
+
+    def _next_item(self) -> Any:
+        """The next thing to yield, sending the request first; None once the answer is complete."""
+        if self._done:
+            return None
+        if self._chunks is None:
+            self._lease = self._service._lease(self._settings, *self._source)
+            self._chunks = self._lease.client.open_stream(self._request)
+            self._started(self._chunks.metadata)
+        for chunk in self._chunks:
+            item = self._item(chunk)
+            if item is not None:
+                return item
+        self._ended()
+        return None
+
+    def close(self) -> None:
+        """Stop: close the connection (a finished answer's goes back to the pool) and give the client
+        back. Nothing more is yielded; calling it again does nothing."""
+        self._done = True
+        chunks, self._chunks = self._chunks, None
+        lease, self._lease = self._lease, None
+        try:
+            if chunks is not None:
+                chunks.close()
+        finally:
+            if lease is not None:
+                self._service._release(lease)
+
+    def __enter__(self) -> QueryStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # CPython drops a stream as soon as nothing refers to it, as it closed a generator
+        if self._chunks is not None or self._lease is not None:
+            self.close()
+
+
+class AsyncQueryStream(_QueryStreamBase[AsyncPortkeyClient]):
+    """The async twin of QueryStream: ``async for`` it, ``async with`` it or ``await aclose()``.
+
+    A class, not an async generator: closing it never races a generator still running, and a loop
+    left by ``break`` or an exception inside ``async with`` closes the connection at once.
+    """
+
+    _service: AsyncQueryService
+    _chunks: AsyncChunkStream | None = None
+
+    def __aiter__(self) -> AsyncQueryStream:
+        return self
+
+    @_detaching
+    async def __anext__(self) -> Any:
+        try:
+            with self._errors:
+                item = await self._next_item()
+        except BaseException:
+            await self.aclose()
+            raise
+        if item is None:
+            await self.aclose()
+            raise StopAsyncIteration
+        return item
+
+    async def _next_item(self) -> Any:
+        """The next thing to yield, sending the request first; None once the answer is complete."""
+        if self._done:
+            return None
+        if self._chunks is None:
+            self._lease = await self._service._lease(self._settings, *self._source)
+            self._chunks = await self._lease.client.open_stream(self._request)
+            self._started(self._chunks.metadata)
+        async for chunk in self._chunks:
+            item = self._item(chunk)
+            if item is not None:
+                return item
+        self._ended()
+        return None
+
+    async def aclose(self) -> None:
+        """Stop: close the connection (a finished answer's goes back to the pool) and give the client
+        back. Nothing more is yielded; calling it again does nothing."""
+        self._done = True
+        chunks, self._chunks = self._chunks, None
+        lease, self._lease = self._lease, None
+        try:
+            if chunks is not None:
+                await chunks.aclose()
+        finally:
+            if lease is not None:
+                await self._service._release(lease)
+
+    async def __aenter__(self) -> AsyncQueryStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        # Dropped unfinished outside ``async with``: nothing can be awaited here. The client is given
+        # back now (one retired meanwhile is closed by its loop, with its connections); the client's
+        # stream closes its own when asyncio finalizes it, at the latest when the loop shuts down.
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            self._service._drop(lease)

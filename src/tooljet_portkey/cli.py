@@ -392,18 +392,6 @@ def _print_json(value: Any, out: IO[str]) -> None:
     out.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
-def _chunk_text(chunk: Mapping[str, Any]) -> str:
-    pieces = []
-    for choice in chunk.get("choices") or ():
-        if not isinstance(choice, dict):
-            continue
-        delta = choice.get("delta")
-        text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
-        if isinstance(text, str):
-            pieces.append(text)
-    return "".join(pieces)
-
-
 def _rows_verdict(metadata: Mapping[str, object], err: IO[str]) -> int:
     """0, or ``EXIT_ROWS_FAILED`` with one line on stderr when rows of a table run failed or were
     skipped: a script sees it in the exit code, and the result was printed all the same."""
@@ -423,6 +411,7 @@ def cmd_run(
 ) -> int:
     from ._errors import QueryError
     from ._options import ConnectionSettings, parse_query
+    from ._output import chunk_text
     from ._requests import build_request
     from ._service import QueryService
 
@@ -444,10 +433,16 @@ def cmd_run(
                 target.note(err)
                 _print_json(result["data"] if args.raw else result, out)
                 return _rows_verdict(result["metadata"], err)
-            for chunk in service.stream(target.options, options):
-                target.note(err)
-                out.write(_chunk_text(chunk) if args.raw else json.dumps(chunk, ensure_ascii=False) + "\n")
-                out.flush()
+            with service.stream(target.options, options) as stream:
+                for chunk in stream:
+                    target.note(err)
+                    if args.raw:  # the text alone (output=text streams it already)
+                        out.write(chunk if isinstance(chunk, str) else chunk_text(chunk))
+                    else:
+                        out.write(json.dumps(chunk, ensure_ascii=False) + "\n")
+                    out.flush()
+            if not args.raw:  # the trace id, usage, finish reason...: what run() would say of the answer
+                out.write(json.dumps({"metadata": stream.metadata}, ensure_ascii=False) + "\n")
         except QueryError as error:
             if args.stream and args.raw and target.noted:
                 out.write("\n")  # end the partial line the failed stream left

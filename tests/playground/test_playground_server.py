@@ -340,6 +340,16 @@ def test_a_stream_sends_each_chunk_then_the_assembled_answer(
     assert text == unstreamed["data"]["choices"][0]["message"]["content"]
 
 
+def test_a_stream_shows_the_chunks_whatever_the_output_mode(client: Recorder, playground: Playground) -> None:
+    whole = client.events("api/stream", {"options": {**CHAT, "traceId": "t-full"}})
+    text = client.events("api/stream", {"options": {**CHAT, "traceId": "t-text", "output": "text"}})
+    assert [name for name, _ in text] == [name for name, _ in whole]
+    assert [data["text"] for name, data in text if name == "chunk"] == [
+        data["text"] for name, data in whole if name == "chunk"
+    ]
+    assert text[-1][1]["data"]["object"] == "chat.completion"
+
+
 def test_stream_refusals_arrive_as_error_events(client: Recorder, playground: Playground) -> None:
     (bad,) = client.events("api/stream", {"options": {**CHAT, "messages": "[{bad"}})
     assert bad[0] == "error" and bad[1]["data"] == {"field": "messages"}

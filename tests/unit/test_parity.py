@@ -156,6 +156,66 @@ def test_test_connection_agrees(source: Any, respond: Answer | None) -> None:
     assert async_requests == sync_requests
 
 
+USAGE_CHUNK = b'data: {"id": "c1", "choices": [], "usage": {"prompt_tokens": 2, "total_tokens": 4}}\n\n'
+STREAM_HEADERS = {"content-type": "text/event-stream", "x-portkey-cache-status": "MISS"}
+TRACED_CHAT = {**MINIMAL["chat"], "traceId": "tr-s"}  # a trace id of its own: the same on both sides
+
+# id, query options, the gateway's answer: stream() of each, through both services
+STREAM_CASES: list[tuple[str, Any, Answer]] = [
+    ("chunks", TRACED_CHAT, answer(200, STREAM.replace(b"data: [DONE]", USAGE_CHUNK + b"data: [DONE]"),
+                                   STREAM_HEADERS)),
+    ("text", {**TRACED_CHAT, "output": "text"}, answer(200, STREAM, STREAM_HEADERS)),
+    ("truncated", TRACED_CHAT, answer(200, STREAM.replace(b"data: [DONE]\n\n", b""), STREAM_HEADERS)),
+    ("error-status", TRACED_CHAT, answer(429, {"error": {"message": "slow down"}}, {"retry-after": "3"})),
+]  # fmt: skip
+
+
+def sync_stream(query: Any, respond: Answer) -> tuple[list[Any], dict[str, Any], list[dict[str, Any]]]:
+    """What the loop got (then the error), the stream's metadata after it, and the requests sent."""
+    got: list[Any] = []
+    with respx.mock(base_url=BASE_URL) as mock, QueryService() as service:
+        mock.route().mock(side_effect=respond)
+        stream = service.stream(SOURCE, query, "ds-1", 1)
+        got.append(outcome(lambda: list(stream)))
+        return got, dict(stream.metadata), [wire(call.request) for call in mock.calls]
+
+
+def async_stream(query: Any, respond: Answer) -> tuple[list[Any], dict[str, Any], list[dict[str, Any]]]:
+    async def go() -> tuple[list[Any], dict[str, Any], list[dict[str, Any]]]:
+        got: list[Any] = []
+        with respx.mock(base_url=BASE_URL) as mock:
+            mock.route().mock(side_effect=respond)
+            async with AsyncQueryService() as service:
+                stream = service.stream(SOURCE, query, "ds-1", 1)
+
+                async def items() -> list[Any]:
+                    return [item async for item in stream]
+
+                got.append(await aoutcome(items))
+            return got, dict(stream.metadata), [wire(call.request) for call in mock.calls]
+
+    return run_async(go)
+
+
+@pytest.mark.parametrize(
+    ("query", "respond"), [c[1:] for c in STREAM_CASES], ids=[c[0] for c in STREAM_CASES]
+)
+def test_sync_and_async_streams_agree(query: Any, respond: Answer) -> None:
+    assert async_stream(query, respond) == sync_stream(query, respond)
+
+
+def test_the_stream_table_reaches_chunks_text_and_errors() -> None:
+    seen = {}
+    for name, query, respond in STREAM_CASES:
+        [(status, value)], metadata, _ = sync_stream(query, respond)
+        seen[name] = (status, value if status == "ok" else value[2]["errorType"], metadata)
+    assert seen["chunks"][:2] == ("ok", [json.loads(line[6:]) for line in STREAM.split(b"\n\n")[:2]])
+    assert seen["chunks"][2]["usage"] == {"prompt_tokens": 2, "total_tokens": 4}
+    assert seen["text"][:2] == ("ok", ["Hel", "lo"])
+    assert seen["truncated"][:2] == ("error", "stream_truncated")
+    assert seen["error-status"][:2] == ("error", "rate_limit_error")
+
+
 # ---------------------------------------------------------------------------------------------------
 # The hand-written twins, compared as syntax trees: each async twin, rewritten into sync form (no await,
 # ``async def``/``for``/``with`` made plain, names mapped by the table below), must be the sync code,
@@ -167,6 +227,8 @@ SYNC_NAMES = {
     "AsyncPortkeyClient": "PortkeyClient",
     "AsyncChunkStream": "ChunkStream",
     "AsyncQueryService": "QueryService",
+    "AsyncQueryStream": "QueryStream",
+    "StopAsyncIteration": "StopIteration",
     "AsyncClient": "Client",  # httpx
     "AsyncIterator": "Iterator",
     "AsyncGenerator": "Generator",
@@ -191,6 +253,7 @@ TWINS = [
     ("_client", "ChunkStream", "AsyncChunkStream"),
     ("_client", "_read_body", "_aread_body"),
     ("_service", "QueryService", "AsyncQueryService"),
+    ("_service", "QueryStream", "AsyncQueryStream"),
     ("_service", "_close_quietly", "_aclose_quietly"),
 ]
 
@@ -209,6 +272,14 @@ DIFFERENT_ON_PURPOSE = {
         "_aclose_quietly",
         "",
     ): "closes a list in one task (AsyncQueryService._close shields it from cancellation)",
+    (
+        "AsyncQueryService",
+        "_drop",
+    ): f"{_LOOPS}: a dropped stream's client is closed by its loop (no sync counterpart)",
+    (
+        "AsyncQueryStream",
+        "__del__",
+    ): "nothing can be awaited in __del__: the lease is given back; the client's stream closes itself",
 }
 
 

@@ -799,10 +799,15 @@ def test_a_stream_holds_its_client_through_an_edit_and_a_close(service: QuerySer
     assert service.pooled_clients() == []
 
 
+DELTA_CHUNK = {
+    "choices": [{"index": 0, "delta": {"content": "Hi"}}]
+}  # a chunk without choices is not yielded
+
+
 def test_an_abandoned_stream_gives_its_client_back(service: QueryService) -> None:
     with respx.mock(base_url=BASE_URL) as mock:
         mock.post("/chat/completions").respond(
-            200, headers={"content-type": "text/event-stream"}, content=sse({"choices": []}, {"choices": []})
+            200, headers={"content-type": "text/event-stream"}, content=sse(DELTA_CHUNK, DELTA_CHUNK)
         )
         stream = service.stream(SOURCE, CHAT, "ds-1", 1)
         next(stream)

@@ -356,6 +356,8 @@ class Playground:
         """One query through ``QueryService.stream``: ``chunk`` events with each chunk and its text, then
         ``done`` with the assembled result, or ``error`` with the failed result."""
         query = _text_map(options, "options")
+        if "output" in query:  # the page shows the chunks and the answer they fold into: stream them whole
+            query = {**query, "output": "full"}
         if trace_id is None:
             trace_id = host.query_trace_id(self.operations, query)
         source, version = self._source()
@@ -387,7 +389,9 @@ class Playground:
             if close is not None:
                 close()
         yield from _rest(texts)
-        metadata = host.stream_metadata(assembler.count, assembler.usage, trace_id)
+        # the usage chunk is not yielded: the stream reads it into its metadata
+        usage = getattr(chunks, "metadata", {}).get("usage", assembler.usage)
+        metadata = host.stream_metadata(assembler.count, usage, trace_id)
         yield "done", {"status": "ok", "data": assembler.result(), "metadata": metadata}
 
     def chat(self, history: Any, prompt: Any, fields: Any) -> Iterator[Event]:
