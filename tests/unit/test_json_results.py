@@ -285,11 +285,13 @@ def test_a_stream_chunk_only_python_takes_is_an_invalid_chunk(
 
     assert shown(refused(lambda: service.run(SOURCE, {**CHAT, "stream": "true"}))) == expected
     seen: list[dict[str, Any]] = []
-    assert shown(refused(lambda: seen.extend(service.stream(SOURCE, CHAT)))) == expected
+    # stream() sends a trace id of its own unless the query gives one, and its errors carry the one sent
+    traced = {**CHAT, "traceId": "trace-j"}
+    assert shown(refused(lambda: seen.extend(service.stream(SOURCE, traced)))) == expected
     assert [c["choices"][0]["delta"]["content"] for c in seen] == ["Hi"]
 
     async def streamed() -> list[dict[str, Any]]:
-        return [chunk async for chunk in async_service.stream(SOURCE, CHAT)]
+        return [chunk async for chunk in async_service.stream(SOURCE, traced)]
 
     assert shown(refused(lambda: run_async(streamed))) == expected
 
