@@ -362,3 +362,17 @@ def test_every_block_is_found_and_few_are_left_out() -> None:
     left_out = [b.name for b in found if b.marker == NEEDS_ACCOUNT]
     assert len(left_out) <= 2, f"needs a Portkey account, not run: {left_out}"
     assert set(XFAIL) <= {(b.document, b.number) for b in found}, "an XFAIL entry names no block"
+
+
+def test_a_block_that_fails_or_prints_otherwise_fails_its_test(tmp_path: Path) -> None:
+    def block(language: str, code: str) -> Block:
+        return Block("docs/page.md", 1, 3, language, code, "")
+
+    assert run_python(block("python", "print('hi')\n")) == "hi\n"
+    with pytest.raises(pytest.fail.Exception, match="ValueError: broken"):
+        run_python(block("python", "raise ValueError('broken')\n"))
+    assert run_console(block("console", "$ echo hello\nhello\n\n$ true\n"), tmp_path, {}) == 2
+    with pytest.raises(pytest.fail.Exception, match="--- got ---\nhello"):
+        run_console(block("console", "$ echo hello\nhullo\n"), tmp_path, {})
+    with pytest.raises(pytest.fail.Exception, match=r"--- got ---\n$"):
+        run_console(block("console", "$ true\nsomething\n"), tmp_path, {})
