@@ -299,16 +299,17 @@ def run_console(block: Block, cwd: Path, servers: dict[str, tuple[Server, str, s
     ran = 0
     for command in commands(block.code):
         text = command.command
-        if block.document in servers:
+        if servers.get(block.document, (None, ""))[1]:
             _, printed_port, real_port = servers[block.document]
             text = text.replace(f"127.0.0.1:{printed_port}", f"127.0.0.1:{real_port}")
         if _SERVES.match(text):
             assert block.document not in servers, f"{block.name}: one server per page"
             server = Server(text, cwd)
+            servers[block.document] = (server, "", "")  # stopped with the others, whatever follows
             output = server.first_lines(len(command.printed.splitlines()))
-            printed_port, real_port = _PORT.search(command.printed), _PORT.search(output)
-            assert printed_port and real_port, f"{block.name}: no URL in\n{output}"
-            servers[block.document] = (server, printed_port.group(1), real_port.group(1))
+            printed_url, real_url = _PORT.search(command.printed), _PORT.search(output)
+            assert printed_url and real_url, f"{block.name}: no URL in\n{output}"
+            servers[block.document] = (server, printed_url.group(1), real_url.group(1))
         else:
             output = run_shell(text, cwd).stdout
         if not matches(command.printed, output):
