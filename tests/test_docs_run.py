@@ -4,23 +4,27 @@
   hosted-profile simulator stands in for Portkey's hosted API: the default gateway URL
   (``DEFAULT_GATEWAY_URL``, what a connection without ``gatewayUrl`` reaches) points at it, so the
   examples' ``{"apiKey": "PORTKEY_API_KEY", ...}`` connections reach it as they would reach Portkey.
-  It serves the built-in demo prompts (``pp-demo``, ``pp-demo-text``). One simulator serves the session.
+  It serves the built-in demo prompts (``pp-demo``, ``pp-demo-text``). One simulator serves the module;
+  after each block the garbage collector runs, so a client or stream left open fails the block.
 - A ```sh block runs in bash (``set -e``) in a new temporary directory, with ``.venv/bin`` first on
-  ``PATH`` and no ``PORTKEY_*`` variable set: what a reader who has installed the package has.
+  ``PATH``, no ``PORTKEY_*`` variable set and ``BROWSER=true``: what a reader who has installed the
+  package has. ``tooljet-portkey serve``/``playground`` in a console block run in the background for the
+  rest of the page (``Server``).
 - A ```console block is a terminal session: each ``$ command`` (with ``\\`` continuation lines) runs as
   a sh block does, all of one block in one temporary directory, and what it printed (stdout and stderr,
   as a terminal shows them) must be the lines printed under it, but for what changes from run to run
   (see ``normalise``) and a ``...`` in the printed text, which stands for any text.
 
-Each block stands alone (it imports what it uses), as the type-checking tier wants too. A block is not
-run here only when the line before its fence is a marker:
+A ```text block right after a python or sh block (blank lines between at most) is what it prints, checked
+as a console block's output is. Each block stands alone (it imports what it uses), as the type-checking
+tier wants too. A block is not run here only when the line before its fence is a marker:
 
 - ``<!-- needs: portkey-account -->``: it needs hosted Portkey (say why in the text);
 - ``<!-- run-by: <file> -->``: another tier runs it; ``<file>`` must exist and hold the block's text
   (e.g. ``.ci/run``) or the marker itself (a test that reads the marked blocks).
 
-``XFAIL`` lists the blocks expected to fail until a change elsewhere lands (strict: a block that passes
-fails the run, and its entry must go).
+``XFAIL_UNTIL_STREAMS_YIELD_ONLY_CHOICES`` lists the blocks expected to fail until a change elsewhere
+lands (strict: a block that passes fails the run, and its entry must go).
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ class Block:
     language: str
     code: str
     marker: str  # the HTML comment on the line before the fence, or ""
+    output: str | None = None  # a ```text block right after it (blank lines between): what it prints
 
     @property
     def name(self) -> str:
@@ -81,15 +86,22 @@ class Block:
 
 
 def blocks(document: str, text: str) -> list[Block]:
-    """The python, sh and console blocks of one Markdown text, in order, with the marker before each."""
+    """The python, sh and console blocks of one Markdown text, in order, with the marker before each
+    and the output shown after a python or sh block."""
     found: list[Block] = []
-    for match in _FENCE.finditer(text):
+    fences = list(_FENCE.finditer(text))
+    for i, match in enumerate(fences):
+        following = fences[i + 1] if i + 1 < len(fences) else None
         if match.group(1) not in LANGUAGES:
             continue
         before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1].strip()
         marker = before if before.startswith("<!--") else ""
         line = text.count("\n", 0, match.start()) + 1
-        found.append(Block(document, len(found) + 1, line, match.group(1), match.group(2), marker))
+        output = None
+        if following and following.group(1) == "text" and not text[match.end() : following.start()].strip():
+            assert match.group(1) != "console", f"{document}:{line}: a console block holds its output"
+            output = following.group(2)
+        found.append(Block(document, len(found) + 1, line, match.group(1), match.group(2), marker, output))
     return found
 
 
@@ -166,6 +178,10 @@ def test_blocks_are_found_with_their_markers_and_numbers() -> None:
         (3, 17, "console", ""),
     ]
     assert commands(found[2].code) == [Command("echo a \\\n  b", "a b"), Command("true", "")]
+    shown = blocks(
+        "p.md", "```python\nprint(1)\n```\n\n```text\n1\n```\n```sh\necho\n```\nprose\n```text\nx\n```\n"
+    )
+    assert [(b.language, b.output) for b in shown] == [("python", "1\n"), ("sh", None)]
     with pytest.raises(AssertionError, match="starts with"):
         commands("echo no prompt\n")
 
@@ -321,6 +337,12 @@ def run_console(block: Block, cwd: Path, servers: dict[str, tuple[Server, str, s
     return ran
 
 
+def check_output(block: Block, printed: str) -> None:
+    """What a python or sh block printed is the ```text block shown after it, if any."""
+    if block.output is not None and not matches(block.output, printed):
+        pytest.fail(f"{block.name}\n--- shown ---\n{block.output}\n--- printed ---\n{printed}", pytrace=False)
+
+
 def _check_run_by(block: Block) -> None:
     match = RUN_BY.match(block.marker)
     assert match, f"{block.name}: unknown marker {block.marker!r}"
@@ -348,10 +370,11 @@ def test_the_example_runs_as_printed(block: Block, request: pytest.FixtureReques
         return
     if block.language == "python":
         request.getfixturevalue("portkey_is_the_simulator")
-        run_python(block)
+        check_output(block, run_python(block))
     elif block.language == "sh":
         done = run_shell("set -e\n" + block.code, tmp_path)
         assert done.returncode == 0, f"{block.name} exited {done.returncode}:\n{done.stdout}"
+        check_output(block, done.stdout)
     else:
         servers = request.getfixturevalue("servers")
         assert run_console(block, tmp_path, servers) == len(commands(block.code)) > 0
