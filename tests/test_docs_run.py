@@ -23,7 +23,7 @@ tier wants too. A block is not run here only when the line before its fence is a
 - ``<!-- run-by: <file> -->``: another tier runs it; ``<file>`` must exist and hold the block's text
   (e.g. ``.ci/run``) or the marker itself (a test that reads the marked blocks).
 
-``XFAIL_UNTIL_STREAMS_YIELD_ONLY_CHOICES`` lists the blocks expected to fail until a change elsewhere
+``XFAIL_UNTIL_STREAM_CHANGES_MERGE`` lists the blocks expected to fail until a change elsewhere
 lands (strict: a block that passes fails the run, and its entry must go).
 """
 
@@ -59,15 +59,15 @@ _FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 # The blocks found when this runner was written: fewer means blocks went missing from the search.
 BLOCKS_AT_LEAST = 37
 
-# (document, number of the block on its page, from 1) -> why it fails for now. TO BE EMPTIED once the
-# stream changes are merged (stream() yielding only chunks with choices): then these pass, strict xfail
-# fails the run, and each entry must go.
-XFAIL_UNTIL_STREAMS_YIELD_ONLY_CHOICES: dict[tuple[str, int], str] = {
+# (document, number of the block on its page, from 1) -> why it fails for now. TO BE EMPTIED when the
+# stream changes are merged (stream() yielding only chunks with choices; the stream examples, which those
+# changes own, fixed): then these pass, strict xfail fails the run, and each entry must go.
+XFAIL_UNTIL_STREAM_CHANGES_MERGE: dict[tuple[str, int], str] = {
     ("README.md", 3): "the stream loop indexes choices[0] of a usage-only chunk",
     ("docs/host-integration.md", 6): "the async stream loop indexes choices[0] of a usage-only chunk",
     ("docs/streaming.md", 3): "the service is never closed: its pooled connections are left open",
 }
-XFAIL = XFAIL_UNTIL_STREAMS_YIELD_ONLY_CHOICES
+XFAIL = XFAIL_UNTIL_STREAM_CHANGES_MERGE
 
 
 @dataclass(frozen=True)
