@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -323,3 +325,48 @@ _EXPECTED_HEADERS = {
     "x-portkey-metadata": '{"_user":"user-123"}',
     "x-portkey-trace-id": "packaging-check",
 }
+
+
+# The README's first command, marked for this tier: the docs tier (test_docs_run.py) leaves it to us.
+README_MARK = "<!-- run-by: tests/test_packaging.py -->"
+
+
+def _readme_first_command() -> tuple[str, str]:
+    """The marked ```sh block of the README, and the ```text block after it that shows its output."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    after = text.split(f"{README_MARK}\n```sh\n", 1)[1]
+    command, rest = after.split("\n```\n", 1)
+    shown = rest.split("```text\n", 1)[1].split("\n```\n", 1)[0]
+    return command, shown
+
+
+def _without_volatile(result: dict[str, Any]) -> dict[str, Any]:
+    """The result without what changes from run to run (the answer's id and time, the trace id)."""
+    data = {k: v for k, v in result["data"].items() if k not in ("id", "created")}
+    metadata = {k: v for k, v in result["metadata"].items() if k != "traceId"}
+    return {**result, "data": data, "metadata": metadata}
+
+
+def test_the_readme_first_command_runs_as_printed(built: dict[str, Path], tmp_path: Path) -> None:
+    """On a fresh copy of the project (the sdist unpacked: no .venv), the README's first command
+    creates .venv, installs the package (dependencies from PyPI) and answers from the simulator, with
+    the note and the result the README shows, but for the port, ids and time."""
+    command, shown = _readme_first_command()
+    with tarfile.open(built["sdist"]) as sdist:
+        sdist.extractall(tmp_path, filter="data")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTKEY_")}
+    done = subprocess.run(
+        ["bash", "-c", command],
+        cwd=tmp_path / VERSION_TAG,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    note, printed = shown.split("\n", 1)
+    port = re.compile(r"127\.0\.0\.1:\d+")
+    # pip may warn on stderr before (about the machine's index settings); the note is the last line
+    assert port.sub("PORT", done.stderr.strip().splitlines()[-1]) == port.sub("PORT", note)
+    assert _without_volatile(json.loads(done.stdout)) == _without_volatile(json.loads(printed))
