@@ -63,9 +63,6 @@ BLOCKS_AT_LEAST = 37
 # stream changes are merged (stream() yielding only chunks with choices; the stream examples, which those
 # changes own, fixed): then these pass, strict xfail fails the run, and each entry must go.
 XFAIL_UNTIL_STREAM_CHANGES_MERGE: dict[tuple[str, int], str] = {
-    ("README.md", 3): "the stream loop indexes choices[0] of a usage-only chunk",
-    ("docs/host-integration.md", 6): "the async stream loop indexes choices[0] of a usage-only chunk",
-    ("docs/streaming.md", 3): "the service is never closed: its pooled connections are left open",
 }
 XFAIL = XFAIL_UNTIL_STREAM_CHANGES_MERGE
 
