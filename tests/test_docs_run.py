@@ -62,8 +62,7 @@ BLOCKS_AT_LEAST = 37
 # (document, number of the block on its page, from 1) -> why it fails for now. TO BE EMPTIED when the
 # stream changes are merged (stream() yielding only chunks with choices; the stream examples, which those
 # changes own, fixed): then these pass, strict xfail fails the run, and each entry must go.
-XFAIL_UNTIL_STREAM_CHANGES_MERGE: dict[tuple[str, int], str] = {
-}
+XFAIL_UNTIL_STREAM_CHANGES_MERGE: dict[tuple[str, int], str] = {}
 XFAIL = XFAIL_UNTIL_STREAM_CHANGES_MERGE
 
 

@@ -527,20 +527,26 @@ def _json_file(name: str, path: str | None) -> Any:
     simulator, given a path, would read it whole); the simulator checks what it holds."""
     if path is None:
         return None
-    try:
-        doc = json.loads(read_text(path))
-    except OSError as error:
-        raise CommandError(f"{PROG} serve: cannot read {name} file {path}: {error.strerror}") from None
-    except FileTooLong as error:
-        raise CommandError(f"{PROG} serve: --{name} {error}") from None
-    except UnicodeDecodeError:
-        raise CommandError(f"{PROG} serve: {name} file {path} is not UTF-8 text") from None
-    except ValueError as error:
-        raise CommandError(f"{PROG} serve: {name} file {path} is not valid JSON: {error}") from None
+    doc = read_json(path, "serve", f"--{name}", f"{name} file {path}")
     if not isinstance(doc, dict):
         what = "prompt id -> prompt" if name == "prompts" else "model id -> kind"
         raise CommandError(f"{PROG} serve: a {name} file must hold a JSON object of {what}")
     return doc
+
+
+def read_json(path: str, command: str, flag: str, what: str) -> Any:
+    """The JSON a file given to ``flag`` holds, read within the command line's bound; a CommandError
+    naming ``command`` and ``what`` (the file, in words) otherwise."""
+    try:
+        return json.loads(read_text(path))
+    except OSError as error:
+        raise CommandError(f"{PROG} {command}: cannot read {what}: {error.strerror}") from None
+    except FileTooLong as error:
+        raise CommandError(f"{PROG} {command}: {flag} {error}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{PROG} {command}: {what} is not UTF-8 text") from None
+    except ValueError as error:
+        raise CommandError(f"{PROG} {command}: {what} is not valid JSON: {error}") from None
 
 
 def _keys_note(api_keys: list[str] | None) -> str:
@@ -636,16 +642,7 @@ def _load_json(path: str | None, default: str, flag: str) -> tuple[str, Any]:
     if path is None:
         text = resources.files(__package__).joinpath(default).read_text(encoding="utf-8")
         return default, json.loads(text)
-    try:
-        return path, json.loads(read_text(path))
-    except OSError as error:
-        raise CommandError(f"{PROG} validate: cannot read {path}: {error.strerror}") from None
-    except FileTooLong as error:
-        raise CommandError(f"{PROG} validate: {flag} {error}") from None
-    except UnicodeDecodeError:
-        raise CommandError(f"{PROG} validate: {path} is not UTF-8 text") from None
-    except ValueError as error:
-        raise CommandError(f"{PROG} validate: {path} is not valid JSON: {error}") from None
+    return path, read_json(path, "validate", flag, path)
 
 
 def _metaschema(name: str) -> Any:

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 from loopback_server import FaultServer, Reply
 
-from tooljet_portkey import _client
+from tooljet_portkey import QueryService, _client
 
 
 @pytest.fixture(scope="session")
 def _server() -> Iterator[FaultServer]:
-    server = FaultServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.stopping.set()
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with FaultServer.running() as server:
+        yield server
+
+
+@pytest.fixture
+def service() -> Iterator[QueryService]:
+    """A QueryService closed after the test."""
+    with QueryService() as svc:
+        yield svc
 
 
 @pytest.fixture

@@ -11,11 +11,12 @@ is recorded (method, path, headers, JSON body) for assertions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -72,6 +73,21 @@ class FaultServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that gave up (timeout, reset) leaves a broken pipe behind: expected here."""
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls) -> Iterator[FaultServer]:
+        """A new server, serving on its own thread until the block ends."""
+        server = cls()
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        try:
+            yield server
+        finally:
+            server.stopping.set()
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
 
     @property
     def url(self) -> str:

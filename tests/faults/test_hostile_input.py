@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -37,12 +37,6 @@ OPERATIONS = (
     "(one of: completion, chat, prompt_completion, create_embedding, image_generation, prompt_render, "
     "list_models, feedback)"
 )
-
-
-@pytest.fixture
-def service() -> Iterator[QueryService]:
-    with QueryService() as svc:
-        yield svc
 
 
 def source(server: FaultServer, **extra: Any) -> dict[str, Any]:

@@ -9,7 +9,6 @@ appears in no error).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,14 +34,8 @@ SECRET_IN_FILE = "sk-file-secret-4242424242"
 @pytest.fixture(scope="module")
 def ref_target() -> Iterator[FaultServer]:
     """The server a hostile ``$ref`` names: it must never see a request."""
-    server = FaultServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.stopping.set()
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with FaultServer.running() as server:
+        yield server
 
 
 @pytest.fixture
@@ -56,12 +49,6 @@ def creds(tmp_path: Path) -> Path:
     path = tmp_path / "creds.json"
     path.write_text(json.dumps({"enum": [SECRET_IN_FILE]}))
     return path
-
-
-@pytest.fixture
-def service() -> Iterator[QueryService]:
-    with QueryService() as svc:
-        yield svc
 
 
 def source(server: FaultServer, **extra: Any) -> dict[str, Any]:
