@@ -435,7 +435,7 @@ class _BaseClient:
             return None
         headers: Mapping[str, str] = {}
         if isinstance(error, APIStatusError):
-            if not is_retryable_status(error.status_code, error.headers):
+            if not is_retryable_status(error.status_code, error.headers, error.error_type):
                 return None
             headers = error.headers
         elif not isinstance(error, APIConnectionError) or isinstance(error, RequestNotSentError):

@@ -1,9 +1,10 @@
 """When to retry, and how long to wait first. Small pure functions, each tested by a table.
 
 Retried: 408, 409, 429, 500, 502, 503, 504, and failures to connect or to get an answer in time.
-Never: other 4xx (the request is wrong), 446 (guardrails said no: asking again gives the same verdict),
-and never a response whose ``x-portkey-retry-attempt-count`` is -1, because Portkey's own retry config
-already spent every attempt and retrying on top would multiply the load.
+Never: other 4xx (the request is wrong), a 429 whose error type says the quota is spent
+(``insufficient_quota``: no wait brings it back), 446 (guardrails said no: asking again gives the same
+verdict), and never a response whose ``x-portkey-retry-attempt-count`` is -1, because Portkey's own
+retry config already spent every attempt and retrying on top would multiply the load.
 A streamed request is retried only until its first byte arrives; after that a failure is final.
 """
 
@@ -17,10 +18,12 @@ from email.utils import parsedate_to_datetime
 from ._constants import INITIAL_RETRY_DELAY, MAX_RETRY_AFTER, MAX_RETRY_DELAY
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+# A 429 of this type is a spent quota, not a rate limit: waiting does not bring the quota back.
+QUOTA_ERROR_TYPES = frozenset({"insufficient_quota"})
 
 
-def is_retryable_status(status_code: int, headers: Mapping[str, str]) -> bool:
-    if status_code not in RETRYABLE_STATUS:
+def is_retryable_status(status_code: int, headers: Mapping[str, str], error_type: object = None) -> bool:
+    if status_code not in RETRYABLE_STATUS or error_type in QUOTA_ERROR_TYPES:
         return False
     return headers.get("x-portkey-retry-attempt-count", "").strip() != "-1"
 

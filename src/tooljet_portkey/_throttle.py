@@ -15,17 +15,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from ._errors import APIStatusError, PortkeyError
-from ._retry import retry_after
+from ._retry import QUOTA_ERROR_TYPES, retry_after
 
 __all__ = ["QUOTA_ERROR_TYPES", "is_rate_limit", "rate_limits_to", "retrying"]
 
 RateLimitHook = Callable[[float | None], object]
 
 _HOOK: ContextVar[RateLimitHook | None] = ContextVar("tooljet_portkey_rate_limit_hook", default=None)
-
-
-# A 429 of this type is a spent quota, not a rate limit: waiting does not bring the quota back.
-QUOTA_ERROR_TYPES = frozenset({"insufficient_quota"})
 
 
 def is_rate_limit(status_code: object, retry_after_value: object, error_type: object = None) -> bool:

@@ -362,7 +362,7 @@ def test_a_burst_of_refusals_is_one_pause(
 QUOTA_ERROR = {
     "message": "Query could not be completed",
     "description": "You exceeded your current quota",
-    "data": {"statusCode": 429, "errorType": "insufficient_quota", "traceId": None, "retries": 2},
+    "data": {"statusCode": 429, "errorType": "insufficient_quota", "traceId": None, "retries": 0},
 }
 
 
@@ -370,8 +370,9 @@ QUOTA_ERROR = {
 def test_a_spent_quota_stops_the_run_after_10_rows(
     clock: TestClock, monkeypatch: pytest.MonkeyPatch, fault_server: FaultServer, asynchronous: bool
 ) -> None:
-    """Every request is answered 429 insufficient_quota: each row is tried 3 times (maxRetries 2), the
-    run never pauses (no wait brings a quota back), and it stops after the 10th row; 9,990 are skipped."""
+    """Every request is answered 429 insufficient_quota: each row is sent once (maxRetries 2, but a spent
+    quota is never retried), the run never pauses (no wait brings a quota back), and it stops after the
+    10th row; 9,990 are skipped."""
     runs = Runs(clock, monkeypatch)
     fault_server.script(Reply(429, QUOTA_SPENT))
     rows = [{"topic": f"topic {i}"} for i in range(10_000)]
@@ -385,7 +386,7 @@ def test_a_spent_quota_stops_the_run_after_10_rows(
         "succeeded": 0,
         "failed": 10,
         "skipped": 9_990,
-        "retries": 20,
+        "retries": 0,
         "usage": {},
         "stopped": {
             "reason": "unfixable_failures",
@@ -395,7 +396,7 @@ def test_a_spent_quota_stops_the_run_after_10_rows(
             "errorType": "insufficient_quota",
         },
     }
-    assert (fault_server.count, runs.limiters[0].pauses, runs.sleeps) == (30, 0, [])
+    assert (fault_server.count, runs.limiters[0].pauses, runs.sleeps) == (10, 0, [])
 
 
 def test_a_refused_key_stops_a_run_of_8_in_flight(fault_server: FaultServer, sleeps: list[float]) -> None:

@@ -56,6 +56,19 @@ def test_is_retryable_status(status: int, headers: dict[str, str], expected: boo
     assert is_retryable_status(status, headers) is expected
 
 
+@pytest.mark.parametrize(
+    ("status", "error_type", "expected"),
+    [
+        (429, "insufficient_quota", False),  # a spent quota: no wait brings it back
+        (429, "rate_limit_error", True),
+        (429, None, True),
+        (500, "insufficient_quota", False),
+    ],
+)
+def test_a_spent_quota_is_never_retried(status: int, error_type: str | None, expected: bool) -> None:
+    assert is_retryable_status(status, {}, error_type) is expected
+
+
 def test_retryable_set_is_the_documented_one() -> None:
     assert sorted(RETRYABLE_STATUS) == [408, 409, 429, 500, 502, 503, 504]
 
