@@ -13,7 +13,7 @@ import os
 import re
 import ssl
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import httpx
@@ -468,6 +468,7 @@ class _BaseClient:
             "started": started,
             "drain": self._guarded,
             "redaction": _logs.Redaction(settings, request.headers),
+            "secrets": request.secrets(),
         }
 
 
@@ -961,6 +962,7 @@ class _StreamBase:
         started: float | None = None,
         drain: bool = False,
         redaction: _logs.Redaction | None = None,
+        secrets: Sequence[str] = (),  # the request's keys, redacted from the metadata's headers
     ) -> None:
         self.response = response
         self.retries = retries
@@ -980,7 +982,7 @@ class _StreamBase:
             float("inf") if stream_timeout is None else (now if started is None else started) + stream_timeout
         )
         headers = _headers(response)
-        self.metadata = response_metadata(response.status_code, headers, retries)
+        self.metadata = response_metadata(response.status_code, headers, retries, secrets)
         # An answer that is JSON, not an event stream: an error the gateway sent with a 2xx status.
         self._json_body = headers.get("content-type", "").startswith("application/json")
 

@@ -26,6 +26,7 @@ from ._constants import USER_AGENT
 from ._options import ConnectionSettings, Query
 from ._output import AnswerShape, answer_shape
 from ._rows import RUN_FIELDS, RunShape, run_shape
+from ._secrets import header_secrets
 from ._spec import check_json_schema, config_header, invalid_option
 
 __all__ = ["HANDLED_FIELDS", "PortkeyRequest", "build_request", "connection_headers"]
@@ -57,6 +58,13 @@ class PortkeyRequest:
         shown = {k: ("***" if self._hides(k, v) else v) for k, v in self.headers.items()}
         target = f"{self.path}?{urlencode(self.params)}" if self.params else self.path
         return f"PortkeyRequest({self.method} {target}, headers={shown}, stream={self.stream})"
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets the request carries (its keys' header values, a config's credentials): what no
+        text the server sends back may show (``response_metadata`` redacts them from its headers)."""
+        headers = self.headers
+        found = [headers[name].removeprefix("Bearer ") for name in self.secret_headers if name in headers]
+        return (*found, *header_secrets(self.headers))
 
     def _hides(self, name: str, value: str) -> bool:
         # a config object may carry a provider's api_key; a saved config id is shown

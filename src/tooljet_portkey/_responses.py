@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -22,6 +22,7 @@ from ._errors import (
     StreamError,
     status_error_class,
 )
+from ._secrets import redact
 from ._sse import ServerSentEvent
 from ._values import NotStrictJSON, loads_strict, raw_decode_strict
 
@@ -62,9 +63,12 @@ def header_int(value: str | None) -> int | None:
         return None
 
 
-def response_metadata(status_code: int, headers: Mapping[str, str], retries: int = 0) -> dict[str, Any]:
+def response_metadata(
+    status_code: int, headers: Mapping[str, str], retries: int = 0, secrets: Sequence[str] = ()
+) -> dict[str, Any]:
     """What Portkey said about the call, for the QueryResult's ``metadata``; ``retries``: how many times
-    this client retried (``retryAttemptCount`` is the gateway's own count, from its header)."""
+    this client retried (``retryAttemptCount`` is the gateway's own count, from its header); a header
+    that echoes one of ``secrets`` (the request's keys) is redacted."""
     meta: dict[str, Any] = {"statusCode": status_code, "retries": retries}
     for key, header in (
         ("traceId", "x-portkey-trace-id"),
@@ -73,8 +77,9 @@ def response_metadata(status_code: int, headers: Mapping[str, str], retries: int
         ("lastUsedOptionIndex", "x-portkey-last-used-option-index"),
     ):
         # The open-source gateway echoes an empty trace id when none was sent: leave it out.
-        if headers.get(header):
-            meta[key] = headers[header]
+        value = headers.get(header)
+        if value:
+            meta[key] = redact(value, secrets) if any(s in value for s in secrets) else value
     gateway_retries = header_int(headers.get("x-portkey-retry-attempt-count"))
     if gateway_retries is not None:  # Portkey's own retries (a config's); ``retries`` is the client's
         meta["retryAttemptCount"] = gateway_retries

@@ -58,7 +58,7 @@ Answered = Callable[[PortkeyRequest, PortkeyResponse], ItemOk]
 def _row_ok(request: PortkeyRequest, response: PortkeyResponse) -> ItemOk:
     """A row that was answered: its output under the query's output mode (an answer that is not the
     output asked for fails the row, as it fails a single query)."""
-    meta = response_metadata(response.status_code, response.headers, response.retries)
+    meta = response_metadata(response.status_code, response.headers, response.retries, request.secrets())
     shaped = query_result(request, response.data, meta, response.deadline)
     metadata = shaped["metadata"]
     return ItemOk(shaped["data"], meta.get("traceId"), metadata.get("usage"), response.retries, metadata)
@@ -108,7 +108,8 @@ def _merged(
     """The QueryResult of a chunked embedding query, from each chunk's PortkeyResponse: the metadata of
     a single request, every key in it (the first chunk's ``traceId``), with the chunks' retries summed."""
     responses: list[PortkeyResponse] = list(answers)
-    metas = [response_metadata(r.status_code, r.headers, r.retries) for r in responses]
+    secrets = request.secrets()
+    metas = [response_metadata(r.status_code, r.headers, r.retries, secrets) for r in responses]
     meta = _first_of_each(metas)
     _gateway_retries(meta, metas)
     meta["retries"] = sum(r.retries for r in responses)

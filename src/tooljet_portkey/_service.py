@@ -291,7 +291,7 @@ class _ServiceBase(Generic[ClientT]):
     def _result_of_answer(response: PortkeyResponse, request: PortkeyRequest) -> QueryResult:
         """The QueryResult of a plain answer: its data in the query's output mode, and what Portkey's
         headers and the answer said."""
-        meta = response_metadata(response.status_code, response.headers, response.retries)
+        meta = response_metadata(response.status_code, response.headers, response.retries, request.secrets())
         return query_result(request, response.data, meta, response.deadline)
 
     @staticmethod

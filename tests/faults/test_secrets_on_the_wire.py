@@ -222,3 +222,40 @@ def test_records_of_other_requests_are_left_as_they_are(
     assert status.msg == 'HTTP Request: %s %s "%s %d %s"'
     assert status.args == ("GET", httpx.URL(fault_server.url + "/other"), "HTTP/1.1", 200, "OK")
     assert any("(b'x-app-token', b'app-token-5e1c9a')" in r.getMessage() for r in caplog.records)
+
+
+# -- the same echo in a result: metadata read from headers never shows a key ----------------------------
+
+ECHOED_META = {
+    "x-portkey-trace-id": f"trace {API_KEY}",
+    "x-portkey-provider": QUERY_VIRTUAL_KEY,
+    "x-portkey-cache-status": QUERY_CONFIG_KEY,
+    "x-portkey-last-used-option-index": PROVIDER_KEY,
+}
+REDACTED_META = {
+    "traceId": "trace ***",
+    "provider": "***",
+    "cacheStatus": "***",
+    "lastUsedOptionIndex": "***",
+}
+
+
+def _header_meta(metadata: Any) -> dict[str, Any]:
+    return {key: metadata.get(key) for key in REDACTED_META}
+
+
+def test_a_result_never_shows_a_key_a_server_echoes_in_its_headers(fault_server: FaultServer) -> None:
+    fault_server.script(Reply(200, ANSWER, ECHOED_META))
+    with QueryService() as service:
+        assert _header_meta(service.run(source(fault_server.url), OWN_QUERY)["metadata"]) == REDACTED_META
+        fault_server.script(Reply(events=(DELTA, "[DONE]"), headers=ECHOED_META))
+        with service.stream(source(fault_server.url), {**OWN_QUERY, "traceId": "t-1"}) as stream:
+            list(stream)
+        assert {**_header_meta(stream.metadata), "traceId": "trace ***"} == REDACTED_META
+        fault_server.script(Reply(200, {**ANSWER, "model": "m"}, ECHOED_META))
+        table = {**OWN_QUERY, "operation": "prompt_completion", "promptId": "pp-1", "rows": '[{"a": 1}]'}
+        for key in ("messages", "model"):
+            table.pop(key, None)
+        result = service.run(source(fault_server.url), table)
+    assert _header_meta(result["metadata"]) == REDACTED_META
+    assert result["data"][0]["traceId"] == "trace ***"
