@@ -144,9 +144,10 @@ def run_several(
 
     with runs.running(stop.set):
         if shape.rows is not None:
+            rows = shape.rows
             result = run_items(
-                shape.rows,
-                lambda fields: attempt(row_request(request, fields), _row_ok),
+                range(len(rows)),
+                lambda row: attempt(row_request(request, rows[row], row), _row_ok),
                 concurrency=shape.concurrency,
                 fail_on_error=shape.fail_on_error,
                 on_progress=on_progress,
@@ -203,9 +204,10 @@ async def arun_several(
 
     with runs.running(stop_from_anywhere):
         if shape.rows is not None:
+            rows = shape.rows
             result = await arun_items(
-                shape.rows,
-                lambda fields: attempt(row_request(request, fields), _row_ok),
+                range(len(rows)),
+                lambda row: attempt(row_request(request, rows[row], row), _row_ok),
                 concurrency=shape.concurrency,
                 fail_on_error=shape.fail_on_error,
                 on_progress=on_progress,
