@@ -90,9 +90,9 @@ def instance_of(schema: Any, seed: Any = None) -> Any:
     from .._schemas import CheckTimeout, bounded_validator, checking_until
 
     cls = validator_for(schema)
-    error = meta_schema_error(schema)
-    if error is not None:
-        raise NoInstance(f"not a valid JSON Schema: {error}")
+    invalid = meta_schema_error(schema)
+    if invalid is not None:
+        raise NoInstance(f"not a valid JSON Schema: {invalid}")
     # the formats of the schema's draft; nothing a reference names is fetched, and each check is bounded
     validator = bounded_validator(schema, format_checker=cls.FORMAT_CHECKER)
     problem = "no value fits it"
