@@ -217,6 +217,16 @@ def test_a_table_of_text_is_one_entry_per_row_in_row_order(
     }
 
 
+def test_an_entry_has_the_trace_id_its_row_sent_when_the_answer_names_none(
+    service: QueryService, mock: respx.MockRouter
+) -> None:
+    mock.post("/chat/completions").mock(return_value=httpx.Response(200, json=chat_answer("x")))
+    result = service.run(
+        SOURCE, chat_table(["a", {"prompt": "b", "traceId": "own"}], output="text", traceId="run-2")
+    )
+    assert [(entry["row"], entry["traceId"]) for entry in result["data"]] == [(0, "run-2-0"), (1, "own")]
+
+
 def test_a_prompt_completion_row_sends_the_querys_trace_id_with_its_row(
     service: QueryService, mock: respx.MockRouter
 ) -> None:
