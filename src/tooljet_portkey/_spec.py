@@ -702,12 +702,15 @@ def in_row(error: QueryError, where: str) -> QueryError:
 def _not_a_row_field(operation: str, key: Any, where: str, fields: Mapping[str, Field]) -> QueryError:
     """A row key that is no field of the operation: named (when it is short enough to be a key one
     meant), with the field it is a near miss of, when it is one of this operation's."""
+    shape = f"(a row is its prompt's text, or an object of {operation}'s fields)"
     if not isinstance(key, str) or len(key) > MAX_NEAR_MISS_KEY_CHARS:
         return QueryError(
-            INVALID_OPTIONS, f"{where}: has a key that is not a field of {operation}", {"field": "rows"}
+            INVALID_OPTIONS,
+            f"{where}: has a key that is not a field of {operation} {shape}",
+            {"field": "rows"},
         )
     meant = _remembered_near_miss(key, operation)
-    hint = f"; did you mean {meant}?" if meant in fields else f" of {operation}"
+    hint = f"; did you mean {meant}?" if meant in fields else f" of {operation} {shape}"
     return QueryError(INVALID_OPTIONS, f"{where}.{key}: not a field{hint}", {"field": "rows"})
 
 

@@ -381,9 +381,21 @@ BAD_TABLES = [
         "rows[0].temprature: not a field; did you mean temperature?",
         "rows",
     ),
-    (chat_table([{"ticket": "My card"}]), "rows[0].ticket: not a field of chat", "rows"),
-    (chat_table([{"promptId": "pp-1"}]), "rows[0].promptId: not a field of chat", "rows"),
-    (chat_table([{"k" * 65: 1}]), "rows[0]: has a key that is not a field of chat", "rows"),
+    (
+        chat_table([{"ticket": "My card"}]),
+        "rows[0].ticket: not a field of chat (a row is its prompt's text, or an object of chat's fields)",
+        "rows",
+    ),
+    (
+        chat_table([{"promptId": "pp-1"}]),
+        "rows[0].promptId: not a field of chat (a row is its prompt's text, or an object of chat's fields)",
+        "rows",
+    ),
+    (
+        chat_table([{"k" * 65: 1}]),
+        "rows[0]: has a key that is not a field of chat (a row is its prompt's text, or an object of chat's fields)",
+        "rows",
+    ),
     (
         chat_table([{"prompt": "d", "stream": True}]),
         "rows[0].stream: cannot be set per row, only for the whole run",
@@ -456,7 +468,7 @@ BAD_TABLES = [
     ),
     (
         {"operation": "completion", "model": "m", "rows": '[{"system_prompt": "x"}]'},
-        "rows[0].system_prompt: not a field of completion",
+        "rows[0].system_prompt: not a field of completion (a row is its prompt's text, or an object of completion's fields)",
         "rows",
     ),
     (
