@@ -187,3 +187,35 @@ def test_a_table_where_every_row_worked_exits_0(tickets: Path) -> None:
     code, out, err = run_cli(*table_command(tickets))
     assert code == 0 and json.loads(out)["metadata"]["failed"] == 0
     assert "rows failed" not in err
+
+
+def test_chat_rows_from_a_file_extract_each_row_checked_against_the_schema(tmp_path: Path) -> None:
+    rows = tmp_path / "tickets.json"
+    rows.write_text(json.dumps(["Ada Lovelace, 36, London", {"prompt": "Alan Turing, 41", "temperature": 0}]))
+    schema = tmp_path / "person.schema.json"
+    schema.write_text(
+        json.dumps({"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+                    "required": ["name", "age"], "additionalProperties": False})
+    )  # fmt: skip
+    code, out, err = run_cli(
+        "run", "chat", "--set", "model=gpt-4o-mini", "--set", "system_prompt=Extract the name and age.",
+        "--set", f"response_format=@{schema}", "--set", "output=json", "--set", f"rows=@{rows}",
+        "--set", "traceId=people", "--raw",
+    )  # fmt: skip
+    entries = json.loads(out)
+    assert code == 0 and err.startswith(NOTE)
+    assert [(e["row"], e["status"], e["traceId"], sorted(e["output"])) for e in entries] == [
+        (0, "ok", "people-0", ["age", "name"]),
+        (1, "ok", "people-1", ["age", "name"]),
+    ]
+
+
+def test_a_bad_chat_row_in_the_file_is_refused_naming_the_row_and_field(tmp_path: Path) -> None:
+    rows = tmp_path / "tickets.json"
+    rows.write_text(json.dumps(["a", "b", "c", {"prompt": "d", "temperature": 3}]))
+    code, out, err = run_cli("run", "chat", "--set", "model=gpt-4o-mini", "--set", f"rows=@{rows}")
+    assert (code, out, err) == (
+        1,
+        "",
+        "tooljet-portkey: Invalid query options: rows[3].temperature: must be at most 2\n",
+    )

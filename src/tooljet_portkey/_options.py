@@ -26,6 +26,7 @@ from ._constants import (
     MIB,
 )
 from ._errors import QueryError
+from ._rows import QUERY_ROW_OPERATIONS
 from ._secrets import config_secrets
 from ._spec import (
     CONNECTION_FORM,
@@ -86,7 +87,10 @@ def parse_query(query_options: Any) -> Query:
         problem = "is required" if is_blank(operation) else "is not a known operation"
         raise field_error(INVALID_OPTIONS, "operation", f"{problem} (one of: {allowed})")
     check_near_misses(operation, query_options)
-    return Query(operation, validate_form(operation, query_options, INVALID_OPTIONS))
+    # a table run's rows may each give a required field (a row of text is its prompt): the merged
+    # query of each row is checked for them (_requests.py)
+    per_row = operation in QUERY_ROW_OPERATIONS and not is_blank(query_options.get("rows"))
+    return Query(operation, validate_form(operation, query_options, INVALID_OPTIONS, not per_row))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -23,11 +23,21 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from ._constants import USER_AGENT
+from ._errors import QueryError
 from ._options import ConnectionSettings, Query
 from ._output import AnswerShape, answer_shape
-from ._rows import RUN_FIELDS, RunShape, run_shape
+from ._rows import (
+    QUERY_ROW_OPERATIONS,
+    RUN_FIELDS,
+    RunShape,
+    check_not_streamed,
+    query_rows,
+    row_headers,
+    run_shape,
+    table_shape,
+)
 from ._secrets import header_secrets
-from ._spec import check_json_schema, config_header, invalid_option
+from ._spec import check_json_schema, config_header, in_row, invalid_option, load_spec
 
 __all__ = ["HANDLED_FIELDS", "PortkeyRequest", "build_request", "connection_headers"]
 
@@ -113,6 +123,7 @@ QUERY_HEADERS: Mapping[str, tuple[str, Callable[[Any], str | None]]] = {
     "cacheForceRefresh": ("x-portkey-cache-force-refresh", _present_when_true),
 }
 HEADER_FIELDS = frozenset(QUERY_HEADERS)
+TRACE_HEADER = QUERY_HEADERS["traceId"][0]
 
 
 def _query_headers(params: Mapping[str, Any]) -> dict[str, str]:
@@ -124,9 +135,6 @@ def _query_headers(params: Mapping[str, Any]) -> dict[str, str]:
             if text is not None:
                 headers[name] = text
     return headers
-
-
-TRACE_HEADER = QUERY_HEADERS["traceId"][0]
 
 
 def traced(request: PortkeyRequest) -> PortkeyRequest:
@@ -291,11 +299,27 @@ def _response_format(value: Any) -> dict[str, Any] | None:
 def response_schema(params: Mapping[str, Any]) -> Any:
     """The JSON Schema the answer must follow, when the query's response format gives one."""
     value = params.get("response_format")
+    if value is None and params.get("output") == "json":
+        return _prompt_response_schema(params.get("prompt_parameters"))
     if not isinstance(value, dict) or value.get("type") in ("text", "json_object"):
         return None
     if value.get("type") == "json_schema":
         return value["json_schema"]["schema"]
     return value
+
+
+def _prompt_response_schema(prompt_parameters: Any) -> Any:
+    """The schema a saved prompt's json answer must follow: a ``json_schema`` response format in its
+    ``prompt_parameters`` (OpenAI's shape), checked as chat's is; None without one."""
+    value = prompt_parameters.get("response_format") if isinstance(prompt_parameters, dict) else None
+    inner = (
+        value.get("json_schema") if isinstance(value, dict) and value.get("type") == "json_schema" else None
+    )
+    schema = inner.get("schema") if isinstance(inner, dict) else None
+    if not isinstance(schema, dict):
+        return None
+    check_json_schema("prompt_parameters", schema, ".response_format.json_schema.schema")
+    return schema
 
 
 def _tools(tools: list[Any]) -> list[Any]:
@@ -454,6 +478,8 @@ def build_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
     own = _REQUEST_BUILDERS.get(query.operation)
     if own is not None:
         return own(settings, query)
+    if query.operation in QUERY_ROW_OPERATIONS and "rows" in query.params:
+        return _table_request(settings, query)
     path, body = _BUILDERS[query.operation](query.params)
     if query.operation == "create_embedding":
         body.pop("stream", None)  # embeddings never stream; the answer is read as one JSON body
@@ -470,3 +496,81 @@ def build_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
     answer = answer_shape(query.operation, query.params, response_schema(query.params), settings.timeout)
     run = run_shape(query.operation, query.params, body, stream, settings.max_response_bytes)
     return PortkeyRequest("POST", path, headers, body, stream, query.operation, answer, run=run)
+
+
+# ---------------------------------------------------------------------------------------------------
+# A chat or completion table run: each row's own fields laid over the form's, one request a row
+
+# A row's field that replaces others of the form besides its own: the messages given whole, or a prompt
+_DISPLACES = {"messages": ("prompt", "message_history"), "prompt": ("messages",)}
+
+
+def row_params(form: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    """The query of one row: the row's fields laid over the form's (the row's win). A row's
+    ``messages`` replaces the form's ``prompt`` and ``message_history``; a row's ``prompt``, the form's
+    ``messages``: each is the whole of what the row asks."""
+    merged = dict(form)
+    for key in row:
+        for displaced in _DISPLACES.get(key, ()):
+            merged.pop(displaced, None)
+    merged.update(row)
+    return merged
+
+
+def _row_body(operation: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The path and body of one row's query; a required field that neither the row nor the form gives
+    is named as the form names it."""
+    for f in load_spec().operations[operation]:
+        if f.required and f.key not in params:
+            raise invalid_option(f.key, "is required")
+    return _BUILDERS[operation](params)
+
+
+def _checked_row(operation: str, form: Mapping[str, Any], row: Mapping[str, Any], index: int) -> None:
+    """Refuse row ``index`` if its query could not be sent: a rule across fields (messages or prompt,
+    a response format's schema, tool_choice naming a tool) broken by the row, or a required field given
+    by neither. A rule the form breaks alone is the form's field's error."""
+    try:
+        params = row_params(form, row)
+        _, body = _row_body(operation, params)
+        check_not_streamed(
+            params, params.get("stream") is not False and body.get("stream") is True, "other_parameters"
+        )
+    except QueryError as err:
+        field = err.data.get("field")
+        raise (err if field in form and field not in row else in_row(err, f"rows[{index}]")) from None
+
+
+def _table_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
+    """The request of a chat or completion table run: the form's headers and answer shape; its rows'
+    own fields in ``run`` (``query_row_request`` makes each row's request as it is sent). Every row is
+    checked as a whole query here, before anything is sent."""
+    params = query.params
+    check_not_streamed(params, params.get("stream") is True)  # the form's own: other_parameters' per row
+    form = {key: value for key, value in params.items() if key not in RUN_FIELDS[query.operation]}
+    rows = query_rows(query.operation, params["rows"])
+    for index, row in enumerate(rows):
+        _checked_row(query.operation, form, row, index)
+    headers = connection_headers(settings)
+    headers.update(_query_headers(form))
+    headers["accept"] = "application/json"
+    path = "/chat/completions" if query.operation == "chat" else "/completions"
+    answer = answer_shape(query.operation, form, response_schema(form), settings.timeout)
+    run = table_shape(params, form, rows)
+    return PortkeyRequest("POST", path, headers, None, False, query.operation, answer, run=run)
+
+
+def query_row_request(table: PortkeyRequest, row: Mapping[str, Any], index: int) -> PortkeyRequest:
+    """The request row ``index`` of a chat or completion table sends (checked by ``_table_request``):
+    the table's headers with the row's own header fields (the query's trace id as the row's,
+    ``<traceId>-<row>``, unless the row gives its own), the body of the row's query, and the row's
+    answer shape (its response format's schema)."""
+    form = table.run.form or {}
+    params = row_params(form, row)
+    path, body = _row_body(table.operation, params)
+    body.pop("stream", None)  # a row's answer is read whole
+    headers = {**row_headers(table.headers, index), **_query_headers(row)}
+    answer = dataclasses.replace(
+        table.answer, schema=response_schema(params) if "response_format" in row else table.answer.schema
+    )
+    return dataclasses.replace(table, path=path, headers=headers, body=body, answer=answer)

@@ -12,6 +12,14 @@ longer than one request holds. Pure, no I/O; ``_run_rows`` sends the requests.
   only as the answer is read, after the provider has computed (and billed) it. ``maxRunSeconds``: the
   time after which no new row (or request) is sent.
 
+- ``rows`` (chat, completion): each row is a query: an object of the operation's own fields (``prompt``,
+  ``system_prompt``, ``temperature``, ``metadata``...) laid over the form's values (the row's field
+  wins), or a text, that row's ``prompt``. Each row is checked field by field as the form is
+  (``query_rows``), then as a whole query (``_requests.py``), before anything is sent. The fields that
+  shape the whole run (``NOT_PER_ROW``) cannot be set per row.
+- With a ``traceId``, each row sends ``<traceId>-<row>`` (``row_trace_id``), so Portkey's logs group a
+  run and each row's log is found from its entry; a row's own ``traceId`` is sent as it is.
+
 These fields shape how the query runs, not one request's body: ``build_request`` reads them into the
 request's ``run`` (a ``RunShape``), as it reads ``output`` into its ``answer``.
 """
@@ -42,23 +50,37 @@ if TYPE_CHECKING:
     from ._requests import PortkeyRequest
 
 __all__ = [
+    "NOT_PER_ROW",
+    "QUERY_ROW_OPERATIONS",
     "RUN_FIELDS",
     "RunShape",
     "RunningRuns",
+    "check_not_streamed",
     "chunk_request",
     "chunked_input",
     "default_batch_size",
     "is_several",
+    "query_rows",
+    "row_headers",
     "row_request",
+    "row_trace_id",
     "row_variables",
     "run_shape",
+    "table_shape",
 ]
 
+_TABLE_FIELDS = frozenset({"rows", "concurrency", "failOnError", "maxRunSeconds"})
 # The fields each operation reads into its RunShape (a test holds operations.json to these).
 RUN_FIELDS: Mapping[str, frozenset[str]] = {
-    "prompt_completion": frozenset({"rows", "concurrency", "failOnError", "maxRunSeconds"}),
+    "prompt_completion": _TABLE_FIELDS,
+    "chat": _TABLE_FIELDS,
+    "completion": _TABLE_FIELDS,
     "create_embedding": frozenset({"concurrency", "batch_size", "maxRunSeconds"}),
 }
+# The operations whose rows are queries (a row holds the operation's own fields), not variables
+QUERY_ROW_OPERATIONS = frozenset({"chat", "completion"})
+# What a row may not set: how the whole run is sent and read
+NOT_PER_ROW = _TABLE_FIELDS | {"stream", "output"}
 
 
 @dataclass(frozen=True)
@@ -71,6 +93,8 @@ class RunShape:
     fail_on_error: bool = False
     batch_size: int = MAX_EMBEDDING_BATCH
     max_seconds: float | None = None  # no new request after this long
+    # chat and completion: the form's values each row's own (``rows``) is laid over
+    form: Mapping[str, Any] | None = None
 
     def __repr__(self) -> str:
         # the rows are the user's data: their count is enough
@@ -105,13 +129,7 @@ def run_shape(
         return _ONE_REQUEST
     rows = params.get("rows")
     if rows is not None:
-        if stream:
-            field = "stream" if params.get("stream") is True else "prompt_parameters"
-            raise QueryError(
-                "Invalid query options",
-                f"{field}: a streamed answer cannot be combined with rows",
-                {"field": field},
-            )
+        check_not_streamed(params, stream)
         _check_row_variables(operation, body.get("variables") or {}, rows)
     return RunShape(
         rows=rows,
@@ -120,6 +138,60 @@ def run_shape(
         batch_size=params.get("batch_size", MAX_EMBEDDING_BATCH),
         max_seconds=params.get("maxRunSeconds"),
     )
+
+
+def check_not_streamed(params: Mapping[str, Any], stream: bool, extra: str = "prompt_parameters") -> None:
+    """Refuse a stream with rows: a table's answers are read whole, one result per row. ``extra``: the
+    field of body parameters that asked for it, when the ``stream`` field did not."""
+    if stream:
+        field = "stream" if params.get("stream") is True else extra
+        raise QueryError(
+            "Invalid query options",
+            f"{field}: a streamed answer cannot be combined with rows",
+            {"field": field},
+        )
+
+
+def query_rows(operation: str, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """Each row's own fields (chat, completion), coerced and checked as the form's are: a text is the
+    row's ``prompt``; a QueryError names the row and the field (``rows[3].temperature: ...``)."""
+    from ._spec import validate_row
+
+    return [
+        validate_row(
+            operation, {"prompt": row} if isinstance(row, str) else row, f"rows[{index}]", NOT_PER_ROW
+        )
+        for index, row in enumerate(rows)
+    ]
+
+
+def table_shape(
+    params: Mapping[str, Any], form: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
+) -> RunShape:
+    """The RunShape of a chat or completion table: each row's own fields, laid over ``form``."""
+    return RunShape(
+        rows=rows,
+        concurrency=params.get("concurrency", DEFAULT_CONCURRENCY),
+        fail_on_error=params.get("failOnError", False),
+        max_seconds=params.get("maxRunSeconds"),
+        form=form,
+    )
+
+
+def row_trace_id(trace_id: str, index: int) -> str:
+    """The trace id row ``index`` sends when the query gives ``trace_id``: Portkey's logs group the
+    run under it, and each row's is found from its entry."""
+    return f"{trace_id}-{index}"
+
+
+def row_headers(headers: Mapping[str, str], index: int) -> Mapping[str, str]:
+    """A row's headers: the query's, with the row's trace id when the query gives one."""
+    from ._requests import TRACE_HEADER
+
+    trace_id = headers.get(TRACE_HEADER)
+    if not trace_id:
+        return headers
+    return {**headers, TRACE_HEADER: row_trace_id(trace_id, index)}
 
 
 def _embedding_dimensions(body: Mapping[str, Any]) -> int:
@@ -168,11 +240,17 @@ def _check_row_variables(operation: str, variables: Mapping[str, Any], rows: Seq
             raise QueryError("Invalid query options", f"rows[{index}]: {_message(error)}", {"field": "rows"})
 
 
-def row_request(request: PortkeyRequest, row: Mapping[str, Any]) -> PortkeyRequest:
-    """The request of one row: the query's own, its ``variables`` updated with the row's fields."""
+def row_request(request: PortkeyRequest, row: Mapping[str, Any], index: int) -> PortkeyRequest:
+    """The request of row ``index``: of a saved prompt, the query's own, its ``variables`` updated with
+    the row's fields; of chat or completion, the query the row's fields laid over the form's make.
+    With the query's trace id, the row's (``row_trace_id``)."""
+    if request.run.form is not None:
+        from ._requests import query_row_request
+
+        return query_row_request(request, row, index)
     body = dict(request.body or {})
     body["variables"] = row_variables(body.get("variables") or {}, row)
-    return dataclasses.replace(request, body=body)
+    return dataclasses.replace(request, body=body, headers=row_headers(request.headers, index))
 
 
 def chunk_request(request: PortkeyRequest, inputs: Sequence[Any]) -> PortkeyRequest:

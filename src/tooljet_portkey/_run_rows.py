@@ -39,7 +39,7 @@ from ._batch import (
 )
 from ._errors import QueryError
 from ._options import ConnectionSettings
-from ._requests import PortkeyRequest
+from ._requests import TRACE_HEADER, PortkeyRequest
 from ._responses import PortkeyResponse, response_metadata
 from ._rows import RunningRuns, chunk_request, chunked_input, row_request
 from ._service import query_errors, query_result
@@ -61,7 +61,9 @@ def _row_ok(request: PortkeyRequest, response: PortkeyResponse) -> ItemOk:
     meta = response_metadata(response.status_code, response.headers, response.retries, request.secrets())
     shaped = query_result(request, response.data, meta, response.deadline)
     metadata = shaped["metadata"]
-    return ItemOk(shaped["data"], meta.get("traceId"), metadata.get("usage"), response.retries, metadata)
+    # the id Portkey filed the row under: the one it answered with, else the one the row sent
+    trace_id = meta.get("traceId") or request.headers.get(TRACE_HEADER)
+    return ItemOk(shaped["data"], trace_id, metadata.get("usage"), response.retries, metadata)
 
 
 def _chunk_ok(request: PortkeyRequest, response: PortkeyResponse) -> ItemOk:
@@ -145,9 +147,10 @@ def run_several(
 
     with runs.running(stop.set):
         if shape.rows is not None:
+            rows = shape.rows
             result = run_items(
-                shape.rows,
-                lambda fields: attempt(row_request(request, fields), _row_ok),
+                range(len(rows)),
+                lambda row: attempt(row_request(request, rows[row], row), _row_ok),
                 concurrency=shape.concurrency,
                 fail_on_error=shape.fail_on_error,
                 on_progress=on_progress,
@@ -204,9 +207,10 @@ async def arun_several(
 
     with runs.running(stop_from_anywhere):
         if shape.rows is not None:
+            rows = shape.rows
             result = await arun_items(
-                shape.rows,
-                lambda fields: attempt(row_request(request, fields), _row_ok),
+                range(len(rows)),
+                lambda row: attempt(row_request(request, rows[row], row), _row_ok),
                 concurrency=shape.concurrency,
                 fail_on_error=shape.fail_on_error,
                 on_progress=on_progress,

@@ -60,6 +60,7 @@ __all__ = [
     "is_blank",
     "load_spec",
     "validate_form",
+    "validate_row",
 ]
 
 if TYPE_CHECKING:
@@ -606,9 +607,11 @@ def _validate(
     values: dict[str, Any],
     sizes: Mapping[str, int],
     title: str,
+    remember: bool = True,
 ) -> None:
     """Check the values against their schemas. Only the first error is built: the schemas put sizes
-    (maxItems) before items, so a list of a million items is refused for its length at once."""
+    (maxItems) before items, so a list of a million items is refused for its length at once.
+    ``remember``: keep the valid values for next time (not a table's rows: each row's text is new)."""
     from jsonschema.exceptions import best_match
 
     for f in fields:
@@ -625,6 +628,8 @@ def _validate(
     if first is _TOOTOO_DEEP:
         raise field_error(title, max(pending, key=lambda k: sizes[k]), TOO_DEEP)
     if first is None:
+        if not remember:
+            return
         if len(_known_valid) >= MAX_KNOWN_VALUES:
             _known_valid.clear()
         _known_valid.update((known, None) for k in pending if (known := keys[k]) is not None)
@@ -637,18 +642,76 @@ def _validate(
 # The entry point: a form's options -> its coerced, validated values
 
 
-def validate_form(form: str, options: Mapping[str, Any], title: str) -> dict[str, Any]:
+def validate_form(
+    form: str, options: Mapping[str, Any], title: str, check_required: bool = True
+) -> dict[str, Any]:
     """The values of one form's fields (an operation's, or ``CONNECTION_FORM``), coerced from what the
     host sent and checked against their schemas, keyed by the spec's keys (an alias's value under its
-    field's key); blank fields are left out. Raises QueryError(``title``) naming the field."""
+    field's key); blank fields are left out. Raises QueryError(``title``) naming the field.
+    ``check_required`` off: a required field may be missing (a table run's rows may each give it)."""
     fields = form_fields(form)
     validator = form_validator(form)
     values = _collect(fields, options, title)
     _check_lengths(validator, values, title)
     sizes = _check_values(values, title)
     _check_header_sizes(_header_bound(form, values), sizes, title)
-    _validate(form, fields, validator, values, sizes, title)
+    _validate(form, fields if check_required else (), validator, values, sizes, title)
     return values
+
+
+def validate_row(
+    operation: str, row: Mapping[str, Any], where: str, not_per_row: frozenset[str]
+) -> dict[str, Any]:
+    """One row of a table run (``where``: ``rows[3]``): its fields coerced and checked as the form's
+    are, keyed by the spec's keys. Every key must be a field of ``operation`` (a near miss is named
+    as in the form: ``rows[3].temprature: not a field; did you mean temperature?``) and none of
+    ``not_per_row``; a blank value is left out. Required fields are the merged query's to check.
+    Raises QueryError naming the row and the field (``rows[3].temperature: must be at most 2``)."""
+    fields = {f.key: f for f in form_fields(operation)}
+    by_key = {**{alias: f for f in fields.values() for alias in f.aliases}, **fields}
+    options: dict[str, Any] = {}
+    for key, value in row.items():
+        f = by_key.get(key) if isinstance(key, str) else None
+        if f is None:
+            raise _not_a_row_field(operation, key, where, fields)
+        if f.key in not_per_row:
+            raise QueryError(
+                INVALID_OPTIONS,
+                f"{where}.{f.key}: cannot be set per row, only for the whole run",
+                {"field": "rows"},
+            )
+        if not is_blank(value):
+            options[f.key] = value
+    try:
+        values = {key: _coerce(fields[key], value, INVALID_OPTIONS) for key, value in options.items()}
+        validator = form_validator(operation)
+        _check_lengths(validator, values, INVALID_OPTIONS)
+        sizes = _check_values(values, INVALID_OPTIONS)
+        _check_header_sizes(_header_bound(operation, values), sizes, INVALID_OPTIONS)
+        _validate(operation, (), validator, values, sizes, INVALID_OPTIONS, remember=False)
+    except QueryError as err:
+        raise in_row(err, where) from None
+    return values
+
+
+def in_row(error: QueryError, where: str) -> QueryError:
+    """A field's refusal as one row's (``where``: ``rows[3]``): ``rows[3].temperature: ...``."""
+    return QueryError(error.message, f"{where}.{error.description}", {**error.data, "field": "rows"})
+
+
+def _not_a_row_field(operation: str, key: Any, where: str, fields: Mapping[str, Field]) -> QueryError:
+    """A row key that is no field of the operation: named (when it is short enough to be a key one
+    meant), with the field it is a near miss of, when it is one of this operation's."""
+    shape = f"(a row is its prompt's text, or an object of {operation}'s fields)"
+    if not isinstance(key, str) or len(key) > MAX_NEAR_MISS_KEY_CHARS:
+        return QueryError(
+            INVALID_OPTIONS,
+            f"{where}: has a key that is not a field of {operation} {shape}",
+            {"field": "rows"},
+        )
+    meant = _remembered_near_miss(key, operation)
+    hint = f"; did you mean {meant}?" if meant in fields else f" of {operation} {shape}"
+    return QueryError(INVALID_OPTIONS, f"{where}.{key}: not a field{hint}", {"field": "rows"})
 
 
 # Operations whose ``metadata`` field is sent in the body (Portkey's feedback API), not as a header

@@ -307,6 +307,21 @@ CASES = [
                  "maxRunSeconds": "30"},
                 {"variables": {"audience": "d", "topic": "AI"}},
                 ("rows", "concurrency", "failOnError", "maxRunSeconds")),
+    RequestCase("a row of a chat table (its text the prompt, the form's system prompt and schema)",
+                {"operation": "chat", "model": "gpt-4o-mini", "system_prompt": "Extract the fields.",
+                 "response_format": j({"type": "object", "properties": {"name": {"type": "string"}},
+                                       "required": ["name"], "additionalProperties": False}),
+                 "output": "json", "rows": j(["Ada, 36, London", {"prompt": "Linus", "temperature": 0}]),
+                 "concurrency": "8", "failOnError": "false", "maxRunSeconds": "60"},
+                {"messages": [{"role": "system", "content": "Extract the fields."},
+                              {"role": "user", "content": "Ada, 36, London"}]},
+                ("rows", "concurrency", "failOnError", "maxRunSeconds", "stream")),
+    RequestCase("a row of a completion table (its fields over the form's)",
+                {"operation": "completion", "model": "gpt-3.5-turbo-instruct", "max_tokens": "16",
+                 "rows": j([{"prompt": "Say this is a test", "max_tokens": 5}, "Say hi"]), "concurrency": "2",
+                 "failOnError": "true", "maxRunSeconds": "60"},
+                {"prompt": "Say this is a test", "max_tokens": 5},
+                ("rows", "concurrency", "failOnError", "maxRunSeconds", "stream")),
     embedding("a long input, in chunks", input=j(["t0", "t1", "t2", "t3", "t4"]), batch_size="2",
               concurrency="2", maxRunSeconds="30", expect={"input": ["t0", "t1"]}),
 ]  # fmt: skip
@@ -324,7 +339,7 @@ def first_sent(request: PortkeyRequest) -> PortkeyRequest:
     """The request itself; for a query of several requests, the first: its first row's, or its first
     chunk of inputs'."""
     if request.run.rows:
-        return row_request(request, request.run.rows[0])
+        return row_request(request, request.run.rows[0], 0)
     inputs = chunked_input(request)
     if inputs is not None:
         return chunk_request(request, inputs[: request.run.batch_size])

@@ -181,6 +181,8 @@ OPERATION_SAMPLES = {
     ("output", "image_generation"): "images",
     ("response_format", "image_generation"): "b64_json",
     ("metadata", "feedback"): '{"reason": {"kind": "wrong answer"}}',
+    ("rows", "chat"): '["Hello", {"temperature": 0.5}]',  # a row of chat or completion is a query's fields
+    ("rows", "completion"): '["Hello", {"temperature": 0.5}]',
 }
 # Chat's prompt and message_history go with a prompt, not with the messages of MINIMAL["chat"].
 PROMPT_CHAT = {"operation": "chat", "prompt": "Hello", "model": "gpt-4o-mini"}

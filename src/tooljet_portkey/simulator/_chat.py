@@ -296,23 +296,34 @@ def _texts(messages: Sequence[Any]) -> list[str]:
     return found
 
 
+# Schemas found acceptable, by their JSON text: a table run sends the same schema with every row, and
+# checking it costs milliseconds each time.
+_accepted_schemas: dict[str, None] = {}
+
+
 def _schema_problem(schema: Any) -> str | None:
     """Why the schema is refused (invalid, or a reference that leaves it: nothing is fetched), or None."""
-    from jsonschema.exceptions import SchemaError
-    from jsonschema.validators import validator_for
+    import json
 
+    from .._constants import MAX_CHECKED_SCHEMAS
     from .._schemas import SchemaProblem, check_user_schema
+    from ._instances import meta_schema_error
 
     if not isinstance(schema, dict):
         return "the schema must be a JSON object."
-    try:
-        validator_for(schema).check_schema(schema)
-    except SchemaError as err:
-        return f"not a valid JSON Schema ({err.message[:200]})."
+    text = json.dumps(schema, sort_keys=True, default=str)
+    if text in _accepted_schemas:
+        return None
+    error = meta_schema_error(schema)
+    if error is not None:
+        return f"not a valid JSON Schema ({error[:200]})."
     try:
         check_user_schema(schema)
     except SchemaProblem as err:
         return f"{err}."
+    if len(_accepted_schemas) >= MAX_CHECKED_SCHEMAS:
+        _accepted_schemas.clear()
+    _accepted_schemas[text] = None
     return None
 
 

@@ -57,19 +57,42 @@ def _rng(seed: Any, attempt: int) -> random.Random:
     return random.Random(hashlib.sha256(blob).digest())
 
 
+# Schemas found valid by their draft's meta-schema, by their JSON text: a table run sends the same
+# schema with every row, and checking it costs milliseconds each time.
+_valid_schemas: dict[str, None] = {}
+
+
+def meta_schema_error(schema: Any) -> str | None:
+    """Why ``schema`` is not a valid JSON Schema of its draft (the meta-schema's words), or None."""
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    from .._constants import MAX_CHECKED_SCHEMAS
+
+    text = json.dumps(schema, sort_keys=True, default=str)
+    if text in _valid_schemas:
+        return None
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as err:
+        return str(err.message)
+    if len(_valid_schemas) >= MAX_CHECKED_SCHEMAS:
+        _valid_schemas.clear()
+    _valid_schemas[text] = None
+    return None
+
+
 def instance_of(schema: Any, seed: Any = None) -> Any:
     """A value valid against ``schema``, the same for the same schema and seed."""
-    from jsonschema.exceptions import SchemaError
     from jsonschema.validators import validator_for
 
     from .._constants import SIMULATOR_SCHEMA_CHECK_SECONDS
     from .._schemas import CheckTimeout, bounded_validator, checking_until
 
     cls = validator_for(schema)
-    try:
-        cls.check_schema(schema)
-    except SchemaError as err:
-        raise NoInstance(f"not a valid JSON Schema: {err.message}") from None
+    invalid = meta_schema_error(schema)
+    if invalid is not None:
+        raise NoInstance(f"not a valid JSON Schema: {invalid}")
     # the formats of the schema's draft; nothing a reference names is fetched, and each check is bounded
     validator = bounded_validator(schema, format_checker=cls.FORMAT_CHECKER)
     problem = "no value fits it"
