@@ -305,7 +305,9 @@ class Playground:
         if isinstance(stream_pace_ms, bool) or not 0 <= stream_pace_ms <= 10_000:
             raise ValueError(f"stream_pace_ms must be from 0 to 10000, not {stream_pace_ms!r}")
         self.stream_pace = stream_pace_ms / 1000
-        self.layout = form_layout(self.operations, load_layout())
+        layout = load_layout()
+        self.layout = form_layout(self.operations, layout)
+        self.help: dict[str, str] = dict(layout.get("help", {}))
         self._stopping = threading.Event()
         self.errors: list[BaseException] = []
         self._server: _Server | None = None
@@ -721,7 +723,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, STATIC_FILES.get(name, "image/svg+xml"), _static(name))
         elif route == "/api/spec":
             spec = {"manifest": playground.manifest, "operations": playground.operations}
-            self._send_json(200, {**spec, "layout": playground.layout})
+            self._send_json(200, {**spec, "layout": playground.layout, "help": playground.help})
         elif route == "/api/state":
             self._send_json(200, playground.state())
         else:
