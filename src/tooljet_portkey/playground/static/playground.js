@@ -142,7 +142,7 @@
     const id = `${ctx.scope}-${key}`;
     const required = ctx.required || field.required === true;
     const label = el("label", { for: id, text: field.label || key },
-      required ? el("span", { className: "required", text: " *", title: "required" }) : null);
+      required ? el("span", { className: "required", text: " *", title: "required", "aria-hidden": "true" }) : null);
     const wrapper = el("div", { className: "field", dataset: { key, widget: field.type || "" } }, label);
     const note = el("div", { className: "field-note", id: `${id}-note` });
     wrapper.append(note); // under the label: where a field-named error is said
@@ -215,7 +215,10 @@
       }
     }
     input.dataset.key = key;
-    if (required) input.setAttribute("aria-required", "true");
+    if (required) { // named by its label alone: the star is for the eye, aria-required says it
+      input.setAttribute("aria-required", "true");
+      input.setAttribute("aria-label", field.label || key);
+    }
     if (!wrapper.contains(input)) wrapper.append(input);
     const described = [note.id];
     const helps = [field.description, field.helpText, ctx.help].filter(Boolean);
@@ -607,7 +610,7 @@
 
   function tokens(usage) {
     if (!isObject(usage)) return null;
-    const parts = [["prompt_tokens", "prompt"], ["completion_tokens", "completion"], ["total_tokens", "total"]]
+    const parts = [["prompt_tokens", "in"], ["completion_tokens", "out"], ["total_tokens", "total"]]
       .filter(([key]) => typeof usage[key] === "number").map(([key, name]) => `${usage[key]} ${name}`);
     return parts.length ? `Tokens: ${parts.join(" · ")}` : null;
   }
@@ -651,7 +654,7 @@
   }
 
   function imagesView(urls) {
-    return el("div", { className: "images" }, ...urls.map((url, index) => {
+    return el("div", { className: "image-list" }, ...urls.map((url, index) => {
       const source = imageSource(url);
       return el("figure", { className: "image" },
         source ? el("img", { src: source, alt: `Generated image ${index + 1}` })
@@ -679,7 +682,8 @@
       use.addEventListener("click", () => {
         const set = [];
         for (const [operation, query] of page.queries) {
-          const control = query.controls.get("model");
+          // the model field: the one whose choices are fetched (a dynamic-selector)
+          const control = Array.from(query.controls.values()).find((c) => c.field.type === "dynamic-selector");
           if (!control) continue;
           const offers = control.node.choices ? control.node.choices().includes(id) : false;
           if (offers || operation === currentOperation()) {
@@ -702,7 +706,7 @@
   }
 
   function messagesView(messages) {
-    return el("ol", { className: "messages" }, ...messages.map((message) => el("li", { className: "message-item" },
+    return el("ol", { className: "message-list" }, ...messages.map((message) => el("li", { className: "message-item" },
       el("span", { className: "role", text: String(message.role ?? "") }),
       el("div", { className: "answer-text", text: typeof message.content === "string" ? message.content : pretty(message.content) }))));
   }
