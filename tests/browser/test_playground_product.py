@@ -70,7 +70,7 @@ def test_every_operations_first_run_answers_on_the_untouched_form(
             page.wait_for_function("() => document.querySelector('#answer img').naturalWidth === 4")
             shot(page, "playground-images")
         if name == "create_embedding":
-            assert page.locator("#answer .answer-text").inner_text() == "1 vector × 1536 dimensions"
+            assert page.locator("#answer .answer-text").inner_text() == "1 vector x 1536 dimensions"
         if name == "chat":
             assert page.locator("#answer .answer-text").inner_text().strip()
             assert "Finish reason: stop" in page.locator("#answer").inner_text()

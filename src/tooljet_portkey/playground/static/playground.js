@@ -666,7 +666,7 @@
   function embeddingsView(vectors) {
     const dimensions = vectors.length ? vectors[0].length : 0;
     return el("div", { className: "embeddings" },
-      el("div", { className: "answer-text", text: `${vectors.length} vector${vectors.length === 1 ? "" : "s"} × ${dimensions} dimensions` }),
+      el("div", { className: "answer-text", text: `${vectors.length} vector${vectors.length === 1 ? "" : "s"} x ${dimensions} dimensions` }),
       el("ol", { className: "vectors" }, ...vectors.slice(0, 5).map((vector) => el("li", {
         text: `[${vector.slice(0, 6).map((v) => Number(v).toFixed(4)).join(", ")}${vector.length > 6 ? ", …" : ""}]` }))),
       vectors.length > 5 ? el("div", { className: "answer-facts", text: `… and ${vectors.length - 5} more` }) : null);
