@@ -168,7 +168,3 @@ DEFAULT_EMBEDDING_DIMENSIONS = 3072
 def make_timeout(seconds: float) -> httpx.Timeout:
     """The timeout for one attempt: a short connect limit, the configured read limit."""
     return httpx.Timeout(seconds, connect=min(CONNECT_TIMEOUT_SECONDS, seconds))
-
-# The playground's embedded simulator answers a stream this many ms a chunk apart, so streaming is seen
-# offline as it is online (the simulator alone sends a whole answer in a few ms)
-PLAYGROUND_STREAM_PACE_MS = 30

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 
-from playground_support import SECRET, Recorder
+import pytest
+from playground_support import CHAT_MESSAGES, SECRET, Recorder
 
 from tooljet_portkey.playground import Playground
 from tooljet_portkey.playground._forms import form_layout, load_documents
@@ -88,6 +89,35 @@ def test_a_field_the_layout_does_not_name_lands_in_advanced() -> None:
     assert chat["examples"] == {}
 
 
-def test_streams_from_the_simulator_are_paced() -> None:
-    assert Playground().stream_pace == 0.03
-    assert Playground(stream_pace_ms=0).stream_pace == 0
+class RecordedWaits:
+    """Stands in for the playground's stop event: records each pause a stream asks for, pausing none."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        return False
+
+    def set(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("pace_ms", "pause"), [(None, 0.03), (5, 0.005), (0, None)])
+def test_the_simulators_streams_reach_the_page_paced(pace_ms: float | None, pause: float | None) -> None:
+    kwargs = {} if pace_ms is None else {"stream_pace_ms": pace_ms}
+    with Playground(**kwargs) as playground:
+        waits = RecordedWaits()
+        playground._stopping = waits  # type: ignore[assignment]
+        recorder = Recorder(playground)
+        options = {"operation": "chat", "model": "gpt-4o-mini", "messages": CHAT_MESSAGES}
+        events = recorder.events("api/stream", {"options": options})
+        recorder.close()
+    chunks = events[-1][1]["metadata"]["chunks"]
+    assert chunks > 3
+    assert waits.waits == ([] if pause is None else [pause] * (chunks - 1))  # between chunks, not before
+
+
+def test_a_pace_out_of_bounds_is_refused() -> None:
+    with pytest.raises(ValueError, match="the stream pace must be from 0 to 10000 ms, not -1"):
+        Playground(stream_pace_ms=-1)

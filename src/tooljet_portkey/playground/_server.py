@@ -25,7 +25,6 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from .._constants import PLAYGROUND_STREAM_PACE_MS
 from .._errors import QueryError
 from .._options import parse_connection
 from .._responses import StreamAssembler
@@ -43,6 +42,10 @@ __all__ = ["Playground", "check_loopback", "host_allowed", "host_port", "token_r
 DATA_SOURCE_ID = "playground"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 IDLE_KEEPALIVE_SECONDS = 30.0
+# The embedded simulator's stream chunks reach the page this many ms apart, so streaming is seen offline as
+# it is online (the simulator alone sends a whole answer in a few ms)
+STREAM_PACE_MS = 30.0
+MAX_STREAM_PACE_MS = 10_000
 STATIC_FILES = {
     "playground.js": "text/javascript; charset=utf-8",
     "playground.css": "text/css; charset=utf-8",
@@ -292,7 +295,7 @@ class Playground:
         *,
         connection: Mapping[str, str] | None = None,
         service: QueryService | None = None,
-        stream_pace_ms: float = PLAYGROUND_STREAM_PACE_MS,
+        stream_pace_ms: float = STREAM_PACE_MS,
     ) -> None:
         self.host = check_loopback(host)
         self.port = port
@@ -302,8 +305,10 @@ class Playground:
         self._own_service = service is None
         self.service = service if service is not None else QueryService()
         self.simulator = Simulator(profile="gateway", host=self.host)
-        if isinstance(stream_pace_ms, bool) or not 0 <= stream_pace_ms <= 10_000:
-            raise ValueError(f"stream_pace_ms must be from 0 to 10000, not {stream_pace_ms!r}")
+        if isinstance(stream_pace_ms, bool) or not 0 <= stream_pace_ms <= MAX_STREAM_PACE_MS:
+            raise ValueError(
+                f"the stream pace must be from 0 to {MAX_STREAM_PACE_MS} ms, not {stream_pace_ms!r}"
+            )
         self.stream_pace = stream_pace_ms / 1000
         layout = load_layout()
         self.layout = form_layout(self.operations, layout)
