@@ -19,6 +19,7 @@ pytestmark = pytest.mark.browser
 _, OPERATIONS = load_documents()
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
+KEY = "pk-live-SECRET-5e55ed"
 
 
 @pytest.fixture
@@ -83,15 +84,18 @@ def test_every_operations_first_run_answers_on_the_untouched_form(
             rows.first.get_by_role("button").click()
             assert page.locator("#query-chat-model").input_value() == first
         if name == "prompt_render":
-            assert page.locator("#answer .role").all_inner_texts() == ["SYSTEM", "USER"] or (
-                page.locator("#answer .role").all_inner_texts() == ["system", "user"]
-            )
+            assert page.locator("#answer .role").all_text_contents() == ["system", "user"]
     # feedback rated the last answer that had a trace id
     assert playground.simulator.feedback[-1].value == 1
     # raw JSON is one click away, as a tree of the same data
     page.get_by_role("button", name="Raw JSON").click()
     assert page.locator("#raw").is_visible() and page.locator("#answer").is_hidden()
-    assert json.loads(page.locator("#data").get_attribute("data-json") or "null")["status"] == "success"
+    shown = json.loads(page.locator("#data").get_attribute("data-json") or "null")
+    assert shown["status"] == "success"
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Copy JSON").click()
+    page.wait_for_selector("#raw .status[data-kind=ok]")
+    assert json.loads(page.evaluate("() => navigator.clipboard.readText()")) == shown
     assert off_origin(record, playground) == [] and record.errors == []
     page.context.close()
 
@@ -135,6 +139,9 @@ def test_an_error_is_shown_at_its_field(browser: Any, playground: Playground) ->
 
 
 def test_the_chat_keeps_working(browser: Any, playground: Playground) -> None:
+    playground.connection.update(
+        {"apiKey": KEY, "provider": "openai", "gatewayUrl": playground.simulator.url}
+    )
     page, record = opened(browser, playground, DESKTOP)
     assert page.locator("#query-chat-messages").input_value()  # the Query tab's messages are filled
     page.get_by_role("tab", name="Query").focus()
@@ -175,6 +182,9 @@ def test_the_chat_keeps_working(browser: Any, playground: Playground) -> None:
     page.reload()
     page.wait_for_selector("body[data-ready=true]")
     assert page.locator("#conversation li.entry").count() == 4
+    stored = page.evaluate("() => JSON.stringify(sessionStorage)")
+    saved = json.loads(json.loads(stored)["tooljet-portkey-playground:chat"])
+    assert saved["history"][0] == {"message": "Hi\nthere", "type": "message"} and KEY not in stored
     page.get_by_role("tab", name="Chat").click()
     page.get_by_role("button", name="New chat").click()
     assert page.locator("#conversation li.entry").count() == 0
@@ -220,4 +230,57 @@ def test_on_a_phone_the_query_comes_first_and_run_stays_in_reach(
     page.get_by_role("button", name="Run", exact=True).click()
     page.wait_for_selector("#result[data-state=ok]")
     shot(page, "playground-phone-answer")
+    page.context.close()
+
+
+def test_tool_calls_show_as_name_and_arguments(browser: Any, playground: Playground) -> None:
+    page, _ = opened(browser, playground, DESKTOP)
+    page.locator("details.advanced[data-operation=chat] > summary").click()
+    page.fill(
+        "#query-chat-tools",
+        '[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", '
+        '"properties": {"city": {"type": "string"}}}}}]',
+    )
+    page.fill("#query-chat-tool_choice", "get_weather")
+    page.locator("#query-chat-tool_choice").press("Control+Enter")  # runs from any field
+    page.wait_for_selector("#result[data-state=ok]")
+    arguments = json.loads(
+        playground.simulator.requests[-1].json and page.locator("#answer .tool-args").inner_text()
+    )
+    assert page.locator("#answer .tool-name").inner_text() == "Tool call: get_weather"
+    assert list(arguments) == ["city"]
+    assert "Finish reason: tool_calls" in page.locator("#answer").inner_text()
+    page.context.close()
+
+
+def test_plain_sentences_for_an_over_size_body_and_a_stopped_server(
+    browser: Any, playground: Playground
+) -> None:
+    page, _ = opened(browser, playground, DESKTOP)
+    page.evaluate(
+        "() => { document.getElementById('query-chat-system_prompt').value = 'x'.repeat(9 << 20); }"
+    )
+    assert run(page) == "status: failed"
+    assert page.locator("#result .error-message").inner_text() == (
+        "The request is larger than the playground accepts (8 MiB at most): shorten the longest field, "
+        "or send a body this large from Python instead."
+    )
+    page.evaluate("() => { document.getElementById('query-chat-system_prompt').value = ''; }")
+    playground.stop()
+    assert run(page) == "status: failed"
+    assert page.locator("#result .error-message").inner_text() == (
+        "The playground server is not answering: it may have been stopped. "
+        "Start it again (tooljet-portkey playground) and reload this page."
+    )
+    page.context.close()
+
+
+def test_the_overview_for_the_docs(browser: Any, playground: Playground) -> None:
+    """The page as docs/playground.md opens with: the data source open, a chat answered."""
+    page, _ = opened(browser, playground, DESKTOP)
+    page.click("#connection-fold > summary")
+    assert run(page) == "status: ok"
+    shot(page, "playground-overview")
+    page.click("#connection-fold > summary")
+    shot(page, "playground-desktop")
     page.context.close()

@@ -41,6 +41,9 @@ __all__ = ["Playground", "check_loopback", "host_allowed", "host_port", "token_r
 
 DATA_SOURCE_ID = "playground"
 MAX_BODY_BYTES = 8 * 1024 * 1024
+# A body over the limit but under this is read and dropped before the 413 (a browser that is still sending
+# when the connection closes may see only "failed to fetch"); a larger one is not read at all
+MAX_DRAINED_BYTES = 4 * MAX_BODY_BYTES
 IDLE_KEEPALIVE_SECONDS = 30.0
 # The embedded simulator's stream chunks reach the page this many ms apart, so streaming is seen offline as
 # it is online (the simulator alone sends a whole answer in a few ms)
@@ -572,6 +575,15 @@ class Playground:
         return result
 
 
+def _drain(stream: Any, length: int) -> None:
+    """Read ``length`` bytes of a body and keep none of them."""
+    while length > 0:
+        piece = stream.read(min(length, 1 << 16))
+        if not piece:
+            return
+        length -= len(piece)
+
+
 def _rest(texts: ScrubbedTexts) -> Iterator[Event]:
     """One more ``chunk`` event with the text held back at the end of a stream, when there is some."""
     rest = texts.rest()
@@ -743,6 +755,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise BadRequest(411, "a JSON body with a Content-Length is needed")
         if int(length) > MAX_BODY_BYTES:
             self.close_connection = True
+            if int(length) <= MAX_DRAINED_BYTES:  # read and dropped, so the browser surely gets the answer
+                _drain(self.rfile, int(length))
             raise BadRequest(413, TOO_LARGE.format(mib=MAX_BODY_BYTES // (1024 * 1024)))
         raw = self.rfile.read(int(length))
         origin = self.headers.get("origin")

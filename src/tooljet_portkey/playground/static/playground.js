@@ -634,7 +634,7 @@
       const facts = [choice.finish_reason ? `Finish reason: ${choice.finish_reason}` : null];
       return el("article", { className: "answer-card", dataset: { index: String(index) } },
         data.choices.length > 1 ? el("div", { className: "card-title", text: `Choice ${index + 1}` }) : null,
-        el("div", { className: "answer-text", text: typeof text === "string" ? text : pretty(text) }),
+        text === "" ? null : el("div", { className: "answer-text", text: typeof text === "string" ? text : pretty(text) }),
         Array.isArray(message.tool_calls) ? toolCalls(message.tool_calls) : null,
         el("div", { className: "answer-facts", text: facts.filter(Boolean).join(" · ") }));
     });
@@ -793,6 +793,14 @@
     result.dataset.state = "failed";
   }
 
+  // On a narrow screen the result is below the form: bring it up, unless a field's error was focused.
+  function inView(result, answer) {
+    const named = namedControl(currentOperation(), answer);
+    if (!named && result.getBoundingClientRect().top > window.innerHeight * 0.6) {
+      result.scrollIntoView({ block: "start" });
+    }
+  }
+
   async function runQuery() {
     const operation = currentOperation();
     const result = $("result");
@@ -805,6 +813,7 @@
       result.replaceChildren(...renderResult(answer));
       result.dataset.state = answer.status;
       markInvalid(operation, answer);
+      inView(result, answer);
     } catch (error) {
       failure(result, error);
     } finally {
