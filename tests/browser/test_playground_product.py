@@ -118,6 +118,10 @@ def test_an_error_is_shown_at_its_field(browser: Any, playground: Playground) ->
     shot(page, "playground-field-error")
     field.fill('{"_user": "ada"}')
     assert field.get_attribute("aria-invalid") is None
+    page.fill("#query-chat-messages", "[]")
+    page.get_by_role("button", name="Load example").click()  # the example again, the metadata cleared
+    assert json.loads(page.locator("#query-chat-messages").input_value())[0]["role"] == "user"
+    assert field.input_value() == ""
     # Save refuses a connection run() would refuse, at its field, and keeps the old one
     page.click("#connection-fold > summary")
     page.fill("#connection-timeout", "abc")

@@ -4,11 +4,13 @@ owning its messages, and the layout file's core fields."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 from playground_support import CHAT_MESSAGES, SECRET, Recorder
 
+from tooljet_portkey.cli import main
 from tooljet_portkey.playground import Playground
 from tooljet_portkey.playground._forms import form_layout, load_documents
 
@@ -121,3 +123,12 @@ def test_the_simulators_streams_reach_the_page_paced(pace_ms: float | None, paus
 def test_a_pace_out_of_bounds_is_refused() -> None:
     with pytest.raises(ValueError, match="the stream pace must be from 0 to 10000 ms, not -1"):
         Playground(stream_pace_ms=-1)
+
+
+def test_the_command_line_refuses_a_pace_out_of_bounds() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["playground", "--no-browser", "--stream-pace-ms", "-1"], environ={}, stdout=out, stderr=err)
+    assert (code, out.getvalue()) == (2, "")
+    assert err.getvalue() == (
+        "tooljet-portkey playground: error: the stream pace must be from 0 to 10000 ms, not -1.0\n"
+    )
