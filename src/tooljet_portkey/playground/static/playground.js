@@ -282,6 +282,7 @@
   function namedControl(operation, result) {
     const field = result && result.data && result.data.field;
     if (typeof field !== "string") return null;
+    if (field === page.operationControl.key) return page.operationControl;
     const query = page.queries.get(operation);
     if (query && query.controls.has(field)) return query.controls.get(field);
     return page.connection.get(field) || null;
@@ -290,6 +291,7 @@
   function clearAllInvalid() {
     for (const query of page.queries.values()) for (const control of query.controls.values()) clearInvalid(control);
     for (const control of page.connection.values()) clearInvalid(control);
+    if (page.operationControl) clearInvalid(page.operationControl);
   }
 
   // Show a field-named error at its field: open what hides it, outline it, say it under its label,
