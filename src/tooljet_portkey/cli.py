@@ -169,6 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     playground.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
     playground.add_argument("--no-browser", action="store_true", help="only print the URL; open no browser")
+    playground.add_argument(
+        "--stream-pace-ms",
+        type=float,
+        metavar="N",
+        help="embedded simulator only: its stream chunks reach the page N ms apart, so streaming shows "
+        "(default: the playground's pace; 0: at once)",
+    )
 
     validate = commands.add_parser("validate", help="check manifest.json and operations.json")
     validate.add_argument(
@@ -575,7 +582,10 @@ def cmd_playground(args: argparse.Namespace, environ: Mapping[str, str], out: IO
         raise CommandError(f"{PROG} playground: error: --port must be from 0 to 65535", USAGE_ERROR)
     try:
         playground = Playground(
-            args.host, args.port, connection=connection_options(argparse.Namespace(), environ)
+            args.host,
+            args.port,
+            connection=connection_options(argparse.Namespace(), environ),
+            **({} if args.stream_pace_ms is None else {"stream_pace_ms": args.stream_pace_ms}),
         )
     except ValueError as error:
         raise CommandError(f"{PROG} playground: error: {error}", USAGE_ERROR) from None

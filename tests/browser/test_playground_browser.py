@@ -16,12 +16,13 @@ from browser_support import PageRecord, screenshot
 from tooljet_portkey import QueryError, QueryService
 from tooljet_portkey.playground import Playground
 from tooljet_portkey.playground import _host as host
-from tooljet_portkey.playground._forms import load_documents
+from tooljet_portkey.playground._forms import form_layout, load_documents, load_layout
 from tooljet_portkey.simulator import Simulator
 
 pytestmark = pytest.mark.browser
 
 MANIFEST, OPERATIONS = load_documents()
+LAYOUT = form_layout(OPERATIONS, load_layout())
 SECRET = "pk-live-SECRET-b7c4e1"
 HAS_INVOKE_METHOD = callable(getattr(QueryService, "invoke_method", None))
 FEEDBACK = host.feedback_supported(OPERATIONS)
@@ -123,6 +124,11 @@ def text_of(page: Any, selector: str) -> str:
     return str(page.locator(selector).inner_text())
 
 
+def shown_data(page: Any) -> Any:
+    """The data of the result shown: what the Raw JSON view holds (and its Copy JSON copies)."""
+    return json.loads(page.locator("#data").get_attribute("data-json") or "null")
+
+
 def trace_id_shown(page: Any) -> str:
     return text_of(page, "#metadata tr[data-key=traceId] td")
 
@@ -134,6 +140,10 @@ def test_both_forms_are_drawn_from_the_json_files(record: PageRecord, playground
     page = open_page(record, playground)
     assert "offline Portkey simulator" in text_of(page, "#banner")
     assert page.locator("#banner").is_visible()
+    # while the simulator answers, the data source is one line; a click opens it
+    assert page.locator("#connection-form").is_hidden()
+    assert text_of(page, "#connection-summary") == "offline simulator answers"
+    page.click("#connection-fold > summary")
     secret = {key for key, option in MANIFEST["source"]["options"].items() if option["encrypted"]}
     for key, field in MANIFEST["properties"].items():
         control = page.locator(f"#connection-{key}")
@@ -152,6 +162,18 @@ def test_both_forms_are_drawn_from_the_json_files(record: PageRecord, playground
     assert page.locator("#query-operation").input_value() == OPERATIONS["defaults"]["operation"]
     for operation in (item["value"] for item in selector["list"]):
         page.select_option("#query-operation", operation)
+        drawn = LAYOUT[operation]
+        shown = page.locator(f"fieldset[data-operation={operation}] .field").evaluate_all(
+            "fs => fs.map(f => f.dataset.key)"
+        )
+        assert shown == drawn["core"] + drawn["advanced"]  # core first, the rest after
+        advanced = page.locator(f"details.advanced[data-operation={operation}]")
+        if drawn["advanced"]:
+            assert text_of(page, f"details.advanced[data-operation={operation}] > summary") == (
+                f"Advanced ({len(drawn['advanced'])})"
+            )
+            assert page.locator(f"#query-{operation}-{drawn['advanced'][0]}").is_hidden()
+            advanced.locator("summary").click()
         for key, field in OPERATIONS["properties"][operation].items():
             control = page.locator(f"#query-{operation}-{key}")
             assert control.is_visible(), (operation, key)
@@ -161,11 +183,17 @@ def test_both_forms_are_drawn_from_the_json_files(record: PageRecord, playground
             )
             label = text_of(page, f"label[for=query-{operation}-{key}]")
             assert label.startswith(field["label"]) and label.endswith("*") == field["required"], label
-            if field["type"] == "codehinter":
-                assert control.get_attribute("placeholder") == field.get("placeholder", "")
+            assert (control.get_attribute("aria-required") == "true") == field["required"]
+            described = (control.get_attribute("aria-describedby") or "").split()
+            helps = [text_of(page, f"[id='{ref}']") for ref in described if "-help" in ref]
+            assert helps[0] == field["description"], (operation, key)
+            if field["type"] == "codehinter" and field.get("placeholder"):
+                assert control.get_attribute("placeholder") == "e.g. " + field["placeholder"]
                 assert control.evaluate("e => e.style.height") == field["height"]
             if field["type"] == "dynamic-selector":
                 assert (control.get_attribute("list") is not None) == HAS_INVOKE_METHOD
+            if field["type"] == "dropdown" and not field["required"]:
+                assert control.locator("option").first.inner_text() == "Default"
     assert page.locator(".unknown-widget").count() == 0
     screenshot(record, "forms")
     finish(record, playground)
@@ -178,6 +206,7 @@ def test_fill_the_connection_form_then_run_every_operation(
     record: PageRecord, playground: Playground, hosted: Simulator
 ) -> None:
     page = open_page(record, playground)
+    page.click("#connection-fold > summary")
     page.fill("#connection-apiKey", SECRET)
     page.fill("#connection-provider", "openai")
     page.fill("#connection-gatewayUrl", hosted.url)
@@ -202,7 +231,7 @@ def test_fill_the_connection_form_then_run_every_operation(
         assert (request.method, request.path) == ("POST", path)
         assert request.headers["x-portkey-api-key"] == SECRET
         assert request.headers["x-portkey-provider"] == "openai"
-        data = json.loads(text_of(page, "#data"))
+        data = shown_data(page)
         assert (
             data["object"]
             == {
@@ -257,7 +286,7 @@ def test_run_streamed_shows_the_text_then_the_assembled_result(
     page.click("#run-stream")
     page.wait_for_selector("#result[data-state=ok]")
     streamed = text_of(page, "#stream-text")
-    data = json.loads(text_of(page, "#data"))
+    data = shown_data(page)
     assert streamed and streamed == data["choices"][0]["text"]
     assert text_of(page, "#metadata tr[data-key=streamed] td") == "true"
     page.select_option("#query-operation", "create_embedding")
@@ -393,8 +422,7 @@ def run_form(page: Any, operation: str, fields: dict[str, str]) -> Any:
             control.fill(value)
     page.click("#run")  # the click sets the result running before it returns, so the wait sees this run
     page.wait_for_selector("#result[data-state=ok]")
-    shown = text_of(page, "#data")
-    return shown if "text" in (page.locator("#data").get_attribute("class") or "") else json.loads(shown)
+    return shown_data(page)
 
 
 def test_the_other_operations_run_from_their_forms(

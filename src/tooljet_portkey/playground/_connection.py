@@ -37,13 +37,27 @@ class ConnectionStore:
     def __repr__(self) -> str:
         return f"ConnectionStore(set={sorted(self._values)})"
 
-    def update(self, changes: Mapping[str, Any]) -> None:
-        """Apply the fields the user changed; empty text clears a field. ValueError names a bad key."""
+    def _check(self, changes: Mapping[str, Any]) -> None:
         for key, value in changes.items():
             if key not in self._keys:
                 raise ValueError(f"{key}: not a field of manifest.json")
             if not isinstance(value, str):
                 raise ValueError(f"{key}: the value must be text, as a host sends it")
+
+    def preview(self, changes: Mapping[str, Any]) -> dict[str, str]:
+        """The options these changes would make, without making them (what Save validates first)."""
+        self._check(changes)
+        options = self.options()
+        for key, value in changes.items():
+            if value.strip():
+                options[key] = value
+            else:
+                options.pop(key, None)
+        return options
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        """Apply the fields the user changed; empty text clears a field. ValueError names a bad key."""
+        self._check(changes)
         with self._lock:
             for key, value in changes.items():
                 if value.strip():

@@ -11,7 +11,16 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
-__all__ = ["load_documents", "operation_fields", "operation_values", "secret_keys"]
+__all__ = [
+    "form_layout",
+    "load_documents",
+    "load_layout",
+    "operation_fields",
+    "operation_values",
+    "secret_keys",
+]
+
+LAYOUT_FILE = "playground_forms.json"
 
 
 def load_documents() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -54,3 +63,34 @@ def operation_fields(operations: Mapping[str, Any], operation: str) -> dict[str,
     fields = dict(common) if isinstance(common, Mapping) else {}
     fields.update(properties[operation])
     return fields
+
+
+def load_layout() -> dict[str, Any]:
+    """The package's playground_forms.json: each operation's core fields and example values."""
+    text = resources.files("tooljet_portkey").joinpath(LAYOUT_FILE).read_text(encoding="utf-8")
+    layout: dict[str, Any] = json.loads(text)
+    return layout
+
+
+def form_layout(operations: Mapping[str, Any], layout: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each operation's form as the page draws it: ``core`` fields first (the layout's order, then any
+    required field it leaves out), ``advanced`` the rest in operations.json's order, and the ``examples``
+    the untouched form starts with. Only fields operations.json has count, so a field added there lands
+    in ``advanced`` and a layout naming a removed field changes nothing."""
+    drawn: dict[str, dict[str, Any]] = {}
+    for operation in operation_values(operations):
+        fields = operation_fields(operations, operation)
+        named = layout.get("core", {}).get(operation, [])
+        core = [key for key in named if key in fields]
+        core += [key for key, field in fields.items() if key not in core and _required(field)]
+        examples = layout.get("examples", {}).get(operation, {})
+        drawn[operation] = {
+            "core": core,
+            "advanced": [key for key in fields if key not in core],
+            "examples": {key: value for key, value in examples.items() if key in fields},
+        }
+    return drawn
+
+
+def _required(field: Any) -> bool:
+    return isinstance(field, Mapping) and field.get("required") is True

@@ -35,6 +35,9 @@ FEEDBACK_OPERATION = "feedback"
 PROMPT_FIELD = "prompt"
 HISTORY_FIELD = "message_history"
 MESSAGES_FIELD = "messages"
+# what the conversation owns: never taken from the query form (the Query tab's messages beside the chat's
+# prompt would be refused as "give either messages or prompt, not both")
+CONVERSATION_FIELDS = frozenset({PROMPT_FIELD, HISTORY_FIELD, MESSAGES_FIELD})
 TRACE_FIELD = "traceId"
 FEEDBACK_VALUE_FIELD = "value"
 # Thumbs up and down on Portkey's feedback scale (-10 to 10)
@@ -80,15 +83,17 @@ def chat_options(
 ) -> dict[str, str]:
     """The chat query for the conversation so far and the new message, as host text.
 
-    The other chat fields (model, temperature, a system prompt, ...) are the query form's; the fields
-    the conversation fills replace whatever the form held. ValueError when there is no chat to fill.
+    The other chat fields (model, temperature, a system prompt, ...) are the query form's; the
+    conversation's own fields (prompt, history, messages) never are, whichever of them the chat fills.
+    ValueError when there is no chat to fill.
     """
     mode = chat_mode(operations)
     if mode is None:
         raise ValueError(f"operations.json has no {CHAT_OPERATION} operation with messages to fill")
     fields = operation_fields(operations, CHAT_OPERATION)
-    fills = chat_fills(mode)
-    options = {key: value for key, value in form_values.items() if key in fields and key not in fills}
+    options = {
+        key: value for key, value in form_values.items() if key in fields and key not in CONVERSATION_FIELDS
+    }
     options["operation"] = CHAT_OPERATION
     if mode == "history":
         options[PROMPT_FIELD] = prompt

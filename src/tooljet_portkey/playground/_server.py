@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 import json
 import secrets
+import shlex
 import socket
 import sys
 import threading
@@ -25,20 +26,29 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._errors import QueryError
+from .._options import parse_connection
 from .._responses import StreamAssembler
-from .._service import QueryService
+from .._service import QueryService, _settings_and_request
 from .._spec import load_spec
 from .._types import ConnectionStatus
 from ..simulator import Simulator
+from ..simulator._images import png_of_name
 from . import _host as host
 from ._connection import ConnectionStore, effective_options
-from ._forms import load_documents, operation_values
+from ._forms import form_layout, load_documents, load_layout, operation_values, secret_keys
 
 __all__ = ["Playground", "check_loopback", "host_allowed", "host_port", "token_route"]
 
 DATA_SOURCE_ID = "playground"
 MAX_BODY_BYTES = 8 * 1024 * 1024
+# A body over the limit but under this is read and dropped before the 413 (a browser that is still sending
+# when the connection closes may see only "failed to fetch"); a larger one is not read at all
+MAX_DRAINED_BYTES = 4 * MAX_BODY_BYTES
 IDLE_KEEPALIVE_SECONDS = 30.0
+# The embedded simulator's stream chunks reach the page this many ms apart, so streaming is seen offline as
+# it is online (the simulator alone sends a whole answer in a few ms)
+STREAM_PACE_MS = 30.0
+MAX_STREAM_PACE_MS = 10_000
 STATIC_FILES = {
     "playground.js": "text/javascript; charset=utf-8",
     "playground.css": "text/css; charset=utf-8",
@@ -46,7 +56,7 @@ STATIC_FILES = {
 SECURITY_HEADERS = {
     # the page may load its own script, style and icon, and talk to its own server: nothing else
     "content-security-policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     ),
     "x-content-type-options": "nosniff",
@@ -171,12 +181,82 @@ class ScrubbedTexts:
 
 
 class BadRequest(Exception):
-    """A request the page should never send: answered with this status and message."""
+    """A request the page should never send, or a connection Save refuses: answered with this status and
+    message (and, for a field-named error, its QueryError result beside them)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, result: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.result = dict(result or {})
+
+
+TOO_LARGE = (
+    "The request is larger than the playground accepts ({mib} MiB at most): shorten the longest field, "
+    "or send a body this large from Python instead."
+)
+# Header values the "Copy as curl" text shows as shell variables: the key itself never
+CURL_SECRET_HEADERS = {
+    "x-portkey-api-key": "$PORTKEY_API_KEY",
+    "x-portkey-virtual-key": "$PORTKEY_VIRTUAL_KEY",
+    "x-portkey-config": "$PORTKEY_CONFIG",
+    "authorization": "Bearer $PROVIDER_API_KEY",
+}
+
+
+def curl_text(
+    base_url: str,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    body: Any,
+    params: Mapping[str, str] | None,
+    hidden: frozenset[str],
+) -> str:
+    """A request as a curl command line; each header in ``hidden`` is a shell variable, never its value."""
+    url = base_url.rstrip("/") + path
+    if params:
+        from urllib.parse import urlencode
+
+        url += "?" + urlencode(params)
+    lines = [f"curl -X {method} {shlex.quote(url)}"]
+    for name, value in headers.items():
+        if name in hidden:
+            lines.append(
+                f'-H "{name}: {CURL_SECRET_HEADERS.get(name, "$" + name.upper().replace("-", "_"))}"'
+            )
+        else:
+            lines.append(f"-H {shlex.quote(f'{name}: {value}')}")
+    if body is not None:
+        lines.append("-H 'content-type: application/json'")
+        lines.append(f"-d {shlex.quote(json.dumps(body, ensure_ascii=False))}")
+    return " \\\n  ".join(lines)
+
+
+def python_text(source: Mapping[str, str], query: Mapping[str, str], simulated: bool) -> str:
+    """The query as a Python script calling ``QueryService.run``, the connection's secrets as
+    placeholders the reader fills in."""
+    lines = ["from tooljet_portkey import QueryService", ""]
+    if simulated:
+        lines.append("# The playground answered from its offline simulator: set apiKey to ask Portkey itself")
+    lines.append(f"source = {_py_dict(source)}")
+    lines.append(f"options = {_py_dict(query)}")
+    lines += [
+        "",
+        "with QueryService() as service:",
+        "    result = service.run(source, options)",
+        'print(result["data"])',
+    ]
+    return "\n".join(lines)
+
+
+def _py_dict(values: Mapping[str, str]) -> str:
+    if not values:
+        return "{}"
+    items = [
+        f"    {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}," for key, value in values.items()
+    ]
+    return "{\n" + "\n".join(items) + "\n}"
 
 
 def _text_map(value: Any, what: str) -> dict[str, str]:
@@ -208,7 +288,7 @@ class Playground:
     ``connection``: initial source options (e.g. from the environment). ``service``: the QueryService the
     page's queries go to (one is made when omitted; the playground closes only the one it made). The
     embedded simulator (``gateway`` profile) runs alongside and answers whenever the connection has
-    neither an API key nor a gateway URL.
+    neither an API key nor a gateway URL; it streams ``stream_pace_ms`` a chunk apart (0: at once).
     """
 
     def __init__(
@@ -218,6 +298,7 @@ class Playground:
         *,
         connection: Mapping[str, str] | None = None,
         service: QueryService | None = None,
+        stream_pace_ms: float = STREAM_PACE_MS,
     ) -> None:
         self.host = check_loopback(host)
         self.port = port
@@ -227,6 +308,15 @@ class Playground:
         self._own_service = service is None
         self.service = service if service is not None else QueryService()
         self.simulator = Simulator(profile="gateway", host=self.host)
+        if isinstance(stream_pace_ms, bool) or not 0 <= stream_pace_ms <= MAX_STREAM_PACE_MS:
+            raise ValueError(
+                f"the stream pace must be from 0 to {MAX_STREAM_PACE_MS} ms, not {stream_pace_ms!r}"
+            )
+        self.stream_pace = stream_pace_ms / 1000
+        layout = load_layout()
+        self.layout = form_layout(self.operations, layout)
+        self.help: dict[str, str] = dict(layout.get("help", {}))
+        self._stopping = threading.Event()
         self.errors: list[BaseException] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -261,6 +351,7 @@ class Playground:
         server, self._server = self._server, None
         if server is None:
             return
+        self._stopping.set()  # paced streams end their waits
         server.shutdown()
         with self._lock:
             connections = list(self._connections)
@@ -327,15 +418,60 @@ class Playground:
         }
 
     def save_connection(self, changes: Any) -> dict[str, Any]:
+        """Apply the changes when the connection they make is one ``run()`` accepts; else refuse them
+        all, with the QueryError naming the field (nothing is saved)."""
+        changes = _text_map(changes, "changes")
         try:
-            self.connection.update(_text_map(changes, "changes"))
+            proposed = self.connection.preview(changes)
         except ValueError as error:
             raise BadRequest(400, str(error)) from None
+        try:
+            parse_connection(effective_options(proposed, self.simulator.url)[0])
+        except QueryError as error:
+            raise BadRequest(400, f"{error.message}: {error.description}", error.to_result()) from None
+        self.connection.update(changes)
         return self.state()
 
-    def test_connection(self) -> ConnectionStatus:
-        options, _ = self.source_options()
-        return self.service.test_connection(options)
+    def test_connection(self) -> dict[str, Any]:
+        """``test_connection()``'s status and message, and whether the embedded simulator answered."""
+        options, simulated = self.source_options()
+        status: ConnectionStatus = self.service.test_connection(options)
+        return {**status, "simulator": simulated}
+
+    def export(self, options: Any) -> dict[str, Any]:
+        """The query to take away: its options as JSON, a Python script, and the request as curl (keys as
+        placeholders). A query the plugin refuses answers its QueryError's result instead."""
+        query = _text_map(options, "options")
+        source, simulated = self.source_options()
+        try:
+            settings, request = _settings_and_request(source, query, False)
+        except QueryError as error:
+            return error.to_result()
+        hidden = frozenset(name for name in request.headers if request._hides(name, request.headers[name]))
+        return {
+            "status": "ok",
+            "json": json.dumps(query, indent=2, ensure_ascii=False),
+            "python": python_text(self._source_placeholders(), query, simulated),
+            "curl": curl_text(
+                settings.base_url,
+                request.method,
+                request.path,
+                request.headers,
+                request.body,
+                request.params,
+                hidden,
+            ),
+        }
+
+    def _source_placeholders(self) -> dict[str, str]:
+        """The saved connection with every secret field, or value holding a key, as ``<field>``."""
+        shown = {}
+        secret_fields = secret_keys(self.manifest)
+        typed = self.connection.secrets()
+        for key, value in self.connection.options().items():
+            hides = key in secret_fields or any(secret in value for secret in typed)
+            shown[key] = f"<your {key}>" if hides else value
+        return shown
 
     def _source(self) -> tuple[dict[str, str], int]:
         """The source options and the connection's version (the host's "data source updated at")."""
@@ -374,10 +510,13 @@ class Playground:
             yield "error", error.to_result()
             return
         assembler = StreamAssembler()
+        pace = self.stream_pace if self.source_options()[1] else 0.0
         # the page is sent each chunk's text, scrubbed across chunks; the whole answer only once assembled
         texts = ScrubbedTexts(self.connection.secrets())
         try:
             for chunk in chunks:
+                if pace and assembler.count and self._stopping.wait(pace):
+                    break
                 assembler.add(chunk)
                 yield "chunk", {"text": texts.add(chunk)}
         except QueryError as error:
@@ -434,6 +573,15 @@ class Playground:
         except QueryError as error:
             return error.to_result()
         return result
+
+
+def _drain(stream: Any, length: int) -> None:
+    """Read ``length`` bytes of a body and keep none of them."""
+    while length > 0:
+        piece = stream.read(min(length, 1 << 16))
+        if not piece:
+            return
+        length -= len(piece)
 
 
 def _rest(texts: ScrubbedTexts) -> Iterator[Event]:
@@ -571,7 +719,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 raise BadRequest(405, "Method not allowed")
         except BadRequest as error:
-            self._send_json(error.status, {"error": error.message})
+            self._send_json(error.status, {**error.result, "error": error.message})
         except Exception as error:  # a bug of ours: say so to the page, keep it for tests
             playground.errors.append(error)
             self._send_json(500, {"error": f"unexpected error in the playground ({type(error).__name__})"})
@@ -582,11 +730,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(308, "text/plain; charset=utf-8", b"", location=f"/{playground.token}/")
         elif route == "/":
             self._send(200, "text/html; charset=utf-8", _static("index.html"))
+        elif route.startswith("/images/"):
+            image = png_of_name(route[len("/images/") :])
+            if image is None:
+                raise BadRequest(404, "Not found: not an image of the embedded simulator")
+            self._send(200, "image/png", image)
         elif route.startswith("/static/") and route[len("/static/") :] in {*STATIC_FILES, "icon.svg"}:
             name = route[len("/static/") :]
             self._send(200, STATIC_FILES.get(name, "image/svg+xml"), _static(name))
         elif route == "/api/spec":
-            self._send_json(200, {"manifest": playground.manifest, "operations": playground.operations})
+            spec = {"manifest": playground.manifest, "operations": playground.operations}
+            self._send_json(200, {**spec, "layout": playground.layout, "help": playground.help})
         elif route == "/api/state":
             self._send_json(200, playground.state())
         else:
@@ -596,9 +750,14 @@ class _Handler(BaseHTTPRequestHandler):
         """The POST body, read in full first (so a refused request leaves nothing on the connection)."""
         playground = self.server.playground
         length = self.headers.get("content-length", "")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+        if not length.isdigit():
             self.close_connection = True
-            raise BadRequest(413 if length.isdigit() else 411, "a JSON body with a Content-Length is needed")
+            raise BadRequest(411, "a JSON body with a Content-Length is needed")
+        if int(length) > MAX_BODY_BYTES:
+            self.close_connection = True
+            if int(length) <= MAX_DRAINED_BYTES:  # read and dropped, so the browser surely gets the answer
+                _drain(self.rfile, int(length))
+            raise BadRequest(413, TOO_LARGE.format(mib=MAX_BODY_BYTES // (1024 * 1024)))
         raw = self.rfile.read(int(length))
         origin = self.headers.get("origin")
         if origin is not None and origin != f"http://{playground.address}":
@@ -628,6 +787,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_events(playground.chat(body.get("history"), body.get("prompt"), body.get("fields")))
         elif route == "/api/feedback":
             self._send_json(200, playground.feedback(body.get("traceId"), body.get("rating")))
+        elif route == "/api/export":
+            self._send_json(200, playground.export(body.get("options")))
         elif route == "/api/invoke":
             self._send_json(200, playground.invoke(body.get("method"), body.get("args")))
         else:
