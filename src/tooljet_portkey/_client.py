@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import httpx
 
-from . import _deadline, _logs, _throttle
+from . import _connection_pool, _deadline, _logs, _throttle
 from ._constants import (
     ACCEPT_ENCODING,
     DEFAULT_LIMITS,
@@ -492,6 +492,7 @@ class PortkeyClient(_BaseClient):
         if http_client is None:
             http_client = _build_http(httpx.Client, self._httpx_options())
             self._guarded = _deadline.install(http_client)
+            _connection_pool.install(http_client)
         else:
             self._guarded = False  # a client passed in is used as it is: deadlines are checked between reads
         self._http = http_client
@@ -724,6 +725,7 @@ class AsyncPortkeyClient(_BaseClient):
         if http_client is None:
             http_client = _build_http(httpx.AsyncClient, self._httpx_options())
             self._guarded = _deadline.install(http_client)
+            _connection_pool.install(http_client)
         else:
             self._guarded = False
         self._http = http_client
