@@ -184,7 +184,15 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 def _headers(response: httpx.Response) -> dict[str, str]:
-    return {k.lower(): v for k, v in response.headers.items()}
+    """The answer's headers, lower-cased, a repeated one joined by ", " (as httpx's ``items()``), read
+    in one pass: httpx's ``Headers`` decodes every header again for each lookup."""
+    raw = response.headers
+    encoding = raw.encoding
+    headers: dict[str, str] = {}
+    for key, value in raw.raw:
+        name, text = key.decode(encoding).lower(), value.decode(encoding)
+        headers[name] = f"{headers[name]}, {text}" if name in headers else text
+    return headers
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -266,18 +274,19 @@ _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 def _body_decoder(response: httpx.Response, limit: int) -> BodyDecoder:
     """The bounded decoder of this response's body; a declared length past the cap fails at once."""
+    headers = _headers(response)
     try:
-        decoder = BodyDecoder(response.headers.get("content-encoding"), limit)
+        decoder = BodyDecoder(headers.get("content-encoding"), limit)
     except UnsupportedEncoding as err:
         encoding = _PRINTABLE.sub("?", err.encoding)[:MAX_QUOTED_ENCODING_CHARS]
         raise APIResponseValidationError(
             f"Portkey answered with content-encoding {encoding!r}, which was not asked for "
             f"(only {ACCEPT_ENCODING} is read)",
             status_code=response.status_code,
-            headers=_headers(response),
+            headers=headers,
         ) from None
     if not decoder.inflates:
-        declared = header_int(response.headers.get("content-length"))
+        declared = header_int(headers.get("content-length"))
         if declared is not None and declared > limit:
             raise _too_large(response, limit)
     return decoder

@@ -41,19 +41,28 @@ def _assign_requests_to_connections(self: Any) -> list[Any]:
             connections.remove(connection)
             closing_connections.append(connection)
 
+    queued = [request for request in self._requests if request.is_queued()]
+    if not queued:
+        return closing_connections
     # connections a request holds (sending, or about to): not free for another one
     held = {id(request.connection) for request in self._requests if request.connection is not None}
-    for pool_request in [request for request in self._requests if request.is_queued()]:
+    for pool_request in queued:
         origin = pool_request.request.url.origin
-        free = [c for c in connections if id(c) not in held]
-        available = next((c for c in free if c.can_handle_request(origin) and c.is_available()), None)
+        available = next(
+            (
+                c
+                for c in connections
+                if c.can_handle_request(origin) and c.is_available() and id(c) not in held
+            ),
+            None,
+        )
         if available is not None:
             connection = available
         elif len(connections) < self._max_connections:
             connection = self.create_connection(origin)
             connections.append(connection)
         else:
-            idle = next((c for c in free if c.is_idle()), None)
+            idle = next((c for c in connections if c.is_idle() and id(c) not in held), None)
             if idle is None:
                 continue  # it waits for a request to end
             connections.remove(idle)

@@ -80,14 +80,16 @@ _queries: dict[tuple[tuple[str, str], ...], tuple[str, dict[str, Any]]] = {}
 
 
 def _query_key(options: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:
-    """The options as a key when they are short text only (what a host sends), else None."""
+    """The options as a key when they are short text only (what a host sends), else None. Not
+    sorted: a host sends a saved query's options in the same order each time, and options in another
+    order are only validated once more."""
     items = tuple(options.items())
     size = 0
     for key, value in items:
         if type(key) is not str or type(value) is not str:
             return None
         size += len(key) + len(value)
-    return tuple(sorted(items)) if size <= MAX_CACHED_QUERY_CHARS else None
+    return items if size <= MAX_CACHED_QUERY_CHARS else None
 
 
 def parse_query(query_options: Any) -> Query:
