@@ -185,6 +185,7 @@ def async_case(args: argparse.Namespace, rounds: int) -> list[str]:
     query = {**PROMPT, "rows": json.dumps(rows_of(args.rows)), "concurrency": str(args.concurrency)}
     service_times: list[float] = []
     raw_times: list[float] = []
+    thread_times: list[float] = []
 
     async def measure() -> None:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
@@ -213,6 +214,12 @@ def async_case(args: argparse.Namespace, rounds: int) -> list[str]:
 
     try:
         asyncio.run(measure())
+        with QueryService() as threaded:  # the same rows from threads, at the same concurrency
+            threaded.run(source, {**query, "rows": json.dumps(rows_of(20))})
+            for _ in range(rounds):
+                took, result = seconds(lambda: threaded.run(source, query))
+                assert result["metadata"]["succeeded"] == args.rows, result["metadata"]
+                thread_times.append(took)
     finally:
         stop(process)
     base = statistics.median(raw_times)
@@ -227,7 +234,10 @@ def async_case(args: argparse.Namespace, rounds: int) -> list[str]:
         "| run | s (median) | ratio to raw httpx.AsyncClient | range over rounds |",
         "| --- | ---: | ---: | ---: |",
         line("AsyncQueryService rows", service_times),
+        line("QueryService rows (threads)", thread_times),
         line(f"raw httpx.AsyncClient.post, {args.concurrency} at once", raw_times),
+        "",
+        f"Async against threads: {statistics.median(service_times) / statistics.median(thread_times):.2f}x",
         "",
     ]
 

@@ -17,11 +17,12 @@ import tarfile
 import threading
 import zipfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from faults.loopback_server import FaultServer, Reply, Seen
 
 pytestmark = pytest.mark.slow
 
@@ -94,50 +95,6 @@ print(json.dumps({
 """
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    """Answers POST /v1/chat/completions with the seed's example; records every request."""
-
-    protocol_version = "HTTP/1.1"
-    received: list[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("content-length", "0")))
-        self.received.append(
-            {
-                "method": "POST",
-                "path": self.path,
-                "headers": {k.lower(): v for k, v in self.headers.items()},
-                "body": json.loads(body),
-            }
-        )
-        if self.path != "/v1/chat/completions":
-            self._answer(404, {"message": "Not Found", "ok": False}, {})
-            return
-        self._answer(
-            200,
-            SEED_CHAT_RESPONSE,
-            {
-                "x-portkey-trace-id": self.headers.get("x-portkey-trace-id", ""),
-                "x-portkey-cache-status": "MISS",
-                "x-portkey-retry-attempt-count": "0",
-                "x-portkey-provider": "openai",
-            },
-        )
-
-    def _answer(self, status: int, payload: Any, headers: dict[str, str]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The sdist of this checkout, and the wheel built from that sdist (``python -m build``'s default),
@@ -182,15 +139,27 @@ def _run_in(python: Path, script: str, *args: str) -> Any:
     return json.loads(done.stdout)
 
 
+def _answer_chat(seen: Seen) -> Reply:
+    """POST /v1/chat/completions gets the seed's example, with Portkey's headers; any other path a 404."""
+    if seen.path != "/v1/chat/completions":
+        return Reply(404, {"message": "Not Found", "ok": False})
+    headers = {
+        "x-portkey-trace-id": seen.headers.get("x-portkey-trace-id", ""),
+        "x-portkey-cache-status": "MISS",
+        "x-portkey-retry-attempt-count": "0",
+        "x-portkey-provider": "openai",
+    }
+    return Reply(200, SEED_CHAT_RESPONSE, headers)
+
+
 @pytest.fixture
-def loopback_gateway() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-    handler = type("Handler", (_Recorder,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def loopback_gateway() -> Iterator[tuple[str, list[Seen]]]:
+    server = FaultServer()
+    server.route(_answer_chat)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", received
+        yield server.url, server.requests
     finally:
         server.shutdown()
         server.server_close()
@@ -272,9 +241,7 @@ def test_installed_wheel_serves_the_playground_page(installed: Path) -> None:
     assert served == {name: _sha256(static / name) for name in PLAYGROUND_FILES}
 
 
-def test_installed_wheel_runs_a_chat_query(
-    installed: Path, loopback_gateway: tuple[str, list[dict[str, Any]]]
-) -> None:
+def test_installed_wheel_runs_a_chat_query(installed: Path, loopback_gateway: tuple[str, list[Seen]]) -> None:
     gateway_url, received = loopback_gateway
     out = _run_in(installed, HOST_SCRIPT, gateway_url)
 
@@ -301,16 +268,16 @@ def test_installed_wheel_runs_a_chat_query(
         },
     }
     (request,) = received
-    assert request["method"] == "POST"
-    assert request["path"] == "/v1/chat/completions"
-    assert request["body"] == {
+    assert request.method == "POST"
+    assert request.path == "/v1/chat/completions"
+    assert request.body == {
         "model": "gpt-4o-mini",
         "messages": [{"role": "user", "content": "Who is ToolJet for?"}],
         "max_tokens": 64,
         "temperature": 0.2,
         "stop": ["END"],
     }
-    headers = request["headers"]
+    headers = request.headers
     assert {k: headers.get(k) for k in _EXPECTED_HEADERS} == _EXPECTED_HEADERS
     assert "x-portkey-virtual-key" not in headers
     assert "x-portkey-config" not in headers

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import httpx
 
-from . import _deadline, _logs, _throttle
+from . import _connection_pool, _deadline, _logs, _throttle
 from ._constants import (
     ACCEPT_ENCODING,
     DEFAULT_LIMITS,
@@ -184,7 +184,15 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 def _headers(response: httpx.Response) -> dict[str, str]:
-    return {k.lower(): v for k, v in response.headers.items()}
+    """The answer's headers, lower-cased, a repeated one joined by ", " (as httpx's ``items()``), read
+    in one pass: httpx's ``Headers`` decodes every header again for each lookup."""
+    raw = response.headers
+    encoding = raw.encoding
+    headers: dict[str, str] = {}
+    for key, value in raw.raw:
+        name, text = key.decode(encoding).lower(), value.decode(encoding)
+        headers[name] = f"{headers[name]}, {text}" if name in headers else text
+    return headers
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -266,18 +274,19 @@ _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 def _body_decoder(response: httpx.Response, limit: int) -> BodyDecoder:
     """The bounded decoder of this response's body; a declared length past the cap fails at once."""
+    headers = _headers(response)
     try:
-        decoder = BodyDecoder(response.headers.get("content-encoding"), limit)
+        decoder = BodyDecoder(headers.get("content-encoding"), limit)
     except UnsupportedEncoding as err:
         encoding = _PRINTABLE.sub("?", err.encoding)[:MAX_QUOTED_ENCODING_CHARS]
         raise APIResponseValidationError(
             f"Portkey answered with content-encoding {encoding!r}, which was not asked for "
             f"(only {ACCEPT_ENCODING} is read)",
             status_code=response.status_code,
-            headers=_headers(response),
+            headers=headers,
         ) from None
     if not decoder.inflates:
-        declared = header_int(response.headers.get("content-length"))
+        declared = header_int(headers.get("content-length"))
         if declared is not None and declared > limit:
             raise _too_large(response, limit)
     return decoder
@@ -493,6 +502,7 @@ class PortkeyClient(_BaseClient):
         if http_client is None:
             http_client = _build_http(httpx.Client, self._httpx_options())
             self._guarded = _deadline.install(http_client)
+            _connection_pool.install(http_client)
         else:
             self._guarded = False  # a client passed in is used as it is: deadlines are checked between reads
         self._http = http_client
@@ -725,6 +735,7 @@ class AsyncPortkeyClient(_BaseClient):
         if http_client is None:
             http_client = _build_http(httpx.AsyncClient, self._httpx_options())
             self._guarded = _deadline.install(http_client)
+            _connection_pool.install(http_client)
         else:
             self._guarded = False
         self._http = http_client

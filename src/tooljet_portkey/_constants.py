@@ -104,6 +104,10 @@ MAX_NEAR_MISS_KEY_CHARS = 64
 
 # Validated connections, by their options.
 MAX_CACHED_CONNECTIONS = 256
+# Validated queries, by their options when every value is text and all of it together is at most
+# MAX_CACHED_QUERY_CHARS (a saved query run again; a long one is checked anew, not held).
+MAX_CACHED_QUERIES = 256
+MAX_CACHED_QUERY_CHARS = 16_384
 # Values that passed their field's schema; only texts up to MAX_KNOWN_TEXT_CHARS, and objects or lists
 # up to MAX_KNOWN_JSON_CHARS of JSON, are remembered.
 MAX_KNOWN_VALUES = 4096

@@ -19,7 +19,6 @@ Importing this module imports jsonschema: only ``_spec.form_validator`` does, on
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from jsonschema.exceptions import ValidationError
 from jsonschema.validators import extend
 
 from ._constants import MAX_QUICK_CHECKS
+from ._plain_schemas import ecma_search
 
 __all__ = ["QUIET_KEYWORDS", "STRUCTURAL_KEYWORDS", "extended_validator"]
 
@@ -110,11 +110,7 @@ def _not(validator: Any, not_schema: Any, instance: Any, schema: Any) -> Iterato
 
 
 def _pattern(validator: Any, regex: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
-    if not isinstance(instance, str):
-        return
-    if regex.endswith("$") and not regex.endswith("\\$"):
-        regex = regex[:-1] + "\\Z"
-    if re.search(regex, instance) is None:
+    if isinstance(instance, str) and not ecma_search(regex, instance):
         yield ValidationError("pattern")
 
 

@@ -23,6 +23,8 @@ from ._constants import (
     DEFAULT_TIMEOUT_SECONDS,
     HOSTED_API_HOST,
     MAX_CACHED_CONNECTIONS,
+    MAX_CACHED_QUERIES,
+    MAX_CACHED_QUERY_CHARS,
     MIB,
 )
 from ._errors import QueryError
@@ -74,8 +76,42 @@ class Query:
         return f"Query({self.operation!r}, fields={sorted(self.params)})"
 
 
+# Validated queries' values by their options: a host runs the same saved query again and again.
+_queries: dict[tuple[tuple[str, str], ...], tuple[str, dict[str, Any]]] = {}
+
+
+def _query_key(options: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:
+    """The options as a key when they are short text only (what a host sends), else None. Not
+    sorted: a host sends a saved query's options in the same order each time, and options in another
+    order are only validated once more."""
+    items = tuple(options.items())
+    size = 0
+    for key, value in items:
+        if type(key) is not str or type(value) is not str:
+            return None
+        size += len(key) + len(value)
+    return items if size <= MAX_CACHED_QUERY_CHARS else None
+
+
 def parse_query(query_options: Any) -> Query:
-    """Validate what a host sent for one query. Raises QueryError naming the field and the problem."""
+    """Validate what a host sent for one query. Raises QueryError naming the field and the problem.
+
+    The same short text options give the same values, remembered: a saved query run again is not
+    validated again. Each Query has its own top-level dict (the values inside are never changed)."""
+    key = _query_key(query_options) if isinstance(query_options, Mapping) else None
+    known = _queries.get(key) if key is not None else None
+    if known is not None:
+        return Query(known[0], dict(known[1]))
+    query = _read_query(query_options)
+    if key is not None:
+        if len(_queries) >= MAX_CACHED_QUERIES:
+            _queries.clear()
+        _queries[key] = (query.operation, dict(query.params))
+    return query
+
+
+def _read_query(query_options: Any) -> Query:
+    """Validate a query's options every time (``parse_query`` remembers its answers)."""
     if not isinstance(query_options, Mapping):
         raise QueryError(INVALID_OPTIONS, "query options must be an object", {"field": "operation"})
     if not _text_keys(query_options):

@@ -44,6 +44,7 @@ __all__ = [
     "AnswerShape",
     "answer_metadata",
     "answer_shape",
+    "choice_texts",
     "chunk_text",
     "image_source",
     "image_uri",
@@ -153,15 +154,21 @@ def _message_text(content: Any) -> str | None:
 def chunk_text(chunk: Mapping[str, Any]) -> str:
     """The text a stream chunk adds, what ``stream()`` yields in ``text`` mode: its chat deltas'
     content, or its completion choices' text, of every choice in order ("" when it adds none)."""
+    return "".join(text for _, text in choice_texts(chunk))
+
+
+def choice_texts(chunk: Mapping[str, Any]) -> list[tuple[int, str]]:
+    """The text a stream chunk adds to each choice, by the choice's index (its place when it has none)."""
     pieces = []
-    for choice in chunk.get("choices") or ():
+    for place, choice in enumerate(chunk.get("choices") or ()):
         if not isinstance(choice, Mapping):
             continue
         delta = choice.get("delta")
         text = delta.get("content") if isinstance(delta, Mapping) else choice.get("text")
         if isinstance(text, str):
-            pieces.append(text)
-    return "".join(pieces)
+            index = choice.get("index")
+            pieces.append((index if type(index) is int else place, text))
+    return pieces
 
 
 def _tool_call(call: Any, warnings: list[str]) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from ._constants import (
     MAX_OPTION_CHARS,
 )
 from ._errors import QueryError
+from ._plain_schemas import plain_verdict
 from ._values import TOO_DEEP, json_problem
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "describe_error",
     "field_error",
     "form_fields",
+    "form_schema",
     "form_validator",
     "invalid_option",
     "is_blank",
@@ -176,6 +178,21 @@ def form_fields(form: str) -> tuple[Field, ...]:
 
 
 @cache
+def form_schema(form: str) -> dict[str, Any]:
+    """The schema of one form's values, its definitions inlined: read by ``_plain_schemas`` for the
+    plain values (no jsonschema at all), compiled by ``form_validator`` for the rest."""
+    spec = load_spec()
+    if form == CONNECTION_FORM:
+        schema = _object_schema(spec.connection, MANIFEST_URI)
+        local = spec.manifest_doc.get("definitions", {})
+    else:
+        schema = _object_schema(spec.operations[form], f"{OPERATIONS_URI}:{form}")
+        local = spec.operations_doc["definitions"]
+    inlined: dict[str, Any] = _inline_refs(schema, local, ())
+    return inlined
+
+
+@cache
 def form_validator(form: str) -> Validator:
     """The compiled validator of one form: an operation's, or the connection's (``CONNECTION_FORM``)."""
     from jsonschema import Draft202012Validator
@@ -187,14 +204,7 @@ def form_validator(form: str) -> Validator:
     spec = load_spec()
     operations_resource: Resource[Any] = DRAFT202012.create_resource(dict(spec.operations_doc))
     registry: Registry[Any] = Registry().with_resource(OPERATIONS_URI, operations_resource)
-    if form == CONNECTION_FORM:
-        schema = _object_schema(spec.connection, MANIFEST_URI)
-        local = spec.manifest_doc.get("definitions", {})
-    else:
-        schema = _object_schema(spec.operations[form], f"{OPERATIONS_URI}:{form}")
-        local = spec.operations_doc["definitions"]
-    schema = _inline_refs(schema, local, ())
-    validator: Validator = extended_validator(Draft202012Validator)(schema, registry=registry)
+    validator: Validator = extended_validator(Draft202012Validator)(form_schema(form), registry=registry)
     return validator
 
 
@@ -424,11 +434,10 @@ def _collect(fields: tuple[Field, ...], options: Mapping[str, Any], title: str) 
     return values
 
 
-def _check_lengths(validator: Validator, values: Mapping[str, Any], title: str) -> None:
+def _check_lengths(root: Mapping[str, Any], values: Mapping[str, Any], title: str) -> None:
     """A list or object with more items than its field allows is refused before anything walks it: 200k
     messages are "too many" at once, whatever they hold."""
-    root = validator.schema
-    schemas: Mapping[str, Any] = root["properties"] if isinstance(root, Mapping) else {}
+    schemas: Mapping[str, Any] = root["properties"]
     for key, value in values.items():
         schema = schemas.get(key, {})
         if isinstance(value, list) and len(value) > schema.get("maxItems", math.inf):
@@ -603,17 +612,15 @@ def _known_key(form: str, key: str, value: Any, size: int) -> _KnownKey | None:
 def _validate(
     form: str,
     fields: tuple[Field, ...],
-    validator: Validator,
     values: dict[str, Any],
     sizes: Mapping[str, int],
     title: str,
     remember: bool = True,
 ) -> None:
-    """Check the values against their schemas. Only the first error is built: the schemas put sizes
-    (maxItems) before items, so a list of a million items is refused for its length at once.
+    """Check the values against their schemas: the plain ones without jsonschema (_plain_schemas.py),
+    the rest, and any the plain check refuses, with it. Only the first error is built: the schemas
+    put sizes (maxItems) before items, so a list of a million items is refused for its length at once.
     ``remember``: keep the valid values for next time (not a table's rows: each row's text is new)."""
-    from jsonschema.exceptions import best_match
-
     for f in fields:
         if f.required and f.key not in values:
             raise field_error(title, f.key, "is required")
@@ -621,8 +628,10 @@ def _validate(
     pending = {k: v for k, v in values.items() if keys[k] not in _known_valid}
     if not pending:
         return
+    schemas = form_schema(form)["properties"]
     try:
-        first = next(validator.iter_errors(pending), None)
+        plain = all(plain_verdict(schemas[k], v) is True for k, v in pending.items())
+        first = None if plain else next(form_validator(form).iter_errors(pending), None)
     except RecursionError:  # only when the host's own stack is already deep
         first = _TOOTOO_DEEP
     if first is _TOOTOO_DEEP:
@@ -634,6 +643,8 @@ def _validate(
             _known_valid.clear()
         _known_valid.update((known, None) for k in pending if (known := keys[k]) is not None)
         return
+    from jsonschema.exceptions import best_match
+
     error = best_match([first]) or first  # descends into a oneOf's context, if a schema has one
     raise QueryError(title, _message(error), {"field": str(error.absolute_path[0])})
 
@@ -650,12 +661,11 @@ def validate_form(
     field's key); blank fields are left out. Raises QueryError(``title``) naming the field.
     ``check_required`` off: a required field may be missing (a table run's rows may each give it)."""
     fields = form_fields(form)
-    validator = form_validator(form)
     values = _collect(fields, options, title)
-    _check_lengths(validator, values, title)
+    _check_lengths(form_schema(form), values, title)
     sizes = _check_values(values, title)
     _check_header_sizes(_header_bound(form, values), sizes, title)
-    _validate(form, fields if check_required else (), validator, values, sizes, title)
+    _validate(form, fields if check_required else (), values, sizes, title)
     return values
 
 
@@ -684,11 +694,10 @@ def validate_row(
             options[f.key] = value
     try:
         values = {key: _coerce(fields[key], value, INVALID_OPTIONS) for key, value in options.items()}
-        validator = form_validator(operation)
-        _check_lengths(validator, values, INVALID_OPTIONS)
+        _check_lengths(form_schema(operation), values, INVALID_OPTIONS)
         sizes = _check_values(values, INVALID_OPTIONS)
         _check_header_sizes(_header_bound(operation, values), sizes, INVALID_OPTIONS)
-        _validate(operation, (), validator, values, sizes, INVALID_OPTIONS, remember=False)
+        _validate(operation, (), values, sizes, INVALID_OPTIONS, remember=False)
     except QueryError as err:
         raise in_row(err, where) from None
     return values

@@ -77,8 +77,20 @@ def test_import_is_cheap() -> None:
 def test_the_service_loads_no_cli_or_simulator_and_validation_loads_jsonschema_only_when_used() -> None:
     loaded = loaded_after("from tooljet_portkey import QueryService, QueryError")
     assert loaded == {**dict.fromkeys(HEAVY, False), "httpx": True}
+    # a required field missing, or plain values (a chat's text, numbers, messages) need no jsonschema
     loaded = loaded_after(
         "from tooljet_portkey import QueryService, QueryError\n"
-        "try:\n    QueryService().run({}, {'operation': 'chat'})\nexcept QueryError:\n    pass"
+        "try:\n    QueryService().run({}, {'operation': 'chat'})\nexcept QueryError:\n    pass\n"
+        "from tooljet_portkey._options import parse_query\n"
+        "parse_query({'operation': 'chat', 'model': 'm', 'prompt': 'hi', 'max_tokens': '5',\n"
+        "             'messages': None, 'metadata': '{\"user\": \"u1\"}'})"
+    )
+    assert loaded == {**dict.fromkeys(HEAVY, False), "httpx": True}
+    # a refused value is described by jsonschema's error
+    loaded = loaded_after(
+        "from tooljet_portkey import QueryService, QueryError\n"
+        "query = {'operation': 'chat', 'prompt': 'hi', 'model': 'm', 'max_tokens': '0'}\n"
+        "try:\n    QueryService().run({'apiKey': 'pk-x'}, query)\n"
+        "except QueryError as err:\n    assert err.description == 'max_tokens: must be at least 1', err\n"
     )
     assert loaded == {**dict.fromkeys(HEAVY, False), "httpx": True, "jsonschema": True}

@@ -651,6 +651,16 @@ QUERIES = {
 PLACES = ["body", "model text", "tool arguments", "usage", "vector", "image", "chunk text", "chunk usage"]
 
 
+@pytest.fixture(scope="module")
+def answering() -> Any:
+    """One service and one mocked gateway for every example; each example sets the answer it gets
+    (starting a mock and a service per example was most of this test's time)."""
+    answer: dict[str, Any] = {}
+    with respx.mock(base_url=BASE_URL) as mock, QueryService() as service:
+        mock.route().mock(side_effect=lambda request: httpx.Response(200, **answer))
+        yield service, answer
+
+
 @settings(
     max_examples=300,
     deadline=None,
@@ -660,8 +670,9 @@ PLACES = ["body", "model text", "tool arguments", "usage", "vector", "image", "c
 )
 @given(where=st.sampled_from(PLACES), value=VALUES, pick=st.integers(0, 2))
 def test_whatever_an_answer_holds_the_result_or_the_error_is_strict_json(
-    where: str, value: Any, pick: int
+    answering: Any, where: str, value: Any, pick: int
 ) -> None:
+    service, answer = answering
     operation, body, streamed = placed(where, value)
     modes = MODES[operation]
     query = {
@@ -669,12 +680,10 @@ def test_whatever_an_answer_holds_the_result_or_the_error_is_strict_json(
         "output": modes[pick % len(modes)],
         **({"stream": "true"} if streamed else {}),
     }
-    headers = {"content-type": "text/event-stream"} if streamed else {}
-    with respx.mock(base_url=BASE_URL) as mock, QueryService() as service:
-        mock.route().respond(200, content=body, headers=headers)
-        try:
-            outcome: Any = service.run(SOURCE, query)
-        except QueryError as err:
-            assert err.data["errorType"] != "plugin_error", err.description
-            outcome = err.to_result()
+    answer.update(content=body, headers={"content-type": "text/event-stream"} if streamed else {})
+    try:
+        outcome: Any = service.run(SOURCE, query)
+    except QueryError as err:
+        assert err.data["errorType"] != "plugin_error", err.description
+        outcome = err.to_result()
     strict(outcome)

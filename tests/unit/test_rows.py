@@ -555,6 +555,7 @@ def test_merged_variables_are_checked_as_the_variables_field_is(
     limited = dataclasses.replace(spec, operations_doc={**spec.operations_doc, "definitions": definitions})
     monkeypatch.setattr(_spec, "load_spec", lambda: limited)
     _spec.form_validator.cache_clear()
+    _spec.form_schema.cache_clear()
     try:
         route = mock.route().respond(200, json=chat_answer("x"))
         rows = [{"ticket": "a"}, {"ticket": "b"}, {"ticket": "c", "extra": 1}]
@@ -565,6 +566,8 @@ def test_merged_variables_are_checked_as_the_variables_field_is(
         assert route.call_count == 0
     finally:
         _spec.form_validator.cache_clear()
+        _spec.form_schema.cache_clear()
+    _spec.form_schema.cache_clear()
 
 
 def test_stream_refuses_a_query_of_rows(service: QueryService) -> None:

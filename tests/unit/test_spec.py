@@ -13,7 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from unit_support import API_KEY, MINIMAL, MINIMAL_MORE
 
-from tooljet_portkey import QueryError, _spec
+from tooljet_portkey import QueryError, _options, _spec
 from tooljet_portkey._constants import MAX_NEAR_MISS_KEY_CHARS, MAX_NEAR_MISS_KEYS
 from tooljet_portkey._options import ConnectionSettings, Query, parse_connection, parse_query, read_connection
 from tooljet_portkey._requests import _BUILDERS, _REQUEST_BUILDERS, HANDLED_FIELDS, build_request
@@ -695,15 +695,37 @@ def test_stop_in_free_form_parameters(operation: str, key: str, stop: Any, descr
     assert refusal({**SMALLEST[operation], key: json.dumps({"stop": stop})}) == description
 
 
-def test_validators_are_compiled_once() -> None:
+def test_validators_are_compiled_once_and_only_for_what_plain_checks_do_not_decide() -> None:
     form_validator.cache_clear()
+    _spec.form_schema.cache_clear()
     source = {"apiKey": API_KEY, "provider": "compiled-once"}  # options no other test sends
+    query = {**MINIMAL["chat"], "model": "compiled-once"}
     for _ in range(3):
-        parse_query(MINIMAL["chat"])
+        parse_query(query)
         parse_connection(source)
+    # plain values are decided without jsonschema; repeated options by parse_query's and
+    # parse_connection's caches
+    assert form_validator.cache_info().misses == 0
+    # each form's schema built once (read twice per validation: the lengths, then the values)
+    assert (_spec.form_schema.cache_info().misses, _spec.form_schema.cache_info().hits) == (2, 2)
+    for _ in range(2):
+        assert refusal({**query, "max_tokens": "-1"}) == "max_tokens: must be at least 1"
     info = form_validator.cache_info()
-    # one compilation each; repeated connections are answered by parse_connection's own cache
-    assert (info.misses, info.hits) == (2, 2)
+    assert (info.misses, info.hits) == (1, 1)  # jsonschema builds the error, compiled once
+
+
+def test_a_query_run_again_is_remembered_and_each_gets_its_own_values() -> None:
+    query = {**MINIMAL["chat"], "model": "remembered", "max_tokens": "12"}
+    first, second = parse_query(query), parse_query(dict(reversed(query.items())))
+    assert first == second == Query("chat", {**first.params})
+    assert first.params["max_tokens"] == 12 and first.params is not second.params
+    first.params["max_tokens"] = 99  # type: ignore[index]
+    assert parse_query(query).params["max_tokens"] == 12
+    # a value that is not text, or options too long to hold, are validated every time, alike
+    assert parse_query({**query, "max_tokens": 12}) == second
+    long = {**query, "prompt": "x" * 20_000}
+    assert parse_query(long).params["prompt"] == "x" * 20_000
+    assert _options._query_key(long) is None and _options._query_key({**query, "max_tokens": 12}) is None
 
 
 def test_spec_is_loaded_once() -> None:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._output import choice_texts, chunk_text  # what the plugin's stream() yields as text
 from ._forms import operation_fields
 
 __all__ = [
@@ -136,25 +137,6 @@ def feedback_options(trace_id: str, rating: str) -> dict[str, str]:
     if rating not in RATINGS:
         raise ValueError(f"rating must be one of {', '.join(RATINGS)}")
     return {"operation": FEEDBACK_OPERATION, TRACE_FIELD: trace_id, FEEDBACK_VALUE_FIELD: RATINGS[rating]}
-
-
-def chunk_text(chunk: Mapping[str, Any]) -> str:
-    """The text a stream chunk adds: chat deltas' content, or completion choices' text."""
-    return "".join(text for _, text in choice_texts(chunk))
-
-
-def choice_texts(chunk: Mapping[str, Any]) -> list[tuple[int, str]]:
-    """The text a stream chunk adds to each choice, by the choice's index (its place when it has none)."""
-    pieces = []
-    for place, choice in enumerate(chunk.get("choices") or ()):
-        if not isinstance(choice, Mapping):
-            continue
-        delta = choice.get("delta")
-        text = delta.get("content") if isinstance(delta, Mapping) else choice.get("text")
-        if isinstance(text, str):
-            index = choice.get("index")
-            pieces.append((index if type(index) is int else place, text))
-    return pieces
 
 
 def stream_metadata(chunks: int, usage: Any, trace_id: str | None) -> dict[str, Any]:
