@@ -25,6 +25,7 @@ from urllib.parse import quote, urlencode
 from ._constants import USER_AGENT
 from ._options import ConnectionSettings, Query
 from ._output import AnswerShape, answer_shape
+from ._routing import ROUTING_FIELDS, routing_header
 from ._rows import RUN_FIELDS, RunShape, run_shape
 from ._spec import check_json_schema, config_header, invalid_option
 
@@ -432,9 +433,18 @@ _BODY_FIELDS = {
     "prompt_completion": {"promptId", "variables", "prompt_parameters", "stream"},
     "create_embedding": {"input", "model", "other_parameters"},
 }  # fmt: skip
+# The fields that become a fallback or guardrail config (_routing.py), per operation
+_ROUTED_FIELDS = {
+    "completion": ROUTING_FIELDS,
+    "chat": ROUTING_FIELDS,
+    "prompt_completion": frozenset({"fallbacks", "fallbackOn"}),
+    "create_embedding": frozenset({"fallbacks", "fallbackOn"}),
+}
 HANDLED_FIELDS: Mapping[str, frozenset[str]] = {
     **{
-        op: frozenset(fields | HEADER_FIELDS | ANSWER_FIELDS | RUN_FIELDS.get(op, frozenset()))
+        op: frozenset(
+            fields | HEADER_FIELDS | ANSWER_FIELDS | RUN_FIELDS.get(op, frozenset()) | _ROUTED_FIELDS[op]
+        )
         for op, fields in _BODY_FIELDS.items()
     },
     **{op: frozenset(fields) for op, fields in _OWN_FIELDS.items()},
@@ -458,6 +468,9 @@ def build_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
             body.setdefault("stream_options", {"include_usage": True})
     headers = connection_headers(settings)
     headers.update(_query_headers(query.params))
+    routed = routing_header(settings, query.params)  # fallbacks and guardrails, merged with the config
+    if routed is not None:
+        headers["x-portkey-config"] = routed
     headers["accept"] = "text/event-stream" if stream else "application/json"
     answer = answer_shape(query.operation, query.params, response_schema(query.params), settings.timeout)
     run = run_shape(query.operation, query.params, body, stream, settings.max_response_bytes)
