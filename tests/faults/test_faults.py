@@ -266,7 +266,11 @@ def test_246_succeeds_with_a_guardrail_warning(fault_server: FaultServer, run: R
     fault_server.script(Reply(246, {**COMPLETION, "hook_results": HOOKS}))
     result = run(source(fault_server), CHAT)
     assert result["data"]["choices"] == COMPLETION["choices"]
-    assert result["metadata"] == {"statusCode": 246, "retries": 0, "guardrailWarning": True, **SAID}
+    verdicts = {"verdict": "failed", "checks": [], "after": [],
+                "before": [{"id": "pg-no-pii", "verdict": "failed", "checks": []}]}  # fmt: skip
+    assert result["metadata"] == {
+        "statusCode": 246, "retries": 0, "guardrailWarning": True, **SAID, "guardrails": verdicts
+    }  # fmt: skip
 
 
 # --- a 2xx that is not the JSON Portkey promised: an error, never retried --------------------------
