@@ -141,6 +141,7 @@ def test_a_config_target_fallback_is_sent_as_given(
 # ---------------------------------------------------------------------------------------------------
 # Refusals, naming the field (and the item), before anything is sent
 
+LOADBALANCE = '{"strategy": {"mode": "loadbalance"}, "targets": [{"virtual_key": "v"}]}'
 REFUSALS = [
     ("fallbackOn-alone", {"fallbackOn": "429"}, PROVIDER_SOURCE,
      "fallbackOn: goes with fallbacks: give the models to fall back to", "fallbackOn"),
@@ -166,15 +167,15 @@ REFUSALS = [
     ("connection-saved-config", {"input_guardrails": '["pg-1"]'}, {**PROVIDER_SOURCE, "config": "pc-c-1"},
      "input_guardrails: cannot be added to the connection's config, a saved config id: put it in that saved "
      "config, or give the config as a JSON object", "input_guardrails"),
-    ("config-already-routes", {"fallbacks": "gpt-4o",
-                               "config": '{"strategy": {"mode": "loadbalance"}, "targets": [{"virtual_key": "v"}]}'},
+    ("config-already-routes", {"fallbacks": "gpt-4o", "config": LOADBALANCE},
      PROVIDER_SOURCE, "fallbacks: the config already routes (strategy, targets): add these models to its "
      "targets, or leave strategy and targets out of the config", "fallbacks"),
     ("config-already-checks", {"output_guardrails": '["pg-2"]', "config": '{"output_guardrails": ["pg-1"]}'},
      PROVIDER_SOURCE, "output_guardrails: the config already has output_guardrails: put these checks there, "
      "or leave them out of the config", "output_guardrails"),
     ("ids-and-checks-mixed", {"input_guardrails": '["pg-1", {"default.contains": {"words": ["x"]}}]'},
-     PROVIDER_SOURCE, "input_guardrails: give either saved guardrail ids or inline checks, not both in one list",
+     PROVIDER_SOURCE,
+     "input_guardrails: give either saved guardrail ids or inline checks, not both in one list",
      "input_guardrails"),
     ("no-check", {"output_guardrails": '[{"deny": true}]'}, PROVIDER_SOURCE,
      "output_guardrails[0]: has no check (such as default.regexMatch)", "output_guardrails"),
@@ -274,27 +275,29 @@ def test_no_served_by_when_no_config_was_sent(service: QueryService, respx_mock:
 
 
 # hook_results as Portkey's gateway writes them (check results trimmed to what is read)
+MATCHED = {"explanation": "The regex pattern matched."}
+TOO_MANY = "The text contains 12 words, which is not within the range of 1-5 words."
 HOOK_RESULTS = {
     "before_request_hooks": [
         {"id": "input_guardrail_a1b", "verdict": True, "deny": False, "checks": [
-            {"id": "default.regexMatch", "verdict": True, "data": {"explanation": "The regex pattern matched."}}]},
+            {"id": "default.regexMatch", "verdict": True, "data": MATCHED}]},
     ],
     "after_request_hooks": [
         {"id": "output_guardrail_c2d", "verdict": False, "deny": False, "checks": [
             {"id": "default.wordCount", "verdict": False,
-             "data": {"explanation": "The text contains 12 words, which is not within the range of 1-5 words."}},
-            {"id": "default.jsonSchema", "verdict": False, "error": {"name": "Error", "message": "No JSON found"},
-             "data": None}]},
+             "data": {"explanation": TOO_MANY}},
+            {"id": "default.jsonSchema", "verdict": False, "data": None,
+             "error": {"name": "Error", "message": "No JSON found"}}]},
         {"id": "output_guardrail_e3f", "type": "guardrail", "skipped": True},
     ],
 }  # fmt: skip
 CHECKED = {
     "before": [{"id": "input_guardrail_a1b", "verdict": "passed", "checks": [
-        {"id": "default.regexMatch", "verdict": "passed", "explanation": "The regex pattern matched."}]}],
+        {"id": "default.regexMatch", "verdict": "passed", "explanation": MATCHED["explanation"]}]}],
     "after": [
         {"id": "output_guardrail_c2d", "verdict": "failed", "checks": [
             {"id": "default.wordCount", "verdict": "failed",
-             "explanation": "The text contains 12 words, which is not within the range of 1-5 words."},
+             "explanation": TOO_MANY},
             {"id": "default.jsonSchema", "verdict": "failed", "explanation": "No JSON found"}]},
         {"id": "output_guardrail_e3f", "verdict": "skipped", "checks": []},
     ],
@@ -329,16 +332,17 @@ def test_a_446_is_guardrail_denied_with_the_failed_checks_in_data(
     service: QueryService, respx_mock: respx.MockRouter
 ) -> None:
     denied = {"id": "input_guardrail_x", "verdict": False, "deny": True, "checks": [
-        {"id": "default.regexMatch", "verdict": False, "data": {"explanation": "The regex pattern matched."}}]}  # fmt: skip
+        {"id": "default.regexMatch", "verdict": False, "data": MATCHED}]}  # fmt: skip
     body = {
-        "error": {"message": "The guardrail checks defined in the config failed. You can find more information "
-                  "in the `hook_results` object.", "type": "hooks_failed", "param": None, "code": None},
+        "error": {"message": "The guardrail checks defined in the config failed. You can find more "
+                  "information in the `hook_results` object.", "type": "hooks_failed", "param": None,
+                  "code": None},
         "hook_results": {"before_request_hooks": [denied], "after_request_hooks": []},
     }  # fmt: skip
     respx_mock.route().respond(446, json=body, headers={"x-portkey-trace-id": "tr-446"})
     with pytest.raises(QueryError) as caught:
-        service.run(PROVIDER_SOURCE, {**CHAT, "input_guardrails": json.dumps([{"default.regexMatch": {"rule": "x"},
-                                                                                "deny": True}])})  # fmt: skip
+        checks = [{"default.regexMatch": {"rule": "x"}, "deny": True}]
+        service.run(PROVIDER_SOURCE, {**CHAT, "input_guardrails": json.dumps(checks)})
     assert caught.value.description == body["error"]["message"]
     assert caught.value.data == {
         "statusCode": 446,
@@ -348,9 +352,9 @@ def test_a_446_is_guardrail_denied_with_the_failed_checks_in_data(
         "hookResults": body["hook_results"],
         "guardrails": {
             "verdict": "denied",
-            "checks": [{"id": "default.regexMatch", "verdict": "failed", "explanation": "The regex pattern matched."}],
+            "checks": [{"id": "default.regexMatch", "verdict": "failed", **MATCHED}],
             "before": [{"id": "input_guardrail_x", "verdict": "denied", "checks": [
-                {"id": "default.regexMatch", "verdict": "failed", "explanation": "The regex pattern matched."}]}],
+                {"id": "default.regexMatch", "verdict": "failed", **MATCHED}]}],
             "after": [],
         },
     }  # fmt: skip
