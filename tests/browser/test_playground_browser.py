@@ -474,6 +474,15 @@ def test_bad_json_in_messages_is_a_field_named_error(record: PageRecord, playgro
 # -- fallbacks and guardrails (docs/routing.md) ----------------------------------------------------------
 
 
+def shown_field(page: Any, operation: str, key: str) -> str:
+    """The field's selector, its Advanced disclosure opened first when the page keeps it there."""
+    selector = f"#query-{operation}-{key}"
+    advanced = page.locator(f"details.advanced[data-operation={operation}]")
+    if advanced.count() and page.locator(selector).is_hidden():
+        advanced.locator("summary").click()
+    return selector
+
+
 def test_which_fallback_answered_and_the_guardrails_verdict_are_shown(
     record: PageRecord, playground: Playground
 ) -> None:
@@ -481,9 +490,12 @@ def test_which_fallback_answered_and_the_guardrails_verdict_are_shown(
     page.select_option("#query-operation", "chat")
     page.fill("#query-chat-model", "gpt-4o-mini")
     page.fill("#query-chat-messages", MESSAGES)
-    page.fill("#query-chat-fallbacks", "@openai-backup/gpt-4o")
-    page.fill("#query-chat-fallbackOn", "500-599")
-    page.fill("#query-chat-output_guardrails", '[{"default.wordCount": {"minWords": 1, "maxWords": 3}}]')
+    page.fill(shown_field(page, "chat", "fallbacks"), "@openai-backup/gpt-4o")
+    page.fill(shown_field(page, "chat", "fallbackOn"), "500-599")
+    page.fill(
+        shown_field(page, "chat", "output_guardrails"),
+        '[{"default.wordCount": {"minWords": 1, "maxWords": 3}}]',
+    )
     playground.simulator.inject(path="/chat/completions", status=503, times=1)
     page.click("#run")
     page.wait_for_selector("#result[data-state=ok]")
@@ -496,16 +508,17 @@ def test_which_fallback_answered_and_the_guardrails_verdict_are_shown(
     )
     screenshot(record, "fallback-and-guardrails")
 
-    page.fill("#query-chat-fallbacks", "")
-    page.fill("#query-chat-fallbackOn", "")
-    page.fill("#query-chat-output_guardrails", "")
+    page.fill(shown_field(page, "chat", "fallbacks"), "")
+    page.fill(shown_field(page, "chat", "fallbackOn"), "")
+    page.fill(shown_field(page, "chat", "output_guardrails"), "")
     no_hello = '[{"default.contains": {"words": ["Hello"], "operator": "none"}, "deny": true}]'
-    page.fill("#query-chat-input_guardrails", no_hello)
+    page.fill(shown_field(page, "chat", "input_guardrails"), no_hello)
     page.click("#run")
     page.wait_for_selector("#result[data-state=failed]")
-    assert text_of(page, "#error-guardrails") == (
-        "Guardrails: denied; default.contains: Found 1 of 1 words (operator none)."
-    )
-    assert json.loads(text_of(page, "#result .error-data"))["errorType"] == "guardrail_denied"
+    data = json.loads(text_of(page, "#result .error-data"))
+    assert (data["errorType"], data["guardrails"]["verdict"]) == ("guardrail_denied", "denied")
+    assert data["guardrails"]["checks"] == [
+        {"id": "default.contains", "verdict": "failed", "explanation": "Found 1 of 1 words (operator none)."}
+    ]
     screenshot(record, "guardrail-denied")
     finish(record, playground)

@@ -435,8 +435,6 @@
       nodes.push(el("div", { className: "query-error" },
         el("div", { className: "error-message", text: result.message || "Query failed" }),
         el("div", { className: "error-description", text: result.description || result.errorMessage || "" }),
-        ...(result.data && result.data.guardrails ? [el("div", { id: "error-guardrails",
-          className: "error-description", text: `Guardrails: ${guardrailText(result.data.guardrails)}` })] : []),
         el("pre", { className: "error-data", text: pretty(result.data || {}) })));
     }
     return nodes;
