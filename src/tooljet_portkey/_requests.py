@@ -6,6 +6,8 @@ Where each form field goes on the wire (facts from Portkey's API reference):
 - ``prompt_parameters`` sits at the body's root beside ``variables``;
 - ``metadata``, ``config``, ``virtualKey``, ``traceId`` and the cache options are headers, never body;
 - a query's ``config`` and ``virtualKey`` override the connection's;
+- ``fallbacks``, ``fallbackOn`` and the guardrail fields become the ``x-portkey-config`` header, merged
+  with that config (_routing.py);
 - list models is a GET with query parameters; feedback's ``traceId`` and ``metadata`` go in its body
   (as ``trace_id`` and ``metadata``), never in headers;
 - feedback and prompt render are Portkey's own endpoints (no model is called): they carry the Portkey
