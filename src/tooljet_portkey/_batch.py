@@ -291,7 +291,11 @@ def row_entry(row: int, outcome: Outcome) -> dict[str, Any]:
     """One entry of ``data``: ``{row, status: ok, output, traceId}``, ``{row, status: failed, error}`` or
     ``{row, status: skipped, reason}``."""
     if isinstance(outcome, ItemOk):
-        return {"row": row, "status": "ok", "output": outcome.output, "traceId": outcome.trace_id}
+        entry = {"row": row, "status": "ok", "output": outcome.output, "traceId": outcome.trace_id}
+        for key in ("servedBy", "guardrails"):  # which fallback answered this row, its guardrails' verdict
+            if outcome.metadata and key in outcome.metadata:
+                entry[key] = outcome.metadata[key]
+        return entry
     if isinstance(outcome, ItemSkipped):
         return {"row": row, "status": "skipped", "reason": outcome.reason}
     error = outcome.error

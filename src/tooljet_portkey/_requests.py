@@ -6,6 +6,8 @@ Where each form field goes on the wire (facts from Portkey's API reference):
 - ``prompt_parameters`` sits at the body's root beside ``variables``;
 - ``metadata``, ``config``, ``virtualKey``, ``traceId`` and the cache options are headers, never body;
 - a query's ``config`` and ``virtualKey`` override the connection's;
+- ``fallbacks``, ``fallbackOn`` and the guardrail fields become the ``x-portkey-config`` header, merged
+  with that config (_routing.py);
 - list models is a GET with query parameters; feedback's ``traceId`` and ``metadata`` go in its body
   (as ``trace_id`` and ``metadata``), never in headers;
 - feedback and prompt render are Portkey's own endpoints (no model is called): they carry the Portkey
@@ -26,6 +28,7 @@ from ._constants import USER_AGENT
 from ._errors import QueryError
 from ._options import ConnectionSettings, Query
 from ._output import AnswerShape, answer_shape
+from ._routing import ROUTING_FIELDS, routing_header
 from ._rows import (
     QUERY_ROW_OPERATIONS,
     RUN_FIELDS,
@@ -464,9 +467,18 @@ _BODY_FIELDS = {
     "prompt_completion": {"promptId", "variables", "prompt_parameters", "stream"},
     "create_embedding": {"input", "model", "other_parameters"},
 }  # fmt: skip
+# The fields that become a fallback or guardrail config (_routing.py), per operation
+_ROUTED_FIELDS = {
+    "completion": ROUTING_FIELDS,
+    "chat": ROUTING_FIELDS,
+    "prompt_completion": frozenset({"fallbacks", "fallbackOn"}),
+    "create_embedding": frozenset({"fallbacks", "fallbackOn"}),
+}
 HANDLED_FIELDS: Mapping[str, frozenset[str]] = {
     **{
-        op: frozenset(fields | HEADER_FIELDS | ANSWER_FIELDS | RUN_FIELDS.get(op, frozenset()))
+        op: frozenset(
+            fields | HEADER_FIELDS | ANSWER_FIELDS | RUN_FIELDS.get(op, frozenset()) | _ROUTED_FIELDS[op]
+        )
         for op, fields in _BODY_FIELDS.items()
     },
     **{op: frozenset(fields) for op, fields in _OWN_FIELDS.items()},
@@ -492,6 +504,9 @@ def build_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
             body.setdefault("stream_options", {"include_usage": True})
     headers = connection_headers(settings)
     headers.update(_query_headers(query.params))
+    routed = routing_header(settings, query.params)  # fallbacks and guardrails, merged with the config
+    if routed is not None:
+        headers["x-portkey-config"] = routed
     headers["accept"] = "text/event-stream" if stream else "application/json"
     answer = answer_shape(query.operation, query.params, response_schema(query.params), settings.timeout)
     run = run_shape(query.operation, query.params, body, stream, settings.max_response_bytes)
@@ -553,6 +568,9 @@ def _table_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest
         _checked_row(query.operation, form, row, index)
     headers = connection_headers(settings)
     headers.update(_query_headers(form))
+    routed = routing_header(settings, form)  # one config for every row: fallbacks and guardrails
+    if routed is not None:
+        headers["x-portkey-config"] = routed
     headers["accept"] = "application/json"
     path = "/chat/completions" if query.operation == "chat" else "/completions"
     answer = answer_shape(query.operation, form, response_schema(form), settings.timeout)

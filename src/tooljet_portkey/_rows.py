@@ -155,11 +155,14 @@ def check_not_streamed(params: Mapping[str, Any], stream: bool, extra: str = "pr
 def query_rows(operation: str, rows: Sequence[Any]) -> list[dict[str, Any]]:
     """Each row's own fields (chat, completion), coerced and checked as the form's are: a text is the
     row's ``prompt``; a QueryError names the row and the field (``rows[3].temperature: ...``)."""
+    from ._routing import ROUTING_FIELDS  # below _options, which imports this module
     from ._spec import validate_row
 
+    # the run's routing (a config, fallbacks, guardrails) is one x-portkey-config for every row
+    not_per_row = NOT_PER_ROW | ROUTING_FIELDS | {"config"}
     return [
         validate_row(
-            operation, {"prompt": row} if isinstance(row, str) else row, f"rows[{index}]", NOT_PER_ROW
+            operation, {"prompt": row} if isinstance(row, str) else row, f"rows[{index}]", not_per_row
         )
         for index, row in enumerate(rows)
     ]

@@ -36,6 +36,7 @@ from ._output import answer_metadata, chunk_text, shape_answer
 from ._pool import ClientPool, Lease
 from ._requests import TRACE_HEADER, PortkeyRequest, build_request, traced
 from ._responses import PortkeyResponse, StreamAssembler, StreamTally, header_int, response_metadata
+from ._routing import guardrail_verdicts, routing_metadata
 from ._rows import RunningRuns, is_several
 from ._secrets import header_secrets, redact, redact_json
 from ._spec import load_spec
@@ -75,7 +76,11 @@ def to_query_error(err: PortkeyError, settings: ConnectionSettings, request: Por
         if isinstance(err.body, dict) and isinstance(err.body.get("provider"), str):
             data["provider"] = err.body["provider"]
         if isinstance(err, GuardrailDeniedError):
+            data["errorType"] = "guardrail_denied"  # one name for hosts, whatever the body's type says
             data["hookResults"] = err.hook_results  # the verdicts may quote the request, and a key
+            verdicts = guardrail_verdicts(err.hook_results)
+            if verdicts is not None:
+                data["guardrails"] = {**verdicts, "verdict": "denied"}  # Portkey denied, whatever a hook says
         if "retry-after" in err.headers:
             data["retryAfter"] = err.headers["retry-after"]
     elif isinstance(err, APIConnectionError):
@@ -344,6 +349,7 @@ def query_result(
     carrying the call's status and trace id. Reading it ends by ``deadline`` (time.monotonic), or by
     the query's timeout from now."""
     meta.update(answer_metadata(answer))
+    meta.update(routing_metadata(request.headers, request.body, answer, meta))
     try:
         data, extra = shape_answer(request.answer, answer, deadline)
     except QueryError as err:

@@ -25,6 +25,8 @@ class QueryMetadata(TypedDict, total=False):
     lastUsedOptionIndex: str  # x-portkey-last-used-option-index: the config target that answered
     retryAttemptCount: int  # x-portkey-retry-attempt-count: retries the gateway made
     guardrailWarning: bool  # on a 246
+    servedBy: dict[str, Any]  # the config target that answered: {index, model, provider} (docs/routing.md)
+    guardrails: dict[str, Any]  # the guardrails' verdicts: {verdict, checks, before, after}
     streamed: bool  # the answer was streamed and its chunks folded
     chunks: int  # how many chunks were folded
     model: str  # the answer's model

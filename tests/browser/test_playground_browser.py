@@ -497,3 +497,56 @@ def test_bad_json_in_messages_is_a_field_named_error(record: PageRecord, playgro
         page.locator("#query-form .field[data-key=messages]:visible").get_attribute("class") or ""
     )
     finish(record, playground)
+
+
+# -- fallbacks and guardrails (docs/routing.md) ----------------------------------------------------------
+
+
+def shown_field(page: Any, operation: str, key: str) -> str:
+    """The field's selector, its Advanced disclosure opened first when the page keeps it there."""
+    selector = f"#query-{operation}-{key}"
+    advanced = page.locator(f"details.advanced[data-operation={operation}]")
+    if advanced.count() and page.locator(selector).is_hidden():
+        advanced.locator("summary").click()
+    return selector
+
+
+def test_which_fallback_answered_and_the_guardrails_verdict_are_shown(
+    record: PageRecord, playground: Playground
+) -> None:
+    page = open_page(record, playground)
+    page.select_option("#query-operation", "chat")
+    page.fill("#query-chat-model", "gpt-4o-mini")
+    page.fill("#query-chat-messages", MESSAGES)
+    page.fill(shown_field(page, "chat", "fallbacks"), "@openai-backup/gpt-4o")
+    page.fill(shown_field(page, "chat", "fallbackOn"), "500-599")
+    page.fill(
+        shown_field(page, "chat", "output_guardrails"),
+        '[{"default.wordCount": {"minWords": 1, "maxWords": 3}}]',
+    )
+    playground.simulator.inject(path="/chat/completions", status=503, times=1)
+    page.click("#run")
+    page.wait_for_selector("#result[data-state=ok]")
+    assert text_of(page, "#metadata tr[data-key=servedBy] th") == "Served by"
+    served_by = text_of(page, "#metadata tr[data-key=servedBy] td")
+    assert served_by == "targets[1]: @openai-backup/gpt-4o (openai)"
+    assert text_of(page, "#metadata tr[data-key=guardrails] td") == (
+        "failed; default.wordCount: The text contains 27 words, which is outside the specified range of 1-3 "
+        "words."
+    )
+    screenshot(record, "fallback-and-guardrails")
+
+    page.fill(shown_field(page, "chat", "fallbacks"), "")
+    page.fill(shown_field(page, "chat", "fallbackOn"), "")
+    page.fill(shown_field(page, "chat", "output_guardrails"), "")
+    no_hello = '[{"default.contains": {"words": ["Hello"], "operator": "none"}, "deny": true}]'
+    page.fill(shown_field(page, "chat", "input_guardrails"), no_hello)
+    page.click("#run")
+    page.wait_for_selector("#result[data-state=failed]")
+    data = json.loads(text_of(page, "#result .error-data"))
+    assert (data["errorType"], data["guardrails"]["verdict"]) == ("guardrail_denied", "denied")
+    assert data["guardrails"]["checks"] == [
+        {"id": "default.contains", "verdict": "failed", "explanation": "Found 1 of 1 words (operator none)."}
+    ]
+    screenshot(record, "guardrail-denied")
+    finish(record, playground)

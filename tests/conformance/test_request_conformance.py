@@ -324,6 +324,20 @@ CASES = [
                 ("rows", "concurrency", "failOnError", "maxRunSeconds", "stream")),
     embedding("a long input, in chunks", input=j(["t0", "t1", "t2", "t3", "t4"]), batch_size="2",
               concurrency="2", maxRunSeconds="30", expect={"input": ["t0", "t1"]}),
+    # -- fallbacks and guardrails: the x-portkey-config header, never the body
+    chat("chat with fallbacks and guardrails", messages=j([{"role": "user", "content": "Hi"}]),
+         fallbacks="gpt-4o, @anthropic-prod/claude-3-5-haiku-20241022", fallbackOn="429, 500-599",
+         input_guardrails=j(["pg-pii-1"]), output_guardrails=j([{"default.wordCount": {"maxWords": 9}}]),
+         expect={"model": "gpt-4o-mini"},
+         absent=("fallbacks", "fallbackOn", "input_guardrails", "output_guardrails", "strategy", "targets")),
+    completion("completion with fallbacks and guardrails", prompt="Hi",
+               fallbacks="gpt-3.5-turbo-instruct-0914", fallbackOn="503", input_guardrails=j(["pg-pii-1"]),
+               output_guardrails=j(["pg-tone-2"]),
+               expect={"model": "gpt-3.5-turbo-instruct", "prompt": "Hi"}),
+    prompt("prompt with fallbacks", fallbacks=j([{"provider": "anthropic", "api_key": "sk-ant-1"}]),
+           fallbackOn="500-599", expect={"variables": {}}),
+    embedding("embedding with fallbacks", input="hi", fallbacks="text-embedding-3-large", fallbackOn="429",
+              expect={"model": "text-embedding-3-small", "input": "hi"}),
 ]  # fmt: skip
 
 

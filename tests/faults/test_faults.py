@@ -112,7 +112,9 @@ STATUS_CASES = [
     ("446-guardrail", Reply(446, {"error": {"message": "Request blocked by guardrails",
                                             "type": "hooks_failed"}, "hook_results": HOOKS}), 1,
      "Request blocked by guardrails",
-     {"statusCode": 446, "errorType": "hooks_failed", "hookResults": HOOKS}),
+     {"statusCode": 446, "errorType": "guardrail_denied", "hookResults": HOOKS,
+      "guardrails": {"verdict": "denied", "checks": [], "after": [],
+                     "before": [{"id": "pg-no-pii", "verdict": "failed", "checks": []}]}}),
     ("500-plain-text", Reply(500, "Internal Server Error", {"content-type": "text/plain"}), 3,
      "Internal Server Error", {"statusCode": 500, "errorType": "api_error"}),
     ("502-html", Reply(502, "<html><body><h1>502 Bad Gateway</h1>\n<hr>nginx</body></html>",
@@ -264,7 +266,11 @@ def test_246_succeeds_with_a_guardrail_warning(fault_server: FaultServer, run: R
     fault_server.script(Reply(246, {**COMPLETION, "hook_results": HOOKS}))
     result = run(source(fault_server), CHAT)
     assert result["data"]["choices"] == COMPLETION["choices"]
-    assert result["metadata"] == {"statusCode": 246, "retries": 0, "guardrailWarning": True, **SAID}
+    verdicts = {"verdict": "failed", "checks": [], "after": [],
+                "before": [{"id": "pg-no-pii", "verdict": "failed", "checks": []}]}  # fmt: skip
+    assert result["metadata"] == {
+        "statusCode": 246, "retries": 0, "guardrailWarning": True, **SAID, "guardrails": verdicts
+    }  # fmt: skip
 
 
 # --- a 2xx that is not the JSON Portkey promised: an error, never retried --------------------------

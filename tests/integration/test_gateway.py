@@ -152,7 +152,10 @@ def test_fallback_answers_from_the_second_target_when_the_first_fails(
     assert_forwarded(first, "/v1/chat/completions", {**CHAT_BODY, "model": "gpt-4o"}, "sk-first-target")
     assert_forwarded(second, "/v1/chat/completions", CHAT_BODY, "sk-second-target")
     assert without_ids(result["data"]) == direct_answer(second)
-    assert result["metadata"] == ok_metadata(result["data"], lastUsedOptionIndex="config.targets[1]")
+    served_by = {"index": 1, "model": "gpt-4o-mini", "provider": "openai"}  # the second target: no override
+    assert result["metadata"] == ok_metadata(
+        result["data"], lastUsedOptionIndex="config.targets[1]", servedBy=served_by
+    )
 
 
 def test_retry_config_recovers_from_one_failure(

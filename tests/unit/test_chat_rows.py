@@ -544,3 +544,23 @@ def test_async_rows_give_the_same_result(async_service: AsyncQueryService, mock:
     result = run_async(lambda: aoutcome(lambda: async_service.run(SOURCE, query)))
     assert result[0] == "ok"
     assert without_seconds(result[1]) == expected
+
+
+def test_a_chat_table_run_sends_the_forms_fallbacks_with_every_row_and_refuses_them_per_row(
+    service: QueryService, mock: respx.MockRouter
+) -> None:
+    """The run's routing is one config every row sends; a row may not route itself."""
+    route = mock.post("/chat/completions").mock(side_effect=echo)
+    source = {**SOURCE, "provider": "openai", "providerApiKey": "sk-rows-fallback-1"}
+    result = service.run(source, chat_table(["one", "two"], fallbacks="gpt-4o", output="text"))
+    assert [entry["output"] for entry in result["data"]] == ["ONE", "TWO"]
+    configs = [json.loads(call.request.headers["x-portkey-config"]) for call in route.calls]
+    assert [[t["override_params"]["model"] for t in config["targets"]] for config in configs] == [
+        ["gpt-4o-mini", "gpt-4o"],
+        ["gpt-4o-mini", "gpt-4o"],
+    ]
+    for key, value in (("fallbacks", "gpt-4o"), ("config", '{"retry": {"attempts": 2}}')):
+        with pytest.raises(QueryError) as caught:
+            service.run(source, chat_table([{"prompt": "x", key: value}]))
+        assert caught.value.description == f"rows[0].{key}: cannot be set per row, only for the whole run"
+    assert route.call_count == 2

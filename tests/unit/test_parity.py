@@ -128,7 +128,7 @@ def test_the_table_reaches_every_kind_of_outcome() -> None:
     for _, source, query, respond in CASES:
         (status, value), _ = sync_run(source, query, respond)
         kinds.add("ok" if status == "ok" else ("field" if "field" in value[2] else value[2]["errorType"]))
-    expected = {"ok", "field", "invalid_request_error", "hooks_failed", "connection_error"}
+    expected = {"ok", "field", "invalid_request_error", "guardrail_denied", "connection_error"}
     assert kinds >= expected | {"invalid_response", "stream_truncated", "api_error", "rate_limit_error"}
 
 

@@ -358,6 +358,104 @@ FULL_QUERIES: list[tuple[dict[str, Any], dict[str, Any]]] = [
             },
         },
     ),
+    # fallbacks and guardrails become the x-portkey-config header (_routing.py): the chat's JSON config is
+    # merged into, its provider and key the routing of each model-name target
+    (
+        {
+            "operation": "chat",
+            "model": "gpt-4o-mini",
+            "messages": '[{"role": "user", "content": "Hi"}]',
+            "config": '{"provider": "openai", "api_key": "sk-in-config", "retry": {"attempts": 2}}',
+            "fallbacks": "gpt-4o, @anthropic-prod/claude-3-5-haiku-20241022",
+            "fallbackOn": "429, 500-502",
+            "input_guardrails": '["pg-pii-1"]',
+            "output_guardrails": '[{"default.wordCount": {"minWords": 1, "maxWords": 50}, "deny": true}]',
+        },
+        {
+            "method": "POST",
+            "url": f"{BASE_URL}/chat/completions",
+            "headers": base_headers(
+                **{
+                    "x-portkey-config": '{"retry":{"attempts":2},"input_guardrails":["pg-pii-1"],'
+                    '"output_guardrails":[{"default.wordCount":{"minWords":1,"maxWords":50},"deny":true}],'
+                    '"strategy":{"mode":"fallback","on_status_codes":[429,500,501,502]},"targets":['
+                    '{"provider":"openai","api_key":"sk-in-config","override_params":{"model":"gpt-4o-mini"}},'
+                    '{"provider":"openai","api_key":"sk-in-config","override_params":{"model":"gpt-4o"}},'
+                    '{"override_params":{"model":"@anthropic-prod/claude-3-5-haiku-20241022"}}]}',
+                }
+            ),
+            "json": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]},
+        },
+    ),
+    (
+        {
+            "operation": "completion",
+            "model": "gpt-3.5-turbo-instruct",
+            "prompt": "Say hi",
+            "virtualKey": "vk-query-1",
+            "fallbacks": "gpt-3.5-turbo-instruct-0914",
+            "fallbackOn": "[503]",
+            "input_guardrails": '[{"default.regexMatch": {"rule": "\\\\d{16}", "not": true}, "deny": true}]',
+            "output_guardrails": "pg-tone-2, pg-length-3",
+        },
+        {
+            "method": "POST",
+            "url": f"{BASE_URL}/completions",
+            "headers": base_headers(
+                **{
+                    "x-portkey-virtual-key": "vk-query-1",
+                    "x-portkey-config": '{"input_guardrails":[{"default.regexMatch":'
+                    '{"rule":"\\\\d{16}","not":true},"deny":true}],"output_guardrails":["pg-tone-2","pg-length-3"],'
+                    '"strategy":{"mode":"fallback","on_status_codes":[503]},"targets":['
+                    '{"virtual_key":"vk-query-1","override_params":{"model":"gpt-3.5-turbo-instruct"}},'
+                    '{"virtual_key":"vk-query-1","override_params":{"model":"gpt-3.5-turbo-instruct-0914"}}]}',
+                }
+            ),
+            "json": {"model": "gpt-3.5-turbo-instruct", "prompt": "Say hi"},
+        },
+    ),
+    (
+        {
+            "operation": "prompt_completion",
+            "promptId": "pp-welcome",
+            "fallbacks": '[{"provider": "anthropic", "api_key": "sk-ant-fallback", '
+            '"override_params": {"model": "claude-3-5-haiku-20241022"}}]',
+            "fallbackOn": "502-504",
+        },
+        {
+            "method": "POST",
+            "url": f"{BASE_URL}/prompts/pp-welcome/completions",
+            "headers": base_headers(
+                **{
+                    "x-portkey-config": '{"strategy":{"mode":"fallback","on_status_codes":[502,503,504]},'
+                    '"targets":[{},{"provider":"anthropic","api_key":"sk-ant-fallback",'
+                    '"override_params":{"model":"claude-3-5-haiku-20241022"}}]}',
+                }
+            ),
+            "json": {"variables": {}},
+        },
+    ),
+    (
+        {
+            "operation": "create_embedding",
+            "model": "text-embedding-3-small",
+            "input": "hello",
+            "fallbacks": "@openai-backup/text-embedding-3-small",
+            "fallbackOn": "429",
+        },
+        {
+            "method": "POST",
+            "url": f"{BASE_URL}/embeddings",
+            "headers": base_headers(
+                **{
+                    "x-portkey-config": '{"strategy":{"mode":"fallback","on_status_codes":[429]},"targets":['
+                    '{"override_params":{"model":"text-embedding-3-small"}},'
+                    '{"override_params":{"model":"@openai-backup/text-embedding-3-small"}}]}',
+                }
+            ),
+            "json": {"model": "text-embedding-3-small", "input": "hello"},
+        },
+    ),
 ]
 
 

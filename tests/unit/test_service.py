@@ -133,6 +133,12 @@ def test_guardrail_warning_246_succeeds_with_a_flag(
             "traceId": "t-246",
             "guardrailWarning": True,
             **SEED_ANSWER_METADATA["chat"],
+            "guardrails": {
+                "verdict": "failed",
+                "checks": [],
+                "after": [],
+                "before": [{"id": "pg-1", "verdict": "failed", "checks": []}],
+            },
         },
     }
 
@@ -420,8 +426,12 @@ ERROR_CASES: list[tuple[str, int, dict[str, str], Any, str, dict[str, Any]]] = [
         {"x-portkey-trace-id": "tr-446"},
         GUARDRAIL_BODY,
         GUARDRAIL_BODY["error"]["message"],
-        {"statusCode": 446, "errorType": "hooks_failed", "traceId": "tr-446",
-         "hookResults": GUARDRAIL_BODY["hook_results"]},
+        {"statusCode": 446, "errorType": "guardrail_denied", "traceId": "tr-446",
+         "hookResults": GUARDRAIL_BODY["hook_results"],
+         "guardrails": {"verdict": "denied", "after": [],
+                        "checks": [{"id": "default.regexMatch", "verdict": "failed", "explanation": None}],
+                        "before": [{"id": "pg-pii", "verdict": "failed", "checks": [
+                            {"id": "default.regexMatch", "verdict": "failed", "explanation": None}]}]}},
     ),
     (
         "error-as-string",

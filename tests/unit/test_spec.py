@@ -174,6 +174,10 @@ SAMPLES: dict[str, Any] = {
     "failOnError": "true",
     "batch_size": "16",
     "maxRunSeconds": "30",
+    "fallbacks": "@anthropic-prod/claude-3-5-haiku-20241022",
+    "fallbackOn": "429, 500-599",
+    "input_guardrails": '[{"default.regexMatch": {"rule": "\\\\d{16}"}, "deny": true}]',
+    "output_guardrails": '["pg-tone-1"]',
 }
 # Where a key's sample differs by operation (the same key, another field)
 OPERATION_SAMPLES = {
@@ -200,6 +204,9 @@ def test_every_field_changes_the_request(operation: str) -> None:
             after = {**PROMPT_CHAT, key: sample}
         elif operation == "chat" and key == "message_history":
             before, after = PROMPT_CHAT, {**PROMPT_CHAT, key: sample}
+        elif key == "fallbackOn":  # the statuses that move on to the fallbacks: with fallbacks
+            before = {**before, "fallbacks": SAMPLES["fallbacks"]}
+            after = {**before, key: sample}
         baseline = build_request(settings, parse_query(before))
         changed = build_request(settings, parse_query(after))
         # the output mode changes how the answer is read, rows and concurrency how it is sent, the

@@ -28,6 +28,9 @@ ANSWER = {
     "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": CALLS},
                  "finish_reason": "tool_calls"}],
     "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+    "hook_results": {"before_request_hooks": [], "after_request_hooks": [
+        {"id": "out-1", "verdict": False, "deny": False,
+         "checks": [{"id": "default.wordCount", "verdict": False, "data": {"explanation": "too long"}}]}]},
 }  # fmt: skip
 HEADERS = {
     "x-portkey-trace-id": "trace-types",
@@ -36,7 +39,8 @@ HEADERS = {
     "x-portkey-provider": "openai",
     "x-portkey-last-used-option-index": "config.targets[1]",
 }
-QUERY = {**MINIMAL["chat"], "output": "text"}
+# a fallback config, so the metadata can say which target answered (servedBy)
+QUERY = {**MINIMAL["chat"], "output": "text", "virtualKey": "vk-types", "fallbacks": "gpt-4o"}
 FULL_METADATA = {
     "statusCode": 246,
     "retries": 0,
@@ -50,6 +54,19 @@ FULL_METADATA = {
     "model": "gpt-4o-mini",
     "finishReason": "tool_calls",
     "warning": "the arguments of tool call c2 are not valid JSON; kept as text",
+    "servedBy": {"index": 1, "model": "gpt-4o", "provider": "openai"},
+    "guardrails": {
+        "verdict": "failed",
+        "checks": [{"id": "default.wordCount", "verdict": "failed", "explanation": "too long"}],
+        "before": [],
+        "after": [
+            {
+                "id": "out-1",
+                "verdict": "failed",
+                "checks": [{"id": "default.wordCount", "verdict": "failed", "explanation": "too long"}],
+            }
+        ],
+    },
 }
 
 
@@ -109,7 +126,9 @@ def test_a_streamed_answer_is_a_query_result(
         246, content=body, headers={**HEADERS, "content-type": "text/event-stream"}
     )
     result = run_async(lambda: async_service.run(SOURCE, {**QUERY, "stream": "true"}))
-    assert result["metadata"] == {**FULL_METADATA, "streamed": True, "chunks": 1}
+    # a stream's chunks carry no after-request verdicts: only the metadata of its headers and chunks
+    streamed = {key: value for key, value in FULL_METADATA.items() if key != "guardrails"}
+    assert result["metadata"] == {**streamed, "streamed": True, "chunks": 1}
     assert problems(result, QueryResult) == []
 
 

@@ -205,6 +205,12 @@ def _config_problems(config: Mapping[str, Any], path: tuple[str | int, ...] = ()
                     problems.extend(_config_problems(target, (*path, "targets", i)))
                 else:
                     add((*path, "targets", i), "Expected object, received " + _kind(target))
+    for side in ("input_guardrails", "output_guardrails"):
+        # the gateway takes a list of saved ids or a list of inline checks, not both in one list
+        items = config.get(side)
+        kinds = {type(item) for item in items} if isinstance(items, list) else set()
+        if items is not None and (not isinstance(items, list) or len(kinds) > 1 or not kinds <= {str, dict}):
+            add((*path, side), "Invalid input")
     return problems
 
 

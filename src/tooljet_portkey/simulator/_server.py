@@ -26,6 +26,7 @@ from ._catalog import ModelCatalog
 from ._chat import IMAGE_TOKENS, ChatPlan, chat_plan, check_max_tokens_param, image_count
 from ._faults import FAULT_HEADER, Fault, FaultBook, fault_from_json
 from ._feedback import FeedbackBook, FeedbackError, FeedbackRecord, parse_feedback
+from ._guardrails import DENIED_MESSAGE, denied, failed, run_guardrails
 from ._images import IMAGES_PREFIX, images_response, png_of_name
 from ._pacing import RateLimit, latency_seconds, parse_rate_limit
 from ._prompts import PromptBook, Template
@@ -268,6 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         fault = sim._fault_for(route, headers)
         retried: int | None = 0
+        target = 0  # the config target that answers: a fallback config moves on past failing ones
         if fault is not None:
             if fault.delay and sim._stopping.wait(fault.delay):
                 self._drop()
@@ -279,10 +281,14 @@ class _Handler(BaseHTTPRequestHandler):
             if _failing(fault):
                 retried = sim._retry_like_the_gateway(fault, route, headers, body)
                 if retried is None:
-                    sim._fault_reply(fault, route, headers, body, extra)
+                    fell_to = sim._fall_back_like_the_gateway(fault, route, headers, body)
+                    if fell_to is None:
+                        sim._fault_reply(fault, route, headers, body, extra)
+                    else:
+                        target = fell_to
                 fault = None
         query = dict(parse_qsl(urlsplit(self.path).query))
-        reply, more = sim._reply_to(self.command, route, headers, body, bad_json, query)
+        reply, more = sim._reply_to(self.command, route, headers, body, bad_json, query, target)
         extra.update(more)
         if fault is None and retried:
             extra["x-portkey-retry-attempt-count"] = str(retried)
@@ -586,6 +592,25 @@ class Simulator:
             fault = again
         raise self._fault_error(fault, headers, body, retry_count="-1")
 
+    def _fall_back_like_the_gateway(
+        self, fault: Fault, route: str, headers: Mapping[str, str], body: Any
+    ) -> int | None:
+        """A fallback config (portkey profiles): a failure whose status its ``on_status_codes`` lists (any
+        error status without them) moves on to the next target, which meets the next fault for this path.
+        Returns the target that answered, None when the config does not fall back from this failure;
+        raises the last target's failure when every target failed."""
+        targets, codes = _fallback_policy(self.profile, headers)
+        if len(targets) < 2 or (codes is not None and fault.status not in codes):
+            return None
+        for index in range(1, len(targets)):
+            again = self._fault_for(route, headers)
+            if again is None or not _failing(again):
+                return index
+            fault = again
+            if codes is not None and fault.status not in codes:
+                break
+        raise self._fault_error(fault, headers, body)
+
     def _fault_reply(
         self, fault: Fault, route: str, headers: Mapping[str, str], body: Any, extra: dict[str, str]
     ) -> None:
@@ -647,6 +672,7 @@ class Simulator:
         body: Any,
         bad_json: bool,
         query: Mapping[str, str] | None = None,
+        target: int = 0,
     ) -> tuple[_HTTPReply, dict[str, str]]:
         found = endpoint_of(method, route)
         if found is None or (found[0] in PORTKEY_ONLY and self.profile == "openai"):
@@ -671,10 +697,9 @@ class Simulator:
         if portkey:
             routed = endpoint not in ("prompt", "render")
             config = self._portkey_rules(headers, body.get("model"), routed)
-            overrides = (config or {}).get("override_params")
-            if isinstance(overrides, dict):
+            for overrides in _overrides(config, target):
                 body = {**body, **overrides}
-            more = self._portkey_headers(headers, config, body.get("model"))
+            more = self._portkey_headers(headers, config, body.get("model"), target)
         provider_name = more.get("x-portkey-provider")
         if endpoint in ("prompt", "render"):
             template = self.prompts.find(param)
@@ -684,9 +709,15 @@ class Simulator:
             if endpoint == "render":  # no model call, but the same 400s the completion would answer
                 self._generation(route, body, provider_name)
                 return _HTTPReply(200, {"success": True, "data": body}), more
+        guarded = portkey and route in _GUARDED and body.get("stream") is not True
+        before = run_guardrails(config, "input", _request_text(body)) if guarded else []
+        if denied(before):  # before any model is called
+            raise SimError(446, _denial(before, []))
         cache = (config or {}).get("cache")
         cache_mode = cache.get("mode") if isinstance(cache, dict) else None
         reply = self._cached(route, headers, body, cache_mode, provider_name)
+        if guarded:
+            reply = _with_hook_results(reply, config, before)
         return reply, more
 
     def _portkey_rules(
@@ -700,7 +731,7 @@ class Simulator:
 
     @staticmethod
     def _portkey_headers(
-        headers: Mapping[str, str], config: Mapping[str, Any] | None, model: Any
+        headers: Mapping[str, str], config: Mapping[str, Any] | None, model: Any, target: int = 0
     ) -> dict[str, str]:
         """The Portkey response headers of an answered request."""
         more = {
@@ -709,7 +740,7 @@ class Simulator:
         }
         if config:  # as the open-source gateway: "config", or the target that answered
             targets = config.get("targets")
-            used = "config.targets[0]" if isinstance(targets, list) and targets else "config"
+            used = f"config.targets[{target}]" if isinstance(targets, list) and targets else "config"
             more["x-portkey-last-used-option-index"] = used
         return more
 
@@ -935,3 +966,95 @@ def wait_forever(sim: Simulator) -> None:
         pass
     finally:
         sim.stop()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Fallbacks and guardrails of a config (the gateway's strategy fallback, input and output guardrails)
+
+_GUARDED = frozenset({"/chat/completions", "/completions"})
+
+
+def _parsed_config(profile: str, headers: Mapping[str, str]) -> Mapping[str, Any]:
+    raw = headers.get("x-portkey-config", "")
+    if profile == "openai" or not raw.startswith("{"):
+        return {}
+    try:
+        config = json.loads(raw)
+    except ValueError:
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _fallback_policy(profile: str, headers: Mapping[str, str]) -> tuple[list[Any], list[int] | None]:
+    """A fallback config's targets and ``on_status_codes`` (None: any error status falls back)."""
+    config = _parsed_config(profile, headers)
+    strategy = config.get("strategy")
+    targets = config.get("targets")
+    if not isinstance(strategy, dict) or strategy.get("mode") != "fallback" or not isinstance(targets, list):
+        return [], None
+    codes = strategy.get("on_status_codes")
+    return targets, (codes if isinstance(codes, list) else None)
+
+
+def _overrides(config: Mapping[str, Any] | None, target: int) -> list[dict[str, Any]]:
+    """The override_params that apply: the config's own, then those of the target that answers."""
+    found = []
+    for node in (config or {}, _target(config, target)):
+        overrides = node.get("override_params")
+        if isinstance(overrides, dict):
+            found.append(overrides)
+    return found
+
+
+def _target(config: Mapping[str, Any] | None, index: int) -> Mapping[str, Any]:
+    targets = (config or {}).get("targets")
+    if isinstance(targets, list) and index < len(targets) and isinstance(targets[index], dict):
+        return dict(targets[index])
+    return {}
+
+
+def _request_text(body: Mapping[str, Any]) -> str:
+    """What an input guardrail reads: the last message's text (chat), or the prompt (completions)."""
+    messages = body.get("messages")
+    if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
+        content = messages[-1].get("content")
+        if isinstance(content, list):
+            return " ".join(
+                p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+            )
+        return content if isinstance(content, str) else ""
+    prompt = body.get("prompt")
+    return prompt if isinstance(prompt, str) else ""
+
+
+def _answer_text(answer: Any) -> str:
+    """What an output guardrail reads: the first choice's text."""
+    choices = answer.get("choices") if isinstance(answer, dict) else None
+    first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    message = first.get("message")
+    text = message.get("content") if isinstance(message, dict) else first.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def _denial(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "error": {"message": DENIED_MESSAGE, "type": "hooks_failed", "param": None, "code": None},
+        "hook_results": {"before_request_hooks": before, "after_request_hooks": after},
+    }
+
+
+def _with_hook_results(
+    reply: _HTTPReply, config: Mapping[str, Any] | None, before: list[dict[str, Any]]
+) -> _HTTPReply:
+    """The answer with its guardrails' results: 446 when an output guardrail denies it, 246 when a check
+    failed, else the answer with ``hook_results`` (when there were guardrails at all)."""
+    if reply.chunks is not None or reply.status != 200:
+        return reply
+    after = run_guardrails(config, "output", _answer_text(reply.body))
+    if not before and not after:
+        return reply
+    if denied(after):
+        raise SimError(446, _denial(before, after))
+    body = {**reply.body, "hook_results": {"before_request_hooks": before, "after_request_hooks": after}}
+    status = 246 if failed(before) or failed(after) else 200
+    return _HTTPReply(status, body, None, reply.cache_status)

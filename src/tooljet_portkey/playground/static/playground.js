@@ -593,6 +593,19 @@
     ["usage", "Usage"],
   ];
 
+  // Fallbacks and guardrails (docs/routing.md) in words: which target answered, what the checks found
+  const ROUTING_ROWS = {
+    servedBy: ["Served by", (v) => `targets[${v.index}]` + (v.model ? `: ${v.model}` : "") +
+      (v.provider ? ` (${v.provider})` : "")],
+    guardrails: ["Guardrails", guardrailText],
+  };
+
+  function guardrailText(verdicts) {
+    const failed = (verdicts.checks || []).filter((check) => check.verdict !== "passed");
+    return [verdicts.verdict, ...failed.map((check) =>
+      `${check.id}: ${check.explanation || check.verdict}`)].join("; ");
+  }
+
   function metadataTable(metadata, data) {
     const rows = [];
     const shown = new Set();
@@ -603,7 +616,8 @@
       rows.push([key, label, value === undefined || value === null ? "—" : compact(value)]);
     }
     for (const [key, value] of Object.entries(metadata)) {
-      if (!shown.has(key)) rows.push([key, key, compact(value)]);
+      const [label, text] = ROUTING_ROWS[key] || [key, compact];
+      if (!shown.has(key)) rows.push([key, label, value && typeof value === "object" ? text(value) : compact(value)]);
     }
     return el("table", { id: "metadata", className: "metadata" },
       el("tbody", {}, ...rows.map(([key, label, value]) => el("tr", { dataset: { key } },
