@@ -20,7 +20,7 @@ import pytest
 import respx
 from unit_support import BASE_URL, SOURCE, aoutcome, base_headers, outcome, run_async, wire
 
-from tooljet_portkey import AsyncQueryService, QueryService
+from tooljet_portkey import AsyncQueryService, QueryError, QueryService
 
 pytestmark = pytest.mark.usefixtures("no_retry_sleep")
 
