@@ -105,14 +105,20 @@ def snapshot(files: Mapping[str, Any], license_text: str, date: str) -> dict[str
         "date": date,
         "unit": "US cents per token (per image for image prices)",
         "license": license_text.strip(),
-        "providers": {provider: trim_provider(files[provider]) for provider in PROVIDERS if provider in files},
+        "providers": {
+            provider: trim_provider(files[provider]) for provider in PROVIDERS if provider in files
+        },
     }
 
 
 def render(data: Mapping[str, Any]) -> str:
     """The snapshot as text: one model a line, so that a refresh's diff shows each price that moved."""
     head = {key: value for key, value in data.items() if key != "providers"}
-    lines = ["{", *(f" {json.dumps(key)}: {json.dumps(value)}," for key, value in head.items()), ' "providers": {']
+    lines = [
+        "{",
+        *(f" {json.dumps(key)}: {json.dumps(value)}," for key, value in head.items()),
+        ' "providers": {',
+    ]
     providers = list(data["providers"].items())
     for p_index, (provider, models) in enumerate(providers):
         lines.append(f"  {json.dumps(provider)}: {{")
@@ -126,15 +132,21 @@ def render(data: Mapping[str, Any]) -> str:
 
 
 def _download(path: str) -> bytes:
-    with urllib.request.urlopen(f"{RAW}/{path}", timeout=60) as reply:  # noqa: S310 - a fixed https URL
+    with urllib.request.urlopen(f"{RAW}/{path}", timeout=60) as reply:
         body: bytes = reply.read()
         return body
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--from", dest="source", type=pathlib.Path, help="a local checkout of Portkey-AI/models")
-    parser.add_argument("--date", default=datetime.date.today().isoformat(), help="the data's date (YYYY-MM-DD)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--from", dest="source", type=pathlib.Path, help="a local checkout of Portkey-AI/models"
+    )
+    parser.add_argument(
+        "--date", default=datetime.date.today().isoformat(), help="the data's date (YYYY-MM-DD)"
+    )
     parser.add_argument("--out", type=pathlib.Path, default=TARGET)
     args = parser.parse_args(argv)
 

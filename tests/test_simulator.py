@@ -525,14 +525,16 @@ def test_prompt_completions_need_no_routing(gateway: Simulator) -> None:
 @pytest.mark.parametrize(
     ("headers", "model", "provider"),
     [
-        ({"x-portkey-provider": "@openai-prod"}, "gpt-4o-mini", "openai-prod"),
+        # a Model Catalog slug: the provider behind it (the known model's owner), as Portkey answers
+        ({"x-portkey-provider": "@openai-prod"}, "gpt-4o-mini", "openai"),
+        ({}, "@openai-prod/gpt-4o-mini", "openai"),
         ({"x-portkey-provider": "anthropic"}, "claude", "anthropic"),
         (
             {"x-portkey-config": '{"targets": [{"provider": "groq"}, {"provider": "openai"}]}'},
             "gpt-4o",
             "groq",
         ),
-        ({}, "@mistral-main/mistral-small", "mistral-main"),
+        ({}, "@mistral-main/mistral-small", "mistral"),  # the model's owner, from the test's models
     ],
 )
 def test_provider_header(gateway: Simulator, headers: dict[str, str], model: str, provider: str) -> None:
@@ -593,7 +595,7 @@ def test_models(hosted: Simulator) -> None:
     [
         ("gpt-4o", {**KEY, **ROUTE}, "openai"),
         ("text-embedding-3-small", {**KEY, "x-portkey-virtual-key": "vk-1"}, "openai"),
-        ("@openai-prod/gpt-4o-mini", KEY, "openai-prod"),  # a Model Catalog id names its own route
+        ("@openai-prod/gpt-4o-mini", KEY, "openai"),  # a Model Catalog id: the provider behind its slug
         ("o4-mini", {**KEY, **ROUTE}, "openai"),
     ],
 )

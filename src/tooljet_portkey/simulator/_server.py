@@ -698,13 +698,21 @@ class Simulator:
         check_routing(headers, model, not routed)
         return config
 
-    @staticmethod
     def _portkey_headers(
-        headers: Mapping[str, str], config: Mapping[str, Any] | None, model: Any
+        self, headers: Mapping[str, str], config: Mapping[str, Any] | None, model: Any
     ) -> dict[str, str]:
-        """The Portkey response headers of an answered request."""
+        """The Portkey response headers of an answered request. A Model Catalog slug (``@openai-prod``)
+        names credentials; Portkey answers with the provider behind it, here the known model's owner."""
+        provider = provider_of(headers, config, model)
+        slug = headers.get("x-portkey-provider", "").startswith("@") or (
+            not headers.get("x-portkey-provider")
+            and not config
+            and isinstance(model, str)
+            and model.startswith("@")
+        )
+        known = self.models.find(model) if slug and isinstance(model, str) else None
         more = {
-            "x-portkey-provider": provider_of(headers, config, model),
+            "x-portkey-provider": known.owned_by if known is not None else provider,
             "x-portkey-retry-attempt-count": "0",
         }
         if config:  # as the open-source gateway: "config", or the target that answered
