@@ -48,7 +48,8 @@ def test_rows_from_a_file_run_the_prompt_per_row(tickets: Path) -> None:
     code, out, err = run_cli(*table_command(tickets, "--raw"))
     assert code == 0
     assert json.loads(out) == [
-        {"row": i, "status": "ok", "output": "This is a", "traceId": entry["traceId"]}
+        # each row's cost: 14 prompt tokens at $0.15 and 3 completion tokens at $0.60 per 1M
+        {"row": i, "status": "ok", "output": "This is a", "traceId": entry["traceId"], "cost": 0.0000039}
         for i, entry in enumerate(json.loads(out))
     ]
     assert len(json.loads(out)) == 3

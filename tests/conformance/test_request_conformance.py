@@ -304,11 +304,11 @@ CASES = [
     RequestCase("a row of a table",
                 {"operation": "prompt_completion", "promptId": "pp-demo", "variables": j({"audience": "d"}),
                  "rows": j([{"topic": "AI"}, {"topic": "ML"}]), "concurrency": "4", "failOnError": "true",
-                 "maxRunSeconds": "30"},
+                 "maxRunSeconds": "30", "maxCostUsd": "2.5"},
                 {"variables": {"audience": "d", "topic": "AI"}},
-                ("rows", "concurrency", "failOnError", "maxRunSeconds")),
+                ("rows", "concurrency", "failOnError", "maxRunSeconds", "maxCostUsd")),
     embedding("a long input, in chunks", input=j(["t0", "t1", "t2", "t3", "t4"]), batch_size="2",
-              concurrency="2", maxRunSeconds="30", expect={"input": ["t0", "t1"]}),
+              concurrency="2", maxRunSeconds="30", maxCostUsd="0.5", expect={"input": ["t0", "t1"]}),
 ]  # fmt: skip
 
 

@@ -528,7 +528,10 @@ def test_list_models_fills_the_selector_from_the_simulator(
 ) -> None:
     result = client.post("api/invoke", {"method": "listModels", "args": {"operation": "chat"}}).json()
     assert result["status"] == "ok", result
-    assert {"value": "gpt-4o-mini", "label": "gpt-4o-mini"} in result["data"]
+    # with its published price (docs/cost.md)
+    assert {"value": "gpt-4o-mini", "label": "gpt-4o-mini \u00b7 $0.15 / $0.60 per 1M tokens"} in result[
+        "data"
+    ]
 
 
 # -- secrets ---------------------------------------------------------------------------------------
