@@ -106,13 +106,14 @@ def test_at_file_works_for_every_set_and_drops_one_final_line_break(tmp_path: Pa
 
 
 def test_a_double_at_is_a_literal_at() -> None:
-    """A Model Catalog model (@slug/model) keeps its @ when written @@; the simulator answers with it."""
+    """A Model Catalog model (@slug/model) keeps its @ when written @@ (read as a file, it would fail);
+    the simulator answers with the dated model it stands for."""
     code, out, _ = run_cli(
         "run", "chat", "--set", "model=@@openai-prod/gpt-4o-mini", "--set", "prompt=Hi",
         "--set", "max_tokens=2", "--raw",
     )  # fmt: skip
     assert code == 0
-    assert json.loads(out)["model"] == "@openai-prod/gpt-4o-mini"
+    assert json.loads(out)["model"] == "gpt-4o-mini-2024-07-18"
 
 
 def test_an_unreadable_file_is_one_line() -> None:

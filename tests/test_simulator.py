@@ -511,7 +511,7 @@ def test_allowed_requests(
     response = post(sims[profile], "/chat/completions", {"model": model, "messages": HELLO}, headers)
     assert response.status_code == 200
     assert response.json()["object"] == "chat.completion"
-    assert response.json()["model"] == model
+    assert response.json()["model"] == "gpt-4o-mini-2024-07-18"  # the snapshot the alias stands for
 
 
 def test_prompt_completions_need_no_routing(gateway: Simulator) -> None:
@@ -1455,7 +1455,8 @@ def test_reasoning_models_want_max_completion_tokens(openai: Simulator, model: s
     response = post(openai, "/chat/completions", {**CHAT, "model": model, "max_tokens": 5})
     assert (response.status_code, response.json()) == (400, UNSUPPORTED_MAX_TOKENS)
     data = chat(openai, model=model, max_completion_tokens=5)
-    assert data["model"] == model
+    # an alias answers with its dated snapshot, without any @slug/
+    assert data["model"] == {"@openai-prod/gpt-5-mini": "gpt-5-mini-2025-08-07"}.get(model, model)
     assert (content_of(data), data["choices"][0]["finish_reason"]) == (
         "This is a simulated answer.",
         "length",
@@ -1520,7 +1521,7 @@ def test_prompt_renders_variables_like_the_chat_it_stands_for(gateway: Simulator
     data = post(gateway, "/prompts/pp-demo/completions", {"variables": variables}).json()
     direct = post(gateway, "/chat/completions", {"model": "gpt-4o-mini", "messages": rendered}, ROUTE).json()
     assert data["object"] == "chat.completion"
-    assert data["model"] == "gpt-4o-mini"
+    assert data["model"] == "gpt-4o-mini-2024-07-18"
     assert data["usage"]["prompt_tokens"] == 14
     assert data["choices"][0]["message"]["content"] == direct["choices"][0]["message"]["content"]
 
@@ -2070,7 +2071,11 @@ def test_chat_prompt_form_with_output_text(hosted: Simulator) -> None:
     assert result["data"] == expected["choices"][0]["message"]["content"]
     assert result["data"].startswith("This is a simulated answer.")
     meta = result["metadata"]
-    assert (meta["usage"], meta["model"], meta["finishReason"]) == (expected["usage"], "gpt-4o-mini", "stop")
+    assert (meta["usage"], meta["model"], meta["finishReason"]) == (
+        expected["usage"],
+        "gpt-4o-mini-2024-07-18",
+        "stop",
+    )
     assert meta["usage"]["prompt_tokens"] == 2 + 1 + 5 + 4  # the error item is not sent
 
 

@@ -61,7 +61,7 @@ OPERATIONS = {
 
 
 # OpenAI's published prices, dollars per 1M tokens (input, output), as the shipped snapshot has them
-PRICES = {"gpt-4o-mini": ("0.15", "0.60"), "gpt-3.5-turbo-instruct": ("1.50", "2.00")}
+PRICES = {"gpt-4o-mini-2024-07-18": ("0.15", "0.60"), "gpt-3.5-turbo-instruct": ("1.50", "2.00")}
 SNAPSHOT = "Portkey-AI/models 2026-08-21"
 
 
