@@ -453,8 +453,8 @@ def budget_stop(budget: float, spent: Decimal, rows: int) -> RunStop:
     """The stop before a row that would take the run past its budget of ``budget`` dollars."""
     return RunStop(
         BUDGET,
-        f"the run's budget of ${budget:g} would be passed "
-        f"(${_dollars(spent):g} spent on {rows} {'row' if rows == 1 else 'rows'})",
+        f"the run's budget of {_usd(budget)} {'was' if spent > Decimal(repr(budget)) else 'would be'} passed "
+        f"({_usd(_dollars(spent))} spent on {rows} {'row' if rows == 1 else 'rows'})",
         {"maxCostUsd": budget, "spentUsd": _dollars(spent)},
     )
 
@@ -463,13 +463,18 @@ def unpriced_stop(budget: float, spent: Decimal, row: int) -> RunStop:
     """The stop after a row whose cost is unknown: the budget can no longer be kept."""
     return RunStop(
         BUDGET,
-        f"row {row}'s cost is unknown (see metadata.warnings): the budget of ${budget:g} cannot be kept",
+        f"row {row}'s cost is unknown (see metadata.warnings): the budget of {_usd(budget)} cannot be kept",
         {"maxCostUsd": budget, "spentUsd": _dollars(spent), "row": row},
     )
 
 
 def _dollars(amount: Decimal) -> float:
     return float(amount) + 0.0
+
+
+def _usd(amount: float) -> str:
+    """Dollars as people write them, never in exponent form: ``$0.0000405``, ``$5``."""
+    return f"${Decimal(repr(amount)).normalize():f}"
 
 
 def _check_max_seconds(max_seconds: float | None) -> None:

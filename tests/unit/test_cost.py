@@ -383,6 +383,7 @@ def test_at_concurrency_one_a_run_spends_at_most_the_budget_plus_one_row() -> No
     spent = sum(Decimal(repr(entry["cost"])) for entry in result.rows() if entry["status"] == "ok")
     assert (spent, result.stopped is not None and result.stopped["reason"]) == (Decimal("3.5"), "budget")
     assert spent <= Decimal("2.0") + Decimal(repr(max(costs)))
+    assert result.stopped["description"] == "the run's budget of $2 was passed ($3.5 spent on 2 rows)"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -692,6 +692,7 @@ class Simulator:
             if template is None:
                 raise gateway_error(404, f"Prompt {param} not found")
             route, body = self._prompt_request(template, body, provider_name)
+            more = self._portkey_headers(headers, config, body.get("model"))  # the template's model's
             if endpoint == "render":  # no model call, but the same 400s the completion would answer
                 self._generation(route, body, provider_name)
                 return _HTTPReply(200, {"success": True, "data": body}), more
