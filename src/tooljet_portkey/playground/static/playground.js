@@ -390,7 +390,17 @@
     ["retries", "Retries (client)"],
     ["retryAttemptCount", "Retries (gateway)"],
     ["usage", "Usage"],
+    ["cost", "Cost (USD)"],
   ];
+
+  // What an answer cost, as a builder reads it: "$0.0000084", or why it could not be priced (docs/cost.md)
+  function costText(cost, metadata) {
+    if (cost && typeof cost.total === "number") {
+      return `$${cost.total.toFixed(12).replace(/0+$/, "").replace(/\.$/, "")}` + (cost.cacheHit ? " (cache hit)" : "");
+    }
+    const warnings = (metadata && metadata.warnings) || [];
+    return cost === null ? `unknown: ${warnings.join("; ") || "not priced"}` : "—";
+  }
 
   function metadataTable(metadata, data) {
     const rows = [];
@@ -399,6 +409,10 @@
     for (const [key, label] of METADATA_ROWS) {
       const value = key === "usage" ? usage : metadata[key];
       shown.add(key);
+      if (key === "cost") {
+        if ("cost" in metadata) rows.push([key, label, costText(value, metadata)]);
+        continue;
+      }
       rows.push([key, label, value === undefined || value === null ? "—" : compact(value)]);
     }
     for (const [key, value] of Object.entries(metadata)) {
@@ -542,12 +556,14 @@
     answer.item.dataset.state = "streaming";
     let traceId = null;
     let failed = null;
+    let done = null;
     busy(true);
     try {
       await events("api/chat", { history, prompt, fields: queryValues(chat.operation) }, (name, data) => {
         if (name === "start") traceId = data.traceId;
         else if (name === "chunk") answer.text.textContent += data.text;
         else if (name === "error") failed = data;
+        else if (name === "done") done = data;
       });
     } catch (error) {
       failed = { message: "Query failed", description: error.message };
@@ -564,6 +580,10 @@
       return;
     }
     page.history.push({ message: answer.text.textContent, type: "response" });
+    const metadata = (done && done.metadata) || {};
+    if ("cost" in metadata) {
+      answer.item.append(el("div", { className: "cost", text: `cost: ${costText(metadata.cost, metadata)}` }));
+    }
     if (chat.feedback && traceId) thumbs(answer.item, traceId);
     answer.item.dataset.state = "done";
   }
