@@ -48,7 +48,8 @@ def test_rows_from_a_file_run_the_prompt_per_row(tickets: Path) -> None:
     code, out, err = run_cli(*table_command(tickets, "--raw"))
     assert code == 0
     assert json.loads(out) == [
-        {"row": i, "status": "ok", "output": "This is a", "traceId": entry["traceId"]}
+        # each row's cost: 14 prompt tokens at $0.15 and 3 completion tokens at $0.60 per 1M
+        {"row": i, "status": "ok", "output": "This is a", "traceId": entry["traceId"], "cost": 0.0000039}
         for i, entry in enumerate(json.loads(out))
     ]
     assert len(json.loads(out)) == 3
@@ -105,13 +106,14 @@ def test_at_file_works_for_every_set_and_drops_one_final_line_break(tmp_path: Pa
 
 
 def test_a_double_at_is_a_literal_at() -> None:
-    """A Model Catalog model (@slug/model) keeps its @ when written @@; the simulator answers with it."""
+    """A Model Catalog model (@slug/model) keeps its @ when written @@ (read as a file, it would fail);
+    the simulator answers with the dated model it stands for."""
     code, out, _ = run_cli(
         "run", "chat", "--set", "model=@@openai-prod/gpt-4o-mini", "--set", "prompt=Hi",
         "--set", "max_tokens=2", "--raw",
     )  # fmt: skip
     assert code == 0
-    assert json.loads(out)["model"] == "@openai-prod/gpt-4o-mini"
+    assert json.loads(out)["model"] == "gpt-4o-mini-2024-07-18"
 
 
 def test_an_unreadable_file_is_one_line() -> None:

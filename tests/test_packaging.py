@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = ROOT / "src" / "tooljet_portkey"
-RESOURCES = ("manifest.json", "operations.json", "icon.svg", "py.typed")
+RESOURCES = ("manifest.json", "operations.json", "icon.svg", "py.typed", "prices.json")
 VERSION_TAG = "tooljet_portkey-0.1.0"
 
 # The seed's chat response example, as the loopback server answers it.
@@ -61,7 +61,7 @@ service_class = plugin.load()
 package = resources.files("tooljet_portkey")
 shipped = {
     name: hashlib.sha256(package.joinpath(name).read_bytes()).hexdigest()
-    for name in ("manifest.json", "operations.json", "icon.svg", "py.typed")
+    for name in ("manifest.json", "operations.json", "icon.svg", "py.typed", "prices.json")
 }
 fields = json.loads(package.joinpath("operations.json").read_text(encoding="utf-8"))["properties"]["chat"]
 
@@ -265,6 +265,18 @@ def test_installed_wheel_runs_a_chat_query(installed: Path, loopback_gateway: tu
             "usage": SEED_CHAT_RESPONSE["usage"],
             "model": SEED_CHAT_RESPONSE["model"],
             "finishReason": SEED_CHAT_RESPONSE["choices"][0]["finish_reason"],
+            # priced from the prices.json the wheel ships: 29 + 7 tokens of gpt-4o-mini
+            "cost": {
+                "currency": "USD",
+                "total": 0.00000855,
+                "input": 0.00000435,
+                "output": 0.0000042,
+                "pricing": {
+                    "provider": "openai",
+                    "model": "gpt-4o-mini",
+                    "source": "Portkey-AI/models 2026-08-21",
+                },
+            },
         },
     }
     (request,) = received

@@ -511,7 +511,7 @@ def test_allowed_requests(
     response = post(sims[profile], "/chat/completions", {"model": model, "messages": HELLO}, headers)
     assert response.status_code == 200
     assert response.json()["object"] == "chat.completion"
-    assert response.json()["model"] == model
+    assert response.json()["model"] == "gpt-4o-mini-2024-07-18"  # the snapshot the alias stands for
 
 
 def test_prompt_completions_need_no_routing(gateway: Simulator) -> None:
@@ -525,14 +525,16 @@ def test_prompt_completions_need_no_routing(gateway: Simulator) -> None:
 @pytest.mark.parametrize(
     ("headers", "model", "provider"),
     [
-        ({"x-portkey-provider": "@openai-prod"}, "gpt-4o-mini", "openai-prod"),
+        # a Model Catalog slug: the provider behind it (the known model's owner), as Portkey answers
+        ({"x-portkey-provider": "@openai-prod"}, "gpt-4o-mini", "openai"),
+        ({}, "@openai-prod/gpt-4o-mini", "openai"),
         ({"x-portkey-provider": "anthropic"}, "claude", "anthropic"),
         (
             {"x-portkey-config": '{"targets": [{"provider": "groq"}, {"provider": "openai"}]}'},
             "gpt-4o",
             "groq",
         ),
-        ({}, "@mistral-main/mistral-small", "mistral-main"),
+        ({}, "@mistral-main/mistral-small", "mistral"),  # the model's owner, from the test's models
     ],
 )
 def test_provider_header(gateway: Simulator, headers: dict[str, str], model: str, provider: str) -> None:
@@ -593,7 +595,7 @@ def test_models(hosted: Simulator) -> None:
     [
         ("gpt-4o", {**KEY, **ROUTE}, "openai"),
         ("text-embedding-3-small", {**KEY, "x-portkey-virtual-key": "vk-1"}, "openai"),
-        ("@openai-prod/gpt-4o-mini", KEY, "openai-prod"),  # a Model Catalog id names its own route
+        ("@openai-prod/gpt-4o-mini", KEY, "openai"),  # a Model Catalog id: the provider behind its slug
         ("o4-mini", {**KEY, **ROUTE}, "openai"),
     ],
 )
@@ -1453,7 +1455,8 @@ def test_reasoning_models_want_max_completion_tokens(openai: Simulator, model: s
     response = post(openai, "/chat/completions", {**CHAT, "model": model, "max_tokens": 5})
     assert (response.status_code, response.json()) == (400, UNSUPPORTED_MAX_TOKENS)
     data = chat(openai, model=model, max_completion_tokens=5)
-    assert data["model"] == model
+    # an alias answers with its dated snapshot, without any @slug/
+    assert data["model"] == {"@openai-prod/gpt-5-mini": "gpt-5-mini-2025-08-07"}.get(model, model)
     assert (content_of(data), data["choices"][0]["finish_reason"]) == (
         "This is a simulated answer.",
         "length",
@@ -1518,7 +1521,7 @@ def test_prompt_renders_variables_like_the_chat_it_stands_for(gateway: Simulator
     data = post(gateway, "/prompts/pp-demo/completions", {"variables": variables}).json()
     direct = post(gateway, "/chat/completions", {"model": "gpt-4o-mini", "messages": rendered}, ROUTE).json()
     assert data["object"] == "chat.completion"
-    assert data["model"] == "gpt-4o-mini"
+    assert data["model"] == "gpt-4o-mini-2024-07-18"
     assert data["usage"]["prompt_tokens"] == 14
     assert data["choices"][0]["message"]["content"] == direct["choices"][0]["message"]["content"]
 
@@ -2068,7 +2071,11 @@ def test_chat_prompt_form_with_output_text(hosted: Simulator) -> None:
     assert result["data"] == expected["choices"][0]["message"]["content"]
     assert result["data"].startswith("This is a simulated answer.")
     meta = result["metadata"]
-    assert (meta["usage"], meta["model"], meta["finishReason"]) == (expected["usage"], "gpt-4o-mini", "stop")
+    assert (meta["usage"], meta["model"], meta["finishReason"]) == (
+        expected["usage"],
+        "gpt-4o-mini-2024-07-18",
+        "stop",
+    )
     assert meta["usage"]["prompt_tokens"] == 2 + 1 + 5 + 4  # the error item is not sent
 
 

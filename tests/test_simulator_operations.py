@@ -398,6 +398,18 @@ def test_an_image_refusal_is_a_query_error_with_the_providers_words(hosted: Simu
     )
 
 
+PRICE_LABELS = {
+    "gpt-4o-mini": " \u00b7 $0.15 / $0.60 per 1M tokens",
+    "gpt-4o": " \u00b7 $2.50 / $10.00 per 1M tokens",
+    "o4-mini": " \u00b7 $1.10 / $4.40 per 1M tokens",
+    "gpt-5-mini": " \u00b7 $0.25 / $2.00 per 1M tokens",
+    "gpt-3.5-turbo-instruct": " \u00b7 $1.50 / $2.00 per 1M tokens",
+    "text-embedding-3-small": " \u00b7 $0.02 per 1M tokens",
+    "text-embedding-3-large": " \u00b7 $0.13 per 1M tokens",
+    "text-embedding-ada-002": " \u00b7 $0.10 per 1M tokens",
+}
+
+
 @pytest.mark.parametrize(
     ("args", "ids"),
     [
@@ -424,7 +436,11 @@ def test_invoke_method_lists_the_simulators_models(
                 return await service.invoke_method("listModels", options, args)
 
         result = asyncio.run(invoke())
-    assert result == {"status": "ok", "data": [{"value": i, "label": i} for i in ids]}
+    # the models OpenAI's published prices know by the token show their price (docs/cost.md)
+    assert result == {
+        "status": "ok",
+        "data": [{"value": i, "label": i + PRICE_LABELS.get(i, "")} for i in ids],
+    }
     assert [(r.method, r.path) for r in gateway.requests] == [("GET", "/v1/models")]
 
 

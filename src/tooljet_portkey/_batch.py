@@ -41,6 +41,9 @@ What a run does when things go wrong:
   quota, a refused key, an unknown prompt), or ``max_seconds`` passed: no new starts; rows in flight
   finish; the rows not sent are ``ItemSkipped`` entries and the result's ``stopped`` says why
   (``RunStop``). With ``fail_on_error``, a ``QueryError`` instead (``errorType`` the stop's reason).
+- ``max_cost`` (dollars): a row is started only while what was spent plus what the rows in flight and
+  the new one are expected to cost stays within it (each ``ItemOk.cost``; one row at a time until the
+  first cost is known); a row whose cost is unknown stops the run too. The stop's reason is ``budget``.
 - an exception from ``work`` other than ``QueryError`` is a bug: it stops new starts, the rows in flight
   finish, and it is raised again as it is.
 - ``KeyboardInterrupt`` (threads): no new starts; the runner waits for the rows in flight (a thread
@@ -68,6 +71,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._constants import (
@@ -261,6 +265,8 @@ class ItemOk:
     retries: int = 0
     # the item's own QueryResult metadata, when it is a query: the run's metadata starts from the first
     metadata: Mapping[str, Any] | None = None
+    # what the item cost in US dollars (docs/cost.md); None: unknown. A run with a budget reads it.
+    cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -295,6 +301,8 @@ def row_entry(row: int, outcome: Outcome) -> dict[str, Any]:
         for key in ("servedBy", "guardrails"):  # which fallback answered this row, its guardrails' verdict
             if outcome.metadata and key in outcome.metadata:
                 entry[key] = outcome.metadata[key]
+        if outcome.metadata is not None and "cost" in outcome.metadata:  # an answer that is billed
+            entry["cost"] = outcome.cost  # its dollars, for a table cell; None: it could not be priced
         return entry
     if isinstance(outcome, ItemSkipped):
         return {"row": row, "status": "skipped", "reason": outcome.reason}
@@ -404,6 +412,7 @@ class BatchResult:
 UNFIXABLE_STATUS = frozenset({401, 403, 404, 412})
 UNFIXABLE_FAILURES = "unfixable_failures"
 TIME_LIMIT = "time_limit"
+BUDGET = "budget"
 
 
 def unfixable(data: Mapping[str, Any]) -> bool:
@@ -443,6 +452,34 @@ def time_stop(limit: float) -> RunStop:
     return RunStop(TIME_LIMIT, f"the run's time limit of {limit:g} s passed", {"limitSeconds": limit})
 
 
+def budget_stop(budget: float, spent: Decimal, rows: int) -> RunStop:
+    """The stop before a row that would take the run past its budget of ``budget`` dollars."""
+    return RunStop(
+        BUDGET,
+        f"the run's budget of {_usd(budget)} {'was' if spent > Decimal(repr(budget)) else 'would be'} passed "
+        f"({_usd(_dollars(spent))} spent on {rows} {'row' if rows == 1 else 'rows'})",
+        {"maxCostUsd": budget, "spentUsd": _dollars(spent)},
+    )
+
+
+def unpriced_stop(budget: float, spent: Decimal, row: int) -> RunStop:
+    """The stop after a row whose cost is unknown: the budget can no longer be kept."""
+    return RunStop(
+        BUDGET,
+        f"row {row}'s cost is unknown (see metadata.warnings): the budget of {_usd(budget)} cannot be kept",
+        {"maxCostUsd": budget, "spentUsd": _dollars(spent), "row": row},
+    )
+
+
+def _dollars(amount: Decimal) -> float:
+    return float(amount) + 0.0
+
+
+def _usd(amount: float) -> str:
+    """Dollars as people write them, never in exponent form: ``$0.0000405``, ``$5``."""
+    return f"${Decimal(repr(amount)).normalize():f}"
+
+
 def _check_max_seconds(max_seconds: float | None) -> None:
     if max_seconds is not None and not 0 < max_seconds <= MAX_RUN_SECONDS:
         raise ValueError(f"max_seconds must be above 0 and at most {MAX_RUN_SECONDS}, not {max_seconds!r}")
@@ -475,6 +512,7 @@ class _Run(Generic[T]):
         stop_requested: Callable[[], bool],
         name_failure: NameFailure,
         max_seconds: float | None = None,
+        max_cost: float | None = None,
     ) -> None:
         _check_concurrency(concurrency)
         _check_max_seconds(max_seconds)
@@ -500,6 +538,9 @@ class _Run(Generic[T]):
         self.sent_under: dict[int, int] = {}  # each row in flight: the limiter's generation it went under
         self.unfixable_streak = 0  # failures no retry can fix, in a row, in the order recorded
         self.stopped_by: RunStop | None = None
+        self.max_cost = max_cost  # the budget in dollars: see _within_budget
+        self.spent = Decimal(0)
+        self.priced = 0  # rows whose cost is known
 
     def stopping(self) -> bool:
         return (
@@ -516,7 +557,32 @@ class _Run(Generic[T]):
         if self.max_seconds is not None and self.limiter.clock() >= self.deadline:
             self.stopped_by = time_stop(self.max_seconds)
             return False
+        return self._within_budget()
+
+    def _within_budget(self) -> bool:
+        """Whether a new row fits the budget: what was spent, plus what the rows in flight and the new one
+        are expected to cost (the mean of the rows priced so far), stays within it. Until a row's cost is
+        known only one row is in flight, so at concurrency 1 a run spends at most the budget plus one
+        row. A run past its budget stops (the rows not sent are skipped, reason ``budget``)."""
+        if self.max_cost is None:
+            return True
+        if not self.priced:
+            return self.running == 0  # one row at a time until a cost is known
+        expected = self.spent + (self.running + 1) * self.spent / self.priced
+        if expected > Decimal(repr(self.max_cost)):
+            self.stopped_by = budget_stop(self.max_cost, self.spent, self.priced)
+            return False
         return True
+
+    def _count_cost(self, row: int, outcome: ItemOk) -> None:
+        if self.max_cost is None:
+            return
+        if outcome.cost is None:
+            if self.stopped_by is None and self.next_row < self.total:
+                self.stopped_by = unpriced_stop(self.max_cost, self.spent, row)
+            return
+        self.spent += Decimal(repr(outcome.cost))
+        self.priced += 1
 
     def start_next(self) -> int | None:
         """The next row to start now, counted as in flight; None when nothing may start now."""
@@ -550,6 +616,7 @@ class _Run(Generic[T]):
             self.limiter.finish(True, sent)
             self.outcomes[row] = outcome
             self.unfixable_streak = 0
+            self._count_cost(row, outcome)
         elif isinstance(outcome, ItemFailed):
             data = outcome.error.data
             if is_rate_limit(data.get("statusCode"), data.get("retryAfter"), data.get("errorType")):
@@ -594,6 +661,15 @@ class _Run(Generic[T]):
             assert isinstance(failed, ItemFailed)
             raise self.name_failure(self.first_failure, failed.error)
         seconds = self.limiter.clock() - self.started_at
+        stop = self.stopped_by
+        if (
+            stop is not None
+            and stop.reason == BUDGET
+            and self.max_cost is not None
+            and "row" not in stop.details
+        ):
+            # told with what was spent once the rows in flight had finished
+            self.stopped_by = budget_stop(self.max_cost, self.spent, self.priced)
         if self.stopped_by is not None:
             return self._stopped_result(self.stopped_by, seconds)
         if self.next_row < self.total:
@@ -652,6 +728,7 @@ def run_items(
     sleep: Callable[[float], object] | None = None,
     name_failure: NameFailure = row_failure,
     max_seconds: float | None = None,
+    max_cost: float | None = None,
 ) -> BatchResult:
     """Run ``work`` on every item on at most ``concurrency`` threads; the outcomes in input order.
 
@@ -667,6 +744,7 @@ def run_items(
         stop.is_set if stop is not None else lambda: False,
         name_failure,
         max_seconds,
+        max_cost,
     )
     if sleep is None:
         sleep = stop.wait if stop is not None else time.sleep
@@ -722,6 +800,7 @@ async def arun_items(
     sleep: Callable[[float], Awaitable[object]] | None = None,
     name_failure: NameFailure = row_failure,
     max_seconds: float | None = None,
+    max_cost: float | None = None,
 ) -> BatchResult:
     """The asyncio twin of ``run_items``: one task per row in flight, never more than the limiter allows.
 
@@ -738,6 +817,7 @@ async def arun_items(
         stop.is_set if stop is not None else lambda: False,
         name_failure,
         max_seconds,
+        max_cost,
     )
     in_flight: dict[asyncio.Task[Finished | BaseException], int] = {}
     try:

@@ -169,6 +169,17 @@ EMBEDDING_DIMENSIONS: Mapping[str, int] = MappingProxyType(
 DEFAULT_EMBEDDING_DIMENSIONS = 3072
 
 
+# ---------------------------------------------------------------------------------------------------
+# Cost (docs/cost.md)
+
+# The operations whose answers are billed by the token or the image, and so carry metadata.cost.
+COST_OPERATIONS = frozenset(
+    {"chat", "completion", "prompt_completion", "create_embedding", "image_generation"}
+)
+# A connection's own prices are in dollars per this many tokens (as providers' price pages give them).
+PRICES_PER_TOKENS = 1_000_000
+
+
 def make_timeout(seconds: float) -> httpx.Timeout:
     """The timeout for one attempt: a short connect limit, the configured read limit."""
     return httpx.Timeout(seconds, connect=min(CONNECT_TIMEOUT_SECONDS, seconds))

@@ -154,6 +154,7 @@ class ConnectionSettings:
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     stream_timeout: float | None = None  # the most a whole stream may take; None: no total limit
     use_system_proxy: bool = True  # honour HTTP(S)_PROXY, ALL_PROXY, NO_PROXY
+    prices: str | None = None  # the connection's own rates (docs/cost.md): compact JSON, keys sorted
 
     def __repr__(self) -> str:
         return (
@@ -163,7 +164,8 @@ class ConnectionSettings:
             f"config={'None' if self.config is None else '<set>'}, custom_host={self.custom_host!r}, "
             f"timeout={self.timeout!r}, max_retries={self.max_retries!r}, "
             f"max_response_bytes={self.max_response_bytes!r}, max_event_bytes={self.max_event_bytes!r}, "
-            f"stream_timeout={self.stream_timeout!r}, use_system_proxy={self.use_system_proxy!r})"
+            f"stream_timeout={self.stream_timeout!r}, use_system_proxy={self.use_system_proxy!r}, "
+            f"prices={'None' if self.prices is None else '<set>'})"
         )
 
     @property
@@ -274,7 +276,13 @@ def read_connection(source_options: Mapping[str, Any]) -> ConnectionSettings:
         max_event_bytes=_mib_to_bytes(values.get("maxEventMiB"), DEFAULT_MAX_EVENT_BYTES),
         stream_timeout=None if values.get("streamTimeout") is None else float(values["streamTimeout"]),
         use_system_proxy=bool(values.get("useSystemProxy", True)),
+        prices=None if values.get("prices") is None else _compact(values["prices"]),
     )
+
+
+def _compact(value: Any) -> str:
+    """A JSON value as compact text with sorted keys: hashable, and the same for the same value."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 def _mib_to_bytes(mib: Any, default: int) -> int:

@@ -10,7 +10,8 @@ longer than one request holds. Pure, no I/O; ``_run_rows`` sends the requests.
   fails the query; ``batch_size`` (create_embedding): the inputs of one request. Without it, as many as
   keep one answer well within the connection's answer cap (``default_batch_size``): the cap is checked
   only as the answer is read, after the provider has computed (and billed) it. ``maxRunSeconds``: the
-  time after which no new row (or request) is sent.
+  time after which no new row (or request) is sent. ``maxCostUsd``: the budget in dollars past which no new
+  row (or request) is sent (docs/cost.md).
 
 - ``rows`` (chat, completion): each row is a query: an object of the operation's own fields (``prompt``,
   ``system_prompt``, ``temperature``, ``metadata``...) laid over the form's values (the row's field
@@ -69,13 +70,13 @@ __all__ = [
     "table_shape",
 ]
 
-_TABLE_FIELDS = frozenset({"rows", "concurrency", "failOnError", "maxRunSeconds"})
+_TABLE_FIELDS = frozenset({"rows", "concurrency", "failOnError", "maxRunSeconds", "maxCostUsd"})
 # The fields each operation reads into its RunShape (a test holds operations.json to these).
 RUN_FIELDS: Mapping[str, frozenset[str]] = {
     "prompt_completion": _TABLE_FIELDS,
     "chat": _TABLE_FIELDS,
     "completion": _TABLE_FIELDS,
-    "create_embedding": frozenset({"concurrency", "batch_size", "maxRunSeconds"}),
+    "create_embedding": frozenset({"concurrency", "batch_size", "maxRunSeconds", "maxCostUsd"}),
 }
 # The operations whose rows are queries (a row holds the operation's own fields), not variables
 QUERY_ROW_OPERATIONS = frozenset({"chat", "completion"})
@@ -95,13 +96,14 @@ class RunShape:
     max_seconds: float | None = None  # no new request after this long
     # chat and completion: the form's values each row's own (``rows``) is laid over
     form: Mapping[str, Any] | None = None
+    max_cost: float | None = None  # no new request that would take the run past this many dollars
 
     def __repr__(self) -> str:
         # the rows are the user's data: their count is enough
         rows = "None" if self.rows is None else f"<{len(self.rows)} rows>"
         return (
             f"RunShape(rows={rows}, concurrency={self.concurrency}, fail_on_error={self.fail_on_error}, "
-            f"batch_size={self.batch_size}, max_seconds={self.max_seconds})"
+            f"batch_size={self.batch_size}, max_seconds={self.max_seconds}, max_cost={self.max_cost})"
         )
 
 
@@ -124,6 +126,7 @@ def run_shape(
             concurrency=params.get("concurrency", DEFAULT_CONCURRENCY),
             batch_size=params.get("batch_size") or default_batch_size(body, max_response_bytes),
             max_seconds=params.get("maxRunSeconds"),
+            max_cost=params.get("maxCostUsd"),
         )
     if not RUN_FIELDS.get(operation, frozenset()) & params.keys():
         return _ONE_REQUEST
@@ -137,6 +140,7 @@ def run_shape(
         fail_on_error=params.get("failOnError", False),
         batch_size=params.get("batch_size", MAX_EMBEDDING_BATCH),
         max_seconds=params.get("maxRunSeconds"),
+        max_cost=params.get("maxCostUsd"),
     )
 
 
@@ -177,6 +181,7 @@ def table_shape(
         concurrency=params.get("concurrency", DEFAULT_CONCURRENCY),
         fail_on_error=params.get("failOnError", False),
         max_seconds=params.get("maxRunSeconds"),
+        max_cost=params.get("maxCostUsd"),
         form=form,
     )
 

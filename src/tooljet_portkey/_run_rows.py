@@ -13,6 +13,8 @@ failure as the QueryError a single query would raise.
   merged into one Portkey-shaped answer, and the output mode applies to it. ``metadata`` has every key
   a single request's has, the first chunk's value of each (``traceId``, status, provider...), with
   ``retries`` and ``retryAttemptCount`` summed, and ``requests`` and every chunk's ``traceIds``.
+- Cost (docs/cost.md): each ok row's entry carries its ``cost`` in dollars and ``metadata.cost`` is the
+  rows' sum; a chunked input's cost is its summed usage's. ``maxCostUsd`` is the run's budget (``_batch``).
 
 Each request runs inside ``rate_limits_to(limiter.throttled)``: a 429 the client retries slows the whole
 run at once. Loaded only when a query is several requests (it imports the thread pool, or asyncio).
@@ -37,8 +39,10 @@ from ._batch import (
     run_items,
     split_input,
 )
+from ._cost import add_cost, sum_costs
 from ._errors import QueryError
 from ._options import ConnectionSettings
+from ._output import answer_metadata
 from ._requests import TRACE_HEADER, PortkeyRequest
 from ._responses import PortkeyResponse, response_metadata
 from ._rows import RunningRuns, chunk_request, chunked_input, row_request
@@ -52,23 +56,32 @@ if TYPE_CHECKING:
 __all__ = ["arun_several", "run_several"]
 
 Progress = Callable[[int, int], object]
-Answered = Callable[[PortkeyRequest, PortkeyResponse], ItemOk]
+Answered = Callable[[PortkeyRequest, PortkeyResponse, ConnectionSettings], ItemOk]
 
 
-def _row_ok(request: PortkeyRequest, response: PortkeyResponse) -> ItemOk:
+def _total(cost: Any) -> float | None:
+    """A cost's dollars (docs/cost.md); None when the answer could not be priced."""
+    return cost.get("total") if isinstance(cost, Mapping) else None
+
+
+def _row_ok(request: PortkeyRequest, response: PortkeyResponse, settings: ConnectionSettings) -> ItemOk:
     """A row that was answered: its output under the query's output mode (an answer that is not the
-    output asked for fails the row, as it fails a single query)."""
+    output asked for fails the row, as it fails a single query), and what it cost."""
     meta = response_metadata(response.status_code, response.headers, response.retries, request.secrets())
-    shaped = query_result(request, response.data, meta, response.deadline)
+    shaped = query_result(request, response.data, meta, response.deadline, settings)
     metadata = shaped["metadata"]
     # the id Portkey filed the row under: the one it answered with, else the one the row sent
     trace_id = meta.get("traceId") or request.headers.get(TRACE_HEADER)
-    return ItemOk(shaped["data"], trace_id, metadata.get("usage"), response.retries, metadata)
+    cost = _total(metadata.get("cost"))
+    return ItemOk(shaped["data"], trace_id, metadata.get("usage"), response.retries, metadata, cost)
 
 
-def _chunk_ok(request: PortkeyRequest, response: PortkeyResponse) -> ItemOk:
-    """A chunk that was answered: the whole response, merged with the others once all have worked."""
-    return ItemOk(response, retries=response.retries)
+def _chunk_ok(request: PortkeyRequest, response: PortkeyResponse, settings: ConnectionSettings) -> ItemOk:
+    """A chunk that was answered: the whole response, merged with the others once all have worked; its
+    cost counts towards the run's budget."""
+    meta = {**response_metadata(response.status_code, response.headers), **answer_metadata(response.data)}
+    add_cost(meta, request.operation, request.body, response.data, settings.provider, settings.prices)
+    return ItemOk(response, retries=response.retries, cost=_total(meta.get("cost")))
 
 
 def _failure(err: Exception, settings: ConnectionSettings, request: PortkeyRequest) -> QueryError:
@@ -101,11 +114,27 @@ def _table_result(result: BatchResult) -> QueryResult:
     meta = _first_of_each(metas)
     _gateway_retries(meta, [*metas, *failed])
     meta.update(result.metadata())
+    _run_cost(meta, metas)
     return cast(QueryResult, {"status": "ok", "data": result.rows(), "metadata": meta})
 
 
+def _run_cost(meta: dict[str, Any], metas: Sequence[Mapping[str, Any]]) -> None:
+    """A table's ``cost``: the rows' costs summed (exactly), None when a row that worked could not be
+    priced; ``warnings`` each distinct warning of the rows, once."""
+    costed = [one for one in metas if "cost" in one]
+    if not costed:
+        return
+    meta["cost"] = sum_costs(one["cost"] for one in costed)
+    warnings = list(dict.fromkeys(w for one in metas for w in one.get("warnings", ())))
+    if warnings:
+        meta["warnings"] = warnings
+
+
 def _merged(
-    request: PortkeyRequest, chunks: Sequence[InputChunk[Any]], answers: Sequence[Any]
+    request: PortkeyRequest,
+    chunks: Sequence[InputChunk[Any]],
+    answers: Sequence[Any],
+    settings: ConnectionSettings,
 ) -> QueryResult:
     """The QueryResult of a chunked embedding query, from each chunk's PortkeyResponse: the metadata of
     a single request, every key in it (the first chunk's ``traceId``), with the chunks' retries summed."""
@@ -118,7 +147,7 @@ def _merged(
     meta["requests"] = len(chunks)
     meta["traceIds"] = [one.get("traceId") for one in metas]
     merged = merge_embeddings(chunks, [r.data for r in responses])
-    return query_result(request, merged, meta)
+    return query_result(request, merged, meta, None, settings)  # its cost: the summed usage's
 
 
 # -- threads --------------------------------------------------------------------------------------------
@@ -140,7 +169,7 @@ def run_several(
         try:
             with rate_limits_to(limiter.throttled):
                 response = client.send(one)
-            return answered(one, response)
+            return answered(one, response, settings)
         except Exception as err:
             failure = _failure(err, settings, one)
         raise failure  # outside the except block: the row's error links to no exception
@@ -157,6 +186,7 @@ def run_several(
                 limiter=limiter,
                 stop=stop,
                 max_seconds=shape.max_seconds,
+                max_cost=shape.max_cost,
             )
             return _table_result(result)
         chunks = split_input(chunked_input(request) or [], shape.batch_size)
@@ -170,8 +200,9 @@ def run_several(
             stop=stop,
             name_failure=chunk_failure(chunks),
             max_seconds=shape.max_seconds,
+            max_cost=shape.max_cost,
         )
-    return _merged(request, chunks, result.outputs())
+    return _merged(request, chunks, result.outputs(), settings)
 
 
 # -- asyncio --------------------------------------------------------------------------------------------
@@ -200,7 +231,7 @@ async def arun_several(
         try:
             with rate_limits_to(limiter.throttled):
                 response = await client.send(one)
-            return answered(one, response)
+            return answered(one, response, settings)
         except Exception as err:
             failure = _failure(err, settings, one)
         raise failure
@@ -217,6 +248,7 @@ async def arun_several(
                 limiter=limiter,
                 stop=stop,
                 max_seconds=shape.max_seconds,
+                max_cost=shape.max_cost,
             )
             return _table_result(result)
         chunks = split_input(chunked_input(request) or [], shape.batch_size)
@@ -230,5 +262,6 @@ async def arun_several(
             stop=stop,
             name_failure=chunk_failure(chunks),
             max_seconds=shape.max_seconds,
+            max_cost=shape.max_cost,
         )
-    return _merged(request, chunks, result.outputs())
+    return _merged(request, chunks, result.outputs(), settings)

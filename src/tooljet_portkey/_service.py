@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar, cast
 from . import _logs
 from ._client import AsyncChunkStream, AsyncPortkeyClient, ChunkStream, PortkeyClient
 from ._constants import CONNECTION_TEST_TIMEOUT_SECONDS, MAX_MODEL_CHOICES
+from ._cost import add_cost, connection_prices, price_label, with_prices
 from ._errors import (
     QUERY_FAILED_TITLE,
     APIConnectionError,
@@ -293,18 +294,24 @@ class _ServiceBase(Generic[ClientT]):
             return settings, request, operation
 
     @staticmethod
-    def _result_of_answer(response: PortkeyResponse, request: PortkeyRequest) -> QueryResult:
+    def _result_of_answer(
+        response: PortkeyResponse, request: PortkeyRequest, settings: ConnectionSettings | None = None
+    ) -> QueryResult:
         """The QueryResult of a plain answer: its data in the query's output mode, and what Portkey's
-        headers and the answer said."""
+        headers and the answer said (and, with the connection's ``settings``, what it cost)."""
         meta = response_metadata(response.status_code, response.headers, response.retries, request.secrets())
-        return query_result(request, response.data, meta, response.deadline)
+        return query_result(request, response.data, meta, response.deadline, settings)
 
     @staticmethod
     def _result_of_stream(
-        assembler: StreamAssembler, stream_metadata: Mapping[str, Any], request: PortkeyRequest
+        assembler: StreamAssembler,
+        stream_metadata: Mapping[str, Any],
+        request: PortkeyRequest,
+        settings: ConnectionSettings | None = None,
     ) -> QueryResult:
         """The QueryResult of a streamed answer: the same shape as unstreamed, chunks folded."""
-        return query_result(request, assembler.result(), streamed_metadata(stream_metadata, assembler))
+        meta = streamed_metadata(stream_metadata, assembler)
+        return query_result(request, assembler.result(), meta, None, settings)
 
     @staticmethod
     def _log(settings: ConnectionSettings, request: PortkeyRequest, meta: Mapping[str, Any]) -> None:
@@ -343,13 +350,22 @@ def _settings_and_request(
 
 
 def query_result(
-    request: PortkeyRequest, answer: Any, meta: dict[str, Any], deadline: float | None = None
+    request: PortkeyRequest,
+    answer: Any,
+    meta: dict[str, Any],
+    deadline: float | None = None,
+    settings: ConnectionSettings | None = None,
 ) -> QueryResult:
     """``{status: ok, data, metadata}``; an answer that is not the output asked for is a QueryError
     carrying the call's status and trace id. Reading it ends by ``deadline`` (time.monotonic), or by
-    the query's timeout from now."""
+    the query's timeout from now. With the connection's ``settings``, ``metadata.cost`` (_cost.py)."""
     meta.update(answer_metadata(answer))
     meta.update(routing_metadata(request.headers, request.body, answer, meta))
+    if settings is not None:
+        add_cost(meta, request.operation, request.body, answer, settings.provider, settings.prices)
+        if request.operation == "list_models" and request.answer.mode == "full":
+            provider = meta.get("provider") or settings.provider
+            answer = with_prices(answer, provider, connection_prices(settings.prices))
     try:
         data, extra = shape_answer(request.answer, answer, deadline)
     except QueryError as err:
@@ -437,7 +453,9 @@ def method_operation(method_name: Any, args: Any) -> str | None:
     return operation
 
 
-def model_choices(data: Any, operation: str | None) -> tuple[list[dict[str, str]], bool]:
+def model_choices(
+    data: Any, operation: str | None, label: Callable[[str], str] = str
+) -> tuple[list[dict[str, str]], bool]:
     """A dynamic-selector's choices from a ``GET /models`` answer, and whether the list was cut: each
     model id once, in Portkey's order, only the models of the operation's kind (``_model_kinds``; all
     of them without an operation), at most MAX_MODEL_CHOICES. The answer is read item by item and
@@ -452,12 +470,26 @@ def model_choices(data: Any, operation: str | None) -> tuple[list[dict[str, str]
         if len(choices) == MAX_MODEL_CHOICES:
             return choices, True
         seen.add(model)
-        choices.append({"value": model, "label": model})
+        choices.append({"value": model, "label": label(model)})
     return choices, False
 
 
-def _listed(response: PortkeyResponse, operation: str | None) -> dict[str, Any]:
-    choices, cut = model_choices(response.data, operation)
+def priced_label(response: PortkeyResponse, settings: ConnectionSettings) -> Callable[[str], str]:
+    """A dropdown label with the model's price when the prices know it (docs/cost.md):
+    ``gpt-4o-mini · $0.15 / $0.60 per 1M tokens``; the provider is the one Portkey's answer names, else
+    the connection's (a Model Catalog slug names none: no price is shown rather than a guess)."""
+    provider = response.headers.get("x-portkey-provider") or settings.provider
+    own = connection_prices(settings.prices)
+
+    def label(model: str) -> str:
+        price = price_label(provider if provider and not provider.startswith("@") else None, model, own)
+        return model if price is None else f"{model} \u00b7 {price}"
+
+    return label
+
+
+def _listed(response: PortkeyResponse, operation: str | None, settings: ConnectionSettings) -> dict[str, Any]:
+    choices, cut = model_choices(response.data, operation, priced_label(response, settings))
     if not cut:
         return {"status": "ok", "data": choices}
     return {"status": "ok", "data": choices, "metadata": {"warning": CUT_MODEL_LIST}}
@@ -529,14 +561,14 @@ class QueryService(_ServiceBase[PortkeyClient]):
         self, client: PortkeyClient, settings: ConnectionSettings, request: PortkeyRequest
     ) -> QueryResult:
         if not request.stream:
-            return self._result_of_answer(client.send(request), request)
+            return self._result_of_answer(client.send(request), request, settings)
         assembler = StreamAssembler()
         # a bad chunk, a cut or a timeout, once the answer had started: its trace id is known
         with client.open_stream(request) as stream:  # noqa: SIM117 - as in the async twin, which must nest
             with query_errors(settings, request, stream.metadata):
                 for chunk in stream:
                     assembler.add(chunk)
-        return self._result_of_stream(assembler, stream.metadata, request)
+        return self._result_of_stream(assembler, stream.metadata, request, settings)
 
     def stream(
         self,
@@ -567,7 +599,7 @@ class QueryService(_ServiceBase[PortkeyClient]):
             finally:
                 self._release(lease)
         self._log(settings, request, {"statusCode": response.status_code, "retries": response.retries})
-        return _listed(response, operation)
+        return _listed(response, operation, settings)
 
     def test_connection(self, source_options: Any) -> ConnectionStatus:
         """``{status: ok}`` when Portkey accepts the connection, else ``{status: failed, message}``."""
@@ -737,14 +769,14 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         self, client: AsyncPortkeyClient, settings: ConnectionSettings, request: PortkeyRequest
     ) -> QueryResult:
         if not request.stream:
-            return self._result_of_answer(await client.send(request), request)
+            return self._result_of_answer(await client.send(request), request, settings)
         assembler = StreamAssembler()
         async with await client.open_stream(request) as stream:
             # a bad chunk, a cut or a timeout, once the answer had started: its trace id is known
             with query_errors(settings, request, stream.metadata):
                 async for chunk in stream:
                     assembler.add(chunk)
-        return self._result_of_stream(assembler, stream.metadata, request)
+        return self._result_of_stream(assembler, stream.metadata, request, settings)
 
     def stream(
         self,
@@ -775,7 +807,7 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
             finally:
                 await self._release(lease)
         self._log(settings, request, {"statusCode": response.status_code, "retries": response.retries})
-        return _listed(response, operation)
+        return _listed(response, operation, settings)
 
     async def test_connection(self, source_options: Any) -> ConnectionStatus:
         probe = query_errors()
@@ -888,6 +920,10 @@ class _QueryStreamBase(Generic[ClientT]):
         """The answer is complete ([DONE] came): the metadata run() gives a streamed answer."""
         meta = cast(dict[str, Any], self.metadata)
         meta.update(streamed_metadata(meta, self._tally))
+        request, settings = self._request, self._settings
+        add_cost(
+            meta, request.operation, request.body, self._tally.answer(), settings.provider, settings.prices
+        )
 
 
 class QueryStream(_QueryStreamBase[PortkeyClient]):

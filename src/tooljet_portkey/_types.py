@@ -33,6 +33,8 @@ class QueryMetadata(TypedDict, total=False):
     usage: dict[str, Any]  # the answer's usage, as Portkey sent it
     finishReason: str  # when the answer has one choice
     warning: str  # what the output mode could not do as asked (arguments that are not JSON)
+    cost: dict[str, Any] | None  # what the answer cost in USD (docs/cost.md); None: it could not be priced
+    warnings: list[str]  # what the plugin could not do, each in words (an answer it could not price)
     # a query of rows (docs/batch.md): usage and retries summed over the rows
     rows: int  # how many rows
     succeeded: int  # rows that worked

@@ -72,6 +72,11 @@ def chunks(trace: str) -> list[dict[str, Any]]:
     ]
 
 
+UNPRICED_M = (
+    "cost: no price for m of provider openai (Portkey-AI/models 2026-08-21; set the connection's prices)"
+)
+
+
 def result(trace: str, *, streamed: bool = False) -> dict[str, Any]:
     """run()'s exact result for a query with trace id ``trace``."""
     metadata: dict[str, Any] = {
@@ -80,6 +85,9 @@ def result(trace: str, *, streamed: bool = False) -> dict[str, Any]:
         "traceId": trace,
         "model": "m",
         "finishReason": "stop",
+        # "m" has no published price, and the answer no usage (docs/cost.md)
+        "cost": None,
+        "warnings": [UNPRICED_M],
     }
     if streamed:
         metadata.update(streamed=True, chunks=2)

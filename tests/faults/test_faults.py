@@ -28,7 +28,13 @@ COMPLETION = {
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
 }
 # what COMPLETION says of itself, in every result's metadata
-SAID = {"model": "gpt-4o-mini", "finishReason": "stop"}
+SAID = {
+    "model": "gpt-4o-mini",
+    "finishReason": "stop",
+    # and what it cost: unknown, as COMPLETION carries no usage (docs/cost.md)
+    "cost": None,
+    "warnings": ["cost: gpt-4o-mini: the answer has no token usage"],
+}
 OPERATIONS = {
     "completion": {"operation": "completion", "model": "m", "prompt": "Say hi"},
     "chat": CHAT,

@@ -355,6 +355,12 @@ def test_a_burst_of_refusals_is_one_pause(
         "skipped": 0,
         "retries": 0,
         "usage": {"prompt_tokens": 32, "completion_tokens": 32, "total_tokens": 64},
+        # the connection names no provider, nor does the server: no price (docs/cost.md)
+        "cost": None,
+        "warnings": [
+            "cost: no price for gpt-4o-mini of an unknown provider "
+            "(Portkey-AI/models 2026-08-21; set the connection's prices)"
+        ],
     }
     assert fault_server.count == concurrency + 32
 

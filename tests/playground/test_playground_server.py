@@ -336,7 +336,9 @@ def test_a_stream_sends_each_chunk_then_the_assembled_answer(
         "chunks": len(names) - 2,
         "traceId": "trace-stream",
         "usage": unstreamed["data"]["usage"],
+        "cost": unstreamed["metadata"]["cost"],  # what the same answer costs unstreamed (docs/cost.md)
     }
+    assert done["metadata"]["cost"]["total"] > 0
     assert playground.simulator.requests[-2].headers["x-portkey-trace-id"] == "trace-stream"
     assert playground.simulator.requests[-2].json["stream"] is True
     assert text == unstreamed["data"]["choices"][0]["message"]["content"]
@@ -530,7 +532,10 @@ def test_list_models_fills_the_selector_from_the_simulator(
 ) -> None:
     result = client.post("api/invoke", {"method": "listModels", "args": {"operation": "chat"}}).json()
     assert result["status"] == "ok", result
-    assert {"value": "gpt-4o-mini", "label": "gpt-4o-mini"} in result["data"]
+    # with its published price (docs/cost.md)
+    assert {"value": "gpt-4o-mini", "label": "gpt-4o-mini \u00b7 $0.15 / $0.60 per 1M tokens"} in result[
+        "data"
+    ]
 
 
 # -- secrets ---------------------------------------------------------------------------------------
@@ -774,7 +779,10 @@ def test_a_key_split_across_chunks_never_reaches_the_page(
     done = events[-1][1]
     assert done["status"] == "ok"
     assert [choice["message"]["content"] for choice in done["data"]["choices"]] == answer
-    assert done["metadata"] == {"streamed": True, "chunks": len(pieces)}
+    unpriced = (
+        "cost: no price for m of provider openai (Portkey-AI/models 2026-08-21; set the connection's prices)"
+    )
+    assert done["metadata"] == {"streamed": True, "chunks": len(pieces), "cost": None, "warnings": [unpriced]}
     # no piece of the key the page could join: its halves are nowhere in what was sent
     body = client.bodies[-1]
     assert SECRET[:HALF] not in body.replace(f"{SECRET[:HALF]}x", "") and SECRET[HALF:] not in body

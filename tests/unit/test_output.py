@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import respx
-from unit_support import BASE_URL, CHAT_EXAMPLE, MINIMAL, SOURCE, wire
+from unit_support import BASE_URL, CHAT_EXAMPLE, MINIMAL, SOURCE, unpriced, wire
 
 from tooljet_portkey import QueryError, QueryService
 
@@ -73,6 +73,7 @@ def test_text_is_the_answer_text_with_usage_model_and_finish_reason(
             "usage": usage,
             "model": "gpt-4o-mini",
             "finishReason": "stop",
+            **unpriced("gpt-4o-mini"),
         },
     }
 

@@ -22,7 +22,18 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from unit_support import API_KEY, BASE_URL, SOURCE, aoutcome, base_headers, outcome, run_async, wire
+from unit_support import (
+    API_KEY,
+    BASE_URL,
+    SNAPSHOT,
+    SOURCE,
+    aoutcome,
+    base_headers,
+    outcome,
+    run_async,
+    unpriced,
+    wire,
+)
 
 from tooljet_portkey import AsyncQueryService, QueryError, QueryService, _run_rows
 from tooljet_portkey._batch import AdaptiveLimiter
@@ -165,9 +176,10 @@ def test_a_table_returns_one_entry_per_row_in_row_order_and_sums_the_metadata(
     assert without_seconds(result) == {
         "status": "ok",
         "data": [
-            {"row": 0, "status": "ok", "output": "billing", "traceId": "trace-25"},
-            {"row": 1, "status": "ok", "output": "shipping", "traceId": "trace-19"},
-            {"row": 2, "status": "ok", "output": "other", "traceId": "trace-9"},
+            # each row's cost: unknown, as the connection names no provider (tests/unit/test_cost.py)
+            {"row": 0, "status": "ok", "output": "billing", "traceId": "trace-25", "cost": None},
+            {"row": 1, "status": "ok", "output": "shipping", "traceId": "trace-19", "cost": None},
+            {"row": 2, "status": "ok", "output": "other", "traceId": "trace-9", "cost": None},
         ],
         "metadata": {
             # the keys of a single run's metadata, the first row's (test_a_table_has_every_key_...)
@@ -181,6 +193,7 @@ def test_a_table_returns_one_entry_per_row_in_row_order_and_sums_the_metadata(
             "skipped": 0,
             "retries": 0,
             "usage": {"prompt_tokens": 53, "completion_tokens": 6, "total_tokens": 59},
+            **unpriced("gpt-4o-mini"),
         },
     }
 
@@ -216,7 +229,13 @@ def test_the_output_mode_applies_to_each_row(service: QueryService, mock: respx.
     mock.post(PROMPT_PATH).mock(side_effect=answer_by_ticket)
     full = service.run(SOURCE, table_query(TICKETS[:1]))
     assert full["data"] == [
-        {"row": 0, "status": "ok", "output": chat_answer("billing", prompt_tokens=25), "traceId": "trace-25"}
+        {
+            "row": 0,
+            "status": "ok",
+            "output": chat_answer("billing", prompt_tokens=25),
+            "traceId": "trace-25",
+            "cost": None,
+        }
     ]
 
     def json_or_not(request: httpx.Request) -> httpx.Response:
@@ -228,7 +247,7 @@ def test_the_output_mode_applies_to_each_row(service: QueryService, mock: respx.
     assert without_seconds(parsed) == {
         "status": "ok",
         "data": [
-            {"row": 0, "status": "ok", "output": {"label": "billing"}, "traceId": "t"},
+            {"row": 0, "status": "ok", "output": {"label": "billing"}, "traceId": "t", "cost": None},
             {
                 "row": 1,
                 "status": "failed",
@@ -255,6 +274,7 @@ def test_the_output_mode_applies_to_each_row(service: QueryService, mock: respx.
             "skipped": 0,
             "retries": 0,
             "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
+            **unpriced("gpt-4o-mini"),
         },
     }
 
@@ -300,6 +320,7 @@ def test_a_failed_row_is_an_entry_with_the_error_a_single_query_would_raise(
         "skipped": 0,
         "retries": 0,
         "usage": {"prompt_tokens": 34, "completion_tokens": 4, "total_tokens": 38},
+        **unpriced("gpt-4o-mini"),
     }
 
 
@@ -703,6 +724,13 @@ def test_the_chunks_answers_are_one_portkey_shaped_answer(
             "traceIds": ["trace-a", "trace-ccc", "trace-eeeee"],
             "usage": {"prompt_tokens": 5, "total_tokens": 5},
             "model": "text-embedding-3-small",
+            "cost": {  # 5 tokens at $0.02 per 1M, the summed usage's
+                "currency": "USD",
+                "total": 0.0000001,
+                "input": 0.0000001,
+                "output": 0.0,
+                "pricing": {"provider": "openai", "model": "text-embedding-3-small", "source": SNAPSHOT},
+            },
         },
     }
 
@@ -978,6 +1006,7 @@ def test_a_long_inputs_metadata_has_every_key_of_a_single_requests(
         "retryAttemptCount",
         "usage",
         "model",
+        "cost",
     }
     assert long == {
         "statusCode": 200,
@@ -991,6 +1020,13 @@ def test_a_long_inputs_metadata_has_every_key_of_a_single_requests(
         "traceIds": ["trace-a", "trace-ccc", "trace-eeeee"],
         "usage": {"prompt_tokens": 5, "total_tokens": 5},
         "model": "text-embedding-3-small",
+        "cost": {
+            "currency": "USD",
+            "total": 0.0000001,
+            "input": 0.0000001,
+            "output": 0.0,
+            "pricing": {"provider": "openai", "model": "text-embedding-3-small", "source": SNAPSHOT},
+        },
     }
     assert set(long) > set(short)
     given = service.run(SOURCE, embed_query(TEXTS, batch_size="2", traceId="checkout-42"))["metadata"]
@@ -1026,6 +1062,7 @@ def test_a_tables_metadata_has_every_key_of_a_single_runs(
         "usage",
         "model",
         "finishReason",
+        "cost",
     }
     assert table == {
         "statusCode": 200,
@@ -1041,6 +1078,18 @@ def test_a_tables_metadata_has_every_key_of_a_single_runs(
         "succeeded": 3,
         "failed": 0,
         "skipped": 0,
+        # every row a cache hit: nothing billed
+        "cost": {
+            "currency": "USD",
+            "total": 0.0,
+            "input": 0.0,
+            "output": 0.0,
+            "pricing": {
+                "provider": "openai",
+                "model": "gpt-4o-mini",
+                "source": "cache hit: not billed by the provider",
+            },
+        },
     }
     assert set(table) > set(single)
 

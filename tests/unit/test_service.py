@@ -26,8 +26,10 @@ from unit_support import (
     EXAMPLES,
     MINIMAL,
     PATHS,
+    SNAPSHOT,
     SOURCE,
     run_async,
+    unpriced,
 )
 
 from tooljet_portkey import AsyncQueryService, QueryError, QueryService
@@ -71,8 +73,20 @@ def test_seed_examples_pass_through_unchanged(
             "lastUsedOptionIndex": "config.targets[1]",
             "retryAttemptCount": 1,
             **SEED_ANSWER_METADATA[operation],
+            "cost": {**SEED_COSTS[operation], "pricing": {"provider": "openai", "source": SNAPSHOT,
+                                                        "model": SEED_ANSWER_METADATA[operation]["model"]}},
         },
-    }
+    }  # fmt: skip
+
+
+# What each seed example costs at OpenAI's prices: gpt-4o-mini $0.15 / $0.60 per 1M tokens,
+# text-embedding-3-small $0.02 per 1M (docs/cost.md)
+SEED_COSTS: dict[str, dict[str, Any]] = {
+    "completion": {"currency": "USD", "total": 0.00000825, "input": 0.00000225, "output": 0.000006},
+    "chat": {"currency": "USD", "total": 0.00000855, "input": 0.00000435, "output": 0.0000042},
+    "prompt_completion": {"currency": "USD", "total": 0.00006435, "input": 0.00002175, "output": 0.0000426},
+    "create_embedding": {"currency": "USD", "total": 0.00000018, "input": 0.00000018, "output": 0.0},
+}
 
 
 # What each seed example says of itself, as metadata carries it in every output mode.
@@ -108,6 +122,19 @@ def test_result_is_json_ready(service: QueryService, respx_mock: respx.MockRoute
         "retries": 0,
         "cacheStatus": "HIT",
         **SEED_ANSWER_METADATA["chat"],
+        # a cache hit costs nothing, and says so
+        "cost": {
+            "currency": "USD",
+            "total": 0.0,
+            "input": 0.0,
+            "output": 0.0,
+            "pricing": {
+                "provider": None,
+                "model": "gpt-4o-mini",
+                "source": "cache hit: not billed by the provider",
+            },
+            "cacheHit": True,
+        },
     }
 
 
@@ -139,6 +166,7 @@ def test_guardrail_warning_246_succeeds_with_a_flag(
                 "after": [],
                 "before": [{"id": "pg-1", "verdict": "failed", "checks": []}],
             },
+            **unpriced("gpt-4o-mini"),
         },
     }
 
@@ -777,7 +805,12 @@ def test_an_edit_while_a_request_is_on_the_wire_closes_the_old_client_after_it(s
     assert result == {
         "status": "ok",
         "data": CHAT_EXAMPLE,
-        "metadata": {"statusCode": 200, "retries": 0, **SEED_ANSWER_METADATA["chat"]},
+        "metadata": {
+            "statusCode": 200,
+            "retries": 0,
+            **SEED_ANSWER_METADATA["chat"],
+            **unpriced("gpt-4o-mini"),
+        },
     }
     assert seen["open_meanwhile"] and seen["old"]._http.is_closed
     assert service.pooled_clients() == [seen["new"]] and not seen["new"]._http.is_closed

@@ -178,6 +178,7 @@ SAMPLES: dict[str, Any] = {
     "fallbackOn": "429, 500-599",
     "input_guardrails": '[{"default.regexMatch": {"rule": "\\\\d{16}"}, "deny": true}]',
     "output_guardrails": '["pg-tone-1"]',
+    "maxCostUsd": "2.5",
 }
 # Where a key's sample differs by operation (the same key, another field)
 OPERATION_SAMPLES = {
@@ -310,6 +311,7 @@ CONNECTION_SAMPLES = {
     "maxEventMiB": "0.5",
     "streamTimeout": "90",
     "useSystemProxy": "false",
+    "prices": '{"my-model": {"input": 0.5, "output": 1.5}}',
 }
 
 
@@ -349,6 +351,9 @@ def test_every_manifest_property_changes_the_connection() -> None:
          ConnectionSettings(api_key=API_KEY)),
         ({"apiKey": API_KEY, "maxResponseMiB": "0.0000001"},
          ConnectionSettings(api_key=API_KEY, max_response_bytes=1)),
+        # the connection's own prices (docs/cost.md): compact JSON with sorted keys, whatever was typed
+        ({"apiKey": API_KEY, "prices": ' { "m": {"output": 2, "input": 1.5} } '},
+         ConnectionSettings(api_key=API_KEY, prices='{"m":{"input":1.5,"output":2}}')),
         (
             {"apiKey": API_KEY, "config": '{"retry": {"attempts": 3, "on_status_codes": [429]}}'},
             ConnectionSettings(api_key=API_KEY, config='{"retry":{"attempts":3,"on_status_codes":[429]}}'),

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from unit_support import SNAPSHOT, unpriced
 
 from tooljet_portkey import AsyncQueryService, QueryError, QueryService
 from tooljet_portkey._client import AsyncPortkeyClient, PortkeyClient
@@ -256,7 +257,9 @@ def sent_trace_id(route_calls: Any) -> str:
 # what the answer's headers say (SSE_HEADERS); the trace id stays the one the plugin sent
 HEADERS_SAID = {"statusCode": 200, "retries": 0, "cacheStatus": "MISS"}
 # what the chunks say, once the answer is complete: as run() reports it
-CHAT_SAID = {"streamed": True, "chunks": 5, "usage": USAGE, "model": "gpt-4o-mini", "finishReason": "stop"}
+CHAT_TOLD = {"streamed": True, "chunks": 5, "usage": USAGE, "model": "gpt-4o-mini", "finishReason": "stop"}
+# and, the connection naming no provider, that its cost is unknown
+CHAT_SAID = {**CHAT_TOLD, **unpriced("gpt-4o-mini")}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -303,7 +306,15 @@ def test_a_finished_streams_metadata_is_what_run_reports(mode: str) -> None:
             **HEADERS_SAID,
             "retryAttemptCount": 2,
             "provider": "openai",
-            **CHAT_SAID,
+            **CHAT_TOLD,
+            # priced once the stream ended: 29 prompt tokens at $0.15 and 7 at $0.60 per 1M
+            "cost": {
+                "currency": "USD",
+                "total": 0.00000855,
+                "input": 0.00000435,
+                "output": 0.0000042,
+                "pricing": {"provider": "openai", "model": "gpt-4o-mini", "source": SNAPSHOT},
+            },
         }
     )
 
@@ -313,9 +324,10 @@ TEXT_CASES = [
     ("chat", CHAT, CHAT_CHUNKS, ["Developers", " and product\u2028teams."], CHAT_SAID),
     ("completion", COMPLETION, COMPLETION_CHUNKS, ["Hello", " world"],
      {"streamed": True, "chunks": 3, "usage": {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4},
-      "model": "gpt-3.5-turbo-instruct", "finishReason": "length"}),
+      "model": "gpt-3.5-turbo-instruct", "finishReason": "length", **unpriced("gpt-3.5-turbo-instruct")}),
     ("tool calls only", CHAT, TOOL_CHUNKS, [],
-     {"streamed": True, "chunks": 4, "model": "gpt-4o-mini", "finishReason": "tool_calls"}),
+     {"streamed": True, "chunks": 4, "model": "gpt-4o-mini", "finishReason": "tool_calls",
+      **unpriced("gpt-4o-mini")}),
 ]  # fmt: skip
 
 
@@ -539,6 +551,7 @@ def test_run_with_stream_assembles_the_unstreamed_shape(
             "streamed": True,
             "chunks": len(chunks),
             **said,
+            **unpriced(expected["model"]),
         },
     }
     request = sent(respx.calls)

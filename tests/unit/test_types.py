@@ -4,6 +4,7 @@ declared, with the type its value has, so a caller's type checker sees what a ho
 from __future__ import annotations
 
 import json
+import types
 import typing
 from typing import Any
 
@@ -67,6 +68,14 @@ FULL_METADATA = {
             }
         ],
     },
+    # 5 prompt tokens at $0.15 and 7 completion tokens at $0.60 per 1M (docs/cost.md)
+    "cost": {
+        "currency": "USD",
+        "total": 0.00000495,
+        "input": 0.00000075,
+        "output": 0.0000042,
+        "pricing": {"provider": "openai", "model": "gpt-4o-mini", "source": "Portkey-AI/models 2026-08-21"},
+    },
 }
 
 
@@ -84,6 +93,9 @@ def problems(value: Any, typed: Any) -> list[str]:
             continue
         if typing.is_typeddict(hint):
             found += problems(item, hint)
+        elif isinstance(hint, types.UnionType):  # X | None
+            if not isinstance(item, tuple(typing.get_origin(arg) or arg for arg in typing.get_args(hint))):
+                found.append(f"{typed.__name__}.{key}: {type(item).__name__}, not {hint}")
         elif typing.get_origin(hint) is typing.Literal:
             if item not in typing.get_args(hint):
                 found.append(f"{typed.__name__}.{key}: {item!r} is not one of {typing.get_args(hint)}")
@@ -111,7 +123,11 @@ def test_a_plain_answer_is_a_query_result(service: QueryService, respx_mock: res
     respx_mock.post("/chat/completions").respond(246, json=ANSWER, headers=HEADERS)
     result = service.run(SOURCE, QUERY)
     assert result["metadata"] == FULL_METADATA
-    assert set(FULL_METADATA) == set(QueryMetadata.__annotations__) - {"streamed", "chunks"} - TABLE_KEYS
+    # warnings: only when an answer cannot be priced (tests/unit/test_cost.py)
+    assert (
+        set(FULL_METADATA)
+        == set(QueryMetadata.__annotations__) - {"streamed", "chunks", "warnings"} - TABLE_KEYS
+    )
     assert problems(result, QueryResult) == []
 
 

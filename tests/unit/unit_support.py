@@ -71,6 +71,18 @@ EXAMPLES = {
 }
 
 
+# Where the shipped prices come from, as metadata.cost.pricing.source says (docs/cost.md).
+SNAPSHOT = "Portkey-AI/models 2026-08-21"
+
+
+def unpriced(model: str, provider: str | None = None) -> dict[str, Any]:
+    """The metadata of an answer the prices cannot price: no cost, and the warning saying why (a unit
+    test's connection names no provider, so most answers of the tier are unpriced)."""
+    where = f"provider {provider}" if provider else "an unknown provider"
+    warning = f"cost: no price for {model} of {where} ({SNAPSHOT}; set the connection's prices)"
+    return {"cost": None, "warnings": [warning]}
+
+
 def wire(request: httpx.Request) -> dict[str, Any]:
     """A recorded request as a user checks it: method, URL, our headers, and the parsed JSON body."""
     content = request.read()

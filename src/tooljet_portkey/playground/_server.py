@@ -531,6 +531,8 @@ class Playground:
         # the usage chunk is not yielded: the stream reads it into its metadata
         usage = getattr(chunks, "metadata", {}).get("usage", assembler.usage)
         metadata = host.stream_metadata(assembler.count, usage, trace_id)
+        said = getattr(chunks, "metadata", {})
+        metadata.update({key: said[key] for key in ("cost", "warnings") if key in said})  # docs/cost.md
         yield "done", {"status": "ok", "data": assembler.result(), "metadata": metadata}
 
     def chat(self, history: Any, prompt: Any, fields: Any) -> Iterator[Event]:

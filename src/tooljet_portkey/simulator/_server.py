@@ -317,6 +317,15 @@ def endpoint_of(method: str, route: str) -> tuple[str, str] | None:
     return None
 
 
+# The snapshots OpenAI's chat aliases answered with when this was written: an answer's model is the dated one.
+DATED_MODELS = {
+    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+    "gpt-4o": "gpt-4o-2024-08-06",
+    "o4-mini": "o4-mini-2025-04-16",
+    "gpt-5-mini": "gpt-5-mini-2025-08-07",
+}
+
+
 @dataclass(frozen=True)
 class _Generation:
     """A chat or text completion request, checked, and its answers (one per choice)."""
@@ -433,6 +442,7 @@ class Simulator:
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._cache: dict[str, Any] = {}
+        self._prompts_seen: set[str] = set()  # the provider's prompt cache, while Portkey's cache is on
         self._connections: set[socket.socket] = set()
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -537,6 +547,7 @@ class Simulator:
         with self._lock:
             self._requests.clear()
             self._cache.clear()
+            self._prompts_seen.clear()
 
     # -- internals used by the handler --------------------------------------------------------------------
 
@@ -706,6 +717,7 @@ class Simulator:
             if template is None:
                 raise gateway_error(404, f"Prompt {param} not found")
             route, body = self._prompt_request(template, body, provider_name)
+            more = self._portkey_headers(headers, config, body.get("model"))  # the template's model's
             if endpoint == "render":  # no model call, but the same 400s the completion would answer
                 self._generation(route, body, provider_name)
                 return _HTTPReply(200, {"success": True, "data": body}), more
@@ -729,13 +741,21 @@ class Simulator:
         check_routing(headers, model, not routed)
         return config
 
-    @staticmethod
     def _portkey_headers(
-        headers: Mapping[str, str], config: Mapping[str, Any] | None, model: Any, target: int = 0
+        self, headers: Mapping[str, str], config: Mapping[str, Any] | None, model: Any, target: int = 0
     ) -> dict[str, str]:
-        """The Portkey response headers of an answered request."""
+        """The Portkey response headers of an answered request. A Model Catalog slug (``@openai-prod``)
+        names credentials; Portkey answers with the provider behind it, here the known model's owner."""
+        provider = provider_of(headers, config, model)
+        slug = headers.get("x-portkey-provider", "").startswith("@") or (
+            not headers.get("x-portkey-provider")
+            and not config
+            and isinstance(model, str)
+            and model.startswith("@")
+        )
+        known = self.models.find(model) if slug and isinstance(model, str) else None
         more = {
-            "x-portkey-provider": provider_of(headers, config, model),
+            "x-portkey-provider": known.owned_by if known is not None else provider,
             "x-portkey-retry-attempt-count": "0",
         }
         if config:  # as the open-source gateway: "config", or the target that answered
@@ -791,11 +811,27 @@ class Simulator:
         if stored is not None:
             return _HTTPReply(200, stored, cache_status=f"{label}HIT")
         reply = self._compute(route, body, provider)
+        self._prompt_cached(route, body, reply)
         if reply.status == 200:
             with self._lock:
                 self._cache[key] = reply.body
         reply.cache_status = "REFRESH" if refresh else f"{label}MISS"
         return reply
+
+    def _prompt_cached(self, route: str, body: Mapping[str, Any], reply: _HTTPReply) -> None:
+        """A computed answer's usage says how much of its prompt the provider read from its own prompt
+        cache (``prompt_tokens_details.cached_tokens``): all of it when the same model was sent the same
+        prompt before while the cache was on, else none. So a cost with cached tokens runs offline."""
+        usage = reply.body.get("usage") if isinstance(reply.body, dict) else None
+        if reply.status != 200 or not isinstance(usage, dict) or "completion_tokens" not in usage:
+            return
+        prompt = json.dumps(
+            [route, body.get("model"), body.get("messages", body.get("prompt"))], sort_keys=True
+        )
+        with self._lock:
+            seen = prompt in self._prompts_seen
+            self._prompts_seen.add(prompt)
+        usage["prompt_tokens_details"] = {"cached_tokens": usage["prompt_tokens"] if seen else 0}
 
     @staticmethod
     def _bad(provider: str | None) -> Any:
@@ -865,7 +901,10 @@ class Simulator:
             seed = [shown_model, prompt]
             prompt_tokens = bodies.count_tokens(bodies.prompt_text(prompt))
         choices = _choices(seed, n, max_tokens, stop, plan, bad)
-        return _Generation(model, stream, include_usage, prompt_tokens, choices)
+        # OpenAI answers with the dated snapshot an alias stands for (what a price list names)
+        return _Generation(
+            DATED_MODELS.get(shown_model, model), stream, include_usage, prompt_tokens, choices
+        )
 
     def _compute(self, route: str, body: dict[str, Any], provider: str | None) -> _HTTPReply:
         if route == "/images/generations":

@@ -591,6 +591,7 @@
     ["retries", "Retries (client)"],
     ["retryAttemptCount", "Retries (gateway)"],
     ["usage", "Usage"],
+    ["cost", "Cost (USD)"],
   ];
 
   // Fallbacks and guardrails (docs/routing.md) in words: which target answered, what the checks found
@@ -606,6 +607,15 @@
       `${check.id}: ${check.explanation || check.verdict}`)].join("; ");
   }
 
+  // What an answer cost, as a builder reads it: "$0.0000084", or why it could not be priced (docs/cost.md)
+  function costText(cost, metadata) {
+    if (cost && typeof cost.total === "number") {
+      return `$${cost.total.toFixed(12).replace(/0+$/, "").replace(/\.$/, "")}` + (cost.cacheHit ? " (cache hit)" : "");
+    }
+    const warnings = (metadata && metadata.warnings) || [];
+    return cost === null ? `unknown: ${warnings.join("; ") || "not priced"}` : "—";
+  }
+
   function metadataTable(metadata, data) {
     const rows = [];
     const shown = new Set();
@@ -613,6 +623,10 @@
     for (const [key, label] of METADATA_ROWS) {
       const value = key === "usage" ? usage : metadata[key];
       shown.add(key);
+      if (key === "cost") {
+        if ("cost" in metadata) rows.push([key, label, costText(value, metadata)]);
+        continue;
+      }
       rows.push([key, label, value === undefined || value === null ? "—" : compact(value)]);
     }
     for (const [key, value] of Object.entries(metadata)) {
@@ -994,6 +1008,7 @@
     const answer = showEntry({ type: "response", message: "" }, "streaming");
     let traceId = null;
     let failed = null;
+    let done = null;
     busy(true);
     try {
       await fetched(chat.operation);
@@ -1001,6 +1016,7 @@
         if (name === "start") traceId = data.traceId;
         else if (name === "chunk") answer.text.textContent += data.text;
         else if (name === "error") failed = data;
+        else if (name === "done") done = data;
       });
     } catch (error) {
       failed = { message: "Query failed", description: error.message };
@@ -1027,6 +1043,10 @@
     page.entries.push({ type: "message", message: prompt }, reply);
     saveChat();
     mine.item.dataset.state = "done";
+    const metadata = (done && done.metadata) || {};
+    if ("cost" in metadata) {
+      answer.item.append(el("div", { className: "cost", text: `cost: ${costText(metadata.cost, metadata)}` }));
+    }
     if (chat.feedback && traceId) thumbs(answer.item, reply);
     answer.item.dataset.state = "done";
   }
