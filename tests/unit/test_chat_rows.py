@@ -185,8 +185,9 @@ def test_a_completion_row_of_text_is_its_prompt(service: QueryService, mock: res
         {"model": "gpt-3.5-turbo-instruct", "prompt": "Say bye", "max_tokens": 9},
     ]
     assert result["data"] == [
-        {"row": 0, "status": "ok", "output": "SAY HI", "traceId": "trace-portkey"},
-        {"row": 1, "status": "ok", "output": "SAY BYE", "traceId": "trace-portkey"},
+        # no provider on the connection: a billed row whose cost cannot be told (docs/cost.md)
+        {"row": 0, "status": "ok", "output": "SAY HI", "traceId": "trace-portkey", "cost": None},
+        {"row": 1, "status": "ok", "output": "SAY BYE", "traceId": "trace-portkey", "cost": None},
     ]
 
 
@@ -194,19 +195,32 @@ def test_a_table_of_text_is_one_entry_per_row_in_row_order(
     service: QueryService, mock: respx.MockRouter
 ) -> None:
     mock.post("/chat/completions").mock(side_effect=echo)
-    result = without_seconds(service.run(SOURCE, chat_table(["a", "b", "c"], output="text", traceId="run-1")))
+    source = {**SOURCE, "provider": "openai"}
+    result = without_seconds(service.run(source, chat_table(["a", "b", "c"], output="text", traceId="run-1")))
+    # each row: 10 prompt tokens at $0.15 and 2 completion tokens at $0.60 per 1M = $0.0000027
     assert result == {
         "status": "ok",
         "data": [
-            {"row": 0, "status": "ok", "output": "A", "traceId": "run-1-0"},
-            {"row": 1, "status": "ok", "output": "B", "traceId": "run-1-1"},
-            {"row": 2, "status": "ok", "output": "C", "traceId": "run-1-2"},
+            {"row": 0, "status": "ok", "output": "A", "traceId": "run-1-0", "cost": 2.7e-06},
+            {"row": 1, "status": "ok", "output": "B", "traceId": "run-1-1", "cost": 2.7e-06},
+            {"row": 2, "status": "ok", "output": "C", "traceId": "run-1-2", "cost": 2.7e-06},
         ],
         "metadata": {
             "statusCode": 200,
             "traceId": "run-1-0",
             "model": "gpt-4o-mini",
             "finishReason": "stop",
+            "cost": {
+                "currency": "USD",
+                "total": 8.1e-06,
+                "input": 4.5e-06,
+                "output": 3.6e-06,
+                "pricing": {
+                    "provider": "openai",
+                    "model": "gpt-4o-mini",
+                    "source": "Portkey-AI/models 2026-08-21",
+                },
+            },
             "rows": 3,
             "succeeded": 3,
             "failed": 0,
@@ -265,7 +279,13 @@ def test_each_rows_answer_is_checked_against_the_schema(
     assert result == {
         "status": "ok",
         "data": [
-            {"row": 0, "status": "ok", "output": {"name": "Ada Lovelace", "age": 36}, "traceId": "people-0"},
+            {
+                "row": 0,
+                "status": "ok",
+                "output": {"name": "Ada Lovelace", "age": 36},
+                "traceId": "people-0",
+                "cost": None,
+            },
             {
                 "row": 1,
                 "status": "failed",
@@ -280,13 +300,24 @@ def test_each_rows_answer_is_checked_against_the_schema(
                     },
                 },
             },
-            {"row": 2, "status": "ok", "output": {"name": "Grace Hopper", "age": 85}, "traceId": "people-2"},
+            {
+                "row": 2,
+                "status": "ok",
+                "output": {"name": "Grace Hopper", "age": 85},
+                "traceId": "people-2",
+                "cost": None,
+            },
         ],
         "metadata": {
             "statusCode": 200,
             "traceId": "people-0",
             "model": "gpt-4o-mini",
             "finishReason": "stop",
+            "cost": None,
+            "warnings": [
+                "cost: no price for gpt-4o-mini of an unknown provider (Portkey-AI/models 2026-08-21; "
+                "set the connection's prices)"
+            ],
             "rows": 3,
             "succeeded": 2,
             "failed": 1,
