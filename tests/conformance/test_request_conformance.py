@@ -319,7 +319,7 @@ CASES = [
     RequestCase("a row of a completion table (its fields over the form's)",
                 {"operation": "completion", "model": "gpt-3.5-turbo-instruct", "max_tokens": "16",
                  "rows": j([{"prompt": "Say this is a test", "max_tokens": 5}, "Say hi"]), "concurrency": "2",
-                 "failOnError": "true", "maxRunSeconds": "60"},
+                 "failOnError": "true", "maxRunSeconds": "60", "maxCostUsd": "1"},
                 {"prompt": "Say this is a test", "max_tokens": 5},
                 ("rows", "concurrency", "failOnError", "maxRunSeconds", "maxCostUsd", "stream")),
     embedding("a long input, in chunks", input=j(["t0", "t1", "t2", "t3", "t4"]), batch_size="2",

@@ -113,6 +113,7 @@ def test_rows_whose_answer_breaks_the_schema_fail_alone(fault_server: FaultServe
         "status": "ok",
         "output": {"name": "Ada 8", "age": 28, "city": "London"},
         "traceId": "extract-7-8",
+        "cost": None,  # the connection names no provider: a billed row whose cost cannot be told
     }
     metadata = result["metadata"]
     assert (metadata["rows"], metadata["succeeded"], metadata["failed"]) == (

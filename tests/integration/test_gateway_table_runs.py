@@ -71,10 +71,14 @@ def test_a_chat_table_run_reaches_the_provider_one_request_a_row(
     assert [portkey_headers(r.headers) for r in recorded if portkey_headers(r.headers)] == []
     by_ticket = {r.json["messages"][1]["content"]: r for r in recorded}
     expected = [json.loads(direct_answer(by_ticket[t])["choices"][0]["message"]["content"]) for t in TICKETS]
+    costs = [entry.pop("cost") for entry in result["data"]]
     assert result["data"] == [
         {"row": i, "status": "ok", "output": output, "traceId": f"gateway-table-{i}"}
         for i, output in enumerate(expected)
     ]
+    # each row priced from the answer the gateway passed on, and the run's total their sum
+    assert all(isinstance(cost, float) and cost > 0 for cost in costs)
+    assert round(sum(costs), 12) == round(result["metadata"]["cost"]["total"], 12)
     metadata = result["metadata"]
     assert {key: metadata[key] for key in ("rows", "succeeded", "failed", "skipped", "retries")} == {
         "rows": ROWS, "succeeded": ROWS, "failed": 0, "skipped": 0, "retries": 0,

@@ -63,8 +63,11 @@ def test_a_chat_table_run_sends_each_row_as_the_sdk_loop_does(hosted: Simulator)
         result = service.run(source, query)
     by_trace = {request.headers["x-portkey-trace-id"]: request.json for request in hosted.requests}
     assert [by_trace[f"plugin-{i}"] for i in range(len(TICKETS))] == sdk_bodies
+    costs = [entry.pop("cost") for entry in result["data"]]
     assert result["data"] == [
         {"row": i, "status": "ok", "output": output, "traceId": f"plugin-{i}"}
         for i, output in enumerate(expected)
     ]
+    assert all(isinstance(cost, float) and cost > 0 for cost in costs)
+    assert round(sum(costs), 12) == round(result["metadata"]["cost"]["total"], 12)
     assert (result["metadata"]["rows"], result["metadata"]["succeeded"]) == (len(TICKETS), len(TICKETS))

@@ -478,3 +478,33 @@ def test_the_shipped_snapshot_carries_its_license_and_date() -> None:
     assert refresh_script().render(data) == (Path(tooljet_portkey.__file__).parent / "prices.json").read_text(
         encoding="utf-8"
     )
+
+
+# docs/cost.md's refresh commands: <!-- run-by: tests/unit/test_cost.py --> (the download needs the
+# network, so this runs the same main() on a local checkout, as ``--from DIR`` does)
+def test_the_refresh_script_writes_the_snapshot_from_a_local_checkout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = refresh_script()
+    checkout = tmp_path / "models"
+    (checkout / "pricing").mkdir(parents=True)
+    (checkout / "LICENSE").write_text("MIT License\n\nCopyright (c) Portkey\n")
+    for provider in script.PROVIDERS:
+        (checkout / "pricing" / f"{provider}.json").write_text("{}")
+    prices = {"pay_as_you_go": {"request_token": {"price": 0.000015}, "response_token": {"price": 0.00006}}}
+    (checkout / "pricing" / "openai.json").write_text(json.dumps({"gpt-x": {"pricing_config": prices}}))
+    out = tmp_path / "prices.json"
+    assert script.main(["--from", str(checkout), "--out", str(out), "--date", "2026-12-01"]) == 0
+    written = json.loads(out.read_text())
+    assert (written["date"], written["license"], written["source"]) == (
+        "2026-12-01",
+        "MIT License\n\nCopyright (c) Portkey",
+        "Portkey-AI/models",
+    )
+    assert written["providers"]["openai"] == {
+        "gpt-x": {"pay_as_you_go": {"request_token": 0.000015, "response_token": 0.00006}}
+    }
+    assert capsys.readouterr().err == (
+        f"wrote {out} (openai 1, azure-openai 0, anthropic 0, google 0, vertex-ai 0, bedrock 0, "
+        "mistral-ai 0, groq 0 models)\n"
+    )
