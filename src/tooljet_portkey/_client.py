@@ -49,7 +49,7 @@ from ._options import ConnectionSettings, parse_connection, parse_query
 from ._requests import PortkeyRequest, build_request
 from ._responses import (
     DONE,
-    SKIP,
+    GuardrailChunk,
     PortkeyResponse,
     decode_chunk,
     error_details,
@@ -61,6 +61,7 @@ from ._responses import (
     unwrap_prompt_body,
 )
 from ._retry import is_retryable_status, retry_delay, within_budget
+from ._routing import guardrail_verdicts
 from ._sse import EventTooLarge, SSEDecoder
 
 if TYPE_CHECKING:
@@ -994,6 +995,7 @@ class _StreamBase:
         )
         headers = _headers(response)
         self.metadata = response_metadata(response.status_code, headers, retries, secrets)
+        self._hook_results: dict[str, Any] = {}
         # An answer that is JSON, not an event stream: an error the gateway sent with a 2xx status.
         self._json_body = headers.get("content-type", "").startswith("application/json")
 
@@ -1049,12 +1051,24 @@ class _StreamBase:
                 if chunk is DONE:
                     self._saw_done_marker = True
                     break
-                if chunk is not SKIP:
+                if isinstance(chunk, GuardrailChunk):
+                    self._guardrails(chunk.hook_results)
+                else:
                     chunks.append(chunk)
         except StreamError as err:
             self._error = err
         self.chunks_received += len(chunks)
         return chunks
+
+    def _guardrails(self, hook_results: Any) -> None:
+        """A guardrail-only chunk's verdicts, merged with those sent before (the input checks' come first,
+        the output checks' may come last), into ``metadata.guardrails`` (docs/routing.md)."""
+        if not isinstance(hook_results, dict):
+            return
+        self._hook_results = {**self._hook_results, **hook_results}
+        verdicts = guardrail_verdicts(self._hook_results)
+        if verdicts is not None:
+            self.metadata["guardrails"] = verdicts
 
     def _ending(self) -> PortkeyError:
         """The error to raise when the loop stopped without [DONE]."""

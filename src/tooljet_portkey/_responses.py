@@ -182,11 +182,18 @@ class StreamMarker(enum.Enum):
     """What ``decode_chunk`` returns for an event that is not a chunk to yield."""
 
     DONE = "[DONE]"  # the stream's last event: the answer is complete
-    SKIP = "skip"  # a chunk that only carries guardrail verdicts (hook_results): nothing to fold
 
 
 DONE: Final = StreamMarker.DONE
-SKIP: Final = StreamMarker.SKIP
+
+
+@dataclass(frozen=True)
+class GuardrailChunk:
+    """A chunk that only carries guardrail verdicts (Portkey sends the input checks' before the first
+    chunk, and may send the output checks' after the last): nothing to fold or yield, read into the
+    stream's metadata instead (``metadata.guardrails``)."""
+
+    hook_results: Any
 
 
 def _loads_chunk(data: str) -> Any:
@@ -210,8 +217,8 @@ def _loads_chunk(data: str) -> Any:
         return None
 
 
-def decode_chunk(event: ServerSentEvent) -> dict[str, Any] | StreamMarker:
-    """One SSE event -> a chunk dict, DONE at ``[DONE]``, SKIP for a guardrail-only chunk.
+def decode_chunk(event: ServerSentEvent) -> dict[str, Any] | StreamMarker | GuardrailChunk:
+    """One SSE event -> a chunk dict, DONE at ``[DONE]``, a GuardrailChunk for a guardrail-only chunk.
 
     Raises StreamError for an error chunk (a non-empty ``error`` key, the gateway's ``status: failure``,
     an ``error`` event, or a finish_reason naming an error): Portkey forwards a provider failure
@@ -254,7 +261,7 @@ def decode_chunk(event: ServerSentEvent) -> dict[str, Any] | StreamMarker:
                 message = f"The provider ended the stream with {reason}"
                 raise StreamError(message, error_type=reason, chunk=chunk)
     elif "hook_results" in chunk and choices is None:
-        return SKIP
+        return GuardrailChunk(chunk["hook_results"])
     return chunk
 
 

@@ -907,8 +907,15 @@ class _QueryStreamBase(Generic[ClientT]):
         the request under it)."""
         cast(dict[str, Any], self.metadata).update({**headers_said, "traceId": self.metadata["traceId"]})
 
-    def _item(self, chunk: Mapping[str, Any]) -> Any:
+    def _guardrails(self, chunks_said: Mapping[str, Any]) -> None:
+        """The guardrails' verdict, as soon as Portkey sent it (the input checks' before the first chunk,
+        the output checks' with the last): the chunk stream reads it into its own metadata."""
+        if "guardrails" in chunks_said:
+            cast(dict[str, Any], self.metadata)["guardrails"] = chunks_said["guardrails"]
+
+    def _item(self, chunk: Mapping[str, Any], chunks_said: Mapping[str, Any]) -> Any:
         """What a chunk gives the host: itself, its text in text mode, or None (nothing to yield)."""
+        self._guardrails(chunks_said)
         self._tally.add(chunk)
         if not chunk.get("choices"):
             return None
@@ -916,8 +923,9 @@ class _QueryStreamBase(Generic[ClientT]):
             return chunk_text(chunk) or None
         return chunk
 
-    def _ended(self) -> None:
+    def _ended(self, chunks_said: Mapping[str, Any]) -> None:
         """The answer is complete ([DONE] came): the metadata run() gives a streamed answer."""
+        self._guardrails(chunks_said)
         meta = cast(dict[str, Any], self.metadata)
         meta.update(streamed_metadata(meta, self._tally))
         request, settings = self._request, self._settings
@@ -962,10 +970,10 @@ class QueryStream(_QueryStreamBase[PortkeyClient]):
             self._chunks = self._lease.client.open_stream(self._request)
             self._started(self._chunks.metadata)
         for chunk in self._chunks:
-            item = self._item(chunk)
+            item = self._item(chunk, self._chunks.metadata)
             if item is not None:
                 return item
-        self._ended()
+        self._ended(self._chunks.metadata)
         return None
 
     def close(self) -> None:
@@ -1028,10 +1036,10 @@ class AsyncQueryStream(_QueryStreamBase[AsyncPortkeyClient]):
             self._chunks = await self._lease.client.open_stream(self._request)
             self._started(self._chunks.metadata)
         async for chunk in self._chunks:
-            item = self._item(chunk)
+            item = self._item(chunk, self._chunks.metadata)
             if item is not None:
                 return item
-        self._ended()
+        self._ended(self._chunks.metadata)
         return None
 
     async def aclose(self) -> None:

@@ -20,7 +20,7 @@ from unit_support import SNAPSHOT, unpriced
 from tooljet_portkey import AsyncQueryService, QueryError, QueryService
 from tooljet_portkey._client import AsyncPortkeyClient, PortkeyClient
 from tooljet_portkey._errors import StreamError, StreamTruncatedError
-from tooljet_portkey._responses import DONE, SKIP, StreamAssembler, decode_chunk
+from tooljet_portkey._responses import DONE, GuardrailChunk, StreamAssembler, decode_chunk
 from tooljet_portkey._sse import ServerSentEvent
 
 BASE_URL = "http://gateway.test/v1"
@@ -256,6 +256,15 @@ def sent_trace_id(route_calls: Any) -> str:
 
 # what the answer's headers say (SSE_HEADERS); the trace id stays the one the plugin sent
 HEADERS_SAID = {"statusCode": 200, "retries": 0, "cacheStatus": "MISS"}
+# what the guardrail-only chunk (HOOKS, sent before the first chunk) says: known from the first chunk on
+HOOKS_SAID = {
+    "guardrails": {
+        "verdict": "passed",
+        "checks": [],
+        "before": [{"id": "pg-pii", "verdict": "passed", "checks": []}],
+        "after": [],
+    }
+}
 # what the chunks say, once the answer is complete: as run() reports it
 CHAT_TOLD = {"streamed": True, "chunks": 5, "usage": USAGE, "model": "gpt-4o-mini", "finishReason": "stop"}
 # and, the connection naming no provider, that its cost is unknown
@@ -284,8 +293,40 @@ def test_stream_yields_the_chunks_with_choices_and_reads_the_rest_into_metadata(
     trace_id = sent_trace_id(respx.calls)
     assert uuid.UUID(trace_id).version == 4
     assert got.before == {"traceId": trace_id}
-    assert got.at_first == {"traceId": trace_id, **HEADERS_SAID}
-    assert got.after == {"traceId": trace_id, **HEADERS_SAID, **CHAT_SAID}
+    assert got.at_first == {"traceId": trace_id, **HEADERS_SAID, **HOOKS_SAID}
+    assert got.after == {"traceId": trace_id, **HEADERS_SAID, **HOOKS_SAID, **CHAT_SAID}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@respx.mock
+def test_a_streams_guardrail_verdicts_are_read_as_portkey_sends_them(mode: str) -> None:
+    """The input checks' verdict (before the first chunk) is in the metadata from the first chunk on;
+    the output checks' (after the last chunk) joins it at the end, and fails the verdict."""
+    after = {
+        "hook_results": {
+            "after_request_hooks": [
+                {
+                    "id": "out-1",
+                    "verdict": False,
+                    "deny": False,
+                    "checks": [
+                        {"id": "default.wordCount", "verdict": False, "data": {"explanation": "too long"}}
+                    ],
+                }
+            ]
+        }
+    }
+    answer(sse(HOOKS, *CHAT_CHUNKS, after))
+    got = service_stream(mode, CHAT)
+    assert got.items == CHAT_CHUNKS[:4]
+    assert got.at_first["guardrails"] == HOOKS_SAID["guardrails"]
+    failed = {"id": "default.wordCount", "verdict": "failed", "explanation": "too long"}
+    assert got.after["guardrails"] == {
+        "verdict": "failed",
+        "checks": [failed],
+        "before": [{"id": "pg-pii", "verdict": "passed", "checks": []}],
+        "after": [{"id": "out-1", "verdict": "failed", "checks": [failed]}],
+    }
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -306,6 +347,7 @@ def test_a_finished_streams_metadata_is_what_run_reports(mode: str) -> None:
             **HEADERS_SAID,
             "retryAttemptCount": 2,
             "provider": "openai",
+            **HOOKS_SAID,
             **CHAT_TOLD,
             # priced once the stream ended: 29 prompt tokens at $0.15 and 7 at $0.60 per 1M
             "cost": {
@@ -342,7 +384,7 @@ def test_output_text_streams_the_text_pieces(
     answer(sse(HOOKS, *chunks))
     got = service_stream(mode, {**query, "output": "text"})
     assert got.items == texts
-    assert got.after == {"traceId": sent_trace_id(respx.calls), **HEADERS_SAID, **said}
+    assert got.after == {"traceId": sent_trace_id(respx.calls), **HEADERS_SAID, **HOOKS_SAID, **said}
     assert "output" not in sent(respx.calls)["json"]
 
 
@@ -548,6 +590,7 @@ def test_run_with_stream_assembles_the_unstreamed_shape(
             "retries": 0,
             "traceId": "trace-1",
             "cacheStatus": "MISS",
+            **HOOKS_SAID,
             "streamed": True,
             "chunks": len(chunks),
             **said,
@@ -909,7 +952,7 @@ def test_a_finished_stream_leaves_its_connection_for_the_next_call(mode: str) ->
     [
         ("[DONE]", DONE),
         (" [DONE] ", DONE),
-        (json.dumps(HOOKS), SKIP),
+        (json.dumps(HOOKS), GuardrailChunk(HOOKS["hook_results"])),
         (
             '{"hook_results": {}, "choices": [{"index": 0, "delta": {"content": "x"}}]}',
             {"hook_results": {}, "choices": [{"index": 0, "delta": {"content": "x"}}]},
@@ -924,7 +967,7 @@ def test_a_finished_stream_leaves_its_connection_for_the_next_call(mode: str) ->
 )
 def test_decode_chunk(data: str, expected: Any) -> None:
     got = decode_chunk(ServerSentEvent(data))
-    if isinstance(expected, dict):
+    if isinstance(expected, (dict, GuardrailChunk)):
         assert got == expected
     else:
         assert got is expected
