@@ -165,6 +165,28 @@ class _Handler(BaseHTTPRequestHandler):
             raise gateway_error(400, "Invalid Content-Length")
         return self.rfile.read(int(length)) if int(length) else b""
 
+    def _uploads_chunked(self, path: str) -> bool:
+        """A file sent in chunks: the gateway streams an upload's multipart body to the provider."""
+        chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        return chunked and path.startswith(BATCH_PREFIXES)
+
+    def _read_chunked(self) -> bytes:
+        """A chunked request body (RFC 9112 7.1), trailers skipped."""
+        parts = []
+        while True:
+            size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                self.close_connection = True
+                raise gateway_error(400, "Invalid chunked body") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
     def _send_json(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
@@ -227,7 +249,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             extra["x-request-id"] = f"req_sim{uuid.uuid4().hex[:24]}"
         try:
-            raw = self._read_body()
+            raw = self._read_chunked() if self._uploads_chunked(path) else self._read_body()
             if self.command == "GET" and path.startswith(IMAGES_PREFIX):
                 image = png_of_name(path[len(IMAGES_PREFIX) :])
                 if image is None:
