@@ -165,10 +165,6 @@ EMBEDDING_DIMENSIONS: Mapping[str, int] = MappingProxyType(
 DEFAULT_EMBEDDING_DIMENSIONS = 3072
 
 
-def make_timeout(seconds: float) -> httpx.Timeout:
-    """The timeout for one attempt: a short connect limit, the configured read limit."""
-    return httpx.Timeout(seconds, connect=min(CONNECT_TIMEOUT_SECONDS, seconds))
-
 # ---------------------------------------------------------------------------------------------------
 # Batch jobs (_batch_jobs.py): the provider's Batch API, through Portkey's /files and /batches
 
@@ -180,3 +176,8 @@ DEFAULT_COMPLETION_WINDOW = "24h"
 MAX_CUSTOM_ID_CHARS = 512
 # The name the input file is uploaded under (multipart ``file``, with ``purpose=batch``).
 BATCH_FILE_NAME = "batch.jsonl"
+
+
+def make_timeout(seconds: float) -> httpx.Timeout:
+    """The timeout for one attempt: a short connect limit, the configured read limit."""
+    return httpx.Timeout(seconds, connect=min(CONNECT_TIMEOUT_SECONDS, seconds))

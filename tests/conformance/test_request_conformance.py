@@ -153,7 +153,8 @@ HEADERS_ONLY = {
     "cacheForceRefresh": "true",
 }
 # A batch of chat rows with every field that shapes its lines
-BATCH_CHAT = {"operation": "batch_submit", "model": "gpt-4o-mini", "system_prompt": "Be brief.", "max_tokens": "8",
+BATCH_CHAT = {"operation": "batch_submit", "model": "gpt-4o-mini", "system_prompt": "Be brief.",
+              "max_tokens": "8",
               "temperature": "0.2", "stop_sequences": "END", "response_format": j(SCHEMA),
               "other_parameters": j({"seed": 1}), "endpoint": "chat",
               "rows": j(["Hello", {"custom_id": "T-1", "prompt": "Hi", "temperature": 0}])}  # fmt: skip
@@ -338,18 +339,19 @@ CASES = [
     embedding("a long input, in chunks", input=j(["t0", "t1", "t2", "t3", "t4"]), batch_size="2",
               concurrency="2", maxRunSeconds="30", expect={"input": ["t0", "t1"]}),
     # -- batch jobs: the POST /batches a submit sends once its file is uploaded; status, results, cancel
-    RequestCase("a batch of chat rows", {**BATCH_CHAT, "completion_window": "24h", "metadata": j({"job": "t"}),
-                "config": "pc-batch", "virtualKey": "vk-openai"},
+    RequestCase("a batch of chat rows", {**BATCH_CHAT, "completion_window": "24h",
+                "metadata": j({"job": "t"}), "config": "pc-batch", "virtualKey": "vk-openai"},
                 {"endpoint": "/v1/chat/completions", "completion_window": "24h", "metadata": {"job": "t"}}),
     RequestCase("a batch of embeddings", {"operation": "batch_submit", "endpoint": "embedding",
                 "model": "text-embedding-3-small", "rows": j(["a", {"input": ["b", "c"]}])},
                 {"endpoint": "/v1/embeddings", "input_file_id": "file-abc123"}, ("metadata",)),
-    RequestCase("a batch's status", {"operation": "batch_status", "batchId": "batch_abc123", "config": "pc-1",
-                                     "virtualKey": "vk-1"}),
-    RequestCase("a batch's results", {"operation": "batch_results", "batchId": "batch_abc123", "output": "json",
-                                      "response_format": j(SCHEMA), "config": "pc-1", "virtualKey": "vk-1"}),
-    RequestCase("a batch cancelled", {"operation": "batch_cancel", "batchId": "batch_abc123", "config": "pc-1",
+    RequestCase("a batch's status", {"operation": "batch_status", "batchId": "batch_abc123",
+                                     "config": "pc-1", "virtualKey": "vk-1"}),
+    RequestCase("a batch's results", {"operation": "batch_results", "batchId": "batch_abc123",
+                                      "output": "json", "response_format": j(SCHEMA), "config": "pc-1",
                                       "virtualKey": "vk-1"}),
+    RequestCase("a batch cancelled", {"operation": "batch_cancel", "batchId": "batch_abc123",
+                                      "config": "pc-1", "virtualKey": "vk-1"}),
 ]  # fmt: skip
 
 
@@ -403,8 +405,6 @@ def test_every_request_conforms(case: RequestCase) -> None:
     carried = sent(request)
     assert {key: carried.get(key) for key in case.expect} == case.expect
     assert [key for key in case.absent if key in carried] == []
-
-
 
 
 @pytest.mark.parametrize(

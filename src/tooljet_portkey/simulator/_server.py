@@ -59,6 +59,7 @@ ENDPOINTS = {
     ("POST", "/images/generations"): "images",
 }
 BATCH_PREFIXES = ("/v1/files", "/v1/batches")
+MAX_UPLOAD_BYTES = 256 * 1024 * 1024  # a 200 MB batch file and its multipart framing
 # Portkey's own endpoints: 404 on the openai profile.
 PORTKEY_ONLY = frozenset({"prompt", "render", "feedback"})
 
@@ -171,8 +172,9 @@ class _Handler(BaseHTTPRequestHandler):
         return chunked and path.startswith(BATCH_PREFIXES)
 
     def _read_chunked(self) -> bytes:
-        """A chunked request body (RFC 9112 7.1), trailers skipped."""
-        parts = []
+        """A chunked request body (RFC 9112 7.1), trailers skipped; at most ``MAX_UPLOAD_BYTES``."""
+        parts: list[bytes] = []
+        total = 0
         while True:
             size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
             try:
@@ -184,6 +186,10 @@ class _Handler(BaseHTTPRequestHandler):
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass
                 return b"".join(parts)
+            total += size
+            if total > MAX_UPLOAD_BYTES:
+                self.close_connection = True
+                raise gateway_error(413, "The upload is larger than the simulator takes")
             parts.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
