@@ -378,7 +378,8 @@ ERRORS = [
                  "(see tooljet-portkey run --help)"),
     (["run", "translate"], 2, "tooljet-portkey run: error: argument OPERATION: invalid choice: 'translate' "
                              "(choose from 'completion', 'chat', 'prompt_completion', 'create_embedding', "
-                             "'image_generation', 'prompt_render', 'list_models', 'feedback') "
+                             "'image_generation', 'prompt_render', 'list_models', 'feedback', "
+                             "'batch_submit', 'batch_status', 'batch_results', 'batch_cancel') "
                              "(see tooljet-portkey run --help)"),
     (["run", "chat", "--set", "model"], 2, "tooljet-portkey run: error: --set wants KEY=VALUE, got 'model'"),
     (["run", "create_embedding", "--stream"], 2,

@@ -21,6 +21,7 @@ import httpx
 from . import _connection_pool, _deadline, _logs, _throttle
 from ._constants import (
     ACCEPT_ENCODING,
+    BATCH_FILE_NAME,
     DEFAULT_LIMITS,
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -416,13 +417,19 @@ class _BaseClient:
             timeout = httpx.Timeout(
                 timeout.pool, connect=timeout.connect, read=self.settings.timeout, write=timeout.write
             )
+        content: dict[str, Any] = {"json": request.body}
+        if request.upload is not None:  # a batch's input file (POST /files)
+            content = {
+                "files": {"file": (BATCH_FILE_NAME, request.upload, "application/jsonl")},
+                "data": {"purpose": "batch"},
+            }
         return http.build_request(
             request.method,
             self._url(request.path),
             headers={**request.headers, "accept-encoding": ACCEPT_ENCODING},
-            json=request.body,
             params=request.params,
             timeout=timeout,
+            **content,
         )
 
     def _url(self, path: str) -> httpx.URL:
@@ -561,7 +568,7 @@ class PortkeyClient(_BaseClient):
         started = _clock()
         response, content, retries = self._exchange(request, started)
         headers = _headers(response)
-        data = success_body(response.status_code, headers, content)
+        data = content if request.raw else success_body(response.status_code, headers, content)
         if request.operation == "prompt_completion":
             data = unwrap_prompt_body(data)
         return PortkeyResponse(response.status_code, headers, data, retries, started + self._limit(request))
@@ -789,7 +796,7 @@ class AsyncPortkeyClient(_BaseClient):
         started = _clock()
         response, content, retries = await self._exchange(request, started)
         headers = _headers(response)
-        data = success_body(response.status_code, headers, content)
+        data = content if request.raw else success_body(response.status_code, headers, content)
         if request.operation == "prompt_completion":
             data = unwrap_prompt_body(data)
         return PortkeyResponse(response.status_code, headers, data, retries, started + self._limit(request))

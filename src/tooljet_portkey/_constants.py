@@ -179,6 +179,18 @@ COST_OPERATIONS = frozenset(
 # A connection's own prices are in dollars per this many tokens (as providers' price pages give them).
 PRICES_PER_TOKENS = 1_000_000
 
+# ---------------------------------------------------------------------------------------------------
+# Batch jobs (_batch_jobs.py): the provider's Batch API, through Portkey's /files and /batches
+
+# OpenAI's limits of one batch: requests in its input file, and the file's size (checked before upload).
+MAX_BATCH_REQUESTS = 50_000
+MAX_BATCH_FILE_BYTES = 200 * 1000 * 1000
+DEFAULT_COMPLETION_WINDOW = "24h"
+# A row's own custom_id, at most (OpenAI's custom ids are free text; this keeps errors and files sane).
+MAX_CUSTOM_ID_CHARS = 512
+# The name the input file is uploaded under (multipart ``file``, with ``purpose=batch``).
+BATCH_FILE_NAME = "batch.jsonl"
+
 
 def make_timeout(seconds: float) -> httpx.Timeout:
     """The timeout for one attempt: a short connect limit, the configured read limit."""

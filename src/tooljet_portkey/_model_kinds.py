@@ -25,6 +25,8 @@ OPERATION_KINDS: Mapping[str, frozenset[str]] = {
     "completion": frozenset({COMPLETION}),
     "create_embedding": frozenset({EMBEDDING}),
     "image_generation": frozenset({IMAGE}),
+    # a batch's endpoint field picks chat, completion or embedding; the dropdown offers all three
+    "batch_submit": frozenset({CHAT, COMPLETION, EMBEDDING}),
 }
 
 # A model's own ``type`` (lower-cased), when its list gives one.

@@ -367,9 +367,19 @@ def _acknowledged(mode: str, data: Any) -> tuple[Any, dict[str, Any]]:
     return data, {}
 
 
+def _batch_object(mode: str, data: Any) -> tuple[Any, dict[str, Any]]:
+    """A batch (status, cancel): the batch object itself, its status and counts in metadata for a
+    progress bar (``_batch_jobs.batch_counts``)."""
+    from ._batch_jobs import batch_counts
+
+    return data, batch_counts(data)
+
+
 _OPERATION_READERS: dict[str, Callable[[str, Any], tuple[Any, dict[str, Any]]]] = {
     "list_models": _model_list,
     "prompt_render": _rendered,
     "image_generation": _images,
     "feedback": _acknowledged,
+    "batch_status": _batch_object,
+    "batch_cancel": _batch_object,
 }

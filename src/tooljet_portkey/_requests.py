@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from ._batch_jobs import BatchPlan, batch_lines, batch_path
 from ._constants import USER_AGENT
 from ._errors import QueryError
 from ._options import ConnectionSettings, Query
@@ -61,6 +62,11 @@ class PortkeyRequest:
     params: Mapping[str, str] | None = None
     # how run() sends it: once, once per row, or in chunks of inputs (_rows.py); not part of what is sent
     run: RunShape = field(default=RunShape(), repr=False, compare=False)
+    # batch jobs: a file sent as multipart (``POST /files``), an answer read as bytes (a file's
+    # content), and what the query does after this request (_batch_jobs.py)
+    upload: bytes | None = field(default=None, repr=False)
+    raw: bool = field(default=False, repr=False)
+    batch: BatchPlan | None = field(default=None, repr=False)
     # header values that are secrets, so a repr or a log never shows them
     secret_headers: frozenset[str] = field(
         default=frozenset({"x-portkey-api-key", "x-portkey-virtual-key", "authorization"}),
@@ -434,11 +440,47 @@ def _image_generation_request(settings: ConnectionSettings, query: Query) -> Por
     return PortkeyRequest("POST", path, headers, body, False, query.operation, answer)
 
 
+def _batch_headers(settings: ConnectionSettings, params: Mapping[str, Any]) -> dict[str, str]:
+    """A batch call's headers: the connection's, routed by the query's own config and virtual key (the
+    batch's ``metadata`` goes in its body)."""
+    headers = connection_headers(settings)
+    headers.update(_query_headers({key: params[key] for key in ("config", "virtualKey") if key in params}))
+    headers["accept"] = "application/json"
+    return headers
+
+
+def _batch_submit_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
+    """``POST /files`` with the rows' JSONL (every row checked first); ``POST /batches`` follows."""
+    content, _, create = batch_lines(query.params)
+    plan = BatchPlan("submit", create, len(query.params["rows"]))
+    headers = _batch_headers(settings, query.params)
+    return PortkeyRequest("POST", "/files", headers, None, False, query.operation, upload=content, batch=plan)
+
+
+def _batch_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
+    """``GET /batches/{id}`` (status, and the first call of results) or ``POST /batches/{id}/cancel``."""
+    params = query.params
+    cancel = query.operation == "batch_cancel"
+    path = batch_path(params["batchId"], "/cancel" if cancel else "")
+    if query.operation == "batch_results":
+        answer = answer_shape("chat", params, response_schema(params), settings.timeout)
+        plan: BatchPlan | None = BatchPlan("results", batch_id=params["batchId"])
+    else:
+        answer, plan = AnswerShape(operation=query.operation), None
+    headers = _batch_headers(settings, params)
+    method = "POST" if cancel else "GET"
+    return PortkeyRequest(method, path, headers, None, False, query.operation, answer, batch=plan)
+
+
 _REQUEST_BUILDERS: dict[str, Callable[[ConnectionSettings, Query], PortkeyRequest]] = {
     "list_models": _list_models_request,
     "feedback": _feedback_request,
     "prompt_render": _prompt_render_request,
     "image_generation": _image_generation_request,
+    "batch_submit": _batch_submit_request,
+    "batch_status": _batch_request,
+    "batch_results": _batch_request,
+    "batch_cancel": _batch_request,
 }
 # The form fields each of them reads: a test holds operations.json to this.
 _OWN_FIELDS = {
@@ -447,6 +489,12 @@ _OWN_FIELDS = {
     "prompt_render": {"promptId", "variables", "prompt_parameters", "output"},
     "image_generation": {"prompt", *_IMAGE_FIELDS, "other_parameters", "metadata", "config", "virtualKey",
                          "traceId", "output"},
+    "batch_submit": {"endpoint", "rows", "completion_window", "metadata", "config", "virtualKey", "model",
+                     "system_prompt", "max_tokens", "temperature", "stop_sequences", "response_format",
+                     "other_parameters"},
+    "batch_status": {"batchId", "config", "virtualKey"},
+    "batch_results": {"batchId", "output", "response_format", "config", "virtualKey"},
+    "batch_cancel": {"batchId", "config", "virtualKey"},
 }  # fmt: skip
 
 
@@ -539,6 +587,11 @@ def _row_body(operation: str, params: Mapping[str, Any]) -> tuple[str, dict[str,
         if f.required and f.key not in params:
             raise invalid_option(f.key, "is required")
     return _BUILDERS[operation](params)
+
+
+def row_body(operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The body of one row's query (a batch line's), required fields checked as a table run's are."""
+    return _row_body(operation, params)[1]
 
 
 def _checked_row(operation: str, form: Mapping[str, Any], row: Mapping[str, Any], index: int) -> None:

@@ -546,7 +546,11 @@ class QueryService(_ServiceBase[PortkeyClient]):
         with query_errors(settings, request):
             lease = self._lease(settings, data_source_id, data_source_updated_at)
             try:
-                if is_several(request):
+                if request.batch is not None:  # a batch job: a file and a batch, or a batch's files
+                    from ._run_batch_jobs import run_batch_job
+
+                    result = run_batch_job(lease.client, settings, request)
+                elif is_several(request):
                     from ._run_rows import run_several
 
                     result = run_several(lease.client, settings, request, on_progress, self._runs)
@@ -754,7 +758,11 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
         with query_errors(settings, request):
             lease = await self._lease(settings, data_source_id, data_source_updated_at)
             try:
-                if is_several(request):
+                if request.batch is not None:  # a batch job: a file and a batch, or a batch's files
+                    from ._run_batch_jobs import arun_batch_job
+
+                    result = await arun_batch_job(lease.client, settings, request)
+                elif is_several(request):
                     from ._run_rows import arun_several
 
                     result = await arun_several(lease.client, settings, request, on_progress, self._runs)

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spec_schemas import (
     assert_valid,
+    document,
     problems,
     query_validator,
     request_validator,
@@ -41,6 +42,11 @@ SPEC_PATHS = {
     "prompt_render": "/prompts/{promptId}/render",
     "list_models": "/models",
     "feedback": "/feedback",
+    # a submit's second request, which creates the batch (its lines are checked by their own endpoint's)
+    "batch_submit": "/batches",
+    "batch_status": "/batches/{batch_id}",
+    "batch_results": "/batches/{batch_id}",
+    "batch_cancel": "/batches/{batch_id}/cancel",
 }
 PNG = "data:image/png;base64,iVBORw0KGgo="
 SCHEMA = {
@@ -146,6 +152,14 @@ HEADERS_ONLY = {
     "cacheNamespace": "ns-1",
     "cacheForceRefresh": "true",
 }
+# A batch of chat rows with every field that shapes its lines
+BATCH_CHAT = {"operation": "batch_submit", "model": "gpt-4o-mini", "system_prompt": "Be brief.",
+              "max_tokens": "8",
+              "temperature": "0.2", "stop_sequences": "END", "response_format": j(SCHEMA),
+              "other_parameters": j({"seed": 1}), "endpoint": "chat",
+              "rows": j(["Hello", {"custom_id": "T-1", "prompt": "Hi", "temperature": 0}])}  # fmt: skip
+
+
 CASES = [
     # -- chat, the prompt form
     chat("prompt only", prompt="Hello", expect={"messages": [{"role": "user", "content": "Hello"}]}),
@@ -338,6 +352,20 @@ CASES = [
            fallbackOn="500-599", expect={"variables": {}}),
     embedding("embedding with fallbacks", input="hi", fallbacks="text-embedding-3-large", fallbackOn="429",
               expect={"model": "text-embedding-3-small", "input": "hi"}),
+    # -- batch jobs: the POST /batches a submit sends once its file is uploaded; status, results, cancel
+    RequestCase("a batch of chat rows", {**BATCH_CHAT, "completion_window": "24h",
+                "metadata": j({"job": "t"}), "config": "pc-batch", "virtualKey": "vk-openai"},
+                {"endpoint": "/v1/chat/completions", "completion_window": "24h", "metadata": {"job": "t"}}),
+    RequestCase("a batch of embeddings", {"operation": "batch_submit", "endpoint": "embedding",
+                "model": "text-embedding-3-small", "rows": j(["a", {"input": ["b", "c"]}])},
+                {"endpoint": "/v1/embeddings", "input_file_id": "file-abc123"}, ("metadata",)),
+    RequestCase("a batch's status", {"operation": "batch_status", "batchId": "batch_abc123",
+                                     "config": "pc-1", "virtualKey": "vk-1"}),
+    RequestCase("a batch's results", {"operation": "batch_results", "batchId": "batch_abc123",
+                                      "output": "json", "response_format": j(SCHEMA), "config": "pc-1",
+                                      "virtualKey": "vk-1"}),
+    RequestCase("a batch cancelled", {"operation": "batch_cancel", "batchId": "batch_abc123",
+                                      "config": "pc-1", "virtualKey": "vk-1"}),
 ]  # fmt: skip
 
 
@@ -351,7 +379,10 @@ def build(options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def first_sent(request: PortkeyRequest) -> PortkeyRequest:
     """The request itself; for a query of several requests, the first: its first row's, or its first
-    chunk of inputs'."""
+    chunk of inputs'; for a batch submit, the ``POST /batches`` that follows its upload."""
+    if request.batch is not None and request.batch.create is not None:
+        body = {"input_file_id": "file-abc123", **request.batch.create}
+        return PortkeyRequest("POST", "/batches", request.headers, body, False, request.operation)
     if request.run.rows:
         return row_request(request, request.run.rows[0], 0)
     inputs = chunked_input(request)
@@ -362,7 +393,7 @@ def first_sent(request: PortkeyRequest) -> PortkeyRequest:
 
 def sent(request: PortkeyRequest) -> dict[str, Any]:
     """What a request carries: its JSON body, or a GET's query parameters (as the URL's text)."""
-    if request.method == "GET":
+    if request.method == "GET" or request.operation == "batch_cancel":  # a cancel has no body
         assert request.body is None
         return dict(request.params or {})
     assert request.body is not None
@@ -372,7 +403,10 @@ def sent(request: PortkeyRequest) -> dict[str, Any]:
 def assert_conforms(path: str, request: PortkeyRequest) -> None:
     if request.method == "GET":
         params = dict(request.params or {})
-        assert_valid(query_validator(path), typed_query(path, params))
+        if params or "query" in document()["paths"][path]["get"]:
+            assert_valid(query_validator(path), typed_query(path, params))
+    elif request.body is None:
+        assert "requestBody" not in document()["paths"][path]["post"]
     else:
         assert_valid(request_validator(path), request.body)
 
@@ -385,6 +419,21 @@ def test_every_request_conforms(case: RequestCase) -> None:
     carried = sent(request)
     assert {key: carried.get(key) for key in case.expect} == case.expect
     assert [key for key in case.absent if key in carried] == []
+
+
+@pytest.mark.parametrize(
+    ("options", "path"),
+    [(BATCH_CHAT, "/chat/completions"),
+     ({**BATCH_CHAT, "endpoint": "completion", "system_prompt": "", "response_format": ""}, "/completions"),
+     ({"operation": "batch_submit", "endpoint": "embedding", "model": "text-embedding-3-small",
+       "rows": j(["a", {"input": ["b", "c"]}])}, "/embeddings")],
+)  # fmt: skip
+def test_each_line_of_a_batch_file_is_its_endpoints_request(options: dict[str, str], path: str) -> None:
+    request = build_request(CONNECTION, parse_query(options))
+    lines = [json.loads(line) for line in (request.upload or b"").splitlines()]
+    assert [line["url"] for line in lines] == [f"/v1{path}"] * 2
+    for line in lines:
+        assert_valid(request_validator(path), line["body"])
 
 
 def test_every_operation_and_field_has_request_cases() -> None:

@@ -38,6 +38,9 @@ OPERATIONS = (
     ("/models/{model}", "get"),
     ("/feedback", "post"),
     ("/images/generations", "post"),
+    ("/batches", "post"),
+    ("/batches/{batch_id}", "get"),
+    ("/batches/{batch_id}/cancel", "post"),
 )
 # Components no path above references but the tests need.
 EXTRA_COMPONENTS = ("CreateChatCompletionStreamResponse", "ErrorResponse")

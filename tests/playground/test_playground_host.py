@@ -54,6 +54,10 @@ def test_operation_fields_are_the_files_own_with_common_fields_first() -> None:
         "prompt_render",
         "list_models",
         "feedback",
+        "batch_submit",
+        "batch_status",
+        "batch_results",
+        "batch_cancel",
     ]
     assert operation_fields(OPERATIONS, "chat") == OPERATIONS["properties"]["chat"]
     assert operation_fields(OPERATIONS, "nope") == {}

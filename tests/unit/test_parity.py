@@ -245,6 +245,7 @@ SYNC_NAMES = {
     "_adrain": "_drain",
     "_aclose_quietly": "_close_quietly",
     "arun_several": "run_several",  # _run_rows: a query of rows or chunks
+    "arun_batch_job": "run_batch_job",  # _run_batch_jobs: a batch job's requests
 }
 
 # (module, sync name, async name): classes compared method by method, functions as a whole.

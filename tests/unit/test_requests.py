@@ -16,6 +16,7 @@ from unit_support import (
     CHAT_EXAMPLE,
     COMPLETION_EXAMPLE,
     EMBEDDING_EXAMPLE,
+    FULL_BATCH_QUERIES,
     MINIMAL,
     PATHS,
     PROMPT_EXAMPLE,
@@ -389,6 +390,26 @@ FULL_QUERIES: list[tuple[dict[str, Any], dict[str, Any]]] = [
     ),
     (
         {
+            "operation": "batch_status",
+            "batchId": "batch_abc123",
+            "config": "pc-batch",
+            "virtualKey": "vk-openai",
+        },
+        {
+            "method": "GET",
+            "url": f"{BASE_URL}/batches/batch_abc123",
+            "headers": {  # no body: no content-type
+                "user-agent": "tooljet-portkey",
+                "x-portkey-api-key": API_KEY,
+                "x-portkey-config": "pc-batch",
+                "x-portkey-virtual-key": "vk-openai",
+                "accept": "application/json",
+            },
+            "json": None,
+        },
+    ),
+    (
+        {
             "operation": "completion",
             "model": "gpt-3.5-turbo-instruct",
             "prompt": "Say hi",
@@ -456,6 +477,26 @@ FULL_QUERIES: list[tuple[dict[str, Any], dict[str, Any]]] = [
             "json": {"model": "text-embedding-3-small", "input": "hello"},
         },
     ),
+    (
+        {
+            "operation": "batch_cancel",
+            "batchId": "batch_abc123",
+            "config": "pc-batch",
+            "virtualKey": "vk-openai",
+        },
+        {
+            "method": "POST",
+            "url": f"{BASE_URL}/batches/batch_abc123/cancel",
+            "headers": {  # no body: no content-type
+                "user-agent": "tooljet-portkey",
+                "x-portkey-api-key": API_KEY,
+                "x-portkey-config": "pc-batch",
+                "x-portkey-virtual-key": "vk-openai",
+                "accept": "application/json",
+            },
+            "json": None,
+        },
+    ),
 ]
 
 
@@ -481,7 +522,7 @@ def test_full_queries_cover_every_field_of_operations_json() -> None:
     from tooljet_portkey._spec import load_spec
 
     covered: dict[str, set[str]] = {}
-    for query, _ in FULL_QUERIES:
+    for query in [q for q, _ in FULL_QUERIES] + FULL_BATCH_QUERIES:
         covered.setdefault(query["operation"], set()).update(query)
     for operation, fields in load_spec().operations.items():
         # prompt render's parameters are given by their old key, which the form keeps as an alias

@@ -184,7 +184,7 @@ NO_SCHEME = "must start with http:// or https:// (e.g. http://localhost:8787/v1)
 NOT_JSON = "must hold only JSON values (text, numbers, true/false, null, arrays, objects)"
 OPERATIONS = (
     "(one of: completion, chat, prompt_completion, create_embedding, image_generation, prompt_render, "
-    "list_models, feedback)"
+    "list_models, feedback, batch_submit, batch_status, batch_results, batch_cancel)"
 )
 
 BAD_QUERIES: list[tuple[Any, str, str]] = [

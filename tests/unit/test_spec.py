@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
-from unit_support import API_KEY, MINIMAL, MINIMAL_MORE
+from unit_support import API_KEY, MINIMAL, MINIMAL_BATCH, MINIMAL_MORE
 
 from tooljet_portkey import QueryError, _options, _spec
 from tooljet_portkey._constants import MAX_NEAR_MISS_KEY_CHARS, MAX_NEAR_MISS_KEYS
@@ -31,8 +31,12 @@ OPERATION_NAMES = [
     "prompt_render",
     "list_models",
     "feedback",
+    "batch_submit",
+    "batch_status",
+    "batch_results",
+    "batch_cancel",
 ]
-SMALLEST = {**MINIMAL, **MINIMAL_MORE}
+SMALLEST = {**MINIMAL, **MINIMAL_MORE, **MINIMAL_BATCH}
 
 
 def form_fields(operation: str) -> dict[str, Any]:
@@ -57,13 +61,13 @@ def test_top_level_files_are_the_shipped_ones() -> None:
         assert (ROOT / name).read_text("utf-8") == shipped
 
 
-def test_operation_dropdown_lists_the_eight_operations() -> None:
+def test_operation_dropdown_lists_the_twelve_operations() -> None:
     dropdown = OPERATIONS["properties"]["operation"]
     assert dropdown["type"] == "dropdown-component-flip"
     assert [item["value"] for item in dropdown["list"]] == OPERATION_NAMES
     assert [item["name"] for item in dropdown["list"]] == [
         "Completion", "Chat", "Prompt Completion", "Create Embedding", "Image Generation", "Prompt Render",
-        "List Models", "Feedback",
+        "List Models", "Feedback", "Batch Submit", "Batch Status", "Batch Results", "Batch Cancel",
     ]  # fmt: skip
     assert set(OPERATIONS["properties"]) == {"operation", *OPERATION_NAMES}
     assert set(HANDLED_FIELDS) == set(_BUILDERS) | set(_REQUEST_BUILDERS) == set(OPERATION_NAMES)
@@ -92,6 +96,11 @@ SAVED_QUERY_KEYS = {
     "prompt_render": ({"promptId"}, {"variables", "prompt_parameters"}),
     "list_models": (set(), {"provider", "limit", "offset"}),
     "feedback": ({"traceId", "value"}, {"weight", "metadata"}),
+    "batch_submit": ({"model", "rows"}, {"endpoint", "completion_window", "metadata", "config",
+                                         "virtualKey"}),
+    "batch_status": ({"batchId"}, {"config", "virtualKey"}),
+    "batch_results": ({"batchId"}, {"output", "response_format", "config", "virtualKey"}),
+    "batch_cancel": ({"batchId"}, {"config", "virtualKey"}),
 }  # fmt: skip
 
 
@@ -179,6 +188,9 @@ SAMPLES: dict[str, Any] = {
     "input_guardrails": '[{"default.regexMatch": {"rule": "\\\\d{16}"}, "deny": true}]',
     "output_guardrails": '["pg-tone-1"]',
     "maxCostUsd": "2.5",
+    "endpoint": "completion",
+    "completion_window": "48h",
+    "batchId": "batch_other",
 }
 # Where a key's sample differs by operation (the same key, another field)
 OPERATION_SAMPLES = {
@@ -188,6 +200,9 @@ OPERATION_SAMPLES = {
     ("metadata", "feedback"): '{"reason": {"kind": "wrong answer"}}',
     ("rows", "chat"): '["Hello", {"temperature": 0.5}]',  # a row of chat or completion is a query's fields
     ("rows", "completion"): '["Hello", {"temperature": 0.5}]',
+    ("rows", "batch_submit"): '["Hello", {"prompt": "Hi", "temperature": 0.5}]',
+    ("response_format", "batch_results"): '{"type": "object"}',  # the schema each row's json is checked by
+    ("metadata", "batch_submit"): '{"job": "tickets"}',
 }
 # Chat's prompt and message_history go with a prompt, not with the messages of MINIMAL["chat"].
 PROMPT_CHAT = {"operation": "chat", "prompt": "Hello", "model": "gpt-4o-mini"}

@@ -57,6 +57,48 @@ MINIMAL_MORE: dict[str, dict[str, Any]] = {
     "list_models": {"operation": "list_models"},
     "feedback": {"operation": "feedback", "traceId": "trace-rated-1", "value": "1"},
 }
+# The smallest valid query of each batch job operation (a submit sends a file, then creates the batch)
+MINIMAL_BATCH: dict[str, dict[str, Any]] = {
+    "batch_submit": {"operation": "batch_submit", "model": "gpt-4o-mini", "rows": '["Hello"]'},
+    "batch_status": {"operation": "batch_status", "batchId": "batch_abc123"},
+    "batch_results": {"operation": "batch_results", "batchId": "batch_abc123"},
+    "batch_cancel": {"operation": "batch_cancel", "batchId": "batch_abc123"},
+}
+BATCH_PATHS = {
+    "batch_submit": "/v1/files",
+    "batch_status": "/v1/batches/batch_abc123",
+    "batch_results": "/v1/batches/batch_abc123",
+    "batch_cancel": "/v1/batches/batch_abc123/cancel",
+}
+# Batch job queries with every field of their form: a submit and a result read send several requests,
+# checked request by request in tests/unit/test_batch_jobs.py
+FULL_BATCH_QUERIES: list[dict[str, Any]] = [
+    {
+        "operation": "batch_submit",
+        "endpoint": "chat",
+        "model": "gpt-4o-mini",
+        "system_prompt": "Classify the ticket: billing, bug or other.",
+        "max_tokens": "5",
+        "temperature": "0",
+        "stop_sequences": "END",
+        "response_format": '{"type": "object", "properties": {"label": {"type": "string"}}}',
+        "other_parameters": '{"seed": 7}',
+        "rows": '["I was charged twice", {"custom_id": "T-2", "prompt": "App crashes", "temperature": 0.5}]',
+        "completion_window": "24h",
+        "metadata": '{"job": "tickets-2026-11"}',
+        "config": "pc-batch",
+        "virtualKey": "vk-openai",
+    },
+    {
+        "operation": "batch_results",
+        "batchId": "batch_abc123",
+        "output": "json",
+        "response_format": '{"type": "object", "properties": {"label": {"enum": ["billing", "bug", '
+        '"other"]}}, "required": ["label"]}',
+        "config": "pc-batch",
+        "virtualKey": "vk-openai",
+    },
+]
 PATHS = {
     "completion": "/v1/completions",
     "chat": "/v1/chat/completions",

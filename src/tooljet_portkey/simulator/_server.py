@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import _answers as bodies
+from ._batches import BatchBook, BatchReply, answer_of
 from ._catalog import ModelCatalog
 from ._chat import IMAGE_TOKENS, ChatPlan, chat_plan, check_max_tokens_param, image_count
 from ._faults import FAULT_HEADER, Fault, FaultBook, fault_from_json
@@ -58,6 +59,8 @@ ENDPOINTS = {
     ("POST", "/feedback"): "feedback",
     ("POST", "/images/generations"): "images",
 }
+BATCH_PREFIXES = ("/v1/files", "/v1/batches")
+MAX_UPLOAD_BYTES = 256 * 1024 * 1024  # a 200 MB batch file and its multipart framing
 # Portkey's own endpoints: 404 on the openai profile.
 PORTKEY_ONLY = frozenset({"prompt", "render", "feedback"})
 
@@ -164,6 +167,33 @@ class _Handler(BaseHTTPRequestHandler):
             raise gateway_error(400, "Invalid Content-Length")
         return self.rfile.read(int(length)) if int(length) else b""
 
+    def _uploads_chunked(self, path: str) -> bool:
+        """A file sent in chunks: the gateway streams an upload's multipart body to the provider."""
+        chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        return chunked and path.startswith(BATCH_PREFIXES)
+
+    def _read_chunked(self) -> bytes:
+        """A chunked request body (RFC 9112 7.1), trailers skipped; at most ``MAX_UPLOAD_BYTES``."""
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                self.close_connection = True
+                raise gateway_error(400, "Invalid chunked body") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            total += size
+            if total > MAX_UPLOAD_BYTES:
+                self.close_connection = True
+                raise gateway_error(413, "The upload is larger than the simulator takes")
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
     def _send_json(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
@@ -226,7 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             extra["x-request-id"] = f"req_sim{uuid.uuid4().hex[:24]}"
         try:
-            raw = self._read_body()
+            raw = self._read_chunked() if self._uploads_chunked(path) else self._read_body()
             if self.command == "GET" and path.startswith(IMAGES_PREFIX):
                 image = png_of_name(path[len(IMAGES_PREFIX) :])
                 if image is None:
@@ -237,6 +267,9 @@ class _Handler(BaseHTTPRequestHandler):
             if path.startswith(ADMIN_PREFIX):
                 status, body = sim._admin(self.command, path[len(ADMIN_PREFIX) :], raw)
                 self._send_json(status, body, {})
+                return
+            if path.startswith(BATCH_PREFIXES):  # files and batches (_batches.py): multipart, JSONL
+                self._serve_batches(path, headers, raw, extra)
                 return
             try:
                 body = json.loads(raw) if raw else None
@@ -256,6 +289,27 @@ class _Handler(BaseHTTPRequestHandler):
                 {"status": "failure", "message": "Something went wrong"},
                 {**extra, "x-portkey-gateway-exception": "true"},
             )
+
+    def _serve_batches(self, path: str, headers: dict[str, str], raw: bytes, extra: dict[str, str]) -> None:
+        sim = self.server.sim
+        multipart = headers.get("content-type", "").lower().startswith("multipart/")
+        try:
+            recorded = None if multipart or not raw else json.loads(raw)
+        except ValueError:
+            recorded = None
+        sim._record(RecordedRequest(self.command, path, headers, recorded))
+        query = dict(parse_qsl(urlsplit(self.path).query))
+        reply = sim._batch_reply(self.command, path[3:], headers, raw, query)
+        if reply.content is None:
+            self._send_json(reply.status, reply.body, extra)
+            return
+        self.send_response(reply.status)
+        for key, value in extra.items():
+            self.send_header(key, value)
+        self.send_header("content-type", "application/octet-stream")
+        self.send_header("content-length", str(len(reply.content)))
+        self.end_headers()
+        self.wfile.write(reply.content)
 
     def _serve(
         self, path: str, headers: dict[str, str], body: Any, bad_json: bool, extra: dict[str, str]
@@ -424,6 +478,7 @@ class Simulator:
         latency_ms: float = 0,
         rate_limit: RateLimit | str | None = None,
         models: str | Path | Mapping[str, Any] | None = None,
+        batch_seconds: float = 0.0,
     ) -> None:
         if profile not in PROFILES:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
@@ -436,6 +491,7 @@ class Simulator:
         self.prompts = PromptBook(prompts)
         self.models = ModelCatalog(models)
         self.faults = FaultBook()
+        self.batches = BatchBook(batch_seconds)
         self._feedback = FeedbackBook()
         self.errors: list[BaseException] = []
         self.log: Any = None  # a callable taking one line, to log each request (the CLI's serve)
@@ -541,9 +597,10 @@ class Simulator:
         self.faults.clear()
 
     def reset(self) -> None:
-        """Forget recorded requests, pending faults, cached answers and feedback."""
+        """Forget recorded requests, pending faults, cached answers, feedback, files and batches."""
         self.faults.clear()
         self._feedback.clear()
+        self.batches.clear()
         with self._lock:
             self._requests.clear()
             self._cache.clear()
@@ -731,6 +788,41 @@ class Simulator:
         if guarded:
             reply = _with_hook_results(reply, config, before)
         return reply, more
+
+    def _batch_reply(
+        self, method: str, route: str, headers: Mapping[str, str], raw: bytes, query: Mapping[str, str]
+    ) -> BatchReply:
+        """Files and batches (``_batches.py``): the same key and routing rules as any call; each line of
+        a batch is answered as the same request sent directly, under the headers that created it."""
+        check_auth(self.profile, headers, self.api_keys)
+        if self.profile != "openai":
+            self._portkey_rules(headers, None)
+        parts = route.strip("/").split("/")
+        book = self.batches
+        if parts[0] == "files":
+            if method == "POST" and len(parts) == 1:
+                return book.upload(headers.get("content-type", ""), raw)
+            if method == "GET" and (len(parts) == 2 or (len(parts) == 3 and parts[2] == "content")):
+                return book.file(parts[1], content=len(parts) == 3)
+        elif len(parts) == 1 and method == "POST":
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = None
+            return book.create(body, lambda endpoint, line: self._batch_line(endpoint, line, headers))
+        elif len(parts) == 1 and method == "GET":
+            return book.list(query)
+        elif len(parts) == 2 and method == "GET":
+            return book.get(parts[1])
+        elif len(parts) == 3 and parts[2] == "cancel" and method == "POST":
+            return book.cancel(parts[1])
+        raise self._not_found(method, f"/v1{route}")
+
+    def _batch_line(self, endpoint: str, body: Any, headers: Mapping[str, str]) -> tuple[int, Any]:
+        """One batch line's answer: as the simulator answers the request sent directly."""
+        if body.get("stream") is True:
+            return 400, provider_error(400, "Streaming is not supported in batches.", param="stream").body
+        return answer_of(lambda: self._reply_to("POST", endpoint[3:], headers, body, False)[0])
 
     def _portkey_rules(
         self, headers: Mapping[str, str], model: Any, routed: bool = True

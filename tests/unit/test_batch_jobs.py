@@ -1,0 +1,609 @@
+"""Batch jobs on the wire: what batch_submit uploads and creates, what status, results and cancel send and
+return, every refusal before anything is sent, and the limits at their edges (50,000 rows, 200 MB)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from email.parser import BytesParser
+from email.policy import HTTP
+from importlib import resources
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from unit_support import API_KEY, BASE_URL, FULL_BATCH_QUERIES, SOURCE, run_async
+
+from tooljet_portkey import AsyncQueryService, QueryError, QueryService
+from tooljet_portkey._batch_jobs import batch_counts, default_row, jsonl_lines
+from tooljet_portkey._constants import MAX_BATCH_FILE_BYTES, MAX_BATCH_REQUESTS
+
+pytestmark = [
+    pytest.mark.respx(base_url=BASE_URL, assert_all_called=False),
+    pytest.mark.usefixtures("no_retry_sleep"),
+]
+
+FILE = {"id": "file-in1", "object": "file", "bytes": 10, "purpose": "batch", "filename": "batch.jsonl"}
+
+
+def batch(status: str = "validating", **more: Any) -> dict[str, Any]:
+    counts = more.pop("counts", (0, 0, 0))
+    return {
+        "id": "batch_abc123",
+        "object": "batch",
+        "endpoint": "/v1/chat/completions",
+        "input_file_id": "file-in1",
+        "completion_window": "24h",
+        "status": status,
+        "output_file_id": None,
+        "error_file_id": None,
+        "request_counts": dict(zip(("total", "completed", "failed"), counts, strict=True)),
+        **more,
+    }
+
+
+def headers(**extra: str) -> dict[str, str]:
+    return {
+        "user-agent": "tooljet-portkey",
+        "x-portkey-api-key": API_KEY,
+        "accept": "application/json",
+        **extra,
+    }
+
+
+def parts(request: httpx.Request) -> dict[str, Any]:
+    """A multipart body as a user checks it: each part's name, file name, type and text."""
+    content = request.read()
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"content-type: " + request.headers["content-type"].encode() + b"\r\n\r\n" + content
+    )
+    found = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        found[name] = (part.get_filename(), part.get_content_type(), payload.decode())
+    return found
+
+
+def lines_of(request: httpx.Request) -> list[Any]:
+    return [json.loads(line) for line in parts(request)["file"][2].splitlines()]
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[QueryService]:
+    with QueryService() as svc:
+        yield svc
+
+
+def submit_routes(respx_mock: respx.MockRouter) -> tuple[respx.Route, respx.Route]:
+    upload = respx_mock.post("/files").respond(200, json=FILE)
+    create = respx_mock.post("/batches").respond(200, json=batch(counts=(0, 0, 0)))
+    return upload, create
+
+
+def refusal(service: QueryService, query: dict[str, Any]) -> tuple[str, str, Any]:
+    with pytest.raises(QueryError) as caught:
+        service.run(SOURCE, query)
+    return caught.value.message, caught.value.description, caught.value.data
+
+
+# ---------------------------------------------------------------------------------------------------
+# batch_submit
+
+
+def test_submit_uploads_one_line_per_row_then_creates_the_batch(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    upload, create = submit_routes(respx_mock)
+    result = service.run({**SOURCE, "provider": "openai"}, FULL_BATCH_QUERIES[0])
+    sent = upload.calls.last.request
+    assert (sent.method, str(sent.url)) == ("POST", f"{BASE_URL}/files")
+    routed = headers(
+        **{
+            "x-portkey-provider": "openai",
+            "x-portkey-config": "pc-batch",
+            "x-portkey-virtual-key": "vk-openai",
+        }
+    )
+    assert {k: v for k, v in sent.headers.items() if k in routed} == routed
+    assert sent.headers["content-type"].startswith("multipart/form-data; boundary=")
+    form = parts(sent)
+    assert form["purpose"] == (None, "text/plain", "batch")
+    assert form["file"][:2] == ("batch.jsonl", "application/jsonl")
+    schema = {"type": "object", "properties": {"label": {"type": "string"}}}
+    common = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 5,
+        "stop": ["END"],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "response", "schema": schema, "strict": True},
+        },
+        "seed": 7,
+    }
+    system = {"role": "system", "content": "Classify the ticket: billing, bug or other."}
+    assert lines_of(sent) == [
+        {
+            "custom_id": "row-0",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                **common,
+                "temperature": 0,
+                "messages": [system, {"role": "user", "content": "I was charged twice"}],
+            },
+        },
+        {
+            "custom_id": "T-2",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                **common,
+                "temperature": 0.5,
+                "messages": [system, {"role": "user", "content": "App crashes"}],
+            },
+        },
+    ]
+    created = create.calls.last.request
+    assert json.loads(created.read()) == {
+        "input_file_id": "file-in1",
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+        "metadata": {"job": "tickets-2026-11"},
+    }
+    assert created.headers["x-portkey-config"] == "pc-batch"
+    assert "x-portkey-metadata" not in created.headers  # the batch's metadata is its body's
+    assert result["data"] == batch(counts=(0, 0, 0))
+    assert result["metadata"]["batch"] == {"id": "batch_abc123", "inputFileId": "file-in1", "rows": 2}
+    assert (result["metadata"]["status"], result["metadata"]["finished"]) == ("validating", False)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "row", "url", "body"),
+    [
+        ("completion", "Say hi", "/v1/completions", {"model": "m", "prompt": "Say hi"}),
+        ("embedding", "hello", "/v1/embeddings", {"model": "m", "input": "hello"}),
+        ("embedding", {"input": ["a", "b"]}, "/v1/embeddings", {"model": "m", "input": ["a", "b"]}),
+    ],
+)
+def test_the_endpoint_field_chooses_each_lines_request(
+    service: QueryService, respx_mock: respx.MockRouter, endpoint: str, row: Any, url: str, body: Any
+) -> None:
+    upload, create = submit_routes(respx_mock)
+    service.run(SOURCE, {"operation": "batch_submit", "endpoint": endpoint, "model": "m", "rows": [row]})
+    assert lines_of(upload.calls.last.request) == [
+        {"custom_id": "row-0", "method": "POST", "url": url, "body": body}
+    ]
+    assert json.loads(create.calls.last.request.read())["endpoint"] == url
+
+
+@pytest.mark.parametrize(
+    ("options", "description"),
+    [
+        ({"rows": "[]"}, "rows: must have at least 1 item"),
+        (
+            {"rows": ["a", {"custom_id": "row-0", "prompt": "b"}]},
+            'rows[1].custom_id: "row-0" is also rows[0]\'s: custom ids must be unique',
+        ),
+        (
+            {"rows": [{"custom_id": "", "prompt": "b"}]},
+            "rows[0].custom_id: must be a text of 1 to 512 characters, without control characters",
+        ),
+        (
+            {"rows": [{"custom_id": 7, "prompt": "b"}]},
+            "rows[0].custom_id: must be a text of 1 to 512 characters, without control characters",
+        ),
+        ({"rows": [{"temperature": 3, "prompt": "b"}]}, "rows[0].temperature: must be at most 2"),
+        ({"rows": [{"temperature": 1}]}, "rows[0].prompt: is required (or give messages)"),
+        (
+            {"rows": [{"metadata": {"a": "b"}, "prompt": "b"}]},
+            "rows[0].metadata: cannot be set per row, only for the whole run",
+        ),
+        (
+            {"rows": ["a"], "endpoint": "embedding", "system_prompt": "x"},
+            "system_prompt: is not a field of embedding requests (endpoint: embedding)",
+        ),
+        ({"rows": ["a"], "endpoint": "images"}, "endpoint: must be one of: chat, completion, embedding"),
+        (
+            {"rows": ["a"], "completion_window": "soon"},
+            "completion_window: must be a number of hours such as 24h (OpenAI takes 24h only)",
+        ),
+        (
+            {"rows": ["a"], "metadata": json.dumps({f"k{i}": "v" for i in range(17)})},
+            "metadata: must have at most 16 keys",
+        ),
+    ],
+)
+def test_a_bad_submit_names_the_field_and_sends_nothing(
+    service: QueryService, respx_mock: respx.MockRouter, options: dict[str, Any], description: str
+) -> None:
+    route = respx_mock.route().respond(200, json=FILE)
+    query = {"operation": "batch_submit", "model": "gpt-4o-mini", **options}
+    message, said, data = refusal(service, query)
+    assert (message, said, data["field"]) == (
+        "Invalid query options",
+        description,
+        description.split(":")[0].split("[")[0].split(".")[0],
+    )
+    assert route.call_count == 0
+
+
+def test_the_request_limit_is_50000_rows_checked_before_anything_is_sent(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    assert _rows_schema()["maxItems"] == MAX_BATCH_REQUESTS == 50_000  # the form's limit is the constant
+    upload, _ = submit_routes(respx_mock)
+    too_many = {"operation": "batch_submit", "model": "gpt-4o-mini", "rows": ["t"] * (MAX_BATCH_REQUESTS + 1)}
+    assert refusal(service, too_many)[1] == "rows: must have at most 50000 items"
+    assert upload.call_count == 0
+    service.run(SOURCE, {**too_many, "rows": [f"ticket {i}" for i in range(MAX_BATCH_REQUESTS)]})
+    lines = lines_of(upload.calls.last.request)
+    assert len(lines) == 50_000
+    assert lines[-1]["custom_id"] == "row-49999"
+    assert lines[-1]["body"]["messages"] == [{"role": "user", "content": "ticket 49999"}]
+
+
+def _rows_schema() -> Any:
+    text = resources.files("tooljet_portkey").joinpath("operations.json").read_text("utf-8")
+    return json.loads(text)["definitions"]["batchRows"]
+
+
+def test_a_file_past_200_mb_is_refused_before_it_is_uploaded(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    route = respx_mock.route().respond(200, json=FILE)
+    # 4,000 rows of 50,000 characters: about 50,100 bytes a line, 200.4 MB in all
+    text = "x" * 50_000
+    sizes = [
+        len(
+            json.dumps(
+                {
+                    "custom_id": f"row-{i}",
+                    "method": "POST",
+                    "url": "/v1/chat/completions",
+                    "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]},
+                },
+                separators=(",", ":"),
+            )
+        )
+        + 1
+        for i in range(4_000)
+    ]
+    first_over = next(i for i in range(4_000) if sum(sizes[: i + 1]) > MAX_BATCH_FILE_BYTES)
+    message, description, data = refusal(
+        service, {"operation": "batch_submit", "model": "gpt-4o-mini", "rows": [text] * 4_000}
+    )
+    assert (message, description, data) == (
+        "Invalid query options",
+        "rows: the batch file would be larger than 200 MB, the most a batch file may hold "
+        f"(at rows[{first_over}]): "
+        "split the rows into several batches",
+        {"field": "rows"},
+    )
+    assert route.call_count == 0
+    assert first_over == 3988  # the rows before it fit: a file of exactly those is accepted
+
+
+def test_submit_fails_as_a_query_when_the_upload_is_refused(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    respx_mock.post("/files").respond(
+        401,
+        json={"error": {"message": "Invalid API key pk-test-0123456789", "type": "invalid_request_error"}},
+    )
+    create = respx_mock.post("/batches").respond(200, json=batch())
+    message, description, data = refusal(service, {"operation": "batch_submit", "model": "m", "rows": ["a"]})
+    assert (message, description, data["statusCode"]) == (
+        "Query could not be completed",
+        "Invalid API key ***",
+        401,
+    )
+    assert create.call_count == 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# batch_status, batch_cancel
+
+
+def test_status_gives_the_batch_and_a_progress_bars_counts(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    route = respx_mock.get("/batches/batch_abc123").respond(
+        200, json=batch("in_progress", counts=(200, 50, 10))
+    )
+    result = service.run(
+        SOURCE, {"operation": "batch_status", "batchId": "batch_abc123", "config": "pc-batch"}
+    )
+    assert route.calls.last.request.headers["x-portkey-config"] == "pc-batch"
+    assert result["data"] == batch("in_progress", counts=(200, 50, 10))
+    assert {
+        k: result["metadata"][k] for k in ("status", "total", "completed", "failed", "progress", "finished")
+    } == {
+        "status": "in_progress",
+        "total": 200,
+        "completed": 50,
+        "failed": 10,
+        "progress": 30,
+        "finished": False,
+    }
+
+
+def test_cancel_posts_to_the_batchs_cancel(service: QueryService, respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.post("/batches/batch_abc123/cancel").respond(200, json=batch("cancelling"))
+    result = service.run(SOURCE, {"operation": "batch_cancel", "batchId": "batch_abc123"})
+    assert (route.calls.last.request.read(), result["data"]["status"], result["metadata"]["status"]) == (
+        b"",
+        "cancelling",
+        "cancelling",
+    )
+
+
+@pytest.mark.parametrize("batch_id", ["../files", "batch abc", "a/b", "a?b"])
+def test_a_batch_id_that_is_no_id_is_refused(
+    service: QueryService, respx_mock: respx.MockRouter, batch_id: str
+) -> None:
+    route = respx_mock.route().respond(200, json=batch())
+    message, description, data = refusal(service, {"operation": "batch_status", "batchId": batch_id})
+    assert (message, description.split(":")[0], data) == (
+        "Invalid query options",
+        "batchId",
+        {"field": "batchId"},
+    )
+    assert route.call_count == 0
+
+
+def test_counts_bind_a_progress_bar() -> None:
+    assert batch_counts({"status": "completed", "request_counts": {"total": 0}})["progress"] == 100
+    assert batch_counts({"status": "validating"}) == {
+        "status": "validating",
+        "total": 0,
+        "completed": 0,
+        "failed": 0,
+        "progress": 0,
+        "finished": False,
+    }
+    assert batch_counts("not a batch")["status"] == "unknown"
+
+
+# ---------------------------------------------------------------------------------------------------
+# batch_results
+
+
+def answer_line(custom_id: str, text: str, usage: dict[str, int] | None = None) -> dict[str, Any]:
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": usage or {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
+    }
+    return {
+        "id": "r",
+        "custom_id": custom_id,
+        "response": {"status_code": 200, "request_id": "q", "body": body},
+        "error": None,
+    }
+
+
+def jsonl(lines: list[Any]) -> bytes:
+    return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+
+
+def results_routes(respx_mock: respx.MockRouter, output: list[Any], errors: list[Any] | None = None) -> None:
+    respx_mock.get("/batches/batch_abc123").respond(
+        200,
+        json=batch(
+            "completed",
+            counts=(3, 2, 1),
+            output_file_id="file-out",
+            error_file_id="file-err" if errors else None,
+        ),
+    )
+    respx_mock.get("/files/file-out/content").respond(200, content=jsonl(output))
+    if errors:
+        respx_mock.get("/files/file-err/content").respond(200, content=jsonl(errors))
+
+
+def test_results_are_rows_in_submit_order_with_the_output_mode_applied(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    failed = {
+        "id": "r",
+        "custom_id": "row-1",
+        "error": None,
+        "response": {
+            "status_code": 400,
+            "request_id": "q",
+            "body": {"error": {"message": "max_tokens is too large", "type": "invalid_request_error"}},
+        },
+    }
+    results_routes(
+        respx_mock,
+        [answer_line("row-2", '{"label": "bug"}'), answer_line("row-0", '{"label": "billing"}')],
+        [failed],
+    )
+    result = service.run(SOURCE, FULL_BATCH_QUERIES[1])
+    usage = {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}
+    assert result["data"] == [
+        {"row": 0, "customId": "row-0", "status": "ok", "output": {"label": "billing"}, "usage": usage},
+        {
+            "row": 1,
+            "customId": "row-1",
+            "status": "failed",
+            "error": {
+                "message": "Query could not be completed",
+                "description": "max_tokens is too large",
+                "data": {
+                    "statusCode": 400,
+                    "errorType": "invalid_request_error",
+                    "traceId": None,
+                    "retries": 0,
+                },
+            },
+        },
+        {"row": 2, "customId": "row-2", "status": "ok", "output": {"label": "bug"}, "usage": usage},
+    ]
+    meta = result["metadata"]
+    assert {k: meta[k] for k in ("rows", "succeeded", "failed", "status", "usage", "batch")} == {
+        "rows": 3,
+        "succeeded": 2,
+        "failed": 1,
+        "status": "completed",
+        "usage": {"prompt_tokens": 20, "completion_tokens": 4, "total_tokens": 24},
+        "batch": {"id": "batch_abc123"},
+    }
+
+
+def test_a_json_answer_that_breaks_the_schema_fails_its_row_only(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    results_routes(
+        respx_mock, [answer_line("row-0", '{"label": "refund"}'), answer_line("row-1", "not json")]
+    )
+    schema = '{"type": "object", "properties": {"label": {"enum": ["billing", "bug"]}}}'
+    result = service.run(
+        SOURCE,
+        {
+            "operation": "batch_results",
+            "batchId": "batch_abc123",
+            "output": "json",
+            "response_format": schema,
+        },
+    )
+    assert [(e["row"], e["status"], e["error"]["description"][:40]) for e in result["data"]] == [
+        (0, "failed", "The answer does not follow the response "),
+        (1, "failed", "The answer is not valid JSON (Expecting "),
+    ]
+
+
+def test_rows_with_their_own_custom_ids_are_put_in_order_from_the_input_file(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    results_routes(respx_mock, [answer_line("T-9", "b"), answer_line("row-1", "a"), answer_line("T-1", "c")])
+    submitted = [{"custom_id": "T-1"}, {"custom_id": "row-1"}, {"custom_id": "T-9"}]
+    input_file = respx_mock.get("/files/file-in1/content").respond(200, content=jsonl(submitted))
+    result = service.run(SOURCE, {"operation": "batch_results", "batchId": "batch_abc123", "output": "text"})
+    assert [(e["row"], e["customId"], e["output"]) for e in result["data"]] == [
+        (0, "T-1", "c"),
+        (1, "row-1", "a"),
+        (2, "T-9", "b"),
+    ]
+    assert input_file.call_count == 1
+
+
+def test_rows_with_default_ids_need_no_input_file(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    results_routes(respx_mock, [answer_line("row-1", "a"), answer_line("row-0", "b")])
+    input_file = respx_mock.get("/files/file-in1/content").respond(200, content=b"")
+    result = service.run(SOURCE, {"operation": "batch_results", "batchId": "batch_abc123", "output": "text"})
+    assert [(e["row"], e["output"]) for e in result["data"]] == [(0, "b"), (1, "a")]
+    assert input_file.call_count == 0
+
+
+@pytest.mark.parametrize("status", ["validating", "in_progress", "finalizing", "cancelling"])
+def test_results_of_a_batch_not_finished_are_an_error_naming_its_status(
+    service: QueryService, respx_mock: respx.MockRouter, status: str
+) -> None:
+    respx_mock.get("/batches/batch_abc123").respond(200, json=batch(status, counts=(10, 3, 1)))
+    files = respx_mock.get(url__regex=r".*/files/.*").respond(200, content=b"")
+    assert refusal(service, {"operation": "batch_results", "batchId": "batch_abc123"})[:2] == (
+        "Batch not finished",
+        f"batchId: batch batch_abc123 is {status} (4 of 10 requests answered): read its results once "
+        "batch_status says completed",
+    )
+    assert files.call_count == 0
+
+
+def test_results_of_a_batch_that_failed_validation_give_its_errors(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    errors = {
+        "object": "list",
+        "data": [
+            {
+                "code": "duplicate_custom_id",
+                "message": "The custom_id is a duplicate.",
+                "param": "custom_id",
+                "line": 2,
+            }
+        ],
+    }
+    respx_mock.get("/batches/batch_abc123").respond(200, json=batch("failed", errors=errors))
+    message, description, data = refusal(service, {"operation": "batch_results", "batchId": "batch_abc123"})
+    assert (message, description, data["status"]) == (
+        "Batch failed",
+        "batchId: batch batch_abc123 failed: line 2: The custom_id is a duplicate.",
+        "failed",
+    )
+
+
+def test_a_results_file_of_thousands_of_lines_is_read_line_by_line(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    count = 20_000
+    results_routes(respx_mock, [answer_line(f"row-{i}", f"label {i}") for i in reversed(range(count))])
+    result = service.run(SOURCE, {"operation": "batch_results", "batchId": "batch_abc123", "output": "text"})
+    assert [e["output"] for e in result["data"]] == [f"label {i}" for i in range(count)]
+    assert result["metadata"]["usage"] == {
+        "prompt_tokens": 10 * count,
+        "completion_tokens": 2 * count,
+        "total_tokens": 12 * count,
+    }
+
+
+def test_a_results_file_past_the_answer_cap_is_a_query_error(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    results_routes(respx_mock, [answer_line(f"row-{i}", "x" * 1000) for i in range(2_000)])
+    with pytest.raises(QueryError) as caught:
+        service.run(
+            {**SOURCE, "maxResponseMiB": "1"}, {"operation": "batch_results", "batchId": "batch_abc123"}
+        )
+    assert (caught.value.description, caught.value.data["errorType"]) == (
+        "Portkey's answer is larger than 1 MiB (the connection's maxResponseMiB) and was not read further",
+        "response_too_large",
+    )
+
+
+def test_jsonl_lines_skip_blank_lines_and_mark_broken_ones() -> None:
+    assert list(jsonl_lines(b'{"a": 1}\n\n  \nnot json\n{"b": NaN}\n[1]')) == [{"a": 1}, None, None, [1]]
+
+
+@pytest.mark.parametrize(
+    ("custom_id", "row"),
+    [
+        ("row-0", 0),
+        ("row-12", 12),
+        ("row-012", None),
+        ("row-", None),
+        ("row-1a", None),
+        ("T-1", None),
+        ("row-\u0663", None),
+    ],
+)
+def test_only_a_default_custom_id_says_its_row(custom_id: str, row: int | None) -> None:
+    assert default_row(custom_id) == row
+
+
+# ---------------------------------------------------------------------------------------------------
+# asyncio
+
+
+def test_the_async_service_submits_and_reads_results_alike(respx_mock: respx.MockRouter) -> None:
+    upload, _ = submit_routes(respx_mock)
+    results_routes(respx_mock, [answer_line("row-0", "ok")])
+
+    async def both() -> tuple[Any, Any]:
+        async with AsyncQueryService() as service:
+            submitted = await service.run(SOURCE, {"operation": "batch_submit", "model": "m", "rows": ["a"]})
+            read = await service.run(
+                SOURCE, {"operation": "batch_results", "batchId": "batch_abc123", "output": "text"}
+            )
+            return submitted, read
+
+    submitted, read = run_async(both)
+    assert submitted["metadata"]["batch"] == {"id": "batch_abc123", "inputFileId": "file-in1", "rows": 1}
+    assert lines_of(upload.calls.last.request)[0]["custom_id"] == "row-0"
+    assert [(e["row"], e["output"]) for e in read["data"]] == [(0, "ok")]
