@@ -36,6 +36,7 @@ import linecache
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -257,16 +258,19 @@ def run_python(block: Block) -> str:
 
 class Server:
     """A command that serves until Ctrl-C (``tooljet-portkey serve``, ``playground``), in the background
-    of its page: what it prints first is read as it comes; it is stopped (SIGTERM) when the module ends."""
+    of its page: what it prints first is read as it comes. A page's ``serve ... &`` runs the same way (the
+    ``&`` is what a reader types to get the prompt back). It runs in a process group of its own, stopped
+    (SIGTERM, then SIGKILL) when the module ends, so nothing it started outlives the test."""
 
     def __init__(self, command: str, cwd: Path) -> None:
         self.process = subprocess.Popen(
-            ["bash", "-c", f"exec {command}"],
+            ["bash", "-c", f"exec {command.removesuffix('&').rstrip()}"],
             cwd=cwd,
             env=reader_environment(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -284,12 +288,24 @@ class Server:
         except queue.Empty:
             return f"<fewer than {count} lines; exit status {self.process.poll()}>"
 
+    def _signal(self, signal_number: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal_number)
+
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        self._signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+        self._signal(signal.SIGKILL)  # whatever it started in its group
+        # the reader ends when the last writer of the pipe is gone; closing the pipe under a reader
+        # that still reads would block on the reader's lock
         self.reader.join(timeout=30)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
+        if not self.reader.is_alive():
+            assert self.process.stdout is not None
+            self.process.stdout.close()
 
 
 _SERVES = re.compile(r"^tooljet-portkey (serve|playground)\b")

@@ -7,18 +7,21 @@ own ``prices`` (dollars per million tokens, by model) win over it. Arithmetic is
 prices' own text, so 1,000 prompt tokens of gpt-4o-mini cost exactly 0.00015, not 0.00015000000000000001;
 each amount becomes a float only at the end.
 
-The formula is Portkey's: ``prompt_tokens`` include ``prompt_tokens_details.cached_tokens``; the
-uncached part is charged at ``request_token``, the cached part at ``cache_read_input_token``, tokens
-written to a provider's cache (``cache_creation_input_tokens``) at ``cache_write_input_token``, and
+The formula is Portkey's: ``prompt_tokens`` include ``prompt_tokens_details.cached_tokens``; the uncached
+part is charged at ``request_token``, the cached part at ``cache_read_input_token``, tokens written to a
+provider's cache (``cache_creation_input_tokens``) at ``cache_write_input_token``, and
 ``completion_tokens`` at ``response_token``. An image answer is priced per image, by its size and
-quality. A cache hit costs nothing. What cannot be priced exactly (an unknown model or provider, tokens
-of a kind with no price) gives no cost and a warning: never a guess.
+quality. A cache hit costs nothing. A batch job's rows (``batch_results``) are charged at the batch
+prices (``batch_config``; a connection's ``batchInput`` and ``batchOutput``). What cannot be priced
+exactly (an unknown model or provider, tokens of a kind with no price) gives no cost and a warning: never
+a guess.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -57,6 +60,12 @@ class Rates:
     cached_input: Decimal | None = None
     cache_write: Decimal | None = None
     images: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
+    batch: bool = False  # the prices of a provider's Batch API
+
+
+PAY_AS_YOU_GO = "pay_as_you_go"
+BATCH_PRICES = "batch_config"
+_DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")  # a snapshot's date, as OpenAI names them
 
 
 @functools.lru_cache(maxsize=1)
@@ -77,11 +86,27 @@ def _dollars(cents: Any) -> Decimal | None:
     return cents / CENTS if isinstance(cents, Decimal) else None
 
 
-def _snapshot_rates(provider: str, model: str) -> Rates | None:
-    entry = _snapshot()["providers"].get(provider, {}).get(model)
+def _batch_prices(listed: Mapping[str, Any], model: str) -> Mapping[str, Any]:
+    """A model's batch prices. The list gives them to an alias (``gpt-4o-mini``) and not to its dated
+    snapshot (``gpt-4o-mini-2024-07-18``), the name a batch's answers carry: a snapshot whose
+    pay-as-you-go prices are the alias's takes the alias's batch prices. None found: no token price."""
+    entry = listed[model]
+    if BATCH_PRICES in entry:
+        return dict(entry[BATCH_PRICES])
+    alias = listed.get(_DATED.sub("", model))
+    if alias is not None and BATCH_PRICES in alias and alias.get(PAY_AS_YOU_GO) == entry.get(PAY_AS_YOU_GO):
+        return dict(alias[BATCH_PRICES])
+    return {}
+
+
+def _snapshot_rates(provider: str, model: str, batch: bool = False) -> Rates | None:
+    """A model the snapshot lists, at its pay-as-you-go or its batch prices (no token price at all
+    when the list gives the model no batch prices: its cost is then unknown, never guessed)."""
+    listed = _snapshot()["providers"].get(provider, {})
+    entry = listed.get(model)
     if entry is None:
         return None
-    tokens = entry.get("pay_as_you_go", {})
+    tokens = _batch_prices(listed, model) if batch else entry.get(PAY_AS_YOU_GO, {})
     images = {
         quality: {size: cents / CENTS for size, cents in sizes.items()}
         for quality, sizes in entry.get("image", {}).items()
@@ -92,23 +117,39 @@ def _snapshot_rates(provider: str, model: str) -> Rates | None:
         _dollars(tokens.get("response_token")),
         _dollars(tokens.get("cache_read_input_token")),
         _dollars(tokens.get("cache_write_input_token")),
-        images,
+        {} if batch else images,
+        batch,
     )
 
 
+def _per_token(prices: Mapping[str, Decimal], key: str) -> Decimal | None:
+    return prices[key] / PER_MILLION if key in prices else None
+
+
 @functools.lru_cache(maxsize=64)
-def connection_prices(text: str | None) -> Mapping[str, Rates]:
+def connection_prices(text: str | None, batch: bool = False) -> Mapping[str, Rates]:
     """A connection's ``prices`` (its compact JSON text, already checked by the form's schema): model ->
-    Rates, from dollars per million tokens."""
+    Rates, from dollars per million tokens; with ``batch``, its ``batchInput`` and ``batchOutput`` (a
+    model named without them has no batch price)."""
     if text is None:
         return {}
     given = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    if batch:
+        return {
+            model: Rates(
+                CONNECTION_SOURCE,
+                _per_token(prices, "batchInput"),
+                _per_token(prices, "batchOutput"),
+                batch=True,
+            )
+            for model, prices in given.items()
+        }
     return {
         model: Rates(
             CONNECTION_SOURCE,
-            prices["input"] / PER_MILLION,
-            prices["output"] / PER_MILLION,
-            prices["cachedInput"] / PER_MILLION if "cachedInput" in prices else None,
+            _per_token(prices, "input"),
+            _per_token(prices, "output"),
+            _per_token(prices, "cachedInput"),
         )
         for model, prices in given.items()
     }
@@ -122,7 +163,7 @@ def model_name(model: Any) -> str | None:
 
 
 def model_rates(
-    provider: str | None, models: Iterable[str | None], own: Mapping[str, Rates]
+    provider: str | None, models: Iterable[str | None], own: Mapping[str, Rates], batch: bool = False
 ) -> tuple[Rates, str] | None:
     """The rates of the first of ``models`` the connection's own prices name; else those of the first
     model (the answer's) in the snapshot, for ``provider``. With the model priced, which model it was."""
@@ -131,7 +172,7 @@ def model_rates(
         if name in own:
             return own[name], name
     if provider and names:
-        rates = _snapshot_rates(provider, names[0])
+        rates = _snapshot_rates(provider, names[0], batch)
         if rates is not None:
             return rates, names[0]
     return None
@@ -149,12 +190,15 @@ def _amount(value: Decimal) -> float:
 def _cost(
     rates: Rates, provider: str | None, model: str, input_usd: Decimal, output_usd: Decimal
 ) -> dict[str, Any]:
+    pricing = {"provider": provider, "model": model, "source": rates.source}
+    if rates.batch:
+        pricing["prices"] = "batch"
     return {
         "currency": "USD",
         "total": _amount(input_usd + output_usd),
         "input": _amount(input_usd),
         "output": _amount(output_usd),
-        "pricing": {"provider": provider, "model": model, "source": rates.source},
+        "pricing": pricing,
     }
 
 
@@ -173,7 +217,11 @@ def _token_cost(rates: Rates, usage: Mapping[str, Any]) -> tuple[Decimal, Decima
     written = _count(usage.get("cache_creation_input_tokens"))
     output = _count(usage.get("completion_tokens"))
     if rates.input is None or (output and rates.output is None):
-        return "the price list has no token price for it"
+        return (
+            "the price list has no batch price for it"
+            if rates.batch
+            else "the price list has no token price for it"
+        )
     if cached and rates.cached_input is None:
         return "the price list has no price for cached input tokens"
     if written and rates.cache_write is None:
@@ -207,11 +255,13 @@ def answer_cost(
     meta: Mapping[str, Any],
     provider: str | None,
     own: Mapping[str, Rates],
+    batch: bool = False,
 ) -> tuple[dict[str, Any] | None, str | None]:
     """An answer's ``metadata.cost`` and, when it cannot be priced, the warning saying why.
 
     ``meta``: the answer's metadata so far (``provider`` from Portkey's header, ``model``, ``usage``,
-    ``cacheStatus``); ``provider``: the connection's, when Portkey named none."""
+    ``cacheStatus``); ``provider``: the connection's, when Portkey named none; ``batch``: the answer is
+    a batch job's row, charged at the batch prices (``own`` then the connection's batch prices)."""
     body = body or {}
     provider = meta.get("provider") if isinstance(meta.get("provider"), str) else provider
     if provider is not None and provider.startswith("@"):
@@ -223,7 +273,7 @@ def answer_cost(
             Rates("cache hit: not billed by the provider"), provider, shown or "", Decimal(0), Decimal(0)
         )
         return {**cost, "cacheHit": True}, None
-    found = model_rates(provider, models, own)
+    found = model_rates(provider, models, own, batch)
     if found is None:
         where = f"provider {provider}" if provider else "an unknown provider"
         name = shown or "an unnamed model"

@@ -4,8 +4,9 @@
   QueryResult's ``data`` is Portkey's batch object; ``metadata.batch`` is ``{id, inputFileId, rows}``.
 - ``batch_results``: ``GET /batches/{id}``; a batch not finished is a QueryError naming its status;
   then ``GET /files/{id}/content`` for its output file and its error file, each read line by line into
-  one entry per row (``{row, customId, status, output, usage}`` or ``{row, customId, status: failed,
-  error}``), the default ids (``row-<i>``) in row order, then the rows' own ids in the files' order.
+  one entry per row (``{row, customId, status, output, usage, cost}`` or ``{row, customId, status:
+  failed, error}``), in submit order. Each row's ``cost`` is at the batch prices (docs/cost.md), and
+  ``metadata.cost`` is their sum.
 
 Every answer is read within the connection's answer cap and its timeout, as any other query's.
 Loaded only when a query is a batch job.
@@ -27,6 +28,7 @@ from ._batch_jobs import (
     not_finished,
     result_files,
 )
+from ._cost import answer_cost, connection_prices, sum_costs
 from ._errors import QUERY_FAILED_TITLE, QueryError
 from ._options import ConnectionSettings
 from ._output import shape_answer
@@ -107,8 +109,32 @@ def _line_error(line: Mapping[str, Any], settings: ConnectionSettings, request: 
     return QueryError(QUERY_FAILED_TITLE, redact(message, secrets), redact_json(data, secrets))
 
 
+class _BatchPrices:
+    """Prices a finished batch's rows at the batch prices: the provider Portkey named for the batch,
+    else the connection's; the connection's own ``batchInput``/``batchOutput`` first. Keeps each
+    distinct warning of a row that could not be priced."""
+
+    def __init__(self, settings: ConnectionSettings, batch_meta: Mapping[str, Any]) -> None:
+        named = batch_meta.get("provider")
+        self.provider = named if isinstance(named, str) else settings.provider
+        self.own = connection_prices(settings.prices, batch=True)
+        self.warnings: dict[str, None] = {}
+
+    def __call__(self, body: Any) -> dict[str, Any] | None:
+        body = body if isinstance(body, dict) else {}
+        meta = {"model": body.get("model"), "usage": body.get("usage")}
+        cost, warning = answer_cost("batch_results", body, body, meta, self.provider, self.own, batch=True)
+        if warning is not None:
+            self.warnings[warning] = None
+        return cost
+
+
 def _entry(
-    line: Any, settings: ConnectionSettings, request: PortkeyRequest, deadline: float | None
+    line: Any,
+    settings: ConnectionSettings,
+    request: PortkeyRequest,
+    deadline: float | None,
+    price: _BatchPrices,
 ) -> dict[str, Any]:
     """One row's entry from one line of an output or error file."""
     if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):
@@ -126,7 +152,7 @@ def _entry(
     except QueryError as err:
         return {**entry, "status": "failed", "error": _error_json(err)}
     usage = body.get("usage") if isinstance(body, dict) and isinstance(body.get("usage"), dict) else None
-    return {**entry, "status": "ok", "output": output, "usage": usage}
+    return {**entry, "status": "ok", "output": output, "usage": usage, "cost": price(body)}
 
 
 def _error_json(error: QueryError) -> dict[str, Any]:
@@ -139,13 +165,16 @@ def _order(entry: Mapping[str, Any]) -> tuple[int, int]:
 
 
 def _entries(
-    request: PortkeyRequest, settings: ConnectionSettings, contents: Iterable[PortkeyResponse]
+    request: PortkeyRequest,
+    settings: ConnectionSettings,
+    contents: Iterable[PortkeyResponse],
+    price: _BatchPrices,
 ) -> list[dict[str, Any]]:
     """One entry per line of the batch's output and error files, read line by line."""
     entries: list[dict[str, Any]] = []
     for content in contents:
         data = content.data if isinstance(content.data, bytes) else b""
-        entries.extend(_entry(line, settings, request, content.deadline) for line in jsonl_lines(data))
+        entries.extend(_entry(line, settings, request, content.deadline, price) for line in jsonl_lines(data))
     return entries
 
 
@@ -171,14 +200,20 @@ def _in_submit_order(entries: list[dict[str, Any]], input_content: PortkeyRespon
     entries.sort(key=_order)  # stable: a line of no known row keeps the files' order, last
 
 
-def _results(request: PortkeyRequest, batch: PortkeyResponse, entries: list[dict[str, Any]]) -> QueryResult:
-    """The rows of a finished batch, and the run's counts in metadata."""
+def _results(
+    request: PortkeyRequest, batch: PortkeyResponse, entries: list[dict[str, Any]], price: _BatchPrices
+) -> QueryResult:
+    """The rows of a finished batch, and the run's counts, usage and cost in metadata: each row's
+    ``cost`` becomes its dollars (None: it could not be priced), the run's is their exact sum."""
     meta = _metadata(batch, request)
     usage: dict[str, Any] = {}
+    costs: list[dict[str, Any] | None] = []
     for entry in entries:
         if entry["status"] == "ok":
             usage = add_usage(usage, entry.get("usage") or {})
-    succeeded = sum(1 for entry in entries if entry["status"] == "ok")
+            costs.append(entry["cost"])
+            entry["cost"] = entry["cost"]["total"] if entry["cost"] is not None else None
+    succeeded = len(costs)
     meta.update(batch_counts(batch.data))
     meta.update(
         {
@@ -187,8 +222,11 @@ def _results(request: PortkeyRequest, batch: PortkeyResponse, entries: list[dict
             "failed": len(entries) - succeeded,
             "usage": usage,
             "batch": {"id": request.batch.batch_id if request.batch else None},
+            "cost": sum_costs(costs) if costs else None,
         }
     )
+    if price.warnings:
+        meta.setdefault("warnings", []).extend(price.warnings)
     return cast(QueryResult, {"status": "ok", "data": entries, "metadata": meta})
 
 
@@ -206,10 +244,11 @@ def run_batch_job(
         return _submitted(request, file_id, client.send(_create_request(request, file_id)))
     _finished(request, first)
     files = [client.send(_file_request(request, file_id)) for file_id in result_files(first.data)]
-    entries = _entries(request, settings, files)
+    price = _BatchPrices(settings, _metadata(first, request))
+    entries = _entries(request, settings, files, price)
     input_id = _own_ids(first, entries)
     _in_submit_order(entries, client.send(_file_request(request, input_id)) if input_id else None)
-    return _results(request, first, entries)
+    return _results(request, first, entries, price)
 
 
 # -- asyncio --------------------------------------------------------------------------------------------
@@ -226,7 +265,8 @@ async def arun_batch_job(
         return _submitted(request, file_id, await client.send(_create_request(request, file_id)))
     _finished(request, first)
     files = [await client.send(_file_request(request, file_id)) for file_id in result_files(first.data)]
-    entries = _entries(request, settings, files)
+    price = _BatchPrices(settings, _metadata(first, request))
+    entries = _entries(request, settings, files, price)
     input_id = _own_ids(first, entries)
     _in_submit_order(entries, await client.send(_file_request(request, input_id)) if input_id else None)
-    return _results(request, first, entries)
+    return _results(request, first, entries, price)

@@ -5,6 +5,7 @@ tests and screen readers rely on, and the desktop and phone layouts (screenshots
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,7 +65,28 @@ def test_every_operations_first_run_answers_on_the_untouched_form(
     for name in operation_values(OPERATIONS):
         operation.select_option(name)
         page.wait_for_function("() => !document.querySelector('[data-fetch=pending]')")
+        if name == "batch_cancel":  # the batch submitted above, which the simulator answered at once
+            assert page.locator("#query-batch_cancel-batchId").input_value() == submitted
+            assert run(page) == "status: failed"
+            assert "Cannot cancel a batch with status 'completed'." in page.locator("#result").inner_text()
+            continue
         assert run(page) == "status: ok", (name, page.locator("#result").inner_text())
+        if name == "batch_submit":  # its id fills the other batch forms
+            submitted = json.loads(page.locator("#data").get_attribute("data-json") or "null")["id"]
+        if name in ("batch_status", "batch_results"):
+            assert page.locator(f"#query-{name}-batchId").input_value() == submitted
+        if name == "batch_results":
+            shown = json.loads(page.locator("#data").get_attribute("data-json") or "null")
+            assert [(row["customId"], row["status"]) for row in shown] == [("row-0", "ok"), ("T-1042", "ok")]
+            table = page.locator("#answer table.rows-table")
+            assert table.locator("th").all_text_contents() == ["Row", "Custom ID", "Status", "Output", "Cost (USD)"]
+            cells = [table.locator("tbody tr").nth(i).locator("td").all_text_contents() for i in range(2)]
+            assert [(c[0], c[1], c[2], c[3], c[4]) for c in cells] == [
+                ("0", "row-0", "ok", shown[0]["output"], f"${Decimal(repr(shown[0]['cost'])):f}"),
+                ("1", "T-1042", "ok", shown[1]["output"], f"${Decimal(repr(shown[1]['cost'])):f}"),
+            ]
+            assert page.locator("#answer .answer-facts").inner_text() == "2 of 2 rows ok"
+            shot(page, "playground-batch-results")
         if name == "image_generation":
             images = page.locator("#answer img")
             assert images.count() == 1
@@ -85,17 +107,18 @@ def test_every_operations_first_run_answers_on_the_untouched_form(
             assert page.locator("#query-chat-model").input_value() == first
         if name == "prompt_render":
             assert page.locator("#answer .role").all_text_contents() == ["system", "user"]
-    # feedback rated the last answer that had a trace id
-    assert playground.simulator.feedback[-1].value == 1
-    # raw JSON is one click away, as a tree of the same data
-    page.get_by_role("button", name="Raw JSON").click()
-    assert page.locator("#raw").is_visible() and page.locator("#answer").is_hidden()
-    shown = json.loads(page.locator("#data").get_attribute("data-json") or "null")
-    assert shown["status"] == "success"
-    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    page.get_by_role("button", name="Copy JSON").click()
-    page.wait_for_selector("#raw .status[data-kind=ok]")
-    assert json.loads(page.evaluate("() => navigator.clipboard.readText()")) == shown
+        if name == "feedback":
+            # feedback rated the last answer that had a trace id
+            assert playground.simulator.feedback[-1].value == 1
+            # raw JSON is one click away, as a tree of the same data
+            page.get_by_role("button", name="Raw JSON").click()
+            assert page.locator("#raw").is_visible() and page.locator("#answer").is_hidden()
+            shown = json.loads(page.locator("#data").get_attribute("data-json") or "null")
+            assert shown["status"] == "success"
+            page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+            page.get_by_role("button", name="Copy JSON").click()
+            page.wait_for_selector("#raw .status[data-kind=ok]")
+            assert json.loads(page.evaluate("() => navigator.clipboard.readText()")) == shown
     assert off_origin(record, playground) == [] and record.errors == []
     page.context.close()
 

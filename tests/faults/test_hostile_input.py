@@ -35,7 +35,7 @@ CONNECTION = "Invalid connection options"
 QUERY = "Invalid query options"
 OPERATIONS = (
     "(one of: completion, chat, prompt_completion, create_embedding, image_generation, prompt_render, "
-    "list_models, feedback)"
+    "list_models, feedback, batch_submit, batch_status, batch_results, batch_cancel)"
 )
 
 

@@ -370,11 +370,13 @@ def test_counts_bind_a_progress_bar() -> None:
 # batch_results
 
 
-def answer_line(custom_id: str, text: str, usage: dict[str, int] | None = None) -> dict[str, Any]:
+def answer_line(
+    custom_id: str, text: str, usage: dict[str, Any] | None = None, model: str = "gpt-4o-mini-2024-07-18"
+) -> dict[str, Any]:
     body = {
         "id": "chatcmpl-1",
         "object": "chat.completion",
-        "model": "gpt-4o-mini",
+        "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": usage or {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
     }
@@ -390,9 +392,15 @@ def jsonl(lines: list[Any]) -> bytes:
     return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
 
 
-def results_routes(respx_mock: respx.MockRouter, output: list[Any], errors: list[Any] | None = None) -> None:
+def results_routes(
+    respx_mock: respx.MockRouter,
+    output: list[Any],
+    errors: list[Any] | None = None,
+    provider: str | None = "openai",
+) -> None:
     respx_mock.get("/batches/batch_abc123").respond(
         200,
+        headers={"x-portkey-provider": provider} if provider else {},
         json=batch(
             "completed",
             counts=(3, 2, 1),
@@ -425,8 +433,17 @@ def test_results_are_rows_in_submit_order_with_the_output_mode_applied(
     )
     result = service.run(SOURCE, FULL_BATCH_QUERIES[1])
     usage = {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}
+    # gpt-4o-mini at batch prices: 10 x $0.075 + 2 x $0.30 per 1M tokens
+    cost = 0.00000135
     assert result["data"] == [
-        {"row": 0, "customId": "row-0", "status": "ok", "output": {"label": "billing"}, "usage": usage},
+        {
+            "row": 0,
+            "customId": "row-0",
+            "status": "ok",
+            "output": {"label": "billing"},
+            "usage": usage,
+            "cost": cost,
+        },
         {
             "row": 1,
             "customId": "row-1",
@@ -442,7 +459,14 @@ def test_results_are_rows_in_submit_order_with_the_output_mode_applied(
                 },
             },
         },
-        {"row": 2, "customId": "row-2", "status": "ok", "output": {"label": "bug"}, "usage": usage},
+        {
+            "row": 2,
+            "customId": "row-2",
+            "status": "ok",
+            "output": {"label": "bug"},
+            "usage": usage,
+            "cost": cost,
+        },
     ]
     meta = result["metadata"]
     assert {k: meta[k] for k in ("rows", "succeeded", "failed", "status", "usage", "batch")} == {
@@ -607,3 +631,93 @@ def test_the_async_service_submits_and_reads_results_alike(respx_mock: respx.Moc
     assert submitted["metadata"]["batch"] == {"id": "batch_abc123", "inputFileId": "file-in1", "rows": 1}
     assert lines_of(upload.calls.last.request)[0]["custom_id"] == "row-0"
     assert [(e["row"], e["output"]) for e in read["data"]] == [(0, "ok")]
+
+
+# ---------------------------------------------------------------------------------------------------
+# the rows' cost, at the batch prices
+
+
+def test_each_row_costs_the_batch_price_and_the_run_their_exact_sum(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    usage = {"prompt_tokens": 1_000, "completion_tokens": 200, "total_tokens": 1_200}
+    results_routes(respx_mock, [answer_line(f"row-{i}", "a", usage) for i in range(3)])
+    result = service.run(SOURCE, {"operation": "batch_results", "batchId": "batch_abc123", "output": "text"})
+    # half of the $0.00027 the same answer costs from chat (docs/cost.md)
+    assert [entry["cost"] for entry in result["data"]] == [0.000135, 0.000135, 0.000135]
+    assert result["metadata"]["cost"] == {
+        "currency": "USD",
+        "total": 0.000405,
+        "input": 0.000225,
+        "output": 0.00018,
+        "pricing": {
+            "provider": "openai",
+            "model": "gpt-4o-mini-2024-07-18",
+            "source": "Portkey-AI/models 2026-08-21",
+            "prices": "batch",
+        },
+    }
+    assert "warnings" not in result["metadata"]
+
+
+def test_cached_input_of_a_batch_row_is_charged_at_the_batch_cache_price(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    usage = {
+        "prompt_tokens": 2_000,
+        "completion_tokens": 0,
+        "total_tokens": 2_000,
+        "prompt_tokens_details": {"cached_tokens": 1_000},
+    }
+    results_routes(respx_mock, [answer_line("row-0", "a", usage, model="gpt-5-mini-2025-08-07")])
+    result = service.run(SOURCE, {"operation": "batch_results", "batchId": "batch_abc123", "output": "text"})
+    # gpt-5-mini's batch prices (its dated snapshot's are the alias's): $0.125 per 1M input tokens,
+    # $0.0125 per 1M cached ones
+    assert result["metadata"]["cost"]["input"] == 0.0001375
+
+
+def test_the_connections_batch_prices_win_and_a_model_named_without_them_is_unpriced(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    usage = {"prompt_tokens": 1_000_000, "completion_tokens": 1_000_000, "total_tokens": 2_000_000}
+    results_routes(
+        respx_mock,
+        [answer_line("row-0", "a", usage, model="my-llama"), answer_line("row-1", "b", usage)],
+    )
+    prices = {
+        "my-llama": {"input": 0.3, "output": 0.6, "batchInput": 0.1, "batchOutput": 0.2},
+        "gpt-4o-mini-2024-07-18": {"input": 0.15, "output": 0.6},
+    }
+    result = service.run(
+        {**SOURCE, "prices": json.dumps(prices)},
+        {"operation": "batch_results", "batchId": "batch_abc123", "output": "text"},
+    )
+    assert [entry["cost"] for entry in result["data"]] == [0.3, None]
+    assert result["metadata"]["cost"] is None  # one row could not be priced: no total, never a guess
+    assert result["metadata"]["warnings"] == [
+        "cost: gpt-4o-mini-2024-07-18: the price list has no batch price for it"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "warning"),
+    [
+        (
+            None,
+            "gpt-4o-mini-2024-07-18",
+            "cost: no price for gpt-4o-mini-2024-07-18 of an unknown provider "
+            "(Portkey-AI/models 2026-08-21; set the connection's prices)",
+        ),
+        ("openai", "chatgpt-4o-latest", "cost: chatgpt-4o-latest: the price list has no batch price for it"),
+    ],
+)
+def test_a_row_with_no_batch_price_has_no_cost_and_a_warning_once(
+    service: QueryService, respx_mock: respx.MockRouter, provider: str | None, model: str, warning: str
+) -> None:
+    results_routes(
+        respx_mock, [answer_line(f"row-{i}", "a", model=model) for i in range(2)], provider=provider
+    )
+    result = service.run(SOURCE, {"operation": "batch_results", "batchId": "batch_abc123", "output": "text"})
+    assert [entry["cost"] for entry in result["data"]] == [None, None]
+    assert result["metadata"]["cost"] is None
+    assert result["metadata"]["warnings"] == [warning]

@@ -93,6 +93,59 @@ def test_the_answers_dated_model_is_priced_and_named() -> None:
     assert (cost["total"], cost["pricing"]["model"]) == (0.00015, "gpt-4o-mini-2024-07-18")
 
 
+def batch_cost(model: str, usage: dict[str, Any], prices: str | None = None) -> tuple[Any, str | None]:
+    said = {"provider": "openai", "model": model, "usage": usage}
+    return answer_cost(
+        "batch_results", {"model": model}, None, said, None, connection_prices(prices, batch=True), batch=True
+    )
+
+
+def test_a_batch_row_is_charged_at_the_batch_prices() -> None:
+    """gpt-4o-mini's Batch API: $0.075 / $0.30 per 1M tokens, half its $0.15 / $0.60."""
+    cost, warning = batch_cost("gpt-4o-mini", {"prompt_tokens": 1000, "completion_tokens": 200})
+    assert (cost, warning) == (
+        {
+            "currency": "USD",
+            "total": 0.000135,
+            "input": 0.000075,
+            "output": 0.00006,
+            "pricing": {**OPENAI, "prices": "batch"},
+        },
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "total", "warning"),
+    [
+        # the dated snapshot a batch answers with: the list gives it the alias's prices, so its batch ones
+        ("gpt-4o-mini-2024-07-18", 0.000135, None),
+        # a snapshot priced unlike its alias (o1-mini's first release) takes none of the alias's
+        ("o1-mini-2024-09-12", None, "cost: o1-mini-2024-09-12: the price list has no batch price for it"),
+        # a model with no Batch API price at all
+        ("chatgpt-4o-latest", None, "cost: chatgpt-4o-latest: the price list has no batch price for it"),
+    ],
+)
+def test_a_dated_snapshot_takes_its_aliass_batch_prices_only_when_priced_alike(
+    model: str, total: float | None, warning: str | None
+) -> None:
+    cost, said = batch_cost(model, {"prompt_tokens": 1000, "completion_tokens": 200})
+    assert (cost and cost["total"], said) == (total, warning)
+
+
+def test_a_connections_batch_prices_are_its_own_and_never_its_pay_as_you_go_ones() -> None:
+    usage = {"prompt_tokens": 1_000_000, "completion_tokens": 1_000_000}
+    own = json.dumps({"my-llama": {"input": 0.3, "output": 0.6, "batchInput": 0.1, "batchOutput": 0.2}})
+    cost, _ = batch_cost("my-llama", usage, own)
+    assert cost is not None
+    assert (cost["total"], cost["pricing"]["source"]) == (0.3, "connection prices")
+    plain = json.dumps({"my-llama": {"input": 0.3, "output": 0.6}})
+    assert batch_cost("my-llama", usage, plain) == (
+        None,
+        "cost: my-llama: the price list has no batch price for it",
+    )
+
+
 def test_embeddings_have_no_output_tokens() -> None:
     """text-embedding-3-small: $0.02 per 1M tokens."""
     cost, _ = cost_of(

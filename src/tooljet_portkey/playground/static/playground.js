@@ -258,7 +258,7 @@
     operationControl: null,
     history: [], // the chat, in ToolJet's Chat component form {message, type}, successful turns only
     entries: [], // what the conversation shows (and sessionStorage keeps): {type, message, traceId, rating}
-    lastTraceId: null,
+    last: {}, // what the last answers named, by the field that takes it: {traceId, batchId}
     copied: null,
   };
 
@@ -454,7 +454,7 @@
         if (choices.length) control.set(choices[0]);
       }
     }
-    fillTraceId();
+    fillFollowUps();
   }
 
   function renderQueries() {
@@ -537,16 +537,22 @@
     return values;
   }
 
-  // An answer's trace id fills the feedback form's trace id, unless the user typed one: rating the last
-  // answer is then one Run away.
-  function fillTraceId() {
-    if (!page.lastTraceId) return;
+  // What an answer names fills the forms that take it, unless the user typed a value: its trace id the
+  // feedback form's, a submitted batch's id the batch forms': rating the last answer, or polling the last
+  // batch, is then one Run away.
+  function remember(metadata) {
+    if (metadata.traceId) page.last.traceId = metadata.traceId;
+    if (metadata.batch && typeof metadata.batch.id === "string") page.last.batchId = metadata.batch.id;
+    fillFollowUps();
+  }
+
+  function fillFollowUps() {
     for (const [operation, query] of page.queries) {
       const examples = layoutOf(operation).examples || {};
-      const control = query.controls.get("traceId");
       const fields = layoutOf(operation).core;
-      if (control && examples.traceId !== undefined && fields.includes("traceId") && !control.edited) {
-        control.set(page.lastTraceId);
+      for (const [key, value] of Object.entries(page.last)) {
+        const control = query.controls.get(key);
+        if (control && examples[key] !== undefined && fields.includes(key) && !control.edited) control.set(value);
       }
     }
   }
@@ -735,6 +741,28 @@
         el("tbody", {}, ...rows)), status);
   }
 
+  // A table run's or a batch's rows, as a table binds them: each row's status, its output or its error,
+  // and its cost.
+  function rowsView(rows) {
+    const ids = rows.some((row) => typeof row.customId === "string");
+    const costs = rows.some((row) => "cost" in row);
+    const outcome = (row) => {
+      if (row.status === "ok") return typeof row.output === "string" ? row.output : JSON.stringify(row.output);
+      if (row.status === "skipped") return `skipped: ${row.reason}`;
+      return row.error ? row.error.description || row.error.message : "";
+    };
+    const heads = ["Row", ids ? "Custom ID" : null, "Status", "Output", costs ? "Cost (USD)" : null];
+    const cells = (row) => [String(row.row), ids ? row.customId ?? "" : null, row.status, outcome(row),
+      costs ? (typeof row.cost === "number" ? `$${row.cost}` : "—") : null];
+    const counted = rows.filter((row) => row.status === "ok").length;
+    return el("div", { className: "rows" },
+      el("div", { className: "answer-facts", text: `${counted} of ${rows.length} rows ok` }),
+      el("table", { className: "rows-table" },
+        el("thead", {}, el("tr", {}, ...heads.filter((h) => h !== null).map((h) => el("th", { scope: "col", text: h })))),
+        el("tbody", {}, ...rows.map((row) => el("tr", { dataset: { row: String(row.row), status: row.status } },
+          ...cells(row).filter((c) => c !== null).map((c) => el("td", { text: c })))))));
+  }
+
   function messagesView(messages) {
     return el("ol", { className: "message-list" }, ...messages.map((message) => el("li", { className: "message-item" },
       el("span", { className: "role", text: String(message.role ?? "") }),
@@ -765,6 +793,9 @@
       return imagesView(list.map((item) => item.url || `data:image/png;base64,${item.b64_json}`));
     }
     if (list && list.length && list.every(isImageUrl)) return imagesView(list);
+    if (list && list.length && list.every((item) => isObject(item) && Number.isInteger(item.row) && typeof item.status === "string")) {
+      return rowsView(list);
+    }
     if (list && list.every((item) => typeof item === "string" || (isObject(item) && typeof item.id === "string"))) {
       return modelsView(list);
     }
@@ -799,12 +830,9 @@
       const answer = answerView(result.data, metadata);
       const answerBox = answer ? el("div", { id: "answer", className: "answer-view" }, answer) : null;
       const raw = el("div", { id: "raw", className: "raw-view" }, rawView(result.data));
-      if (metadata.traceId) {
-        page.lastTraceId = metadata.traceId;
-        fillTraceId();
-      }
+      remember(metadata);
       return [el("div", { className: "result-head" }, status, viewSwitch(answerBox, raw)), answerBox, raw,
-        el("details", { className: "metadata-fold", open: true }, el("summary", { text: "Metadata" }), metadataTable(metadata, result.data))];
+        el("details", { className: "metadata-fold", open: true }, el("summary", { text: "Metadata" }), metadataTable(metadata, result.data))].filter(Boolean); // no answer view: the raw JSON alone
     }
     return [status, el("div", { className: "query-error", role: "alert" },
       el("div", { className: "error-message", text: result.message || "Query failed" }),
