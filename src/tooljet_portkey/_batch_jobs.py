@@ -17,7 +17,7 @@ lines in any order, and the id is how an answer finds its row.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -38,7 +38,6 @@ __all__ = [
     "batch_counts",
     "batch_lines",
     "default_row",
-    "jsonl_lines",
     "not_finished",
 ]
 
@@ -273,20 +272,46 @@ def input_file(batch: Any) -> str | None:
     return _file_id(batch, "input_file_id")
 
 
-def jsonl_lines(content: bytes) -> Iterator[Any]:
-    """Each line of a JSONL file, parsed strictly, one at a time (a file of 50,000 answers is never
-    parsed as one value); a line that is not JSON is yielded as None, and blank lines are skipped."""
-    from ._values import loads_strict
+class JsonLines:
+    """A JSONL body read as it arrives (``PortkeyRequest.lines``): each complete line is parsed strictly
+    and handed to ``take``, whose results are ``items``, so a file of 50,000 answers is never held whole
+    nor parsed as one value. A line that is not JSON is taken as None; blank lines are skipped. A read
+    that is retried starts over (``reset``)."""
 
-    start = 0
-    while start < len(content):
-        end = content.find(b"\n", start)
-        end = len(content) if end == -1 else end
-        line = content[start:end].strip()
-        start = end + 1
+    def __init__(self, take: Callable[[Any], Any] = lambda line: line) -> None:
+        self._take = take
+        self._partial = bytearray()
+        self.items: list[Any] = []
+
+    def reset(self) -> None:
+        self._partial.clear()
+        self.items = []
+
+    def feed(self, data: bytes) -> None:
+        start = 0
+        while (end := data.find(b"\n", start)) != -1:
+            if self._partial:
+                self._partial += data[start:end]
+                self._line(bytes(self._partial))
+                self._partial.clear()
+            else:
+                self._line(data[start:end])
+            start = end + 1
+        self._partial += data[start:]
+
+    def end(self) -> None:
+        line = bytes(self._partial)
+        self._partial.clear()
+        self._line(line)
+
+    def _line(self, line: bytes) -> None:
+        from ._values import loads_strict
+
+        line = line.strip()
         if not line:
-            continue
+            return
         try:
-            yield loads_strict(line)
+            value = loads_strict(line)
         except ValueError:
-            yield None
+            value = None
+        self.items.append(self._take(value))

@@ -66,6 +66,7 @@ from ._routing import guardrail_verdicts
 from ._sse import EventTooLarge, SSEDecoder
 
 if TYPE_CHECKING:
+    from ._batch_jobs import JsonLines
     from ._models import (
         ChatCompletion,
         Completion,
@@ -309,37 +310,65 @@ def _deadline_passed(timeout: float) -> APITimeoutError:
     return APITimeoutError(f"Portkey did not answer within {timeout:g} s", timeout=timeout)
 
 
-def _read_body(response: httpx.Response, limit: int, deadline: float, timeout: float) -> bytes:
-    """The whole decoded body, or ResponseTooLargeError past ``limit``, or APITimeoutError once the
-    clock passes ``deadline`` (checked between pieces; each blocking read is cut to the time left)."""
+class _Pieces:
+    """Where a body's decoded pieces go: kept, to be joined; or, for a JSONL answer, handed to its
+    ``JsonLines`` as they arrive (the body is never held whole)."""
+
+    def __init__(self, lines: JsonLines | None) -> None:
+        self.lines = lines
+        self.kept: list[bytes] = []
+        if lines is not None:
+            lines.reset()  # a retried read starts over
+
+    def add(self, pieces: list[bytes]) -> None:
+        if self.lines is None:
+            self.kept += pieces
+            return
+        for piece in pieces:
+            self.lines.feed(piece)
+
+    def body(self) -> bytes:
+        if self.lines is not None:
+            self.lines.end()
+        return b"".join(self.kept)
+
+
+def _read_body(
+    response: httpx.Response, limit: int, deadline: float, timeout: float, lines: JsonLines | None = None
+) -> bytes:
+    """The whole decoded body (nothing when ``lines`` took it line by line), or ResponseTooLargeError
+    past ``limit``, or APITimeoutError once the clock passes ``deadline`` (checked between pieces; each
+    blocking read is cut to the time left)."""
     decoder = _body_decoder(response, limit)
     left = deadline - _clock()
     if left <= 0:
         raise _deadline_passed(timeout)
-    pieces: list[bytes] = []
+    pieces = _Pieces(lines)
     with _deadline.within(left):
         for data in response.iter_raw():
-            pieces += _decoded(decoder, response, data)
+            pieces.add(_decoded(decoder, response, data))
             if _clock() > deadline:
                 raise _deadline_passed(timeout)
-    pieces += _decoded(decoder, response, None)
-    return b"".join(pieces)
+    pieces.add(_decoded(decoder, response, None))
+    return pieces.body()
 
 
-async def _aread_body(response: httpx.Response, limit: int, deadline: float, timeout: float) -> bytes:
+async def _aread_body(
+    response: httpx.Response, limit: int, deadline: float, timeout: float, lines: JsonLines | None = None
+) -> bytes:
     """The async twin of _read_body."""
     decoder = _body_decoder(response, limit)
     left = deadline - _clock()
     if left <= 0:
         raise _deadline_passed(timeout)
-    pieces: list[bytes] = []
+    pieces = _Pieces(lines)
     with _deadline.within(left):
         async for data in response.aiter_raw():
-            pieces += _decoded(decoder, response, data)
+            pieces.add(_decoded(decoder, response, data))
             if _clock() > deadline:
                 raise _deadline_passed(timeout)
-    pieces += _decoded(decoder, response, None)
-    return b"".join(pieces)
+    pieces.add(_decoded(decoder, response, None))
+    return pieces.body()
 
 
 class _BaseClient:
@@ -543,7 +572,8 @@ class PortkeyClient(_BaseClient):
                 if response.is_success and request.stream:
                     return response, b"", retries
                 try:
-                    content = _read_body(response, self.settings.max_response_bytes, deadline, timeout)
+                    lines = request.lines if response.is_success else None
+                    content = _read_body(response, self.settings.max_response_bytes, deadline, timeout, lines)
                 except httpx.RequestError as err:
                     error, cause = _transport_error(err, timeout), err
                 except PortkeyError as err:
@@ -568,7 +598,11 @@ class PortkeyClient(_BaseClient):
         started = _clock()
         response, content, retries = self._exchange(request, started)
         headers = _headers(response)
-        data = content if request.raw else success_body(response.status_code, headers, content)
+        data = (
+            request.lines.items
+            if request.lines is not None
+            else success_body(response.status_code, headers, content)
+        )
         if request.operation == "prompt_completion":
             data = unwrap_prompt_body(data)
         return PortkeyResponse(response.status_code, headers, data, retries, started + self._limit(request))
@@ -772,7 +806,10 @@ class AsyncPortkeyClient(_BaseClient):
                 if response.is_success and request.stream:
                     return response, b"", retries
                 try:
-                    content = await _aread_body(response, self.settings.max_response_bytes, deadline, timeout)
+                    lines = request.lines if response.is_success else None
+                    content = await _aread_body(
+                        response, self.settings.max_response_bytes, deadline, timeout, lines
+                    )
                 except httpx.RequestError as err:
                     error, cause = _transport_error(err, timeout), err
                 except PortkeyError as err:
@@ -796,7 +833,11 @@ class AsyncPortkeyClient(_BaseClient):
         started = _clock()
         response, content, retries = await self._exchange(request, started)
         headers = _headers(response)
-        data = content if request.raw else success_body(response.status_code, headers, content)
+        data = (
+            request.lines.items
+            if request.lines is not None
+            else success_body(response.status_code, headers, content)
+        )
         if request.operation == "prompt_completion":
             data = unwrap_prompt_body(data)
         return PortkeyResponse(response.status_code, headers, data, retries, started + self._limit(request))

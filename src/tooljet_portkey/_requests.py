@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ._batch_jobs import BatchPlan, batch_lines, batch_path
+from ._batch_jobs import BatchPlan, JsonLines, batch_lines, batch_path
 from ._constants import USER_AGENT
 from ._errors import QueryError
 from ._options import ConnectionSettings, Query
@@ -62,10 +62,11 @@ class PortkeyRequest:
     params: Mapping[str, str] | None = None
     # how run() sends it: once, once per row, or in chunks of inputs (_rows.py); not part of what is sent
     run: RunShape = field(default=RunShape(), repr=False, compare=False)
-    # batch jobs: a file sent as multipart (``POST /files``), an answer read as bytes (a file's
-    # content), and what the query does after this request (_batch_jobs.py)
+    # batch jobs: a file sent as multipart (``POST /files``), an answer read line by line as it arrives
+    # (a JSONL file's content: the answer's data is the lines' items), and what the query does after
+    # this request (_batch_jobs.py)
     upload: bytes | None = field(default=None, repr=False)
-    raw: bool = field(default=False, repr=False)
+    lines: JsonLines | None = field(default=None, repr=False, compare=False)
     batch: BatchPlan | None = field(default=None, repr=False)
     # header values that are secrets, so a repr or a log never shows them
     secret_headers: frozenset[str] = field(

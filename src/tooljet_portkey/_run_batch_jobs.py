@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ._batch import add_usage
 from ._batch_jobs import (
+    JsonLines,
     batch_counts,
     default_row,
     file_content_path,
     input_file,
-    jsonl_lines,
     not_finished,
     result_files,
 )
@@ -73,9 +73,8 @@ def _submitted(request: PortkeyRequest, file_id: str, created: PortkeyResponse) 
 
 def _file_request(request: PortkeyRequest, file_id: str) -> PortkeyRequest:
     headers = {**request.headers, "accept": "application/jsonl, application/json"}
-    return PortkeyRequest(
-        "GET", file_content_path(file_id), headers, None, False, request.operation, raw=True
-    )
+    path = file_content_path(file_id)
+    return PortkeyRequest("GET", path, headers, None, False, request.operation, lines=JsonLines())
 
 
 def _finished(request: PortkeyRequest, batch: PortkeyResponse) -> None:
@@ -170,11 +169,12 @@ def _entries(
     contents: Iterable[PortkeyResponse],
     price: _BatchPrices,
 ) -> list[dict[str, Any]]:
-    """One entry per line of the batch's output and error files, read line by line."""
+    """One entry per line of the batch's output and error files (each read line by line as it arrived:
+    its data is the lines' parsed values)."""
     entries: list[dict[str, Any]] = []
     for content in contents:
-        data = content.data if isinstance(content.data, bytes) else b""
-        entries.extend(_entry(line, settings, request, content.deadline, price) for line in jsonl_lines(data))
+        lines = content.data if isinstance(content.data, list) else []
+        entries.extend(_entry(line, settings, request, content.deadline, price) for line in lines)
     return entries
 
 
@@ -188,10 +188,10 @@ def _own_ids(batch: PortkeyResponse, entries: list[dict[str, Any]]) -> str | Non
 def _in_submit_order(entries: list[dict[str, Any]], input_content: PortkeyResponse | None) -> None:
     """Each entry's ``row`` (its line in the input file) and the entries in that order; a row's own
     custom id is found in the input file, a default id (``row-<i>``) says its row itself."""
-    if input_content is not None and isinstance(input_content.data, bytes):
+    if input_content is not None and isinstance(input_content.data, list):
         rows = {
             line["custom_id"]: index
-            for index, line in enumerate(jsonl_lines(input_content.data))
+            for index, line in enumerate(input_content.data)
             if isinstance(line, dict) and isinstance(line.get("custom_id"), str)
         }
         for entry in entries:

@@ -16,7 +16,7 @@ import respx
 from unit_support import API_KEY, BASE_URL, FULL_BATCH_QUERIES, SOURCE, run_async
 
 from tooljet_portkey import AsyncQueryService, QueryError, QueryService
-from tooljet_portkey._batch_jobs import batch_counts, default_row, jsonl_lines
+from tooljet_portkey._batch_jobs import JsonLines, batch_counts, default_row
 from tooljet_portkey._constants import MAX_BATCH_FILE_BYTES, MAX_BATCH_REQUESTS
 
 pytestmark = [
@@ -591,8 +591,54 @@ def test_a_results_file_past_the_answer_cap_is_a_query_error(
     )
 
 
-def test_jsonl_lines_skip_blank_lines_and_mark_broken_ones() -> None:
-    assert list(jsonl_lines(b'{"a": 1}\n\n  \nnot json\n{"b": NaN}\n[1]')) == [{"a": 1}, None, None, [1]]
+def test_json_lines_skip_blank_lines_and_mark_broken_ones_wherever_the_pieces_break() -> None:
+    content = b'{"a": 1}\n\n  \nnot json\n{"b": NaN}\r\n{"c": "\xc3\xa9"}\n[1]'
+    for cut in range(len(content) + 1):
+        lines = JsonLines()
+        lines.feed(content[:cut])
+        lines.feed(content[cut:])
+        lines.end()
+        assert lines.items == [{"a": 1}, None, None, {"c": "\u00e9"}, [1]], cut
+    one_by_one = JsonLines()
+    for byte in content:
+        one_by_one.feed(bytes([byte]))
+    one_by_one.end()
+    assert one_by_one.items == [{"a": 1}, None, None, {"c": "\u00e9"}, [1]]
+
+
+class Pieces(httpx.SyncByteStream):
+    """A body sent in small pieces; with ``broken``, the connection drops after that many bytes."""
+
+    def __init__(self, content: bytes, size: int, broken: int | None = None) -> None:
+        self.content, self.size, self.broken = content, size, broken
+        self.sent = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for start in range(0, len(self.content), self.size):
+            if self.broken is not None and start >= self.broken:
+                raise httpx.ReadError("connection reset")
+            self.sent += 1
+            yield self.content[start : start + self.size]
+
+
+def test_a_results_file_sent_in_small_pieces_is_read_line_by_line_and_a_retried_read_starts_over(
+    service: QueryService, respx_mock: respx.MockRouter, no_retry_sleep: list[float]
+) -> None:
+    count = 300
+    content = jsonl([answer_line(f"row-{i}", f"label {i}") for i in range(count)])
+    results_routes(respx_mock, [])
+    broken, whole = Pieces(content, 7, broken=len(content) // 2), Pieces(content, 7)
+    route = respx_mock.get("/files/file-out/content")
+    route.side_effect = [httpx.Response(200, stream=broken), httpx.Response(200, stream=whole)]
+    result = service.run(
+        {**SOURCE, "maxRetries": "1"},
+        {"operation": "batch_results", "batchId": "batch_abc123", "output": "text"},
+    )
+    assert route.call_count == 2 and broken.sent > 100 and whole.sent == -(-len(content) // 7)
+    assert [(e["row"], e["output"]) for e in result["data"]] == [(i, f"label {i}") for i in range(count)]
+    assert result["metadata"]["rows"] == result["metadata"]["succeeded"] == count
+    assert len(no_retry_sleep) == 1  # the one retry's pause
+    no_retry_sleep.clear()
 
 
 @pytest.mark.parametrize(
