@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 from unittest.mock import patch
@@ -47,6 +48,8 @@ PATHS = {
     "list_models": "/v1/models",
     "feedback": "/v1/feedback",
 }
+# batch jobs: the upload and the batch, a batch by id (and its cancel), a file's content by id
+BATCH_PATHS = re.compile(r"/v1/(files|batches|batches/[^/?#]+(/cancel)?|files/[^/?#]+/content)")
 
 # Keys a user may paste anywhere. An error must never show one of them that the example used as a key,
 # and a refusal must never show any of them (it never quotes what the user typed).
@@ -333,10 +336,14 @@ def check(outcome: Any, calls: list[httpx.Request], secrets: set[str]) -> None:
             assert value.isascii() and value.isprintable(), (name, value)
         if request.url.host == "gw.test":
             path = request.url.raw_path.decode().partition("?")[0]
-            assert path in PATHS.values() or (
-                path.startswith("/v1/prompts/")
-                and path.endswith(("/completions", "/render"))
-                and path.count("/") == 4
+            assert (
+                path in PATHS.values()
+                or BATCH_PATHS.fullmatch(path)
+                or (
+                    path.startswith("/v1/prompts/")
+                    and path.endswith(("/completions", "/render"))
+                    and path.count("/") == 4
+                )
             ), path
 
 

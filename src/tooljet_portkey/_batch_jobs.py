@@ -226,14 +226,15 @@ def batch_counts(batch: Any) -> dict[str, Any]:
 
 def not_finished(batch: Any, batch_id: str) -> QueryError | None:
     """The error of reading a batch's results before there are any to read: not finished yet (its
-    status named), or failed as a whole (its errors, e.g. a line the provider refused)."""
+    status named), or failed as a whole (its errors, e.g. a line the provider refused). It comes from
+    Portkey's answer, so it names no ``field`` (a field-named error is one refused before sending)."""
     counts = batch_counts(batch)
     status = counts["status"]
     if status == "failed" and not _file_id(batch, "output_file_id"):
         return QueryError(
             "Batch failed",
             f"batchId: batch {batch_id} failed: {_batch_errors(batch)}",
-            {"field": "batchId", "status": status},
+            {"status": status, "errorType": "batch_failed"},
         )
     if status in FINISHED:
         return None
@@ -242,7 +243,7 @@ def not_finished(batch: Any, batch_id: str) -> QueryError | None:
         "Batch not finished",
         f"batchId: batch {batch_id} is {status} ({done} of {counts['total']} requests answered): read its "
         "results once batch_status says completed",
-        {"field": "batchId", "status": status},
+        {"status": status, "errorType": "batch_not_finished"},
     )
 
 

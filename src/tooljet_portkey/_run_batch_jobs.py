@@ -82,7 +82,8 @@ def _finished(request: PortkeyRequest, batch: PortkeyResponse) -> None:
     if error is not None:
         meta = _metadata(batch, request)
         error.data.update(statusCode=meta.get("statusCode"), traceId=meta.get("traceId"))
-        raise error
+        secrets = request.secrets()  # the batch id quoted is what the query typed: a pasted key is hidden
+        raise QueryError(error.message, redact(error.description, secrets), redact_json(error.data, secrets))
 
 
 def _line_error(line: Mapping[str, Any], settings: ConnectionSettings, request: PortkeyRequest) -> QueryError:

@@ -5,8 +5,8 @@ tests and screen readers rely on, and the desktop and phone layouts (screenshots
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -62,6 +62,7 @@ def test_every_operations_first_run_answers_on_the_untouched_form(
 ) -> None:
     page, record = opened(browser, playground, DESKTOP)
     operation = page.get_by_label("Operation", exact=True)
+    submitted = ""  # the id batch_submit's answer gives, which the later batch forms are filled with
     for name in operation_values(OPERATIONS):
         operation.select_option(name)
         page.wait_for_function("() => !document.querySelector('[data-fetch=pending]')")
@@ -79,7 +80,13 @@ def test_every_operations_first_run_answers_on_the_untouched_form(
             shown = json.loads(page.locator("#data").get_attribute("data-json") or "null")
             assert [(row["customId"], row["status"]) for row in shown] == [("row-0", "ok"), ("T-1042", "ok")]
             table = page.locator("#answer table.rows-table")
-            assert table.locator("th").all_text_contents() == ["Row", "Custom ID", "Status", "Output", "Cost (USD)"]
+            assert table.locator("th").all_text_contents() == [
+                "Row",
+                "Custom ID",
+                "Status",
+                "Output",
+                "Cost (USD)",
+            ]
             cells = [table.locator("tbody tr").nth(i).locator("td").all_text_contents() for i in range(2)]
             assert [(c[0], c[1], c[2], c[3], c[4]) for c in cells] == [
                 ("0", "row-0", "ok", shown[0]["output"], f"${Decimal(repr(shown[0]['cost'])):f}"),

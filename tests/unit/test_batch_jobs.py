@@ -532,12 +532,22 @@ def test_results_of_a_batch_not_finished_are_an_error_naming_its_status(
 ) -> None:
     respx_mock.get("/batches/batch_abc123").respond(200, json=batch(status, counts=(10, 3, 1)))
     files = respx_mock.get(url__regex=r".*/files/.*").respond(200, content=b"")
-    assert refusal(service, {"operation": "batch_results", "batchId": "batch_abc123"})[:2] == (
+    assert refusal(service, {"operation": "batch_results", "batchId": "batch_abc123"}) == (
         "Batch not finished",
         f"batchId: batch batch_abc123 is {status} (4 of 10 requests answered): read its results once "
         "batch_status says completed",
+        {"status": status, "errorType": "batch_not_finished", "statusCode": 200, "traceId": None},
     )
     assert files.call_count == 0
+
+
+def test_a_key_pasted_as_the_batch_id_is_not_quoted_back(
+    service: QueryService, respx_mock: respx.MockRouter
+) -> None:
+    status = respx_mock.get(f"/batches/{API_KEY}").respond(200, json=batch("in_progress"))
+    description = refusal(service, {"operation": "batch_results", "batchId": API_KEY})[1]
+    assert status.call_count == 1 and API_KEY not in description
+    assert description.startswith("batchId: batch *** is in_progress")
 
 
 def test_results_of_a_batch_that_failed_validation_give_its_errors(
@@ -556,10 +566,10 @@ def test_results_of_a_batch_that_failed_validation_give_its_errors(
     }
     respx_mock.get("/batches/batch_abc123").respond(200, json=batch("failed", errors=errors))
     message, description, data = refusal(service, {"operation": "batch_results", "batchId": "batch_abc123"})
-    assert (message, description, data["status"]) == (
+    assert (message, description, data) == (
         "Batch failed",
         "batchId: batch batch_abc123 failed: line 2: The custom_id is a duplicate.",
-        "failed",
+        {"status": "failed", "errorType": "batch_failed", "statusCode": 200, "traceId": None},
     )
 
 

@@ -755,7 +755,7 @@
     const cells = (row) => [String(row.row), ids ? row.customId ?? "" : null, row.status, outcome(row),
       costs ? (typeof row.cost === "number" ? `$${row.cost}` : "—") : null];
     const counted = rows.filter((row) => row.status === "ok").length;
-    return el("div", { className: "rows" },
+    return el("div", { className: "rows-scroll" },
       el("div", { className: "answer-facts", text: `${counted} of ${rows.length} rows ok` }),
       el("table", { className: "rows-table" },
         el("thead", {}, el("tr", {}, ...heads.filter((h) => h !== null).map((h) => el("th", { scope: "col", text: h })))),
