@@ -59,9 +59,13 @@ def _clamp(timeout: float | None, error: type[Exception]) -> float | None:
     return left if timeout is None or left < timeout else timeout
 
 
+_UNKNOWN: Any = object()
+
+
 class _Stream(httpcore.NetworkStream):
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
+        self._socket: Any = _UNKNOWN
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
@@ -75,10 +79,18 @@ class _Stream(httpcore.NetworkStream):
     def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
-        inner = self._inner.start_tls(ssl_context, server_hostname, _clamp(timeout, httpcore.ConnectTimeout))
-        return _Stream(inner)
+        timeout = _clamp(timeout, httpcore.ConnectTimeout)
+        return _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
 
     def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            # httpcore's pools ask this of every idle connection each time a request comes or goes
+            # (the async streams rebuild a table of their attributes for each ask: at 50 requests at
+            # once, a third of a table run's time): the socket is looked up once per stream.
+            if self._socket is _UNKNOWN:
+                self._socket = self._inner.get_extra_info("socket")
+            if self._socket is not None:
+                return is_socket_readable(self._socket)
         return self._inner.get_extra_info(info)
 
 
@@ -107,9 +119,6 @@ class _Backend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-_UNKNOWN: Any = object()
-
-
 class _AsyncStream(httpcore.AsyncNetworkStream):
     def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
         self._inner = inner
@@ -132,9 +141,9 @@ class _AsyncStream(httpcore.AsyncNetworkStream):
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":
-            # httpcore's async pool asks this of every idle connection each time a request comes or
-            # goes, and anyio rebuilds its table of a stream's attributes for each ask (at 50 requests
-            # at once, a third of a table run's time): the socket is looked up once per stream.
+            # httpcore's pools ask this of every idle connection each time a request comes or goes
+            # (the async streams rebuild a table of their attributes for each ask: at 50 requests at
+            # once, a third of a table run's time): the socket is looked up once per stream.
             if self._socket is _UNKNOWN:
                 self._socket = self._inner.get_extra_info("socket")
             if self._socket is not None:

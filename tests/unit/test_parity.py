@@ -132,6 +132,66 @@ def test_the_table_reaches_every_kind_of_outcome() -> None:
     assert kinds >= expected | {"invalid_response", "stream_truncated", "api_error", "rate_limit_error"}
 
 
+def gateway(request: httpx.Request) -> httpx.Response:
+    """Answers each request of a run of many: chat rows (a row saying "fail" is refused), embedding
+    chunks (a vector per input), and a finished batch with its output file."""
+    path = request.url.path
+    if path.endswith("/chat/completions"):
+        said = json.loads(request.content)["messages"][-1]["content"]
+        if said == "fail":
+            return httpx.Response(
+                400, json={"error": {"message": "bad row", "type": "invalid_request_error"}}
+            )
+        choice = {**CHAT_EXAMPLE["choices"][0], "message": {"role": "assistant", "content": said.upper()}}
+        return httpx.Response(200, json={**CHAT_EXAMPLE, "choices": [choice]}, headers=HEADERS)
+    if path.endswith("/embeddings"):
+        inputs = json.loads(request.content)["input"]
+        data = [
+            {"object": "embedding", "index": i, "embedding": [len(text), 0.5]}
+            for i, text in enumerate(inputs)
+        ]
+        usage = {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}
+        return httpx.Response(200, json={"object": "list", "data": data, "model": "m", "usage": usage})
+    if path.endswith("/files/file-out/content"):
+        lines = [
+            {
+                "custom_id": f"row-{i}",
+                "response": {"status_code": 200, "body": {**CHAT_EXAMPLE, "model": "gpt-4o-mini"}},
+            }
+            for i in (2, 0, 1)
+        ]
+        return httpx.Response(200, content=b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+    batch = {"id": "batch_abc123", "object": "batch", "status": "completed", "output_file_id": "file-out",
+             "request_counts": {"total": 3, "completed": 3, "failed": 0}}  # fmt: skip
+    return httpx.Response(200, json=batch, headers={"x-portkey-provider": "openai"})
+
+
+MANY = [
+    ("chat-rows", {**MINIMAL["chat"], "rows": '["a", "fail", "c", "d"]', "concurrency": "1"}),
+    ("chat-rows-concurrent", {**MINIMAL["chat"], "rows": '["a", "b", "c", "d", "e"]', "concurrency": "3"}),
+    ("embedding-chunks", {**MINIMAL["create_embedding"], "input": '["a", "bb", "ccc", "dddd", "e"]',
+                          "batch_size": "2", "concurrency": "1"}),
+    ("batch-results", {"operation": "batch_results", "batchId": "batch_abc123", "output": "text"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("query", [case[1] for case in MANY], ids=[case[0] for case in MANY])
+def test_sync_and_async_runs_of_many_requests_agree(query: dict[str, Any]) -> None:
+    """The hand-kept engines (run_several, run_items, run_batch_job and their async twins) give the same
+    result and send the same requests; with concurrency above 1 the order they are sent in may differ."""
+    sync_result, sync_requests = sync_run(SOURCE, query, gateway)
+    async_result, async_requests = async_run(SOURCE, query, gateway)
+    assert sync_result[0] == "ok" and len(sync_requests) > 1
+    for _, result in (sync_result, async_result):  # the run's wall time is the one fact that may differ
+        seconds = result["metadata"].pop("seconds", 0.0)
+        assert isinstance(seconds, float) and seconds >= 0
+    assert async_result == sync_result
+    key = json.dumps
+    assert sorted(async_requests, key=key) == sorted(sync_requests, key=key)
+    if query.get("concurrency") == "1" or ("rows" not in query and "input" not in query):
+        assert async_requests == sync_requests
+
+
 @pytest.mark.parametrize(
     ("source", "respond"),
     [
@@ -246,6 +306,12 @@ SYNC_NAMES = {
     "_aclose_quietly": "_close_quietly",
     "arun_several": "run_several",  # _run_rows: a query of rows or chunks
     "arun_batch_job": "run_batch_job",  # _run_batch_jobs: a batch job's requests
+    "arun_items": "run_items",  # _batch: the engine of a table run
+    "_aattempt": "_attempt",
+    "AsyncNetworkStream": "NetworkStream",  # httpcore, under _deadline's streams
+    "AsyncNetworkBackend": "NetworkBackend",
+    "_AsyncStream": "_Stream",
+    "_AsyncBackend": "_Backend",
 }
 
 # (module, sync name, async name): classes compared method by method, functions as a whole.
@@ -256,6 +322,12 @@ TWINS = [
     ("_service", "QueryService", "AsyncQueryService"),
     ("_service", "QueryStream", "AsyncQueryStream"),
     ("_service", "_close_quietly", "_aclose_quietly"),
+    ("_run_rows", "run_several", "arun_several"),
+    ("_run_batch_jobs", "run_batch_job", "arun_batch_job"),
+    ("_batch", "run_items", "arun_items"),
+    ("_batch", "_attempt", "_aattempt"),
+    ("_deadline", "_Stream", "_AsyncStream"),
+    ("_deadline", "_Backend", "_AsyncBackend"),
 ]
 
 # Where the twins differ on purpose: (async twin, method or "" for a function) -> why.
@@ -281,6 +353,12 @@ DIFFERENT_ON_PURPOSE = {
         "AsyncQueryStream",
         "__del__",
     ): "nothing can be awaited in __del__: the lease is given back; the client's stream closes itself",
+    # a table run's engine: worker threads handing outcomes to a queue, or tasks awaited together;
+    # what the two share (order, the limiter, pauses, stops, the result) is _Run's, and the runs
+    # themselves are compared by behaviour below (test_sync_and_async_runs_of_many_requests_agree)
+    ("arun_items", ""): "a pool of threads and a queue of outcomes, or tasks and asyncio.wait",
+    ("_aattempt", ""): "a thread hands its outcome to the queue; a task returns it",
+    ("arun_several", ""): "the run's stop: a threading.Event, or an asyncio.Event set through its loop",
 }
 
 
