@@ -514,16 +514,9 @@ def cmd_serve(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         file=err,
         flush=True,
     )
-    # Ctrl-C and SIGTERM both stop it (SIGINT explicitly: a shell's background job ignores it by default)
-    stops = (signal.SIGINT, signal.SIGTERM)
-    previous = {signum: signal.signal(signum, _interrupt) for signum in stops}
     try:
-        signal.pause() if hasattr(signal, "pause") else _sleep_forever()
-    except KeyboardInterrupt:
-        pass
+        _wait_for_interrupt()
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
         sim.stop()
     print(f"{PROG} serve: stopped", file=err, flush=True)
     return 0
