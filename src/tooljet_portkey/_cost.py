@@ -76,6 +76,7 @@ def _snapshot() -> Mapping[str, Any]:
     return data
 
 
+@functools.lru_cache(maxsize=1)
 def snapshot_source() -> str:
     """Where the shipped prices come from, as ``pricing.source`` says: ``Portkey-AI/models 2026-08-21``."""
     data = _snapshot()
@@ -99,6 +100,7 @@ def _batch_prices(listed: Mapping[str, Any], model: str) -> Mapping[str, Any]:
     return {}
 
 
+@functools.lru_cache(maxsize=256)  # a query's model is priced again with every answer: read the list once
 def _snapshot_rates(provider: str, model: str, batch: bool = False) -> Rates | None:
     """A model the snapshot lists, at its pay-as-you-go or its batch prices (no token price at all
     when the list gives the model no batch prices: its cost is then unknown, never guessed)."""
