@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from ._constants import MAX_CHECKED_SCHEMAS, MAX_JSON_DEPTH, MAX_PATTERN_MEMORY_BYTES
+from ._schema_words import describe_error
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -260,8 +261,6 @@ def _check_against_dialect(schema: Any) -> None:
     from jsonschema.exceptions import SchemaError
     from jsonschema.validators import validator_for
 
-    from ._spec import describe_error
-
     try:
         validator_for(schema).check_schema(schema)
     except SchemaError as error:
@@ -445,8 +444,6 @@ def answer_problem(value: Any, schema: Any, deadline: float) -> str | None:
     ``check_user_schema``), in words that quote only the answer's own keys; None when it does.
     The check ends by ``deadline`` (time.monotonic)."""
     from jsonschema.exceptions import best_match
-
-    from ._spec import describe_error
 
     if _depth_over(value, MAX_JSON_DEPTH):
         return f"(the answer): is nested more than {MAX_JSON_DEPTH} levels deep, too deep to check"
