@@ -25,7 +25,7 @@ its own, raises a tree modelled on httpx's and the Anthropic SDK's::
     └── StreamError                    an error chunk inside a stream
         └── StreamTruncatedError       the stream ended without [DONE]
 
-Every PortkeyError declares two facts the service maps for hosts (``_service.query_errors``):
+Every PortkeyError declares two facts the service maps for hosts (``_mapping.query_errors``):
 
 - ``error_type``: the kind of failure, one spelling everywhere; hosts see it as ``errorType`` in
   ``QueryError.data``. An error answer's comes from its body (Portkey's ``error.type``); every other

@@ -41,12 +41,12 @@ from ._batch import (
 )
 from ._cost import add_cost, sum_costs
 from ._errors import QueryError
+from ._mapping import query_errors, query_result
 from ._options import ConnectionSettings
 from ._output import answer_metadata
 from ._requests import TRACE_HEADER, PortkeyRequest
 from ._responses import PortkeyResponse, response_metadata
 from ._rows import RunningRuns, chunk_request, chunked_input, row_request
-from ._service import query_errors, query_result
 from ._throttle import rate_limits_to
 from ._types import QueryResult
 

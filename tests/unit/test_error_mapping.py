@@ -1,4 +1,4 @@
-"""The one mapping of failures to the host's QueryError (``_service.query_errors``), and the facts every
+"""The one mapping of failures to the host's QueryError (``_mapping.query_errors``), and the facts every
 client error declares (``error_type``, ``retries``) that it reads."""
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from tooljet_portkey import (
     StreamError,
     StreamTruncatedError,
 )
+from tooljet_portkey._mapping import query_errors
 from tooljet_portkey._options import ConnectionSettings
 from tooljet_portkey._requests import PortkeyRequest
-from tooljet_portkey._service import query_errors
 
 SETTINGS = ConnectionSettings(api_key="pk-mapping-secret", base_url="http://127.0.0.1:9/v1")
 REQUEST = PortkeyRequest("POST", "/chat/completions", {"x-portkey-trace-id": "t-1"}, {}, False, "chat")
