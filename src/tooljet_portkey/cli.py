@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import IO, Any, NoReturn
 
+from ._simulated import needs_simulator, with_simulator_provider
+
 PROG = "tooljet-portkey"
 
 # connection flag -> (manifest.json key, environment variable or None)
@@ -31,7 +33,6 @@ CONNECTION_FLAGS = {
     "timeout": ("timeout", None),
     "max_retries": ("maxRetries", None),
 }
-SIMULATOR_PROVIDER = "openai"
 
 USAGE_ERROR = 2
 EXIT_FAILED = 1
@@ -202,10 +203,6 @@ def connection_options(args: argparse.Namespace, environ: Mapping[str, str]) -> 
     return options
 
 
-def needs_simulator(options: Mapping[str, str]) -> bool:
-    return not options.get("apiKey") and not options.get("gatewayUrl")
-
-
 @dataclass
 class _Target:
     """Where queries go: the connection options, and the embedded simulator's URL when it answers."""
@@ -260,8 +257,7 @@ def _connection(args: argparse.Namespace, environ: Mapping[str, str]) -> Iterato
         parse_connection(options)
         yield _Target(options)
         return
-    if not (options.get("provider") or options.get("virtualKey") or options.get("config")):
-        options["provider"] = SIMULATOR_PROVIDER
+    options = with_simulator_provider(options)
     parse_connection({**options, "gatewayUrl": "http://127.0.0.1/v1"})  # the simulator's URL comes later
     from .simulator import Simulator
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from .._constants import MIN_SECRET_CHARS
 from .._secrets import config_secrets
-from ..cli import SIMULATOR_PROVIDER, needs_simulator
+from .._simulated import needs_simulator, with_simulator_provider
 from ._forms import secret_keys
 
 __all__ = ["MIN_SECRET_CHARS", "ConnectionStore", "effective_options"]
@@ -102,13 +102,11 @@ class ConnectionStore:
 def effective_options(options: Mapping[str, str], simulator_url: str) -> tuple[dict[str, str], bool]:
     """The options the plugin gets, and whether the embedded simulator answers.
 
-    The command line's rule: with neither an API key nor a gateway URL, the simulator's URL is the
-    gateway and, when nothing else routes the request, the provider is ``openai``.
+    The command line's rule (``_simulated``): with neither an API key nor a gateway URL, the simulator's
+    URL is the gateway and, when nothing else routes the request, the provider is ``openai``.
     """
-    effective = dict(options)
-    if not needs_simulator(effective):
-        return effective, False
-    if not (effective.get("provider") or effective.get("virtualKey") or effective.get("config")):
-        effective["provider"] = SIMULATOR_PROVIDER
+    if not needs_simulator(options):
+        return dict(options), False
+    effective = with_simulator_provider(options)
     effective["gatewayUrl"] = simulator_url
     return effective, True
