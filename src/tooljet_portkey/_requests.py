@@ -36,7 +36,8 @@ from ._rows import (
     RunShape,
     check_not_streamed,
     query_rows,
-    row_headers,
+    row_trace_id,
+    row_variables,
     run_shape,
     table_shape,
 )
@@ -646,3 +647,26 @@ def query_row_request(table: PortkeyRequest, row: Mapping[str, Any], index: int)
         table.answer, schema=response_schema(params) if "response_format" in row else table.answer.schema
     )
     return dataclasses.replace(table, path=path, headers=headers, body=body, answer=answer)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Each row's request, as a table run sends it (_run_rows.py)
+
+
+def row_headers(headers: Mapping[str, str], index: int) -> Mapping[str, str]:
+    """A row's headers: the query's, with the row's trace id when the query gives one."""
+    trace_id = headers.get(TRACE_HEADER)
+    if not trace_id:
+        return headers
+    return {**headers, TRACE_HEADER: row_trace_id(trace_id, index)}
+
+
+def row_request(request: PortkeyRequest, row: Mapping[str, Any], index: int) -> PortkeyRequest:
+    """The request of row ``index``: of a saved prompt, the query's own, its ``variables`` updated with
+    the row's fields; of chat or completion, the query the row's fields laid over the form's make.
+    With the query's trace id, the row's (``row_trace_id``)."""
+    if request.run.form is not None:
+        return query_row_request(request, row, index)
+    body = dict(request.body or {})
+    body["variables"] = row_variables(body.get("variables") or {}, row)
+    return dataclasses.replace(request, body=body, headers=row_headers(request.headers, index))

@@ -62,8 +62,6 @@ __all__ = [
     "default_batch_size",
     "is_several",
     "query_rows",
-    "row_headers",
-    "row_request",
     "row_trace_id",
     "row_variables",
     "run_shape",
@@ -192,16 +190,6 @@ def row_trace_id(trace_id: str, index: int) -> str:
     return f"{trace_id}-{index}"
 
 
-def row_headers(headers: Mapping[str, str], index: int) -> Mapping[str, str]:
-    """A row's headers: the query's, with the row's trace id when the query gives one."""
-    from ._requests import TRACE_HEADER
-
-    trace_id = headers.get(TRACE_HEADER)
-    if not trace_id:
-        return headers
-    return {**headers, TRACE_HEADER: row_trace_id(trace_id, index)}
-
-
 def _embedding_dimensions(body: Mapping[str, Any]) -> int:
     """How many numbers each vector of the answer holds: the query's ``dimensions``, else the model's
     known size (its id's last part: ``@openai-prod/text-embedding-3-small`` is a known model), else
@@ -246,19 +234,6 @@ def _check_row_variables(operation: str, variables: Mapping[str, Any], rows: Seq
         if error is not None:
             error.path.appendleft("variables")  # described as the field's own error is
             raise QueryError("Invalid query options", f"rows[{index}]: {_message(error)}", {"field": "rows"})
-
-
-def row_request(request: PortkeyRequest, row: Mapping[str, Any], index: int) -> PortkeyRequest:
-    """The request of row ``index``: of a saved prompt, the query's own, its ``variables`` updated with
-    the row's fields; of chat or completion, the query the row's fields laid over the form's make.
-    With the query's trace id, the row's (``row_trace_id``)."""
-    if request.run.form is not None:
-        from ._requests import query_row_request
-
-        return query_row_request(request, row, index)
-    body = dict(request.body or {})
-    body["variables"] = row_variables(body.get("variables") or {}, row)
-    return dataclasses.replace(request, body=body, headers=row_headers(request.headers, index))
 
 
 def chunk_request(request: PortkeyRequest, inputs: Sequence[Any]) -> PortkeyRequest:

@@ -44,9 +44,9 @@ from ._errors import QueryError
 from ._mapping import query_errors, query_result
 from ._options import ConnectionSettings
 from ._output import answer_metadata
-from ._requests import TRACE_HEADER, PortkeyRequest
+from ._requests import TRACE_HEADER, PortkeyRequest, row_request
 from ._responses import PortkeyResponse, response_metadata
-from ._rows import RunningRuns, chunk_request, chunked_input, row_request
+from ._rows import RunningRuns, chunk_request, chunked_input
 from ._throttle import rate_limits_to
 from ._types import QueryResult
 

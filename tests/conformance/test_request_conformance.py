@@ -28,8 +28,8 @@ from spec_schemas import (
 )
 
 from tooljet_portkey._options import parse_connection, parse_query
-from tooljet_portkey._requests import PortkeyRequest, build_request
-from tooljet_portkey._rows import chunk_request, chunked_input, row_request
+from tooljet_portkey._requests import PortkeyRequest, build_request, row_request
+from tooljet_portkey._rows import chunk_request, chunked_input
 from tooljet_portkey._spec import load_spec
 
 CONNECTION = parse_connection({"apiKey": "pk-conformance", "virtualKey": "vk-conformance"})
