@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tooljet_portkey import _errors, _options, _secrets
+from tooljet_portkey import _errors, _options, _secrets, _settings
 
 _secrets_seen: set[str] = set()
 _public: set[str] = set()  # text a test also used as an ordinary value (a model name, a trace id)
@@ -37,11 +37,11 @@ class _Recorder(logging.Handler):
 
 @pytest.fixture(autouse=True, scope="session")
 def _secret_audit() -> Iterator[None]:
-    settings_init = _options.ConnectionSettings.__init__
+    settings_init = _settings.ConnectionSettings.__init__
     query_init = _options.Query.__init__
     error_init = _errors.QueryError.__init__
 
-    def remember_secrets(self: _options.ConnectionSettings, *args: Any, **kwargs: Any) -> None:
+    def remember_secrets(self: _settings.ConnectionSettings, *args: Any, **kwargs: Any) -> None:
         settings_init(self, *args, **kwargs)
         _secrets_seen.update(s for s in self.secrets if _KEY_SHAPE.fullmatch(s))
         # what the connection sends that is not a secret (a provider slug, a saved config id) is public
@@ -64,13 +64,13 @@ def _secret_audit() -> Iterator[None]:
     old_level = root.level
     root.addHandler(recorder)
     root.setLevel(logging.DEBUG)
-    _options.ConnectionSettings.__init__ = remember_secrets  # type: ignore[method-assign]
+    _settings.ConnectionSettings.__init__ = remember_secrets  # type: ignore[method-assign]
     _options.Query.__init__ = remember_public  # type: ignore[method-assign]
     _errors.QueryError.__init__ = remember_error  # type: ignore[method-assign]
     try:
         yield
     finally:
-        _options.ConnectionSettings.__init__ = settings_init  # type: ignore[method-assign]
+        _settings.ConnectionSettings.__init__ = settings_init  # type: ignore[method-assign]
         _options.Query.__init__ = query_init  # type: ignore[method-assign]
         _errors.QueryError.__init__ = error_init  # type: ignore[method-assign]
         root.removeHandler(recorder)

@@ -55,9 +55,9 @@ if TYPE_CHECKING:
         RenderedPrompt,
         Usage,
     )
-    from ._options import ConnectionSettings
     from ._requests import PortkeyRequest
     from ._service import AsyncQueryService, AsyncQueryStream, QueryService, QueryStream
+    from ._settings import ConnectionSettings
     from ._types import ConnectionStatus, QueryMetadata, QueryResult
 
 _LOCATIONS = {
@@ -107,7 +107,7 @@ _LOCATIONS = {
     "AsyncQueryStream": "_service",
     "QueryService": "_service",
     "QueryStream": "_service",
-    "ConnectionSettings": "_options",
+    "ConnectionSettings": "_settings",
     "ConnectionStatus": "_types",
     "QueryMetadata": "_types",
     "QueryResult": "_types",

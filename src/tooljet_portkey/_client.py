@@ -46,7 +46,7 @@ from ._errors import (
     StreamError,
     StreamTruncatedError,
 )
-from ._options import ConnectionSettings, parse_connection, parse_query
+from ._options import parse_connection, parse_query
 from ._requests import PortkeyRequest, build_request
 from ._responses import (
     DONE,
@@ -63,6 +63,7 @@ from ._responses import (
 )
 from ._retry import is_retryable_status, retry_delay, within_budget
 from ._routing import guardrail_verdicts
+from ._settings import ConnectionSettings
 from ._sse import EventTooLarge, SSEDecoder
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from ._secrets import header_secrets, redact_forms, secret_forms
 
 if TYPE_CHECKING:
-    from ._options import ConnectionSettings
+    from ._settings import ConnectionSettings
 
 __all__ = ["Redaction", "install", "redacting"]
 

@@ -23,12 +23,12 @@ from ._errors import (
     QueryError,
     ResponseTooLargeError,
 )
-from ._options import ConnectionSettings
 from ._output import answer_metadata, shape_answer
 from ._requests import PortkeyRequest
 from ._responses import StreamTally, header_int
 from ._routing import guardrail_verdicts, routing_metadata
 from ._secrets import header_secrets, redact, redact_json
+from ._settings import ConnectionSettings
 from ._types import QueryMetadata, QueryResult
 
 __all__ = [

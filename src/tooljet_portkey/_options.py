@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,7 +29,7 @@ from ._constants import (
 )
 from ._errors import QueryError
 from ._rows import QUERY_ROW_OPERATIONS
-from ._secrets import config_secrets
+from ._settings import ConnectionSettings
 from ._spec import (
     CONNECTION_FORM,
     INVALID_CONNECTION,
@@ -43,7 +43,6 @@ from ._spec import (
 )
 
 __all__ = [
-    "ConnectionSettings",
     "Query",
     "parse_connection",
     "parse_query",
@@ -131,50 +130,6 @@ def _read_query(query_options: Any) -> Query:
 
 # ---------------------------------------------------------------------------------------------------
 # A data source's connection
-
-
-def _redacted(value: str | None) -> str:
-    return "None" if value is None else "'***'"
-
-
-@dataclass(frozen=True)
-class ConnectionSettings:
-    """A validated connection. Hashable (it keys the client pool); its repr hides every secret."""
-
-    base_url: str = DEFAULT_GATEWAY_URL
-    api_key: str | None = field(default=None, repr=False)
-    virtual_key: str | None = field(default=None, repr=False)
-    provider: str | None = None
-    provider_api_key: str | None = field(default=None, repr=False)
-    config: str | None = None  # the x-portkey-config header: compact JSON, or a saved config id
-    custom_host: str | None = None
-    timeout: float = DEFAULT_TIMEOUT_SECONDS
-    max_retries: int = DEFAULT_MAX_RETRIES
-    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
-    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
-    stream_timeout: float | None = None  # the most a whole stream may take; None: no total limit
-    use_system_proxy: bool = True  # honour HTTP(S)_PROXY, ALL_PROXY, NO_PROXY
-    prices: str | None = None  # the connection's own rates (docs/cost.md): compact JSON, keys sorted
-
-    def __repr__(self) -> str:
-        return (
-            f"ConnectionSettings(base_url={self.base_url!r}, api_key={_redacted(self.api_key)}, "
-            f"virtual_key={_redacted(self.virtual_key)}, provider={self.provider!r}, "
-            f"provider_api_key={_redacted(self.provider_api_key)}, "
-            f"config={'None' if self.config is None else '<set>'}, custom_host={self.custom_host!r}, "
-            f"timeout={self.timeout!r}, max_retries={self.max_retries!r}, "
-            f"max_response_bytes={self.max_response_bytes!r}, max_event_bytes={self.max_event_bytes!r}, "
-            f"stream_timeout={self.stream_timeout!r}, use_system_proxy={self.use_system_proxy!r}, "
-            f"prices={'None' if self.prices is None else '<set>'})"
-        )
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """Every secret this connection holds, for redaction of text Portkey sends back."""
-        found = [s for s in (self.api_key, self.virtual_key, self.provider_api_key) if s]
-        if self.config and self.config.startswith("{"):
-            found.extend(config_secrets(json.loads(self.config)))
-        return tuple(found)
 
 
 def _url_problem(value: str) -> str | None:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
 from . import _constants
-from ._options import ConnectionSettings
+from ._settings import ConnectionSettings
 
 __all__ = ["ClientPool", "Lease"]
 

@@ -27,7 +27,7 @@ from urllib.parse import quote, urlencode
 from ._batch_jobs import BatchPlan, JsonLines, batch_lines, batch_path
 from ._constants import USER_AGENT
 from ._errors import QueryError
-from ._options import ConnectionSettings, Query
+from ._options import Query
 from ._output import AnswerShape, answer_shape
 from ._routing import ROUTING_FIELDS, routing_header
 from ._rows import (
@@ -42,6 +42,7 @@ from ._rows import (
     table_shape,
 )
 from ._secrets import header_secrets
+from ._settings import ConnectionSettings
 from ._spec import check_json_schema, config_header, in_row, invalid_option, load_spec
 
 __all__ = ["HANDLED_FIELDS", "PortkeyRequest", "build_request", "connection_headers"]

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._constants import MAX_HEADER_CHARS
-from ._options import ConnectionSettings
+from ._settings import ConnectionSettings
 from ._spec import config_header, invalid_option
 
 __all__ = ["ROUTING_FIELDS", "guardrail_verdicts", "routing_config", "routing_header", "served_by"]

@@ -46,6 +46,7 @@ from ._constants import (
     MAX_EMBEDDING_BATCH,
 )
 from ._errors import QueryError
+from ._routing import ROUTING_FIELDS
 
 if TYPE_CHECKING:
     from ._requests import PortkeyRequest
@@ -157,7 +158,6 @@ def check_not_streamed(params: Mapping[str, Any], stream: bool, extra: str = "pr
 def query_rows(operation: str, rows: Sequence[Any]) -> list[dict[str, Any]]:
     """Each row's own fields (chat, completion), coerced and checked as the form's are: a text is the
     row's ``prompt``; a QueryError names the row and the field (``rows[3].temperature: ...``)."""
-    from ._routing import ROUTING_FIELDS  # below _options, which imports this module
     from ._spec import validate_row
 
     # the run's routing (a config, fallbacks, guardrails) is one x-portkey-config for every row

@@ -31,11 +31,11 @@ from ._batch_jobs import (
 from ._cost import answer_cost, connection_prices, sum_costs
 from ._errors import QUERY_FAILED_TITLE, QueryError
 from ._mapping import to_query_error
-from ._options import ConnectionSettings
 from ._output import shape_answer
 from ._requests import PortkeyRequest
 from ._responses import PortkeyResponse, response_metadata, status_error
 from ._secrets import redact, redact_json
+from ._settings import ConnectionSettings
 from ._types import QueryResult
 
 if TYPE_CHECKING:

@@ -42,11 +42,11 @@ from ._batch import (
 from ._cost import add_cost, sum_costs
 from ._errors import QueryError
 from ._mapping import query_errors, query_result
-from ._options import ConnectionSettings
 from ._output import answer_metadata
 from ._requests import TRACE_HEADER, PortkeyRequest, row_request
 from ._responses import PortkeyResponse, response_metadata
 from ._rows import RunningRuns, chunk_request, chunked_input
+from ._settings import ConnectionSettings
 from ._throttle import rate_limits_to
 from ._types import QueryResult
 

@@ -23,12 +23,13 @@ from ._cost import add_cost, connection_prices, price_label
 from ._errors import QueryError
 from ._mapping import detached, query_errors, query_result, streamed_metadata
 from ._model_kinds import offered_for
-from ._options import ConnectionSettings, Query, parse_connection, parse_query
+from ._options import Query, parse_connection, parse_query
 from ._output import chunk_text
 from ._pool import ClientPool, Lease
 from ._requests import TRACE_HEADER, PortkeyRequest, build_request, traced
 from ._responses import PortkeyResponse, StreamAssembler, StreamTally, response_metadata
 from ._rows import RunningRuns, is_several
+from ._settings import ConnectionSettings
 from ._spec import load_spec
 from ._types import ConnectionStatus, QueryMetadata, QueryResult
 

@@ -413,10 +413,11 @@ def cmd_run(
     args: argparse.Namespace, environ: Mapping[str, str], out: IO[str], err: IO[str], stdin: IO[str]
 ) -> int:
     from ._errors import QueryError
-    from ._options import ConnectionSettings, parse_query
+    from ._options import parse_query
     from ._output import chunk_text
     from ._requests import build_request
     from ._service import QueryService
+    from ._settings import ConnectionSettings
 
     options = query_options(args, stdin)
     if args.stream and args.operation not in streamable_operations():

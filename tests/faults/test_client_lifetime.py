@@ -27,7 +27,7 @@ from test_leaks import TOLERANCE, open_fds, settled
 
 from tooljet_portkey import AsyncPortkeyClient, AsyncQueryService, PortkeyClient, QueryError, QueryService
 from tooljet_portkey._constants import MAX_CACHED_CLIENTS
-from tooljet_portkey._options import ConnectionSettings
+from tooljet_portkey._settings import ConnectionSettings
 
 counts_fds = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
 

@@ -19,8 +19,8 @@ from loopback_server import FaultServer, Reply
 
 from tooljet_portkey import AsyncQueryService, QueryError, QueryService
 from tooljet_portkey._client import PortkeyClient, RequestNotSentError
-from tooljet_portkey._options import ConnectionSettings
 from tooljet_portkey._requests import PortkeyRequest
+from tooljet_portkey._settings import ConnectionSettings
 
 API_KEY = "pk-live-wire-3e9a7c"
 VIRTUAL_KEY = "vk-wire-8b1d5f"

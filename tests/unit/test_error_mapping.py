@@ -20,8 +20,8 @@ from tooljet_portkey import (
     StreamTruncatedError,
 )
 from tooljet_portkey._mapping import query_errors
-from tooljet_portkey._options import ConnectionSettings
 from tooljet_portkey._requests import PortkeyRequest
+from tooljet_portkey._settings import ConnectionSettings
 
 SETTINGS = ConnectionSettings(api_key="pk-mapping-secret", base_url="http://127.0.0.1:9/v1")
 REQUEST = PortkeyRequest("POST", "/chat/completions", {"x-portkey-trace-id": "t-1"}, {}, False, "chat")

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from tooljet_portkey._options import ConnectionSettings, parse_connection
+from tooljet_portkey._options import parse_connection
 from tooljet_portkey._pool import ClientPool
+from tooljet_portkey._settings import ConnectionSettings
 
 SETTINGS = parse_connection({"apiKey": "pk-pool-test", "gatewayUrl": "http://gateway.test/v1"})
 OTHER_SETTINGS = parse_connection(

@@ -10,7 +10,6 @@ from tooljet_portkey import _client
 from tooljet_portkey._client import PortkeyClient, RequestNotSentError
 from tooljet_portkey._constants import MAX_RETRY_AFTER
 from tooljet_portkey._errors import APIConnectionError, APITimeoutError, PortkeyError, StreamError
-from tooljet_portkey._options import ConnectionSettings
 from tooljet_portkey._responses import status_error
 from tooljet_portkey._retry import (
     RETRYABLE_STATUS,
@@ -20,6 +19,7 @@ from tooljet_portkey._retry import (
     retry_delay,
     within_budget,
 )
+from tooljet_portkey._settings import ConnectionSettings
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 

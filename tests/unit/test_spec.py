@@ -15,8 +15,9 @@ from unit_support import API_KEY, MINIMAL, MINIMAL_BATCH, MINIMAL_MORE
 
 from tooljet_portkey import QueryError, _options, _spec
 from tooljet_portkey._constants import MAX_NEAR_MISS_KEY_CHARS, MAX_NEAR_MISS_KEYS
-from tooljet_portkey._options import ConnectionSettings, Query, parse_connection, parse_query, read_connection
+from tooljet_portkey._options import Query, parse_connection, parse_query, read_connection
 from tooljet_portkey._requests import _BUILDERS, _REQUEST_BUILDERS, HANDLED_FIELDS, build_request
+from tooljet_portkey._settings import ConnectionSettings
 from tooljet_portkey._spec import COERCE_KINDS, HOST_QUERY_KEYS, _coerce_kind, form_validator, load_spec
 
 OPERATIONS = json.loads(resources.files("tooljet_portkey").joinpath("operations.json").read_text("utf-8"))
