@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from ._bodies import row_body, row_params
 from ._constants import (
     DEFAULT_COMPLETION_WINDOW,
     MAX_BATCH_FILE_BYTES,
@@ -142,8 +143,6 @@ def _form(operation: str, endpoint: str, params: Mapping[str, Any]) -> dict[str,
 def _line_body(operation: str, form: Mapping[str, Any], row: Mapping[str, Any], index: int) -> Any:
     """The body row ``index`` sends, as the operation's request would be built; a rule the row breaks
     names the row, one the form breaks alone names the form's field."""
-    from ._requests import row_body, row_params
-
     try:
         body = row_body(operation, row_params(form, row))
     except QueryError as err:

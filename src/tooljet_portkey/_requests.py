@@ -1,4 +1,5 @@
-"""Build the request for one validated query: method, path, headers and JSON body. Pure, no I/O.
+"""Build the request for one validated query: method, path, headers and JSON body (each operation's
+body builder is in ``_bodies``). Pure, no I/O.
 
 Where each form field goes on the wire (facts from Portkey's API reference):
 - ``stop_sequences`` is sent as the OpenAI body field ``stop``;
@@ -18,13 +19,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from ._batch_jobs import BatchPlan, JsonLines, batch_lines, batch_path
+from ._bodies import (
+    BODY_FIELDS,
+    BUILDERS,
+    IMAGE_FIELDS,
+    image_generation_body,
+    prompt_render_body,
+    response_schema,
+    row_params,
+    row_path_and_body,
+)
 from ._constants import USER_AGENT
 from ._errors import QueryError
 from ._options import Query
@@ -43,7 +53,7 @@ from ._rows import (
 )
 from ._secrets import header_secrets
 from ._settings import ConnectionSettings
-from ._spec import check_json_schema, config_header, in_row, invalid_option, load_spec
+from ._spec import config_header, in_row
 
 __all__ = ["HANDLED_FIELDS", "PortkeyRequest", "build_request", "connection_headers"]
 
@@ -165,11 +175,6 @@ ANSWER_FIELDS = frozenset({"output"})
 # Fields that shape how run() sends the query (rows, concurrency...) are _rows.RUN_FIELDS.
 
 
-def _merge(form: dict[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
-    """other_parameters first, then the form's own fields on top: the form always wins."""
-    return {**extra, **form} if extra else form
-
-
 def _stream_flag(params: Mapping[str, Any], body: dict[str, Any]) -> bool:
     """Stream when the form's toggle (or, without it, other_parameters) says so; never send false."""
     if "stream" in params:
@@ -178,196 +183,6 @@ def _stream_flag(params: Mapping[str, Any], body: dict[str, Any]) -> bool:
         return True
     body.pop("stream", None)
     return False
-
-
-def _completion(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    form = {"model": params["model"], "prompt": params["prompt"]}
-    _copy_sampling(params, form)
-    return "/completions", _merge(form, params.get("other_parameters"))
-
-
-def _chat(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    form: dict[str, Any] = {"model": params["model"], "messages": chat_messages(params)}
-    _copy_sampling(params, form)
-    if uses_max_completion_tokens(params["model"]) and "max_tokens" in form:
-        form["max_completion_tokens"] = form.pop("max_tokens")
-    response_format = _response_format(params.get("response_format"))
-    if response_format is not None:
-        form["response_format"] = response_format
-    if "tools" in params:
-        form["tools"] = _tools(params["tools"])
-    if "tool_choice" in params:
-        form["tool_choice"] = _tool_choice(params["tool_choice"], form.get("tools"))
-    return "/chat/completions", _merge(form, params.get("other_parameters"))
-
-
-def _copy_sampling(params: Mapping[str, Any], form: dict[str, Any]) -> None:
-    for key in ("max_tokens", "temperature"):
-        if key in params:
-            form[key] = params[key]
-    if "stop_sequences" in params:
-        form["stop"] = params["stop_sequences"]
-
-
-# OpenAI's reasoning models refuse max_tokens and want max_completion_tokens; Portkey passes either
-# through unchanged for OpenAI. o1, o3 and o4 with their variants (o1-mini, o3-pro, o4-mini-2025-04-16),
-# and every gpt-5 model, with or without a Model Catalog "@slug/" prefix.
-_REASONING_MODEL = re.compile(r"^(?:@[^/]+/)?(?:o[134](?:$|-)|gpt-5)", re.IGNORECASE)
-
-
-def uses_max_completion_tokens(model: str) -> bool:
-    """Whether chat's Max Tokens goes out as ``max_completion_tokens`` for this model."""
-    return _REASONING_MODEL.match(model) is not None
-
-
-# ---------------------------------------------------------------------------------------------------
-# Chat messages: [system_prompt] + history + [prompt], or the messages given, with images attached
-
-_HISTORY_ROLES = {"message": "user", "response": "assistant"}  # ToolJet Chat component types
-
-
-def chat_messages(params: Mapping[str, Any]) -> list[Any]:
-    """The messages a chat query sends. Exactly one of ``messages`` and ``prompt`` is given."""
-    has_messages, has_prompt = "messages" in params, "prompt" in params
-    if has_messages and has_prompt:
-        raise invalid_option("messages", "give either messages or prompt, not both")
-    if not (has_messages or has_prompt):
-        raise invalid_option("prompt", "is required (or give messages)")
-    if has_messages:
-        if "message_history" in params:
-            raise invalid_option("message_history", "goes with prompt, not with messages")
-        messages = list(params["messages"])
-    else:
-        prompt = {"role": "user", "content": params["prompt"]}
-        history = _history(params.get("message_history", ()))
-        if history and _is_prompt(history[-1], params["prompt"]):
-            history.pop()  # the Chat component adds the new message to its history before the query runs
-        messages = [*history, prompt]
-    if "system_prompt" in params:
-        messages.insert(0, {"role": "system", "content": params["system_prompt"]})
-    if "images" in params:
-        messages = _with_images(messages, params["images"])
-    return messages
-
-
-def _history(items: Any) -> list[Any]:
-    """History items in OpenAI form pass as they are; ToolJet Chat component items ``{message, type}``
-    become user (``message``) and assistant (``response``) messages; ``error`` items (and empty
-    messages) are skipped, as the Chat component shows them but they were never part of the
-    conversation. The schema (``historyItem``) has refused every other shape, naming the item."""
-    messages = []
-    for item in items:
-        if "role" in item:
-            messages.append(item)
-            continue
-        role = _HISTORY_ROLES.get(item["type"])
-        text = item["message"]
-        if role is not None and text:
-            messages.append({"role": role, "content": text})
-    return messages
-
-
-def _is_prompt(message: Any, prompt: str) -> bool:
-    """Whether a history message is the prompt itself: a user message of the same text."""
-    return bool(message.get("role") == "user" and message.get("content") == prompt)
-
-
-def _with_images(messages: list[Any], images: Any) -> list[Any]:
-    urls = [images] if isinstance(images, str) else list(images)
-    for index in range(len(messages) - 1, -1, -1):
-        message = messages[index]
-        if isinstance(message, dict) and message.get("role") == "user":
-            break
-    else:
-        raise invalid_option("images", "needs a user message to add the images to")
-    content = message.get("content")
-    parts = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or ())
-    parts.extend({"type": "image_url", "image_url": {"url": url}} for url in urls)
-    messages = list(messages)
-    messages[index] = {**message, "content": parts}
-    return messages
-
-
-def _response_format(value: Any) -> dict[str, Any] | None:
-    """text: nothing is sent; json_object; a full response_format passed as is; any other object is
-    a JSON Schema for a strict json_schema response format."""
-    if value is None or value == "text":
-        return None
-    if value == "json_object":
-        return {"type": "json_object"}
-    kind = value.get("type")
-    if kind in ("text", "json_object"):
-        return dict(value)
-    if kind == "json_schema":
-        inner = value.get("json_schema")
-        if not isinstance(inner, dict) or not isinstance(inner.get("schema"), dict):
-            raise invalid_option("response_format", "a json_schema response format needs json_schema.schema")
-        check_json_schema("response_format", inner["schema"])
-        return dict(value)
-    check_json_schema("response_format", value)
-    return {"type": "json_schema", "json_schema": {"name": "response", "schema": value, "strict": True}}
-
-
-def response_schema(params: Mapping[str, Any]) -> Any:
-    """The JSON Schema the answer must follow, when the query's response format gives one."""
-    value = params.get("response_format")
-    if value is None and params.get("output") == "json":
-        return _prompt_response_schema(params.get("prompt_parameters"))
-    if not isinstance(value, dict) or value.get("type") in ("text", "json_object"):
-        return None
-    if value.get("type") == "json_schema":
-        return value["json_schema"]["schema"]
-    return value
-
-
-def _prompt_response_schema(prompt_parameters: Any) -> Any:
-    """The schema a saved prompt's json answer must follow: a ``json_schema`` response format in its
-    ``prompt_parameters`` (OpenAI's shape), checked as chat's is; None without one."""
-    value = prompt_parameters.get("response_format") if isinstance(prompt_parameters, dict) else None
-    inner = (
-        value.get("json_schema") if isinstance(value, dict) and value.get("type") == "json_schema" else None
-    )
-    schema = inner.get("schema") if isinstance(inner, dict) else None
-    if not isinstance(schema, dict):
-        return None
-    check_json_schema("prompt_parameters", schema, ".response_format.json_schema.schema")
-    return schema
-
-
-def _tools(tools: list[Any]) -> list[Any]:
-    names: set[str] = set()
-    for index, tool in enumerate(tools):
-        function = tool["function"]
-        if function["name"] in names:
-            raise invalid_option("tools", f"{function['name']} is given twice", f"[{index}].function.name")
-        names.add(function["name"])
-        if "parameters" in function:
-            check_json_schema("tools", function["parameters"], f"[{index}].function.parameters")
-    return tools
-
-
-def _tool_choice(choice: str, tools: list[Any] | None) -> Any:
-    if choice in ("auto", "none", "required"):
-        return choice
-    names = [tool["function"]["name"] for tool in tools or ()]
-    if choice not in names:
-        known = ", ".join(names) if names else "none given"
-        raise invalid_option("tool_choice", f"names no tool in tools (tools: {known})")
-    return {"type": "function", "function": {"name": choice}}
-
-
-def _prompt_completion(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    # "pp-abc@12" keeps its "@version"; the schema already refuses "/", "?", "#", "%" and "..".
-    path = f"/prompts/{quote(params['promptId'], safe='@')}/completions"
-    form = {"variables": params["variables"]} if "variables" in params else {}
-    body = _merge(form, params.get("prompt_parameters"))
-    body.setdefault("variables", {})
-    return path, body
-
-
-def _create_embedding(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    form = {"model": params["model"], "input": params["input"]}
-    return "/embeddings", _merge(form, params.get("other_parameters"))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -408,34 +223,16 @@ def _feedback_request(settings: ConnectionSettings, query: Query) -> PortkeyRequ
     )
 
 
-def _prompt_render(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The body a prompt completion would send, to ``/render``; a render never streams."""
-    path, body = _prompt_completion(params)
-    body.pop("stream", None)
-    return path.removesuffix("/completions") + "/render", body
-
-
 def _prompt_render_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
-    path, body = _prompt_render(query.params)
+    path, body = prompt_render_body(query.params)
     answer = AnswerShape(query.params.get("output", "full"), operation=query.operation)
     return PortkeyRequest("POST", path, portkey_only_headers(settings), body, False, query.operation, answer)
-
-
-_IMAGE_FIELDS = ("model", "n", "size", "quality", "style", "response_format")
-
-
-def _image_generation(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    form: dict[str, Any] = {"prompt": params["prompt"]}
-    form.update((key, params[key]) for key in _IMAGE_FIELDS if key in params)
-    body = _merge(form, params.get("other_parameters"))
-    body.pop("stream", None)  # the answer is read as one JSON body
-    return "/images/generations", body
 
 
 def _image_generation_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
     """``POST /images/generations``, routed like a chat: the connection's headers and the query's own
     metadata, config, virtual key and trace id."""
-    path, body = _image_generation(query.params)
+    path, body = image_generation_body(query.params)
     headers = connection_headers(settings)
     headers.update(_query_headers(query.params))
     headers["accept"] = "application/json"
@@ -490,7 +287,7 @@ _OWN_FIELDS = {
     "list_models": {"provider", "limit", "offset", "output"},
     "feedback": {"traceId", "value", "weight", "metadata"},
     "prompt_render": {"promptId", "variables", "prompt_parameters", "output"},
-    "image_generation": {"prompt", *_IMAGE_FIELDS, "other_parameters", "metadata", "config", "virtualKey",
+    "image_generation": {"prompt", *IMAGE_FIELDS, "other_parameters", "metadata", "config", "virtualKey",
                          "traceId", "output"},
     "batch_submit": {"endpoint", "rows", "completion_window", "metadata", "config", "virtualKey", "model",
                      "system_prompt", "max_tokens", "temperature", "stop_sequences", "response_format",
@@ -501,23 +298,6 @@ _OWN_FIELDS = {
 }  # fmt: skip
 
 
-_BUILDERS: dict[str, Callable[[Mapping[str, Any]], tuple[str, dict[str, Any]]]] = {
-    "completion": _completion,
-    "chat": _chat,
-    "prompt_completion": _prompt_completion,
-    "create_embedding": _create_embedding,
-}
-
-# The form fields each builder reads (plus the header fields): a test holds operations.json to this.
-_BODY_FIELDS = {
-    "completion": {"prompt", "model", "max_tokens", "temperature", "stop_sequences",
-                   "other_parameters", "stream"},
-    "chat": {"messages", "model", "max_tokens", "temperature", "stop_sequences",
-             "other_parameters", "stream", "system_prompt", "prompt", "message_history",
-             "response_format", "tools", "tool_choice", "images"},
-    "prompt_completion": {"promptId", "variables", "prompt_parameters", "stream"},
-    "create_embedding": {"input", "model", "other_parameters"},
-}  # fmt: skip
 # The fields that become a fallback or guardrail config (_routing.py), per operation
 _ROUTED_FIELDS = {
     "completion": ROUTING_FIELDS,
@@ -530,7 +310,7 @@ HANDLED_FIELDS: Mapping[str, frozenset[str]] = {
         op: frozenset(
             fields | HEADER_FIELDS | ANSWER_FIELDS | RUN_FIELDS.get(op, frozenset()) | _ROUTED_FIELDS[op]
         )
-        for op, fields in _BODY_FIELDS.items()
+        for op, fields in BODY_FIELDS.items()
     },
     **{op: frozenset(fields) for op, fields in _OWN_FIELDS.items()},
 }
@@ -543,7 +323,7 @@ def build_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
         return own(settings, query)
     if query.operation in QUERY_ROW_OPERATIONS and "rows" in query.params:
         return _table_request(settings, query)
-    path, body = _BUILDERS[query.operation](query.params)
+    path, body = BUILDERS[query.operation](query.params)
     if query.operation == "create_embedding":
         body.pop("stream", None)  # embeddings never stream; the answer is read as one JSON body
         stream = False
@@ -567,35 +347,6 @@ def build_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
 # ---------------------------------------------------------------------------------------------------
 # A chat or completion table run: each row's own fields laid over the form's, one request a row
 
-# A row's field that replaces others of the form besides its own: the messages given whole, or a prompt
-_DISPLACES = {"messages": ("prompt", "message_history"), "prompt": ("messages",)}
-
-
-def row_params(form: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
-    """The query of one row: the row's fields laid over the form's (the row's win). A row's
-    ``messages`` replaces the form's ``prompt`` and ``message_history``; a row's ``prompt``, the form's
-    ``messages``: each is the whole of what the row asks."""
-    merged = dict(form)
-    for key in row:
-        for displaced in _DISPLACES.get(key, ()):
-            merged.pop(displaced, None)
-    merged.update(row)
-    return merged
-
-
-def _row_body(operation: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The path and body of one row's query; a required field that neither the row nor the form gives
-    is named as the form names it."""
-    for f in load_spec().operations[operation]:
-        if f.required and f.key not in params:
-            raise invalid_option(f.key, "is required")
-    return _BUILDERS[operation](params)
-
-
-def row_body(operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """The body of one row's query (a batch line's), required fields checked as a table run's are."""
-    return _row_body(operation, params)[1]
-
 
 def _checked_row(operation: str, form: Mapping[str, Any], row: Mapping[str, Any], index: int) -> None:
     """Refuse row ``index`` if its query could not be sent: a rule across fields (messages or prompt,
@@ -603,7 +354,7 @@ def _checked_row(operation: str, form: Mapping[str, Any], row: Mapping[str, Any]
     by neither. A rule the form breaks alone is the form's field's error."""
     try:
         params = row_params(form, row)
-        _, body = _row_body(operation, params)
+        _, body = row_path_and_body(operation, params)
         check_not_streamed(
             params, params.get("stream") is not False and body.get("stream") is True, "other_parameters"
         )
@@ -641,7 +392,7 @@ def query_row_request(table: PortkeyRequest, row: Mapping[str, Any], index: int)
     answer shape (its response format's schema)."""
     form = table.run.form or {}
     params = row_params(form, row)
-    path, body = _row_body(table.operation, params)
+    path, body = row_path_and_body(table.operation, params)
     body.pop("stream", None)  # a row's answer is read whole
     headers = {**row_headers(table.headers, index), **_query_headers(row)}
     answer = dataclasses.replace(

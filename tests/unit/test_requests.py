@@ -26,8 +26,9 @@ from unit_support import (
 )
 
 from tooljet_portkey import QueryService
+from tooljet_portkey._bodies import BUILDERS
 from tooljet_portkey._options import parse_connection, parse_query
-from tooljet_portkey._requests import _BUILDERS, _REQUEST_BUILDERS, HANDLED_FIELDS, build_request
+from tooljet_portkey._requests import _REQUEST_BUILDERS, HANDLED_FIELDS, build_request
 
 pytestmark = [pytest.mark.respx(base_url=BASE_URL), pytest.mark.usefixtures("no_retry_sleep")]
 
@@ -510,8 +511,8 @@ def test_every_field_of_each_operation_reaches_the_wire(
 def test_every_operation_with_handled_fields_has_a_builder() -> None:
     """A body builder (completion, chat, prompt completion, embeddings) or a whole-request builder (list
     models, feedback, prompt render, image generation), never both."""
-    assert set(_BUILDERS) | set(_REQUEST_BUILDERS) == set(HANDLED_FIELDS)
-    assert set(_BUILDERS) & set(_REQUEST_BUILDERS) == set()
+    assert set(BUILDERS) | set(_REQUEST_BUILDERS) == set(HANDLED_FIELDS)
+    assert set(BUILDERS) & set(_REQUEST_BUILDERS) == set()
 
 
 def test_full_queries_cover_every_field_of_operations_json() -> None:

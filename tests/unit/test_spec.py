@@ -14,9 +14,10 @@ from jsonschema import Draft202012Validator
 from unit_support import API_KEY, MINIMAL, MINIMAL_BATCH, MINIMAL_MORE
 
 from tooljet_portkey import QueryError, _options, _spec
+from tooljet_portkey._bodies import BUILDERS
 from tooljet_portkey._constants import MAX_NEAR_MISS_KEY_CHARS, MAX_NEAR_MISS_KEYS
 from tooljet_portkey._options import Query, parse_connection, parse_query, read_connection
-from tooljet_portkey._requests import _BUILDERS, _REQUEST_BUILDERS, HANDLED_FIELDS, build_request
+from tooljet_portkey._requests import _REQUEST_BUILDERS, HANDLED_FIELDS, build_request
 from tooljet_portkey._settings import ConnectionSettings
 from tooljet_portkey._spec import COERCE_KINDS, HOST_QUERY_KEYS, _coerce_kind, form_validator, load_spec
 
@@ -71,8 +72,8 @@ def test_operation_dropdown_lists_the_twelve_operations() -> None:
         "List Models", "Feedback", "Batch Submit", "Batch Status", "Batch Results", "Batch Cancel",
     ]  # fmt: skip
     assert set(OPERATIONS["properties"]) == {"operation", *OPERATION_NAMES}
-    assert set(HANDLED_FIELDS) == set(_BUILDERS) | set(_REQUEST_BUILDERS) == set(OPERATION_NAMES)
-    assert set(_BUILDERS) & set(_REQUEST_BUILDERS) == set()
+    assert set(HANDLED_FIELDS) == set(BUILDERS) | set(_REQUEST_BUILDERS) == set(OPERATION_NAMES)
+    assert set(BUILDERS) & set(_REQUEST_BUILDERS) == set()
     assert OPERATIONS["defaults"]["operation"] in OPERATION_NAMES
 
 
