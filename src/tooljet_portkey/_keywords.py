@@ -68,7 +68,7 @@ STRUCTURAL_KEYWORDS = frozenset(
         "else",
         "title",
         "description",
-        "errorMessage",  # ours: the words an error of this schema is described with (_spec)
+        "errorMessage",  # ours: the words an error of this schema is described with (_schema_words)
     }
 )
 
