@@ -11,6 +11,7 @@ where a leak would be; this says that the suite as a whole saw none, wherever it
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import re
 from collections.abc import Iterator
@@ -75,6 +76,15 @@ def _secret_audit() -> Iterator[None]:
         _errors.QueryError.__init__ = error_init  # type: ignore[method-assign]
         root.removeHandler(recorder)
         root.setLevel(old_level)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # What collection built (every module, the test data, hypothesis's and pytest's own tables) lives to
+    # the end of the run: frozen, the collector stops walking it on every full collection the tests'
+    # own garbage triggers (those walks were about a tenth of the unit tier's time). Objects the tests
+    # create are collected as before.
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import copy
 import difflib
+import functools
 import importlib
 import inspect
 import json
@@ -447,8 +448,15 @@ def without_docstring(node: Definition) -> Definition:
     return node
 
 
+@functools.cache
+def parsed(module: str) -> ast.Module:
+    """A module's syntax tree, parsed once for the whole run (one per member case was most of this
+    file's time); nothing changes it: without_docstring works on a copy."""
+    return ast.parse(inspect.getsource(importlib.import_module(f"tooljet_portkey.{module}")))
+
+
 def definitions(module: str) -> dict[str, ast.ClassDef | Definition]:
-    tree = ast.parse(inspect.getsource(importlib.import_module(f"tooljet_portkey.{module}")))
+    tree = parsed(module)
     return {
         n.name: n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
     }
