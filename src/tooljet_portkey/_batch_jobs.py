@@ -20,7 +20,6 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from ._bodies import row_body, row_params
 from ._constants import (
@@ -30,6 +29,7 @@ from ._constants import (
     MAX_CUSTOM_ID_CHARS,
 )
 from ._errors import QueryError
+from ._operations import fill_path, names_where, operation
 from ._spec import INVALID_OPTIONS, in_row, invalid_option
 
 __all__ = [
@@ -42,12 +42,11 @@ __all__ = [
     "not_finished",
 ]
 
-BATCH_OPERATIONS = frozenset({"batch_submit", "batch_status", "batch_results", "batch_cancel"})
+BATCH_OPERATIONS = names_where(batch_job=True)
 # endpoint -> (the operation each line is a request of, the line's url)
 ENDPOINTS: Mapping[str, tuple[str, str]] = {
-    "chat": ("chat", "/v1/chat/completions"),
-    "completion": ("completion", "/v1/completions"),
-    "embedding": ("create_embedding", "/v1/embeddings"),
+    endpoint: (name, "/v1" + operation(name).path)
+    for endpoint, name in (("chat", "chat"), ("completion", "completion"), ("embedding", "create_embedding"))
 }
 # The fields of batch_submit that shape the batch, not a line's body
 SUBMIT_FIELDS = frozenset({"endpoint", "rows", "completion_window", "metadata", "config", "virtualKey"})
@@ -76,12 +75,20 @@ class BatchPlan:
         return f"BatchPlan({self.kind}, rows={self.rows})"
 
 
-def batch_path(batch_id: str, suffix: str = "") -> str:
-    return f"/batches/{quote(batch_id, safe='')}{suffix}"
+def _text_row(name: str) -> str:
+    field = operation(name).text_row
+    assert field is not None, name  # every endpoint's operation takes a row as text
+    return field
+
+
+def create_path() -> str:
+    """``POST /batches``: what a submit sends once its file is uploaded."""
+    return operation("batch_submit").then[0]
 
 
 def file_content_path(file_id: str) -> str:
-    return f"/files/{quote(file_id, safe='')}/content"
+    """``GET /files/{id}/content``: what results read, for the output and the error file."""
+    return fill_path(operation("batch_results").then[0], {"id": file_id})
 
 
 def default_row(custom_id: str) -> int | None:
@@ -118,7 +125,7 @@ def _row_fields(operation: str, row: Any, index: int) -> dict[str, Any]:
     from ._spec import validate_row
 
     if isinstance(row, str):
-        row = {"input" if operation == "create_embedding" else "prompt": row}
+        row = {_text_row(operation): row}
     else:
         row = {key: value for key, value in row.items() if key != "custom_id"}
     return validate_row(operation, row, f"rows[{index}]", _NOT_PER_ROW)

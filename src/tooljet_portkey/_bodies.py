@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
 
+from ._operations import operation, operation_path
 from ._spec import check_json_schema, invalid_option, load_spec
 
 __all__ = [
@@ -45,7 +45,7 @@ def _merge(form: dict[str, Any], extra: Mapping[str, Any] | None) -> dict[str, A
 def _completion(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     form = {"model": params["model"], "prompt": params["prompt"]}
     _copy_sampling(params, form)
-    return "/completions", _merge(form, params.get("other_parameters"))
+    return operation("completion").path, _merge(form, params.get("other_parameters"))
 
 
 def _chat(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -60,7 +60,7 @@ def _chat(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         form["tools"] = _tools(params["tools"])
     if "tool_choice" in params:
         form["tool_choice"] = _tool_choice(params["tool_choice"], form.get("tools"))
-    return "/chat/completions", _merge(form, params.get("other_parameters"))
+    return operation("chat").path, _merge(form, params.get("other_parameters"))
 
 
 def _copy_sampling(params: Mapping[str, Any], form: dict[str, Any]) -> None:
@@ -220,7 +220,7 @@ def _tool_choice(choice: str, tools: list[Any] | None) -> Any:
 
 def _prompt_completion(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     # "pp-abc@12" keeps its "@version"; the schema already refuses "/", "?", "#", "%" and "..".
-    path = f"/prompts/{quote(params['promptId'], safe='@')}/completions"
+    path = operation_path("prompt_completion", params, safe="@")
     form = {"variables": params["variables"]} if "variables" in params else {}
     body = _merge(form, params.get("prompt_parameters"))
     body.setdefault("variables", {})
@@ -229,7 +229,7 @@ def _prompt_completion(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def _create_embedding(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     form = {"model": params["model"], "input": params["input"]}
-    return "/embeddings", _merge(form, params.get("other_parameters"))
+    return operation("create_embedding").path, _merge(form, params.get("other_parameters"))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -238,9 +238,9 @@ def _create_embedding(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def prompt_render_body(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The body a prompt completion would send, to ``/render``; a render never streams."""
-    path, body = _prompt_completion(params)
+    _, body = _prompt_completion(params)
     body.pop("stream", None)
-    return path.removesuffix("/completions") + "/render", body
+    return operation_path("prompt_render", params, safe="@"), body
 
 
 IMAGE_FIELDS = ("model", "n", "size", "quality", "style", "response_format")
@@ -251,7 +251,7 @@ def image_generation_body(params: Mapping[str, Any]) -> tuple[str, dict[str, Any
     form.update((key, params[key]) for key in IMAGE_FIELDS if key in params)
     body = _merge(form, params.get("other_parameters"))
     body.pop("stream", None)  # the answer is read as one JSON body
-    return "/images/generations", body
+    return operation("image_generation").path, body
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -172,10 +172,6 @@ DEFAULT_EMBEDDING_DIMENSIONS = 3072
 # ---------------------------------------------------------------------------------------------------
 # Cost (docs/cost.md)
 
-# The operations whose answers are billed by the token or the image, and so carry metadata.cost.
-COST_OPERATIONS = frozenset(
-    {"chat", "completion", "prompt_completion", "create_embedding", "image_generation"}
-)
 # A connection's own prices are in dollars per this many tokens (as providers' price pages give them).
 PRICES_PER_TOKENS = 1_000_000
 

@@ -28,8 +28,9 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from ._constants import COST_OPERATIONS, PRICES_PER_TOKENS
+from ._constants import PRICES_PER_TOKENS
 from ._model_kinds import CHAT, COMPLETION, EMBEDDING, model_kind
+from ._operations import OPERATIONS
 
 __all__ = [
     "CACHE_HIT_STATUSES",
@@ -284,7 +285,7 @@ def answer_cost(
             f"cost: no price for {name} of {where} ({snapshot_source()}; set the connection's prices)",
         )
     rates, model = found
-    if operation == "image_generation":  # billed by the image, whatever usage the answer reports
+    if _billed(operation) == "images":  # billed by the image, whatever usage the answer reports
         images = _image_cost(rates, body, answer)
         if isinstance(images, str):
             return None, f"cost: {model}: {images}"
@@ -298,6 +299,11 @@ def answer_cost(
     return _cost(rates, provider, model, *tokens), None
 
 
+def _billed(name: str) -> str | None:
+    op = OPERATIONS.get(name)
+    return op.billed if op is not None else None
+
+
 def add_cost(
     meta: dict[str, Any],
     operation: str,
@@ -307,8 +313,8 @@ def add_cost(
     prices: str | None,
 ) -> None:
     """Put ``cost`` (and a warning when there is none) in an answer's metadata, for the operations
-    that are billed by the token or the image (``COST_OPERATIONS``)."""
-    if operation not in COST_OPERATIONS:
+    that are billed by the token or the image (``Operation.billed``)."""
+    if _billed(operation) is None:
         return
     cost, warning = answer_cost(operation, body, answer, meta, provider, connection_prices(prices))
     meta["cost"] = cost

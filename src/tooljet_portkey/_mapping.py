@@ -23,6 +23,7 @@ from ._errors import (
     QueryError,
     ResponseTooLargeError,
 )
+from ._operations import operation
 from ._output import answer_metadata, shape_answer
 from ._requests import PortkeyRequest
 from ._responses import StreamTally, header_int
@@ -101,7 +102,11 @@ def to_query_error(err: PortkeyError, settings: ConnectionSettings, request: Por
 def _fewer_vectors(request: PortkeyRequest) -> str | None:
     """For an embedding answer of several vectors past the cap: the fields that make it smaller."""
     inputs = (request.body or {}).get("input")
-    if request.operation != "create_embedding" or request.answer.single_input or not isinstance(inputs, list):
+    if (
+        operation(request.operation).runs != "chunks"
+        or request.answer.single_input
+        or not isinstance(inputs, list)
+    ):
         return None
     if len(inputs) < 2:
         return None
@@ -214,7 +219,7 @@ def query_result(
     meta.update(routing_metadata(request.headers, request.body, answer, meta))
     if settings is not None:
         add_cost(meta, request.operation, request.body, answer, settings.provider, settings.prices)
-        if request.operation == "list_models" and request.answer.mode == "full":
+        if operation(request.operation).model_list and request.answer.mode == "full":
             provider = meta.get("provider") or settings.provider
             answer = with_prices(answer, provider, connection_prices(settings.prices))
     try:

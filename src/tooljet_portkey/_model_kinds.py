@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ._operations import OPERATIONS
+
 __all__ = ["OPERATION_KINDS", "model_kind", "offered_for"]
 
 CHAT = "chat"
@@ -19,14 +21,10 @@ COMPLETION = "completion"
 EMBEDDING = "embedding"
 IMAGE = "image"
 
-# The kinds an operation's dropdown offers. An operation not named here offers every model.
+# The kinds an operation's dropdown offers (``Operation.model_kinds``). An operation not named here
+# offers every model.
 OPERATION_KINDS: Mapping[str, frozenset[str]] = {
-    "chat": frozenset({CHAT}),
-    "completion": frozenset({COMPLETION}),
-    "create_embedding": frozenset({EMBEDDING}),
-    "image_generation": frozenset({IMAGE}),
-    # a batch's endpoint field picks chat, completion or embedding; the dropdown offers all three
-    "batch_submit": frozenset({CHAT, COMPLETION, EMBEDDING}),
+    name: op.model_kinds for name, op in OPERATIONS.items() if op.model_kinds
 }
 
 # A model's own ``type`` (lower-cased), when its list gives one.

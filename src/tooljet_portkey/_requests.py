@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from ._batch_jobs import BatchPlan, JsonLines, batch_lines, batch_path
+from ._batch_jobs import BatchPlan, JsonLines, batch_lines
 from ._bodies import (
     BODY_FIELDS,
     BUILDERS,
@@ -37,6 +37,7 @@ from ._bodies import (
 )
 from ._constants import USER_AGENT
 from ._errors import QueryError
+from ._operations import operation, operation_path
 from ._options import Query
 from ._output import AnswerShape, answer_shape
 from ._routing import ROUTING_FIELDS, routing_header
@@ -53,7 +54,7 @@ from ._rows import (
 )
 from ._secrets import header_secrets
 from ._settings import ConnectionSettings
-from ._spec import config_header, in_row
+from ._spec import config_header, in_row, load_spec
 
 __all__ = ["HANDLED_FIELDS", "PortkeyRequest", "build_request", "connection_headers"]
 
@@ -206,7 +207,8 @@ def _list_models_request(settings: ConnectionSettings, query: Query) -> PortkeyR
     sent = {key: str(params[key]) for key in ("provider", "limit", "offset") if key in params}
     headers = {**connection_headers(settings), "accept": "application/json"}
     answer = AnswerShape(params.get("output", "full"), operation=query.operation)
-    return PortkeyRequest("GET", "/models", headers, None, False, query.operation, answer, sent or None)
+    op = operation(query.operation)
+    return PortkeyRequest(op.method, op.path, headers, None, False, query.operation, answer, sent or None)
 
 
 def _feedback_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
@@ -218,9 +220,8 @@ def _feedback_request(settings: ConnectionSettings, query: Query) -> PortkeyRequ
         if key in params:
             body[key] = params[key]
     answer = AnswerShape(operation=query.operation)
-    return PortkeyRequest(
-        "POST", "/feedback", portkey_only_headers(settings), body, False, query.operation, answer
-    )
+    op = operation(query.operation)
+    return PortkeyRequest(op.method, op.path, portkey_only_headers(settings), body, False, op.name, answer)
 
 
 def _prompt_render_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
@@ -254,22 +255,22 @@ def _batch_submit_request(settings: ConnectionSettings, query: Query) -> Portkey
     content, _, create = batch_lines(query.params)
     plan = BatchPlan("submit", create, len(query.params["rows"]))
     headers = _batch_headers(settings, query.params)
-    return PortkeyRequest("POST", "/files", headers, None, False, query.operation, upload=content, batch=plan)
+    op = operation(query.operation)
+    return PortkeyRequest(op.method, op.path, headers, None, False, op.name, upload=content, batch=plan)
 
 
 def _batch_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
     """``GET /batches/{id}`` (status, and the first call of results) or ``POST /batches/{id}/cancel``."""
     params = query.params
-    cancel = query.operation == "batch_cancel"
-    path = batch_path(params["batchId"], "/cancel" if cancel else "")
-    if query.operation == "batch_results":
+    op = operation(query.operation)
+    path = operation_path(op.name, params)
+    if op.then:  # results: the batch, then its files
         answer = answer_shape("chat", params, response_schema(params), settings.timeout)
         plan: BatchPlan | None = BatchPlan("results", batch_id=params["batchId"])
     else:
         answer, plan = AnswerShape(operation=query.operation), None
     headers = _batch_headers(settings, params)
-    method = "POST" if cancel else "GET"
-    return PortkeyRequest(method, path, headers, None, False, query.operation, answer, batch=plan)
+    return PortkeyRequest(op.method, path, headers, None, False, op.name, answer, batch=plan)
 
 
 _REQUEST_BUILDERS: dict[str, Callable[[ConnectionSettings, Query], PortkeyRequest]] = {
@@ -324,14 +325,14 @@ def build_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
     if query.operation in QUERY_ROW_OPERATIONS and "rows" in query.params:
         return _table_request(settings, query)
     path, body = BUILDERS[query.operation](query.params)
-    if query.operation == "create_embedding":
-        body.pop("stream", None)  # embeddings never stream; the answer is read as one JSON body
+    if query.operation not in load_spec().streamable:
+        body.pop("stream", None)  # an operation with no stream field never streams: its answer is read whole
         stream = False
     else:
         stream = _stream_flag(query.params, body)
         # Ask for the final usage chunk, which providers leave out of streams unless asked; a
         # stream_options of the query's own (other_parameters) is left as it is.
-        if stream and query.operation in ("chat", "completion"):
+        if stream and operation(query.operation).usage_chunk:
             body.setdefault("stream_options", {"include_usage": True})
     headers = connection_headers(settings)
     headers.update(_query_headers(query.params))
@@ -379,7 +380,7 @@ def _table_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest
     if routed is not None:
         headers["x-portkey-config"] = routed
     headers["accept"] = "application/json"
-    path = "/chat/completions" if query.operation == "chat" else "/completions"
+    path = operation(query.operation).path
     answer = answer_shape(query.operation, form, response_schema(form), settings.timeout)
     run = table_shape(params, form, rows)
     return PortkeyRequest("POST", path, headers, None, False, query.operation, answer, run=run)

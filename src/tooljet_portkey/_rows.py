@@ -46,6 +46,7 @@ from ._constants import (
     MAX_EMBEDDING_BATCH,
 )
 from ._errors import QueryError
+from ._operations import OPERATIONS, names_where, operation
 from ._routing import ROUTING_FIELDS
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ __all__ = [
     "chunked_input",
     "default_batch_size",
     "is_several",
+    "operation_runs",
     "query_rows",
     "row_trace_id",
     "row_variables",
@@ -70,15 +72,16 @@ __all__ = [
 ]
 
 _TABLE_FIELDS = frozenset({"rows", "concurrency", "failOnError", "maxRunSeconds", "maxCostUsd"})
-# The fields each operation reads into its RunShape (a test holds operations.json to these).
+_CHUNK_FIELDS = frozenset({"concurrency", "batch_size", "maxRunSeconds", "maxCostUsd"})
+# The fields each operation of several requests (_operations.py ``runs``) reads into its RunShape (a
+# test holds operations.json to these).
 RUN_FIELDS: Mapping[str, frozenset[str]] = {
-    "prompt_completion": _TABLE_FIELDS,
-    "chat": _TABLE_FIELDS,
-    "completion": _TABLE_FIELDS,
-    "create_embedding": frozenset({"concurrency", "batch_size", "maxRunSeconds", "maxCostUsd"}),
+    name: _CHUNK_FIELDS if op.runs == "chunks" else _TABLE_FIELDS
+    for name, op in OPERATIONS.items()
+    if op.runs is not None
 }
 # The operations whose rows are queries (a row holds the operation's own fields), not variables
-QUERY_ROW_OPERATIONS = frozenset({"chat", "completion"})
+QUERY_ROW_OPERATIONS = names_where(runs="rows")
 # What a row may not set: how the whole run is sent and read
 NOT_PER_ROW = _TABLE_FIELDS | {"stream", "output"}
 
@@ -109,6 +112,12 @@ class RunShape:
 _ONE_REQUEST = RunShape()
 
 
+def operation_runs(name: str) -> str | None:
+    """How an operation runs when it is several requests (``Operation.runs``); None: always one."""
+    op = OPERATIONS.get(name)
+    return op.runs if op is not None else None
+
+
 def run_shape(
     operation: str,
     params: Mapping[str, Any],
@@ -120,7 +129,7 @@ def run_shape(
     the connection's answer cap, which sizes an embedding query's default chunks); a QueryError naming
     the field when its rows cannot run (a stream, or a row whose merged variables are not valid
     ``variables``)."""
-    if operation == "create_embedding":
+    if operation_runs(operation) == "chunks":
         return RunShape(
             concurrency=params.get("concurrency", DEFAULT_CONCURRENCY),
             batch_size=params.get("batch_size") or default_batch_size(body, max_response_bytes),
@@ -155,17 +164,16 @@ def check_not_streamed(params: Mapping[str, Any], stream: bool, extra: str = "pr
         )
 
 
-def query_rows(operation: str, rows: Sequence[Any]) -> list[dict[str, Any]]:
+def query_rows(name: str, rows: Sequence[Any]) -> list[dict[str, Any]]:
     """Each row's own fields (chat, completion), coerced and checked as the form's are: a text is the
     row's ``prompt``; a QueryError names the row and the field (``rows[3].temperature: ...``)."""
     from ._spec import validate_row
 
     # the run's routing (a config, fallbacks, guardrails) is one x-portkey-config for every row
     not_per_row = NOT_PER_ROW | ROUTING_FIELDS | {"config"}
+    text = operation(name).text_row or "prompt"
     return [
-        validate_row(
-            operation, {"prompt": row} if isinstance(row, str) else row, f"rows[{index}]", not_per_row
-        )
+        validate_row(name, {text: row} if isinstance(row, str) else row, f"rows[{index}]", not_per_row)
         for index, row in enumerate(rows)
     ]
 
@@ -243,7 +251,7 @@ def chunk_request(request: PortkeyRequest, inputs: Sequence[Any]) -> PortkeyRequ
 
 def chunked_input(request: PortkeyRequest) -> Sequence[Any] | None:
     """The input list of an embedding query that needs more than one request; None otherwise."""
-    if request.operation != "create_embedding" or request.answer.single_input or request.body is None:
+    if operation_runs(request.operation) != "chunks" or request.answer.single_input or request.body is None:
         return None
     inputs = request.body.get("input")
     if not isinstance(inputs, list) or len(inputs) <= request.run.batch_size:

@@ -22,6 +22,7 @@ from ._batch import add_usage
 from ._batch_jobs import (
     JsonLines,
     batch_counts,
+    create_path,
     default_row,
     file_content_path,
     input_file,
@@ -60,7 +61,7 @@ def _object_id(response: PortkeyResponse, what: str) -> str:
 def _create_request(request: PortkeyRequest, file_id: str) -> PortkeyRequest:
     plan = request.batch
     body = {"input_file_id": file_id, **((plan.create if plan else None) or {})}
-    return PortkeyRequest("POST", "/batches", request.headers, body, False, request.operation)
+    return PortkeyRequest("POST", create_path(), request.headers, body, False, request.operation)
 
 
 def _submitted(request: PortkeyRequest, file_id: str, created: PortkeyResponse) -> QueryResult:

@@ -666,11 +666,14 @@ def _running_loop() -> Any:
 
 
 def _models_request(settings: ConnectionSettings) -> PortkeyRequest:
-    """GET /models: Portkey's cheapest authenticated call, used by test_connection."""
+    """GET /models (the model list's request, unfiltered): Portkey's cheapest authenticated call, used
+    by test_connection."""
+    from ._operations import operation
     from ._requests import connection_headers
 
     headers = {**connection_headers(settings), "accept": "application/json"}
-    return PortkeyRequest("GET", "/models", headers, None, False, "models")
+    op = operation("list_models")
+    return PortkeyRequest(op.method, op.path, headers, None, False, op.name)
 
 
 def _probe_settings(settings: ConnectionSettings) -> ConnectionSettings:

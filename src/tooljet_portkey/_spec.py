@@ -35,6 +35,7 @@ from ._constants import (
     MAX_OPTION_CHARS,
 )
 from ._errors import QueryError
+from ._operations import names_where
 from ._plain_schemas import plain_verdict
 from ._schema_words import describe_error
 from ._values import TOO_DEEP, json_problem
@@ -654,7 +655,7 @@ def _not_a_row_field(operation: str, key: Any, where: str, fields: Mapping[str, 
 
 
 # Operations whose ``metadata`` field is sent in the body (Portkey's feedback API), not as a header
-_BODY_METADATA = frozenset({"feedback"})
+_BODY_METADATA = names_where(body_metadata=True)
 
 
 def _header_bound(form: str, values: Mapping[str, Any]) -> Mapping[str, Any]:

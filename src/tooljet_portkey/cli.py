@@ -413,6 +413,7 @@ def cmd_run(
     args: argparse.Namespace, environ: Mapping[str, str], out: IO[str], err: IO[str], stdin: IO[str]
 ) -> int:
     from ._errors import QueryError
+    from ._operations import OPERATIONS
     from ._options import parse_query
     from ._output import chunk_text
     from ._requests import build_request
@@ -429,7 +430,8 @@ def cmd_run(
     with _connection(args, environ) as target, QueryService() as service:
         try:
             if not args.stream:
-                progress = Progress(err, "requests" if args.operation == "create_embedding" else "rows")
+                chunks = OPERATIONS[args.operation].runs == "chunks"  # an input cut into requests
+                progress = Progress(err, "requests" if chunks else "rows")
                 try:
                     result = service.run(target.options, options, on_progress=progress)
                 finally:

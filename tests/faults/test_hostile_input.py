@@ -16,6 +16,7 @@ import pytest
 from loopback_server import FaultServer, Reply
 
 from tooljet_portkey import QueryError, QueryService
+from tooljet_portkey._operations import OPERATIONS as operation_table
 
 CHAT = {"operation": "chat", "model": "m", "messages": '[{"role":"user","content":"hi"}]'}
 PROMPT = {"operation": "prompt_completion", "promptId": "pp-1"}
@@ -33,10 +34,7 @@ HISTORY_SHAPES = (
 )
 CONNECTION = "Invalid connection options"
 QUERY = "Invalid query options"
-OPERATIONS = (
-    "(one of: completion, chat, prompt_completion, create_embedding, image_generation, prompt_render, "
-    "list_models, feedback, batch_submit, batch_status, batch_results, batch_cancel)"
-)
+OPERATIONS = f"(one of: {', '.join(operation_table)})"  # the dropdown's, as the refusal lists them
 
 
 def source(server: FaultServer, **extra: Any) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from unit_support import (
 
 from tooljet_portkey import AsyncQueryService, QueryError, QueryService
 from tooljet_portkey._constants import MAX_CACHED_CLIENTS
+from tooljet_portkey._operations import OPERATIONS as operation_table
 
 pytestmark = pytest.mark.usefixtures("no_retry_sleep")
 
@@ -182,10 +183,7 @@ JSON_ERROR = "is not valid JSON (Expecting property name enclosed in double quot
 NOT_ALLOWED = "contains characters that are not allowed here"
 NO_SCHEME = "must start with http:// or https:// (e.g. http://localhost:8787/v1)"
 NOT_JSON = "must hold only JSON values (text, numbers, true/false, null, arrays, objects)"
-OPERATIONS = (
-    "(one of: completion, chat, prompt_completion, create_embedding, image_generation, prompt_render, "
-    "list_models, feedback, batch_submit, batch_status, batch_results, batch_cancel)"
-)
+OPERATIONS = f"(one of: {', '.join(operation_table)})"  # the dropdown's, as the refusal lists them
 
 BAD_QUERIES: list[tuple[Any, str, str]] = [
     # query options, description, field
