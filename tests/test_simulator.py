@@ -2254,3 +2254,23 @@ def test_embeddings_base64_with_output_vectors(hosted: Simulator) -> None:
     }
     (vector,) = run_query(hosted, query)["data"]
     assert vector == pytest.approx(embedding_vector("text-embedding-3-small", "x", 4), rel=1e-6)
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_the_simulator_serves_on_the_ipv6_loopback_too() -> None:
+    """Given ``host="::1"`` it listens there (as the playground does) and says so in its URL."""
+    with Simulator(profile="openai", host="::1") as sim:
+        assert re.fullmatch(r"http://\[::1\]:\d+/v1", sim.url)
+        answer = httpx.get(sim.url + "/models", timeout=10)
+    assert answer.status_code == 200 and answer.json()["object"] == "list"

@@ -10,22 +10,18 @@ package; its Content-Security-Policy lets it load nothing from anywhere else.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import ipaddress
 import json
 import secrets
 import shlex
-import socket
-import sys
-import threading
 from collections.abc import Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
 from .._errors import QueryError
+from .._loopback import LoopbackHandler, LoopbackHTTPServer, LoopbackService
 from .._options import parse_connection
 from .._responses import StreamAssembler
 from .._service import QueryService, _settings_and_request
@@ -282,7 +278,7 @@ Event = tuple[str, dict[str, Any]]
 # -- the host ----------------------------------------------------------------------------------------
 
 
-class Playground:
+class Playground(LoopbackService):
     """A ToolJet-style host for the plugin, serving its page on loopback.
 
     ``connection``: initial source options (e.g. from the environment). ``service``: the QueryService the
@@ -300,8 +296,7 @@ class Playground:
         service: QueryService | None = None,
         stream_pace_ms: float = STREAM_PACE_MS,
     ) -> None:
-        self.host = check_loopback(host)
-        self.port = port
+        super().__init__(check_loopback(host), port)
         self.token = secrets.token_urlsafe(24)
         self.manifest, self.operations = load_documents()
         self.connection = ConnectionStore(self.manifest, connection)
@@ -316,52 +311,31 @@ class Playground:
         layout = load_layout()
         self.layout = form_layout(self.operations, layout)
         self.help: dict[str, str] = dict(layout.get("help", {}))
-        self._stopping = threading.Event()
-        self.errors: list[BaseException] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Playground({host_port(self.host, self.port) if self._server else 'stopped'})"
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
+    thread_name = "tooljet-portkey-playground"
+
+    def _make_server(self) -> _Server:
+        return _Server((self.host, self.port), self)
+
     def start(self) -> Playground:
         if self._server is not None:
             return self
         self.simulator.start()
         try:
-            self._server = _Server((self.host, self.port), self)
+            self._serve()
         except OSError:
             self.simulator.stop()
             raise
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="tooljet-portkey-playground",
-            daemon=True,
-        )
-        self._thread.start()
         return self
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
+        if not self._stop_serving():
             return
-        self._stopping.set()  # paced streams end their waits
-        server.shutdown()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
         if self._own_service:
             self.service.close()
         self.simulator.stop()
@@ -383,13 +357,6 @@ class Playground:
         if self._server is None:
             raise RuntimeError("the playground is not running: call start() first")
         return f"http://{self.address}/{self.token}/"
-
-    def _track(self, conn: socket.socket, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
 
     # -- what the page asks for ----------------------------------------------------------------------
 
@@ -596,21 +563,10 @@ def _rest(texts: ScrubbedTexts) -> Iterator[Event]:
 # -- HTTP ---------------------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
+class _Server(LoopbackHTTPServer):
     def __init__(self, address: tuple[str, int], playground: Playground) -> None:
         self.playground = playground
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A browser that went away is normal; anything else is kept for tests."""
-        error = sys.exc_info()[1]
-        if error is not None and not isinstance(error, (ConnectionError, TimeoutError)):
-            self.playground.errors.append(error)
+        super().__init__(address, _Handler, playground)
 
 
 def _static(name: str) -> bytes:
@@ -619,24 +575,12 @@ def _static(name: str) -> bytes:
     return resources.files(__package__).joinpath("static").joinpath(name).read_bytes()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server: _Server
     timeout = IDLE_KEEPALIVE_SECONDS
 
     def version_string(self) -> str:
         return "tooljet-portkey-playground"
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.playground._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.playground._track(self.connection, add=False)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: a request line holds the token."""

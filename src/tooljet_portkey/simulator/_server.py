@@ -10,17 +10,15 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .._loopback import LoopbackHandler, LoopbackHTTPServer, LoopbackService
 from . import _answers as bodies
 from ._batches import BatchBook, BatchReply, answer_of
 from ._catalog import ModelCatalog
@@ -94,20 +92,10 @@ class _HTTPReply:
     cache_status: str = "DISABLED"
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 128  # a table run opens tens of connections at once; the default backlog is 5
-
+class _Server(LoopbackHTTPServer):
     def __init__(self, address: tuple[str, int], sim: Simulator) -> None:
         self.sim = sim
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that went away is normal here (drops, timeouts); anything else is kept for tests."""
-        error = sys.exc_info()[1]
-        if error is not None and not isinstance(error, (ConnectionError, TimeoutError)):
-            self.sim.errors.append(error)
+        super().__init__(address, _Handler, sim)
 
 
 def _number(value: Any) -> bool:
@@ -118,26 +106,12 @@ def _integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server: _Server
     timeout = IDLE_KEEPALIVE_SECONDS
 
     def version_string(self) -> str:
         return "portkey-simulator"
-
-    def setup(self) -> None:
-        super().setup()
-        # headers and body leave in separate writes: without this, Nagle's algorithm and the client's
-        # delayed ACK hold every answer back ~40 ms
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.sim._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.sim._track(self.connection, add=False)
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.sim.log is not None:
@@ -453,7 +427,7 @@ def _retry_policy(profile: str, headers: Mapping[str, str]) -> tuple[int, tuple[
     return min(retry["attempts"], MAX_GATEWAY_RETRIES), tuple(codes)
 
 
-class Simulator:
+class Simulator(LoopbackService):
     """An offline, Portkey-compatible HTTP server on loopback.
 
     ``profile``: ``hosted`` (Portkey's hosted API: an API key and a routing header are required),
@@ -486,23 +460,16 @@ class Simulator:
         self.rate_limit = parse_rate_limit(rate_limit) if isinstance(rate_limit, str) else rate_limit
         self.profile = profile
         self.api_keys = _api_keys(api_keys)
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.prompts = PromptBook(prompts)
         self.models = ModelCatalog(models)
         self.faults = FaultBook()
         self.batches = BatchBook(batch_seconds)
         self._feedback = FeedbackBook()
-        self.errors: list[BaseException] = []
         self.log: Any = None  # a callable taking one line, to log each request (the CLI's serve)
         self._requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
         self._cache: dict[str, Any] = {}
         self._prompts_seen: set[str] = set()  # the provider's prompt cache, while Portkey's cache is on
-        self._connections: set[socket.socket] = set()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
         state = self.url if self._server else "stopped"
@@ -510,36 +477,18 @@ class Simulator:
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
+    thread_name = "portkey-simulator"
+
+    def _make_server(self) -> _Server:
+        return _Server((self.host, self.port), self)
+
     def start(self) -> Simulator:
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        self._server = _Server((self.host, self.port), self)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="portkey-simulator",
-            daemon=True,
-        )
-        self._thread.start()
+        if self._server is None:
+            self._serve()
         return self
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()
-        server.shutdown()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._stop_serving()
 
     def __enter__(self) -> Simulator:
         return self.start()
@@ -607,13 +556,6 @@ class Simulator:
             self._prompts_seen.clear()
 
     # -- internals used by the handler --------------------------------------------------------------------
-
-    def _track(self, conn: socket.socket, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
