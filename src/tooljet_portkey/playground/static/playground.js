@@ -614,9 +614,14 @@
   }
 
   // What an answer cost, as a builder reads it: "$0.0000084", or why it could not be priced (docs/cost.md)
+  // Dollars as plain decimals, never 1e-7: to the 12th place, trailing zeros dropped.
+  function usd(amount) {
+    return `$${amount.toFixed(12).replace(/0+$/, "").replace(/\.$/, "")}`;
+  }
+
   function costText(cost, metadata) {
     if (cost && typeof cost.total === "number") {
-      return `$${cost.total.toFixed(12).replace(/0+$/, "").replace(/\.$/, "")}` + (cost.cacheHit ? " (cache hit)" : "");
+      return usd(cost.total) + (cost.cacheHit ? " (cache hit)" : "");
     }
     const warnings = (metadata && metadata.warnings) || [];
     return cost === null ? `unknown: ${warnings.join("; ") || "not priced"}` : "—";
@@ -753,14 +758,15 @@
     };
     const heads = ["Row", ids ? "Custom ID" : null, "Status", "Output", costs ? "Cost (USD)" : null];
     const cells = (row) => [String(row.row), ids ? row.customId ?? "" : null, row.status, outcome(row),
-      costs ? (typeof row.cost === "number" ? `$${row.cost}` : "—") : null];
+      costs ? (typeof row.cost === "number" ? usd(row.cost) : "—") : null];
     const counted = rows.filter((row) => row.status === "ok").length;
     return el("div", { className: "rows-scroll" },
       el("div", { className: "answer-facts", text: `${counted} of ${rows.length} rows ok` }),
       el("table", { className: "rows-table" },
         el("thead", {}, el("tr", {}, ...heads.filter((h) => h !== null).map((h) => el("th", { scope: "col", text: h })))),
         el("tbody", {}, ...rows.map((row) => el("tr", { dataset: { row: String(row.row), status: row.status } },
-          ...cells(row).filter((c) => c !== null).map((c) => el("td", { text: c })))))));
+          ...cells(row).filter((c) => c !== null).map((c, i, shown) =>
+            el("td", { text: c, className: costs && i === shown.length - 1 ? "cost" : "" })))))));
   }
 
   function messagesView(messages) {
