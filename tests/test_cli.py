@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tooljet_portkey._operations import OPERATIONS as OPERATION_TABLE
 from tooljet_portkey.cli import main
 from tooljet_portkey.simulator import Simulator
 
@@ -377,9 +378,7 @@ ERRORS = [
     (["run"], 2, "tooljet-portkey run: error: the following arguments are required: OPERATION "
                  "(see tooljet-portkey run --help)"),
     (["run", "translate"], 2, "tooljet-portkey run: error: argument OPERATION: invalid choice: 'translate' "
-                             "(choose from 'completion', 'chat', 'prompt_completion', 'create_embedding', "
-                             "'image_generation', 'prompt_render', 'list_models', 'feedback', "
-                             "'batch_submit', 'batch_status', 'batch_results', 'batch_cancel') "
+                             f"(choose from {', '.join(map(repr, OPERATION_TABLE))}) "
                              "(see tooljet-portkey run --help)"),
     (["run", "chat", "--set", "model"], 2, "tooljet-portkey run: error: --set wants KEY=VALUE, got 'model'"),
     (["run", "create_embedding", "--stream"], 2,

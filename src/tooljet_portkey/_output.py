@@ -69,8 +69,8 @@ class AnswerShape:
     # seconds a schema check may take when the caller gives no deadline (a stream's folded answer):
     # the query's timeout
     check_seconds: float = DEFAULT_TIMEOUT_SECONDS
-    # set for the operations whose answers have readers of their own (list models, prompt render,
-    # image generation, feedback)
+    # the operation whose answer it reads: one with a reader of its own in _OPERATION_READERS (list
+    # models, prompt render, image generation, feedback...) is read by it
     operation: str = ""
 
 
@@ -87,7 +87,7 @@ def answer_shape(
     if op is not None and op.runs == "chunks":  # an input of one text (or tokens) is one vector
         given = params.get("input")
         single = isinstance(given, str) or (isinstance(given, list) and all(type(t) is int for t in given))
-    return AnswerShape(mode, schema, single, check_seconds)
+    return AnswerShape(mode, schema, single, check_seconds, operation)
 
 
 def answer_metadata(data: Any) -> dict[str, Any]:

@@ -299,7 +299,7 @@ _OWN_FIELDS = {
 }  # fmt: skip
 
 
-# The fields that become a fallback or guardrail config (_routing.py), per operation
+# The fields that become a fallback or guardrail config (_routing.py), per operation; none when not named
 _ROUTED_FIELDS = {
     "completion": ROUTING_FIELDS,
     "chat": ROUTING_FIELDS,
@@ -309,7 +309,11 @@ _ROUTED_FIELDS = {
 HANDLED_FIELDS: Mapping[str, frozenset[str]] = {
     **{
         op: frozenset(
-            fields | HEADER_FIELDS | ANSWER_FIELDS | RUN_FIELDS.get(op, frozenset()) | _ROUTED_FIELDS[op]
+            fields
+            | HEADER_FIELDS
+            | ANSWER_FIELDS
+            | RUN_FIELDS.get(op, frozenset())
+            | _ROUTED_FIELDS.get(op, frozenset())
         )
         for op, fields in BODY_FIELDS.items()
     },

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tooljet_portkey._operations import OPERATIONS as OPERATION_TABLE
 from tooljet_portkey.playground import _host as host
 from tooljet_portkey.playground._connection import ConnectionStore, effective_options
 from tooljet_portkey.playground._forms import load_documents, operation_fields, operation_values, secret_keys
@@ -45,20 +46,7 @@ def test_secret_fields_follow_the_widget_type_and_the_encrypted_flag() -> None:
 
 
 def test_operation_fields_are_the_files_own_with_common_fields_first() -> None:
-    assert operation_values(OPERATIONS) == [
-        "completion",
-        "chat",
-        "prompt_completion",
-        "create_embedding",
-        "image_generation",
-        "prompt_render",
-        "list_models",
-        "feedback",
-        "batch_submit",
-        "batch_status",
-        "batch_results",
-        "batch_cancel",
-    ]
+    assert operation_values(OPERATIONS) == list(OPERATION_TABLE)  # the dropdown's, in its order
     assert operation_fields(OPERATIONS, "chat") == OPERATIONS["properties"]["chat"]
     assert operation_fields(OPERATIONS, "nope") == {}
     doc = copy.deepcopy(OPERATIONS)

@@ -16,6 +16,7 @@ from unit_support import API_KEY, MINIMAL, MINIMAL_BATCH, MINIMAL_MORE
 from tooljet_portkey import QueryError, _options, _spec
 from tooljet_portkey._bodies import BUILDERS
 from tooljet_portkey._constants import MAX_NEAR_MISS_KEY_CHARS, MAX_NEAR_MISS_KEYS
+from tooljet_portkey._operations import OPERATIONS as OPERATION_TABLE
 from tooljet_portkey._options import Query, parse_connection, parse_query, read_connection
 from tooljet_portkey._requests import _REQUEST_BUILDERS, HANDLED_FIELDS, build_request
 from tooljet_portkey._settings import ConnectionSettings
@@ -24,20 +25,7 @@ from tooljet_portkey._spec import COERCE_KINDS, HOST_QUERY_KEYS, _coerce_kind, f
 OPERATIONS = json.loads(resources.files("tooljet_portkey").joinpath("operations.json").read_text("utf-8"))
 MANIFEST = json.loads(resources.files("tooljet_portkey").joinpath("manifest.json").read_text("utf-8"))
 ROOT = Path(__file__).resolve().parents[2]
-OPERATION_NAMES = [
-    "completion",
-    "chat",
-    "prompt_completion",
-    "create_embedding",
-    "image_generation",
-    "prompt_render",
-    "list_models",
-    "feedback",
-    "batch_submit",
-    "batch_status",
-    "batch_results",
-    "batch_cancel",
-]
+OPERATION_NAMES = list(OPERATION_TABLE)  # the operations, as tests/unit/test_operations.py pins them
 SMALLEST = {**MINIMAL, **MINIMAL_MORE, **MINIMAL_BATCH}
 
 
@@ -63,14 +51,14 @@ def test_top_level_files_are_the_shipped_ones() -> None:
         assert (ROOT / name).read_text("utf-8") == shipped
 
 
-def test_operation_dropdown_lists_the_twelve_operations() -> None:
+def test_operation_dropdown_lists_the_operations_by_their_names() -> None:
     dropdown = OPERATIONS["properties"]["operation"]
     assert dropdown["type"] == "dropdown-component-flip"
     assert [item["value"] for item in dropdown["list"]] == OPERATION_NAMES
+    # each shown as its name in words: create_embedding is "Create Embedding"
     assert [item["name"] for item in dropdown["list"]] == [
-        "Completion", "Chat", "Prompt Completion", "Create Embedding", "Image Generation", "Prompt Render",
-        "List Models", "Feedback", "Batch Submit", "Batch Status", "Batch Results", "Batch Cancel",
-    ]  # fmt: skip
+        name.replace("_", " ").title() for name in OPERATION_NAMES
+    ]
     assert set(OPERATIONS["properties"]) == {"operation", *OPERATION_NAMES}
     assert set(HANDLED_FIELDS) == set(BUILDERS) | set(_REQUEST_BUILDERS) == set(OPERATION_NAMES)
     assert set(BUILDERS) & set(_REQUEST_BUILDERS) == set()
