@@ -17,7 +17,7 @@ lines in any order, and the id is how an answer finds its row.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -281,12 +281,10 @@ def input_file(batch: Any) -> str | None:
 
 class JsonLines:
     """A JSONL body read as it arrives (``PortkeyRequest.lines``): each complete line is parsed strictly
-    and handed to ``take``, whose results are ``items``, so a file of 50,000 answers is never held whole
-    nor parsed as one value. A line that is not JSON is taken as None; blank lines are skipped. A read
-    that is retried starts over (``reset``)."""
+    into ``items``, so a file of 50,000 answers is never held whole nor parsed as one value. A line that
+    is not JSON is None; blank lines are skipped. A read that is retried starts over (``reset``)."""
 
-    def __init__(self, take: Callable[[Any], Any] = lambda line: line) -> None:
-        self._take = take
+    def __init__(self) -> None:
         self._partial = bytearray()
         self.items: list[Any] = []
 
@@ -321,4 +319,4 @@ class JsonLines:
             value = loads_strict(line)
         except ValueError:
             value = None
-        self.items.append(self._take(value))
+        self.items.append(value)
