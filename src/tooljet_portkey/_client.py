@@ -46,7 +46,7 @@ from ._errors import (
     StreamError,
     StreamTruncatedError,
 )
-from ._operations import OPERATIONS
+from ._operations import operation as operation_facts
 from ._options import parse_connection, parse_query
 from ._requests import PortkeyRequest, build_request
 from ._responses import (
@@ -395,7 +395,7 @@ class _BaseClient:
     def _request_from_keywords(self, operation: str, kwargs: dict[str, Any]) -> PortkeyRequest:
         """Convenience-method keywords -> the same validated request a host's query becomes."""
         options: dict[str, Any] = {"operation": operation}
-        extra_key = OPERATIONS[operation].extra_body or "other_parameters"
+        extra_key = operation_facts(operation).extra_body or "other_parameters"
         extra: dict[str, Any] = dict(kwargs.pop(extra_key, None) or {})
         known = {f.key for f in _fields(operation)}
         for name, value in kwargs.items():
@@ -605,7 +605,7 @@ class PortkeyClient(_BaseClient):
             if request.lines is not None
             else success_body(response.status_code, headers, content)
         )
-        if OPERATIONS[request.operation].wrapped:
+        if operation_facts(request.operation).wrapped:
             data = unwrap_prompt_body(data)
         return PortkeyResponse(response.status_code, headers, data, retries, started + self._limit(request))
 
@@ -840,7 +840,7 @@ class AsyncPortkeyClient(_BaseClient):
             if request.lines is not None
             else success_body(response.status_code, headers, content)
         )
-        if OPERATIONS[request.operation].wrapped:
+        if operation_facts(request.operation).wrapped:
             data = unwrap_prompt_body(data)
         return PortkeyResponse(response.status_code, headers, data, retries, started + self._limit(request))
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from ._constants import PRICES_PER_TOKENS
 from ._model_kinds import CHAT, COMPLETION, EMBEDDING, model_kind
-from ._operations import OPERATIONS
+from ._operations import operation as operation_facts
 
 __all__ = [
     "CACHE_HIT_STATUSES",
@@ -285,7 +285,8 @@ def answer_cost(
             f"cost: no price for {name} of {where} ({snapshot_source()}; set the connection's prices)",
         )
     rates, model = found
-    if _billed(operation) == "images":  # billed by the image, whatever usage the answer reports
+    # billed by the image, whatever usage the answer reports
+    if operation_facts(operation).billed == "images":
         images = _image_cost(rates, body, answer)
         if isinstance(images, str):
             return None, f"cost: {model}: {images}"
@@ -299,11 +300,6 @@ def answer_cost(
     return _cost(rates, provider, model, *tokens), None
 
 
-def _billed(name: str) -> str | None:
-    op = OPERATIONS.get(name)
-    return op.billed if op is not None else None
-
-
 def add_cost(
     meta: dict[str, Any],
     operation: str,
@@ -314,7 +310,7 @@ def add_cost(
 ) -> None:
     """Put ``cost`` (and a warning when there is none) in an answer's metadata, for the operations
     that are billed by the token or the image (``Operation.billed``)."""
-    if _billed(operation) is None:
+    if operation_facts(operation).billed is None:
         return
     cost, warning = answer_cost(operation, body, answer, meta, provider, connection_prices(prices))
     meta["cost"] = cost

@@ -95,9 +95,15 @@ OPERATIONS: Mapping[str, Operation] = {
 }  # fmt: skip
 
 
+# What a request built by hand (``PortkeyClient.send`` of a ``PortkeyRequest`` naming no operation)
+# is: one request, its answer read as it comes, billed by nothing the plugin knows
+_BY_HAND = Operation("", "POST", "")
+
+
 def operation(name: str) -> Operation:
-    """The operation of that name (a name the form's validation has already checked)."""
-    return OPERATIONS[name]
+    """The operation of that name; for a name the table does not hold (a request built by hand), one
+    with no facts: sent once, its answer neither unwrapped nor priced."""
+    return OPERATIONS.get(name, _BY_HAND)
 
 
 def names_where(**facts: object) -> frozenset[str]:

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 from ._constants import DEFAULT_TIMEOUT_SECONDS, MAX_ECHOED_OUTPUT
 from ._errors import QueryError
-from ._operations import OPERATIONS
+from ._operations import operation as operation_facts
 from ._values import NESTED_TOO_DEEPLY, NotStrictJSON, loads_strict
 
 __all__ = [
@@ -83,8 +83,7 @@ def answer_shape(
     """The shape a validated query asks for."""
     mode = params.get("output", "full")
     single = False
-    op = OPERATIONS.get(operation)
-    if op is not None and op.runs == "chunks":  # an input of one text (or tokens) is one vector
+    if operation_facts(operation).runs == "chunks":  # an input of one text (or tokens) is one vector
         given = params.get("input")
         single = isinstance(given, str) or (isinstance(given, list) and all(type(t) is int for t in given))
     return AnswerShape(mode, schema, single, check_seconds, operation)

@@ -46,7 +46,8 @@ from ._constants import (
     MAX_EMBEDDING_BATCH,
 )
 from ._errors import QueryError
-from ._operations import OPERATIONS, names_where, operation
+from ._operations import OPERATIONS, names_where
+from ._operations import operation as operation_facts
 from ._routing import ROUTING_FIELDS
 
 if TYPE_CHECKING:
@@ -63,7 +64,6 @@ __all__ = [
     "chunked_input",
     "default_batch_size",
     "is_several",
-    "operation_runs",
     "query_rows",
     "row_trace_id",
     "row_variables",
@@ -112,12 +112,6 @@ class RunShape:
 _ONE_REQUEST = RunShape()
 
 
-def operation_runs(name: str) -> str | None:
-    """How an operation runs when it is several requests (``Operation.runs``); None: always one."""
-    op = OPERATIONS.get(name)
-    return op.runs if op is not None else None
-
-
 def run_shape(
     operation: str,
     params: Mapping[str, Any],
@@ -129,7 +123,7 @@ def run_shape(
     the connection's answer cap, which sizes an embedding query's default chunks); a QueryError naming
     the field when its rows cannot run (a stream, or a row whose merged variables are not valid
     ``variables``)."""
-    if operation_runs(operation) == "chunks":
+    if operation_facts(operation).runs == "chunks":
         return RunShape(
             concurrency=params.get("concurrency", DEFAULT_CONCURRENCY),
             batch_size=params.get("batch_size") or default_batch_size(body, max_response_bytes),
@@ -171,7 +165,7 @@ def query_rows(name: str, rows: Sequence[Any]) -> list[dict[str, Any]]:
 
     # the run's routing (a config, fallbacks, guardrails) is one x-portkey-config for every row
     not_per_row = NOT_PER_ROW | ROUTING_FIELDS | {"config"}
-    text = operation(name).text_row or "prompt"
+    text = operation_facts(name).text_row or "prompt"
     return [
         validate_row(name, {text: row} if isinstance(row, str) else row, f"rows[{index}]", not_per_row)
         for index, row in enumerate(rows)
@@ -251,7 +245,11 @@ def chunk_request(request: PortkeyRequest, inputs: Sequence[Any]) -> PortkeyRequ
 
 def chunked_input(request: PortkeyRequest) -> Sequence[Any] | None:
     """The input list of an embedding query that needs more than one request; None otherwise."""
-    if operation_runs(request.operation) != "chunks" or request.answer.single_input or request.body is None:
+    if (
+        operation_facts(request.operation).runs != "chunks"
+        or request.answer.single_input
+        or request.body is None
+    ):
         return None
     inputs = request.body.get("input")
     if not isinstance(inputs, list) or len(inputs) <= request.run.batch_size:

@@ -46,6 +46,7 @@ from tooljet_portkey import (
     UnprocessableEntityError,
 )
 from tooljet_portkey._options import parse_connection
+from tooljet_portkey._requests import PortkeyRequest
 
 pytestmark = [pytest.mark.respx(base_url=BASE_URL), pytest.mark.usefixtures("no_retry_sleep")]
 
@@ -169,6 +170,17 @@ def test_prompt_completion_unwraps_the_status_headers_body_form(respx_mock: resp
         result = client.prompt_completion("pp-1")
     assert isinstance(result, ChatCompletion)
     assert result.text == PROMPT_EXAMPLE["choices"][0]["message"]["content"]
+
+
+def test_a_request_built_by_hand_is_sent_and_its_answer_read_as_it_came(respx_mock: respx.MockRouter) -> None:
+    """A PortkeyRequest that names no operation (the client's lowest level) is one request whose
+    answer is returned as Portkey sent it: nothing unwrapped, nothing priced."""
+    wrapped = {"status": 200, "headers": {}, "body": PROMPT_EXAMPLE}
+    route = respx_mock.post("/prompts/pp-1/completions").respond(200, json=wrapped)
+    request = PortkeyRequest("POST", "/prompts/pp-1/completions", {"x-portkey-api-key": API_KEY}, {})
+    with PortkeyClient(api_key=API_KEY, base_url=BASE_URL) as client:
+        response = client.send(request)
+    assert (route.call_count, response.status_code, response.data) == (1, 200, wrapped)
 
 
 @pytest.mark.parametrize(
