@@ -4,7 +4,6 @@ script's trimming."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import threading
 from decimal import Decimal
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from unit_support import BASE_URL, SNAPSHOT, SOURCE, unpriced
+from unit_support import BASE_URL, SNAPSHOT, SOURCE, load_script, unpriced
 
 from tooljet_portkey import QueryError, QueryService
 from tooljet_portkey._batch import ItemOk, run_items
@@ -478,12 +477,7 @@ def test_the_model_dropdown_shows_prices() -> None:
 
 
 def refresh_script() -> Any:
-    path = Path(__file__).resolve().parents[2] / "scripts" / "refresh_prices.py"
-    spec = importlib.util.spec_from_file_location("refresh_prices", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("refresh_prices")
 
 
 def test_the_refresh_script_keeps_only_the_prices_the_plugin_uses() -> None:

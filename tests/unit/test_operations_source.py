@@ -4,7 +4,6 @@ the generator refuses a source it cannot turn into sound forms, saying where and
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from unit_support import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "generate_operations.py"
@@ -36,11 +36,7 @@ ROUTING_FIELDS = (
 
 
 def generator() -> Any:
-    spec = importlib.util.spec_from_file_location("generate_operations", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("generate_operations")
 
 
 def test_the_committed_operations_json_is_what_the_source_generates() -> None:

@@ -5,6 +5,7 @@ that turns a recorded httpx request into what a user would check on the wire, an
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -146,6 +147,19 @@ def base_headers(**extra: str) -> dict[str, str]:
     }
     headers.update(extra)
     return headers
+
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def load_script(name: str) -> Any:
+    """A script of ``scripts/`` (``refresh_prices``), loaded as a module so its functions can be tested
+    in process."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_async(make: Callable[[], Awaitable[T]]) -> T:
