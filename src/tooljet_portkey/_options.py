@@ -46,6 +46,7 @@ __all__ = [
     "Query",
     "parse_connection",
     "parse_query",
+    "query_key",
     "read_connection",
 ]
 
@@ -79,17 +80,20 @@ class Query:
 _queries: dict[tuple[tuple[str, str], ...], tuple[str, dict[str, Any]]] = {}
 
 
-def _query_key(options: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:
+def query_key(options: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:
     """The options as a key when they are short text only (what a host sends), else None. Not
     sorted: a host sends a saved query's options in the same order each time, and options in another
     order are only validated once more."""
-    items = tuple(options.items())
-    size = 0
-    for key, value in items:
-        if type(key) is not str or type(value) is not str:
-            return None
-        size += len(key) + len(value)
-    return items if size <= MAX_CACHED_QUERY_CHARS else None
+    if not _all_text(options):
+        return None
+    size = sum(map(len, options)) + sum(map(len, options.values()))
+    return tuple(options.items()) if size <= MAX_CACHED_QUERY_CHARS else None
+
+
+def _all_text(options: Mapping[Any, Any]) -> bool:
+    """Whether every key and every value is exactly ``str`` (not a subclass: a key must hash and
+    compare as the text it reads)."""
+    return {*map(type, options), *map(type, options.values())} <= {str}
 
 
 def parse_query(query_options: Any) -> Query:
@@ -97,7 +101,8 @@ def parse_query(query_options: Any) -> Query:
 
     The same short text options give the same values, remembered: a saved query run again is not
     validated again. Each Query has its own top-level dict (the values inside are never changed)."""
-    key = _query_key(query_options) if isinstance(query_options, Mapping) else None
+    # (dict, Mapping): a dict, what hosts send, is answered without the Mapping ABC's slower check
+    key = query_key(query_options) if isinstance(query_options, (dict, Mapping)) else None
     known = _queries.get(key) if key is not None else None
     if known is not None:
         return Query(known[0], dict(known[1]))
@@ -111,7 +116,7 @@ def parse_query(query_options: Any) -> Query:
 
 def _read_query(query_options: Any) -> Query:
     """Validate a query's options every time (``parse_query`` remembers its answers)."""
-    if not isinstance(query_options, Mapping):
+    if not isinstance(query_options, (dict, Mapping)):
         raise QueryError(INVALID_OPTIONS, "query options must be an object", {"field": "operation"})
     if not _text_keys(query_options):
         raise QueryError(INVALID_OPTIONS, f"query options {KEYS_NOT_TEXT}", {"field": "operation"})
@@ -163,7 +168,10 @@ _connections: dict[tuple[Any, ...], ConnectionSettings] = {}
 
 
 def _options_key(options: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    """A hashable, type-exact key for source options made of text, numbers, None and JSON values."""
+    """A hashable, type-exact key for source options made of text, numbers, None and JSON values.
+    Options of text only (what a host sends) are their own key, in the order given."""
+    if _all_text(options):
+        return tuple(options.items())
     try:
         return tuple(
             sorted(
@@ -187,9 +195,9 @@ def parse_connection(source_options: Any) -> ConnectionSettings:
     The same options give the same settings, remembered (a host sends them with every query)."""
     if source_options is None:
         source_options = {}
-    if not isinstance(source_options, Mapping):
+    if not isinstance(source_options, (dict, Mapping)):
         raise QueryError(INVALID_CONNECTION, "source options must be an object", {"field": "source"})
-    if not _text_keys(source_options):
+    if not _all_text(source_options) and not _text_keys(source_options):
         raise QueryError(INVALID_CONNECTION, f"source options {KEYS_NOT_TEXT}", {"field": "source"})
     key = _options_key(source_options)
     settings = _connections.get(key) if key is not None else None

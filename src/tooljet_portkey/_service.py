@@ -18,12 +18,12 @@ from typing import Any, Generic, TypeVar, cast
 
 from . import _logs
 from ._client import AsyncChunkStream, AsyncPortkeyClient, ChunkStream, PortkeyClient
-from ._constants import CONNECTION_TEST_TIMEOUT_SECONDS, MAX_MODEL_CHOICES
+from ._constants import CONNECTION_TEST_TIMEOUT_SECONDS, MAX_CACHED_QUERIES, MAX_MODEL_CHOICES
 from ._cost import add_cost, connection_prices, price_label
 from ._errors import QueryError
 from ._mapping import detached, query_errors, query_result, streamed_metadata
 from ._model_kinds import offered_for
-from ._options import Query, parse_connection, parse_query
+from ._options import Query, parse_connection, parse_query, query_key
 from ._output import chunk_text
 from ._pool import ClientPool, Lease
 from ._requests import TRACE_HEADER, PortkeyRequest, build_request, traced
@@ -115,14 +115,17 @@ class _ServiceBase(Generic[ClientT]):
         return self._pool.pooled()
 
     @staticmethod
-    @_detaching
     def _validate_and_build(
         source_options: Any, query_options: Any, force_stream: bool = False
     ) -> tuple[ConnectionSettings, PortkeyRequest]:
         """The connection's settings and the request to send, before any I/O; only QueryError leaves,
-        whatever the options hold."""
-        with query_errors():
+        whatever the options hold (its callers are ``_detaching``)."""
+        try:
             return _settings_and_request(source_options, query_options, force_stream)
+        except QueryError:
+            raise
+        except Exception as exc:  # as ``with query_errors()``, without its calls on every query
+            raise query_errors().map(exc) from None
 
     @staticmethod
     @_detaching
@@ -171,6 +174,21 @@ class _ServiceBase(Generic[ClientT]):
             )
 
 
+# Requests built from the same short text options and the same connection: a host runs a saved query
+# again and again, and its request (immutable once built) is the same each time. A request that carries
+# state or a payload of its own (rows, a batch job, a file) is built anew.
+_built: dict[tuple[bool, Hashable], tuple[ConnectionSettings, PortkeyRequest]] = {}
+
+
+def _reusable(request: PortkeyRequest) -> bool:
+    return (
+        request.run.rows is None
+        and request.batch is None
+        and request.upload is None
+        and request.lines is None
+    )
+
+
 def _settings_and_request(
     source_options: Any, query_options: Any, force_stream: bool
 ) -> tuple[ConnectionSettings, PortkeyRequest]:
@@ -178,7 +196,21 @@ def _settings_and_request(
     the request; ``force_stream``: the query is sent as a stream (``stream()``), if its operation can be,
     with a trace id known before it is sent."""
     settings = parse_connection(source_options)
-    query = parse_query(query_options)
+    options_key = query_key(query_options) if isinstance(query_options, (dict, Mapping)) else None
+    key = (force_stream, options_key)
+    known = _built.get(key) if options_key is not None else None
+    if known is not None and known[0] is settings:
+        request = known[1]
+    else:
+        request = _build(settings, parse_query(query_options), force_stream)
+        if options_key is not None and _reusable(request):
+            if len(_built) >= MAX_CACHED_QUERIES:
+                _built.clear()
+            _built[key] = (settings, request)
+    return settings, traced(request) if force_stream else request
+
+
+def _build(settings: ConnectionSettings, query: Query, force_stream: bool) -> PortkeyRequest:
     if force_stream:
         if query.operation not in load_spec().streamable:
             raise QueryError(
@@ -187,8 +219,7 @@ def _settings_and_request(
                 {"field": "operation"},
             )
         query = Query(query.operation, {**query.params, "stream": True})
-        return settings, traced(build_request(settings, query))
-    return settings, build_request(settings, query)
+    return build_request(settings, query)
 
 
 def _connection_status(error: QueryError, error_status: int | None) -> ConnectionStatus:
@@ -384,6 +415,7 @@ class QueryService(_ServiceBase[PortkeyClient]):
                     assembler.add(chunk)
         return self._result_of_stream(assembler, stream.metadata, request, settings)
 
+    @_detaching
     def stream(
         self,
         source_options: Any,
@@ -596,6 +628,7 @@ class AsyncQueryService(_ServiceBase[AsyncPortkeyClient]):
                     assembler.add(chunk)
         return self._result_of_stream(assembler, stream.metadata, request, settings)
 
+    @_detaching
     def stream(
         self,
         source_options: Any,

@@ -624,6 +624,37 @@ def test_secrets_quoted_by_portkey_are_redacted(
         assert secret not in shown
 
 
+@pytest.mark.respx(base_url=BASE_URL)
+def test_a_saved_query_run_again_is_built_once_and_sends_the_same_request(
+    service: QueryService, respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tooljet_portkey._service as service_module
+
+    built: list[str] = []
+    real = service_module.build_request
+
+    def counted(settings: Any, query: Any) -> Any:
+        built.append(query.operation)
+        return real(settings, query)
+
+    monkeypatch.setattr(service_module, "build_request", counted)
+    monkeypatch.setattr(service_module, "_built", {})
+    route = respx_mock.post("/chat/completions").respond(200, json=CHAT_EXAMPLE)
+    query = {**MINIMAL["chat"], "model": "built-once", "metadata": '{"app": "a"}'}
+    first, again = service.run(SOURCE, query), service.run(SOURCE, dict(query))
+    assert first == again and built == ["chat"]
+    sent = [(call.request.headers.multi_items(), call.request.content) for call in route.calls]
+    assert len(sent) == 2 and sent[0] == sent[1]
+    # another connection, a table run (rows) and each stream's own trace id are built every time
+    service.run({**SOURCE, "timeout": "7"}, query)
+    rows = {**query, "rows": '[{"messages": [{"role": "user", "content": "hi"}]}]'}
+    service.run(SOURCE, rows)
+    service.run(SOURCE, rows)
+    assert built == ["chat"] * 4
+    traces = {stream.metadata["traceId"] for stream in (service.stream(SOURCE, query) for _ in range(2))}
+    assert len(traces) == 2 and built == ["chat"] * 5
+
+
 def test_unexpected_bug_still_leaves_as_query_error(
     service: QueryService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -633,6 +664,7 @@ def test_unexpected_bug_still_leaves_as_query_error(
         raise KeyError("internal")
 
     monkeypatch.setattr(service_module, "build_request", broken)
+    monkeypatch.setattr(service_module, "_built", {})  # a query run before is not built again
     with pytest.raises(QueryError) as caught:
         service.run(SOURCE, CHAT)
     assert (caught.value.message, caught.value.description, caught.value.data) == (

@@ -742,7 +742,7 @@ def test_a_query_run_again_is_remembered_and_each_gets_its_own_values() -> None:
     assert parse_query({**query, "max_tokens": 12}) == second
     long = {**query, "prompt": "x" * 20_000}
     assert parse_query(long).params["prompt"] == "x" * 20_000
-    assert _options._query_key(long) is None and _options._query_key({**query, "max_tokens": 12}) is None
+    assert _options.query_key(long) is None and _options.query_key({**query, "max_tokens": 12}) is None
 
 
 def test_spec_is_loaded_once() -> None:
