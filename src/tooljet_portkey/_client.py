@@ -31,6 +31,7 @@ from ._constants import (
     MAX_QUOTED_ENCODING_CHARS,
     MIB,
     make_timeout,
+    timeouts,
 )
 from ._decoding import BodyDecoder, BodyTooLarge, CorruptBody, UnsupportedEncoding
 from ._errors import (
@@ -158,6 +159,9 @@ def _refuse_unsendable(request: PortkeyRequest) -> None:
     """Refuse a header value HTTP forbids (CR, LF, other controls, non-ASCII) before httpx sees it:
     httpx's own error, and httpcore's DEBUG log of it, would quote the value, which may be a key.
     Validation already refuses such values; this guards every other way a request is built."""
+    values = " ".join(request.headers.values())
+    if values.isascii() and values.isprintable():  # the usual case, without a regex scan
+        return
     for name, value in request.headers.items():
         if _UNSENDABLE.search(value):
             raise RequestNotSentError(
@@ -188,15 +192,31 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+_READ_HEADERS = "_tooljet_portkey_headers"
+
+
 def _headers(response: httpx.Response) -> dict[str, str]:
     """The answer's headers, lower-cased, a repeated one joined by ", " (as httpx's ``items()``), read
-    in one pass: httpx's ``Headers`` decodes every header again for each lookup."""
+    in one pass (httpx's ``Headers`` decodes every header again for each lookup), once per answer: kept
+    on the response. The same dict each time: read it, never change it."""
+    kept: dict[str, str] | None = response.__dict__.get(_READ_HEADERS)
+    if kept is not None:
+        return kept
     raw = response.headers
     encoding = raw.encoding
-    headers: dict[str, str] = {}
-    for key, value in raw.raw:
-        name, text = key.decode(encoding).lower(), value.decode(encoding)
-        headers[name] = f"{headers[name]}, {text}" if name in headers else text
+    pairs = raw.raw
+    # decoded in two pieces, not two per header: names and values joined by a byte HTTP forbids in both
+    keys, values = zip(*pairs, strict=True) if pairs else ((), ())
+    names = b"\n".join(keys).decode(encoding).lower().split("\n") if keys else []
+    texts = b"\n".join(values).decode(encoding).split("\n") if values else []
+    headers = dict(zip(names, texts, strict=False))  # lengths compared next
+    if not len(headers) == len(names) == len(texts) == len(pairs):
+        # a repeated header (its values joined, in order), or a line break a transport let through
+        headers = {}
+        for key, value in pairs:
+            name, text = key.decode(encoding).lower(), value.decode(encoding)
+            headers[name] = f"{headers[name]}, {text}" if name in headers else text
+    response.__dict__[_READ_HEADERS] = headers
     return headers
 
 
@@ -339,18 +359,17 @@ def _read_body(
     response: httpx.Response, limit: int, deadline: float, timeout: float, lines: JsonLines | None = None
 ) -> bytes:
     """The whole decoded body (nothing when ``lines`` took it line by line), or ResponseTooLargeError
-    past ``limit``, or APITimeoutError once the clock passes ``deadline`` (checked between pieces; each
-    blocking read is cut to the time left)."""
+    past ``limit``, or APITimeoutError once the clock passes ``deadline`` (checked between pieces; the
+    caller reads it ``within`` that deadline, which cuts each blocking read to the time left)."""
     decoder = _body_decoder(response, limit)
     left = deadline - _clock()
     if left <= 0:
         raise _deadline_passed(timeout)
     pieces = _Pieces(lines)
-    with _deadline.within(left):
-        for data in response.iter_raw():
-            pieces.add(_decoded(decoder, response, data))
-            if _clock() > deadline:
-                raise _deadline_passed(timeout)
+    for data in response.iter_raw():
+        pieces.add(_decoded(decoder, response, data))
+        if _clock() > deadline:
+            raise _deadline_passed(timeout)
     pieces.add(_decoded(decoder, response, None))
     return pieces.body()
 
@@ -364,11 +383,10 @@ async def _aread_body(
     if left <= 0:
         raise _deadline_passed(timeout)
     pieces = _Pieces(lines)
-    with _deadline.within(left):
-        async for data in response.aiter_raw():
-            pieces.add(_decoded(decoder, response, data))
-            if _clock() > deadline:
-                raise _deadline_passed(timeout)
+    async for data in response.aiter_raw():
+        pieces.add(_decoded(decoder, response, data))
+        if _clock() > deadline:
+            raise _deadline_passed(timeout)
     pieces.add(_decoded(decoder, response, None))
     return pieces.body()
 
@@ -441,13 +459,9 @@ class _BaseClient:
         self, http: httpx.Client | httpx.AsyncClient, request: PortkeyRequest, budget: float
     ) -> httpx.Request:
         """The httpx request that puts ``request`` on the wire, its timeouts cut to ``budget`` seconds."""
-        timeout = make_timeout(budget)
-        if request.stream:
-            # a stream's reads wait for the next event: each may take up to the whole timeout (the
-            # deadline, not this, bounds the wait for the answer to start)
-            timeout = httpx.Timeout(
-                timeout.pool, connect=timeout.connect, read=self.settings.timeout, write=timeout.write
-            )
+        # a stream's reads wait for the next event: each may take up to the whole timeout (the
+        # deadline, not this, bounds the wait for the answer to start)
+        timeout = timeouts(budget, self.settings.timeout if request.stream else None)
         content: dict[str, Any] = {"json": request.body}
         if request.upload is not None:  # a batch's input file (POST /files)
             content = {
@@ -459,7 +473,7 @@ class _BaseClient:
             self._url(request.path),
             headers={**request.headers, "accept-encoding": ACCEPT_ENCODING},
             params=request.params,
-            timeout=timeout,
+            extensions={"timeout": timeout},  # what httpx makes of a ``timeout=``, made once
             **content,
         )
 
@@ -565,27 +579,29 @@ class PortkeyClient(_BaseClient):
             budget = self._remaining(started, timeout)
             error: PortkeyError
             cause: BaseException
-            try:
-                with _deadline.within(budget):
-                    response = self._http.send(self._httpx_request(self._http, request, budget), stream=True)
-            except httpx.RequestError as err:
-                error, cause = _transport_error(err, timeout), err
-            else:
-                if response.is_success and request.stream:
-                    return response, b"", retries
+            with _deadline.within(budget):  # every socket wait of the attempt, its body's reads too
                 try:
-                    lines = request.lines if response.is_success else None
-                    content = _read_body(response, self.settings.max_response_bytes, deadline, timeout, lines)
+                    response = self._http.send(self._httpx_request(self._http, request, budget), stream=True)
                 except httpx.RequestError as err:
                     error, cause = _transport_error(err, timeout), err
-                except PortkeyError as err:
-                    error = cause = err
                 else:
-                    if response.is_success:
-                        return response, content, retries
-                    error = cause = status_error(response.status_code, _headers(response), content)
-                finally:
-                    response.close()
+                    success = response.is_success
+                    if success and request.stream:
+                        return response, b"", retries
+                    try:
+                        lines = request.lines if success else None
+                        limit = self.settings.max_response_bytes
+                        content = _read_body(response, limit, deadline, timeout, lines)
+                    except httpx.RequestError as err:
+                        error, cause = _transport_error(err, timeout), err
+                    except PortkeyError as err:
+                        error = cause = err
+                    else:
+                        if success:
+                            return response, content, retries
+                        error = cause = status_error(response.status_code, _headers(response), content)
+                    finally:
+                        response.close()
             delay = self._next_delay(error, retries, started, timeout)
             if delay is None:
                 if cause is error:
@@ -797,31 +813,31 @@ class AsyncPortkeyClient(_BaseClient):
             budget = self._remaining(started, timeout)
             error: PortkeyError
             cause: BaseException
-            try:
-                with _deadline.within(budget):
+            with _deadline.within(budget):
+                try:
                     response = await self._http.send(
                         self._httpx_request(self._http, request, budget), stream=True
                     )
-            except httpx.RequestError as err:
-                error, cause = _transport_error(err, timeout), err
-            else:
-                if response.is_success and request.stream:
-                    return response, b"", retries
-                try:
-                    lines = request.lines if response.is_success else None
-                    content = await _aread_body(
-                        response, self.settings.max_response_bytes, deadline, timeout, lines
-                    )
                 except httpx.RequestError as err:
                     error, cause = _transport_error(err, timeout), err
-                except PortkeyError as err:
-                    error = cause = err
                 else:
-                    if response.is_success:
-                        return response, content, retries
-                    error = cause = status_error(response.status_code, _headers(response), content)
-                finally:
-                    await response.aclose()
+                    success = response.is_success
+                    if success and request.stream:
+                        return response, b"", retries
+                    try:
+                        lines = request.lines if success else None
+                        limit = self.settings.max_response_bytes
+                        content = await _aread_body(response, limit, deadline, timeout, lines)
+                    except httpx.RequestError as err:
+                        error, cause = _transport_error(err, timeout), err
+                    except PortkeyError as err:
+                        error = cause = err
+                    else:
+                        if success:
+                            return response, content, retries
+                        error = cause = status_error(response.status_code, _headers(response), content)
+                    finally:
+                        await response.aclose()
             delay = self._next_delay(error, retries, started, timeout)
             if delay is None:
                 if cause is error:
@@ -1160,8 +1176,9 @@ class ChunkStream(_StreamBase):
     def _chunks(self) -> Generator[dict[str, Any], None, None]:
         try:
             if self._json_body:
-                deadline = _clock() + self._time_left()
-                with _logs.redacting(self._redaction):
+                left = self._time_left()
+                deadline = _clock() + left
+                with _deadline.within(left), _logs.redacting(self._redaction):
                     body = _read_body(self.response, self._max_response_bytes, deadline, self._timeout)
                 raise self._json_error(body)
             raw = self.response.iter_raw()
@@ -1226,8 +1243,9 @@ class AsyncChunkStream(_StreamBase):
     async def _chunks(self) -> AsyncGenerator[dict[str, Any], None]:
         try:
             if self._json_body:
-                deadline = _clock() + self._time_left()
-                with _logs.redacting(self._redaction):
+                left = self._time_left()
+                deadline = _clock() + left
+                with _deadline.within(left), _logs.redacting(self._redaction):
                     body = await _aread_body(self.response, self._max_response_bytes, deadline, self._timeout)
                 raise self._json_error(body)
             raw = self.response.aiter_raw()

@@ -188,6 +188,17 @@ MAX_CUSTOM_ID_CHARS = 512
 BATCH_FILE_NAME = "batch.jsonl"
 
 
+def timeouts(seconds: float, read: float | None = None) -> dict[str, float]:
+    """The timeouts of one attempt, as httpx's ``timeout`` request extension takes them: a short
+    connect limit, ``seconds`` for the rest (``read``: a stream's wait for each event)."""
+    return {
+        "connect": min(CONNECT_TIMEOUT_SECONDS, seconds),
+        "read": seconds if read is None else read,
+        "write": seconds,
+        "pool": seconds,
+    }
+
+
 def make_timeout(seconds: float) -> httpx.Timeout:
-    """The timeout for one attempt: a short connect limit, the configured read limit."""
-    return httpx.Timeout(seconds, connect=min(CONNECT_TIMEOUT_SECONDS, seconds))
+    """The timeout for one attempt as an ``httpx.Timeout`` (``timeouts``)."""
+    return httpx.Timeout(**timeouts(seconds))

@@ -179,8 +179,12 @@ def loads_strict(text: str | bytes | bytearray) -> Any:
     refused, and text nested deeper than the stack allows is ``NotStrictJSON("nested too deeply")``,
     not a RecursionError (``json.loads`` recurses once per level; how deep it gets depends on how deep
     the caller's stack already is). Other invalid text raises ``json.JSONDecodeError`` as usual."""
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    elif text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     try:
-        return json.loads(text, parse_float=_finite_float, parse_constant=_refuse_constant)
+        return _STRICT.decode(text)  # json.loads, without building a decoder for each answer
     except RecursionError:
         raise NotStrictJSON(NESTED_TOO_DEEPLY) from None
 

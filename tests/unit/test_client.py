@@ -184,6 +184,28 @@ def test_a_request_built_by_hand_is_sent_and_its_answer_read_as_it_came(respx_mo
 
 
 @pytest.mark.parametrize(
+    ("sent", "read"),
+    [
+        ([], {}),
+        ([("X-Portkey-Trace-Id", "t-1"), ("Content-Type", "application/json")],
+         {"x-portkey-trace-id": "t-1", "content-type": "application/json"}),
+        # a repeated header is one value, joined in order; a line break a transport let through is kept
+        ([("X-A", "1"), ("x-b", "two\nlines"), ("x-a", "3")], {"x-a": "1, 3", "x-b": "two\nlines"}),
+        ([("Set-Cookie", "caf\u00e9".encode()), ("X-A", "1"), ("X-A", "2")],
+         {"set-cookie": "caf\u00e9", "x-a": "1, 2"}),
+    ],
+)  # fmt: skip
+def test_an_answers_headers_are_read_once_lower_cased_with_repeats_joined(
+    sent: list[tuple[str, Any]], read: dict[str, str]
+) -> None:
+    from tooljet_portkey._client import _headers
+
+    response = httpx.Response(200, headers=sent)
+    assert _headers(response) == read == dict(response.headers.items())
+    assert list(_headers(response)) == list(read) and _headers(response) is _headers(response)
+
+
+@pytest.mark.parametrize(
     ("method", "kwargs", "message"),
     [
         ("chat", {"messages": [], "model": "m"}, "messages: must have at least 1 item"),

@@ -107,6 +107,23 @@ def test_loads_strict_keeps_every_json_value() -> None:
     assert loads_strict(b"\xef\xbb\xbf[1]") == [1]  # bytes with a byte-order mark, as json.loads reads them
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["\ufeff[1]", "", "[1] x", "{", b"", b"\xff", b'"\xed\xa0\x80"', '"\\ud800"', "[1]".encode("utf-16"),
+     bytearray(b'{"a": 1}'), b"\x00[\x001\x00]"],
+)  # fmt: skip
+def test_loads_strict_reads_and_refuses_as_json_loads_does(text: str | bytes) -> None:
+    """One decoder serves every answer: text, bytes in any of JSON's encodings, and the same errors."""
+    try:
+        expected: Any = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as err:
+        with pytest.raises(type(err)) as caught:
+            loads_strict(text)
+        assert str(caught.value) == str(err)
+    else:
+        assert loads_strict(text) == expected
+
+
 # ---------------------------------------------------------------------------------------------------
 # output: json
 
