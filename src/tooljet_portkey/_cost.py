@@ -170,7 +170,10 @@ def model_rates(
 ) -> tuple[Rates, str] | None:
     """The rates of the first of ``models`` the connection's own prices name; else those of the first
     model (the answer's) in the snapshot, for ``provider``. With the model priced, which model it was."""
-    names = [name for name in (model_name(model) for model in models) if name]
+    names = []
+    for model in models:  # model_name of each, inline: this runs for every answer
+        if isinstance(model, str) and model:
+            names.append(model.split("/", 1)[1] if model[0] == "@" and "/" in model else model)
     for name in names:
         if name in own:
             return own[name], name
@@ -196,27 +199,34 @@ def _cost(
     pricing = {"provider": provider, "model": model, "source": rates.source}
     if rates.batch:
         pricing["prices"] = "batch"
+    # _amount of each, inline: this runs for every answer
     return {
         "currency": "USD",
-        "total": _amount(input_usd + output_usd),
-        "input": _amount(input_usd),
-        "output": _amount(output_usd),
+        "total": float(input_usd + output_usd) + 0.0,
+        "input": float(input_usd) + 0.0,
+        "output": float(output_usd) + 0.0,
         "pricing": pricing,
     }
+
+
+_AUDIO = "audio tokens are not priced by the plugin"
 
 
 def _token_cost(rates: Rates, usage: Mapping[str, Any]) -> tuple[Decimal, Decimal] | str:
     """(input, output) dollars of an OpenAI-shaped usage, or what keeps it from being priced."""
     details = usage.get("prompt_tokens_details")
-    details = details if isinstance(details, Mapping) else {}
+    cached = 0
+    if isinstance(details, dict):
+        if _count(details.get("audio_tokens")):
+            return _AUDIO
+        cached = _count(details.get("cached_tokens"))
     completion = usage.get("completion_tokens_details")
-    completion = completion if isinstance(completion, Mapping) else {}
-    if _count(details.get("audio_tokens")) or _count(completion.get("audio_tokens")):
-        return "audio tokens are not priced by the plugin"
-    if type(usage.get("prompt_tokens")) is not int:
+    if isinstance(completion, dict) and _count(completion.get("audio_tokens")):
+        return _AUDIO
+    prompt = usage.get("prompt_tokens")
+    if type(prompt) is not int:
         return "the answer's usage has no prompt_tokens"
-    prompt = _count(usage.get("prompt_tokens"))
-    cached = _count(details.get("cached_tokens"))
+    prompt = max(prompt, 0)
     written = _count(usage.get("cache_creation_input_tokens"))
     output = _count(usage.get("completion_tokens"))
     if rates.input is None or (output and rates.output is None):
@@ -292,7 +302,7 @@ def answer_cost(
             return None, f"cost: {model}: {images}"
         return {**_cost(rates, provider, model, Decimal(0), images), "images": len(answer["data"])}, None
     usage = meta.get("usage")
-    if not isinstance(usage, Mapping):
+    if not isinstance(usage, dict):
         return None, f"cost: {model}: the answer has no token usage"
     tokens = _token_cost(rates, usage)
     if isinstance(tokens, str):

@@ -66,7 +66,11 @@ class ClientPool(Generic[ClientT]):
         (the replaced one, the evicted ones), which the caller must close."""
         with self._lock:
             lease = self._leases.get(key)
-            if lease is not None and lease.updated_at == updated_at and lease.settings == settings:
+            if (
+                lease is not None
+                and lease.updated_at == updated_at
+                and (lease.settings is settings or lease.settings == settings)  # `is`: parsed ones are kept
+            ):
                 self._leases.move_to_end(key)
                 lease.holders += 1
                 return lease, _NOTHING

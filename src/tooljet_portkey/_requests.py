@@ -95,9 +95,13 @@ class PortkeyRequest:
     def secrets(self) -> tuple[str, ...]:
         """The secrets the request carries (its keys' header values, a config's credentials): what no
         text the server sends back may show (``response_metadata`` redacts them from its headers)."""
-        headers = self.headers
-        found = [headers[name].removeprefix("Bearer ") for name in self.secret_headers if name in headers]
-        return (*found, *header_secrets(self.headers))
+        kept: tuple[str, ...] | None = self.__dict__.get("_secrets")
+        if kept is None:
+            headers = self.headers
+            found = [headers[name].removeprefix("Bearer ") for name in self.secret_headers if name in headers]
+            kept = (*found, *header_secrets(headers))
+            object.__setattr__(self, "_secrets", kept)  # worked out once per request (a frozen dataclass)
+        return kept
 
     def _hides(self, name: str, value: str) -> bool:
         # a config object may carry a provider's api_key; a saved config id is shown

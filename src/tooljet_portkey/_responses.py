@@ -79,7 +79,11 @@ def response_metadata(
         # The open-source gateway echoes an empty trace id when none was sent: leave it out.
         value = headers.get(header)
         if value:
-            meta[key] = redact(value, secrets) if any(s in value for s in secrets) else value
+            for secret in secrets:
+                if secret in value:
+                    value = redact(value, secrets)
+                    break
+            meta[key] = value
     gateway_retries = header_int(headers.get("x-portkey-retry-attempt-count"))
     if gateway_retries is not None:  # Portkey's own retries (a config's); ``retries`` is the client's
         meta["retryAttemptCount"] = gateway_retries

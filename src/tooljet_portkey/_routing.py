@@ -285,13 +285,14 @@ def routing_metadata(
     """What a result's metadata adds: ``servedBy`` (the config target that answered) and ``guardrails``
     (the verdicts in the answer's ``hook_results``), each when there is one."""
     more: dict[str, Any] = {}
+    index = meta.get("lastUsedOptionIndex")
     served = served_by(
-        meta.get("lastUsedOptionIndex"), headers.get("x-portkey-config"), (body or {}).get("model"),
-        meta.get("provider"),
-    )  # fmt: skip
+        index, headers.get("x-portkey-config"), (body or {}).get("model"), meta.get("provider")
+    ) if index else None  # fmt: skip
     if served is not None:
         more["servedBy"] = served
-    verdicts = guardrail_verdicts(answer.get("hook_results")) if isinstance(answer, dict) else None
+    hooks = answer.get("hook_results") if isinstance(answer, dict) else None
+    verdicts = guardrail_verdicts(hooks) if hooks is not None else None
     if verdicts is not None:
         more["guardrails"] = verdicts
     return more
