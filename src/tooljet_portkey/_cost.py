@@ -25,11 +25,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from importlib import resources
 from typing import Any
 
 from ._constants import PRICES_PER_TOKENS
-from ._model_kinds import CHAT, COMPLETION, EMBEDDING, model_kind
+from ._files import package_text
 from ._operations import operation as operation_facts
 
 __all__ = [
@@ -47,7 +46,6 @@ CENTS = Decimal(100)
 PER_MILLION = Decimal(PRICES_PER_TOKENS)
 CACHE_HIT_STATUSES = frozenset({"HIT", "SEMANTIC HIT"})
 CONNECTION_SOURCE = "connection prices"
-TOKEN_KINDS = frozenset({CHAT, COMPLETION, EMBEDDING})
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,7 @@ _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")  # a snapshot's date, as OpenAI name
 @functools.lru_cache(maxsize=1)
 def _snapshot() -> Mapping[str, Any]:
     """The shipped snapshot, numbers read as Decimal (from their text, so no binary rounding)."""
-    text = resources.files(__package__).joinpath("prices.json").read_text(encoding="utf-8")
+    text = package_text("prices.json")
     data: Mapping[str, Any] = json.loads(text, parse_float=Decimal, parse_int=Decimal)
     return data
 
@@ -359,7 +357,9 @@ def per_million(rate: Decimal | None) -> str | None:
 def _by_the_token(model: str) -> bool:
     """Whether a listed model is billed by the text token (chat, completion, embedding): the price list
     also gives speech by the character and transcription by the minute in its token fields."""
-    return model_kind({"id": model}) in TOKEN_KINDS
+    from ._model_kinds import CHAT, COMPLETION, EMBEDDING, model_kind  # for a dropdown's prices only
+
+    return model_kind({"id": model}) in (CHAT, COMPLETION, EMBEDDING)
 
 
 def _per_million_number(rate: Decimal | None) -> float | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ._cost import add_cost, connection_prices, with_prices
 from ._errors import (
@@ -30,7 +30,9 @@ from ._responses import StreamTally, header_int
 from ._routing import guardrail_verdicts, routing_metadata
 from ._secrets import header_secrets, redact, redact_json
 from ._settings import ConnectionSettings
-from ._types import QueryMetadata, QueryResult
+
+if TYPE_CHECKING:  # for type checkers: a query never loads them
+    from ._types import QueryMetadata, QueryResult
 
 __all__ = [
     "after_retries",
@@ -228,7 +230,7 @@ def query_result(
         err.data.update(statusCode=meta.get("statusCode"), traceId=meta.get("traceId"))
         raise
     meta.update(extra)
-    return {"status": "ok", "data": data, "metadata": cast(QueryMetadata, meta)}
+    return {"status": "ok", "data": data, "metadata": cast("QueryMetadata", meta)}
 
 
 def streamed_metadata(stream_metadata: Mapping[str, Any], tally: StreamTally) -> dict[str, Any]:

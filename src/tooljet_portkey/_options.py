@@ -64,7 +64,7 @@ def _text_keys(options: Mapping[Any, Any]) -> bool:
 # A query
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # its own __repr__ (the generated one would be made, unused)
 class Query:
     """A validated query: the operation and its coerced values, keyed by operations.json keys."""
 

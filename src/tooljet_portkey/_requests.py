@@ -21,10 +21,9 @@ import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from ._batch_jobs import BatchPlan, JsonLines, batch_lines
 from ._bodies import (
     BODY_FIELDS,
     BUILDERS,
@@ -56,10 +55,13 @@ from ._secrets import header_secrets
 from ._settings import ConnectionSettings
 from ._spec import config_header, in_row, load_spec
 
+if TYPE_CHECKING:  # a batch job's types; its machinery loads with the first batch query
+    from ._batch_jobs import BatchPlan, JsonLines
+
 __all__ = ["HANDLED_FIELDS", "PortkeyRequest", "build_request", "connection_headers"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # its own __repr__ (the generated one would be made, unused)
 class PortkeyRequest:
     """What to send: a path relative to the gateway URL (``/chat/completions``), headers and body."""
 
@@ -256,6 +258,8 @@ def _batch_headers(settings: ConnectionSettings, params: Mapping[str, Any]) -> d
 
 def _batch_submit_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
     """``POST /files`` with the rows' JSONL (every row checked first); ``POST /batches`` follows."""
+    from ._batch_jobs import BatchPlan, batch_lines
+
     content, _, create = batch_lines(query.params)
     plan = BatchPlan("submit", create, len(query.params["rows"]))
     headers = _batch_headers(settings, query.params)
@@ -265,6 +269,8 @@ def _batch_submit_request(settings: ConnectionSettings, query: Query) -> Portkey
 
 def _batch_request(settings: ConnectionSettings, query: Query) -> PortkeyRequest:
     """``GET /batches/{id}`` (status, and the first call of results) or ``POST /batches/{id}/cancel``."""
+    from ._batch_jobs import BatchPlan
+
     params = query.params
     op = operation(query.operation)
     path = operation_path(op.name, params)

@@ -86,7 +86,7 @@ QUERY_ROW_OPERATIONS = names_where(runs="rows")
 NOT_PER_ROW = _TABLE_FIELDS | {"stream", "output"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # its own __repr__ (the generated one would be made, unused)
 class RunShape:
     """How run() sends a query: one request (``rows`` None), or one per row, or (create_embedding) one
     per ``batch_size`` inputs; at most ``concurrency`` at once."""

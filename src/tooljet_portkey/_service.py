@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 from collections.abc import AsyncGenerator, Callable, Hashable, Mapping, Sequence
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from . import _logs
 from ._client import AsyncChunkStream, AsyncPortkeyClient, ChunkStream, PortkeyClient
@@ -22,7 +22,6 @@ from ._constants import CONNECTION_TEST_TIMEOUT_SECONDS, MAX_CACHED_QUERIES, MAX
 from ._cost import add_cost, connection_prices, price_label
 from ._errors import QueryError
 from ._mapping import detached, query_errors, query_result, streamed_metadata
-from ._model_kinds import offered_for
 from ._options import Query, parse_connection, parse_query, query_key
 from ._output import chunk_text
 from ._pool import ClientPool, Lease
@@ -31,7 +30,9 @@ from ._responses import PortkeyResponse, StreamAssembler, StreamTally, response_
 from ._rows import RunningRuns, is_several
 from ._settings import ConnectionSettings
 from ._spec import load_spec
-from ._types import ConnectionStatus, QueryMetadata, QueryResult
+
+if TYPE_CHECKING:  # the result types are for type checkers: a query never loads them
+    from ._types import ConnectionStatus, QueryMetadata, QueryResult
 
 __all__ = ["AsyncQueryService", "AsyncQueryStream", "QueryService", "QueryStream"]
 
@@ -301,6 +302,8 @@ def model_choices(
     model id once, in Portkey's order, only the models of the operation's kind (``_model_kinds``; all
     of them without an operation), at most MAX_MODEL_CHOICES. The answer is read item by item and
     nothing is made past the cap, so a list of a million models costs no more choices than the cap."""
+    from ._model_kinds import offered_for  # only a dropdown's list of models needs the kinds
+
     items = data.get("data") if isinstance(data, Mapping) else None
     seen: set[str] = set()
     choices: list[dict[str, str]] = []
@@ -744,7 +747,7 @@ class _QueryStreamBase(Generic[ClientT]):
         data_source_id: Any,
         updated_at: Any,
     ) -> None:
-        self.metadata = cast(QueryMetadata, {"traceId": request.headers[TRACE_HEADER]})
+        self.metadata = cast("QueryMetadata", {"traceId": request.headers[TRACE_HEADER]})
         self._service: Any = service
         self._settings = settings
         self._request = request

@@ -24,7 +24,7 @@ def _redacted(value: str | None) -> str:
     return "None" if value is None else "'***'"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # its own __repr__ (the generated one would be made, unused)
 class ConnectionSettings:
     """A validated connection. Hashable (it keys the client pool); its repr hides every secret."""
 

@@ -20,7 +20,6 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ._constants import (
@@ -35,6 +34,7 @@ from ._constants import (
     MAX_OPTION_CHARS,
 )
 from ._errors import QueryError
+from ._files import package_text
 from ._operations import names_where
 from ._plain_schemas import plain_verdict
 from ._schema_words import describe_error
@@ -107,7 +107,7 @@ class Spec:
 
 
 def _read(name: str) -> dict[str, Any]:
-    text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    text = package_text(name)
     doc: dict[str, Any] = json.loads(text)
     return doc
 

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import resources
 from typing import IO, Any, NoReturn
 
+from ._files import package_text
 from ._simulated import needs_simulator, with_simulator_provider
 
 PROG = "tooljet-portkey"
@@ -642,13 +642,13 @@ def _sleep_forever() -> None:  # pragma: no cover - platforms without signal.pau
 
 def _load_json(path: str | None, default: str, flag: str) -> tuple[str, Any]:
     if path is None:
-        text = resources.files(__package__).joinpath(default).read_text(encoding="utf-8")
+        text = package_text(default)
         return default, json.loads(text)
     return path, read_json(path, "validate", flag, path)
 
 
 def _metaschema(name: str) -> Any:
-    text = resources.files(__package__).joinpath("metaschemas").joinpath(name).read_text(encoding="utf-8")
+    text = package_text(f"metaschemas/{name}")
     return json.loads(text)
 
 

@@ -107,3 +107,48 @@ def test_the_service_loads_no_cli_or_simulator_and_validation_loads_jsonschema_o
     assert imported == {**dict.fromkeys(HEAVY, False), "httpx": True}
     assert plain == {**dict.fromkeys(HEAVY, False), "httpx": True}
     assert refused == {**dict.fromkeys(HEAVY, False), "httpx": True, "jsonschema": True}
+
+
+# A chat answered on a loopback server, in a fresh interpreter: what a host's first plain query loads
+_FIRST_CHAT = r"""
+import json, sys, threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+ANSWER = json.dumps({"id": "c1", "object": "chat.completion", "model": "gpt-4o-mini", "usage":
+    {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}, "choices": [{"index": 0,
+    "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}).encode()
+class Answer(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["content-length"]))
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(ANSWER)))
+        self.end_headers()
+        self.wfile.write(ANSWER)
+    def log_message(self, *args):
+        pass
+server = HTTPServer(("127.0.0.1", 0), Answer)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+from tooljet_portkey import QueryService
+source = {"gatewayUrl": f"http://127.0.0.1:{server.server_port}/v1", "provider": "openai"}
+result = QueryService().run(source, {"operation": "chat", "model": "gpt-4o-mini", "prompt": "hi"})
+print(json.dumps([result["data"]["choices"][0]["message"]["content"], result["metadata"]["cost"]["total"],
+                  sorted(sys.modules)]))
+"""
+# What only other queries need: batch jobs, table runs, the model dropdown's kinds, the result types
+# (for type checkers), schemas beyond plain values, the pydantic models, reading files through
+# importlib.resources' readers (zipfile)
+NOT_FOR_A_PLAIN_CHAT = [
+    "tooljet_portkey._batch_jobs", "tooljet_portkey._run_batch_jobs", "tooljet_portkey._run_rows",
+    "tooljet_portkey._batch", "tooljet_portkey._model_kinds", "tooljet_portkey._types",
+    "tooljet_portkey._schemas", "tooljet_portkey._models", "tooljet_portkey.cli", "jsonschema", "pydantic",
+    "zipfile",
+]  # fmt: skip
+
+
+def test_a_first_plain_chat_loads_only_what_a_chat_needs() -> None:
+    """A cold first query is what a host pays at start-up (benchmarks/cold.py): what it does not need
+    is loaded by the query that does."""
+    run = subprocess.run([sys.executable, "-c", _FIRST_CHAT], capture_output=True, text=True, check=True)
+    text, cost, loaded = json.loads(run.stdout)
+    assert (text, cost) == ("hi", 0.00000105)  # gpt-4o-mini: 3 x $0.15 + 1 x $0.60 per 1M tokens
+    assert [name for name in NOT_FOR_A_PLAIN_CHAT if name in loaded] == []
