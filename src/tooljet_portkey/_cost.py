@@ -278,8 +278,8 @@ def answer_cost(
     if provider is not None and provider.startswith("@"):
         provider = None  # a Model Catalog slug names credentials, not the provider
     models = [meta.get("model"), body.get("model")] if meta.get("model") else [body.get("model")]
-    shown = model_name(models[0]) or model_name(body.get("model"))
     if meta.get("cacheStatus") in CACHE_HIT_STATUSES:
+        shown = model_name(models[0]) or model_name(body.get("model"))
         cost = _cost(
             Rates("cache hit: not billed by the provider"), provider, shown or "", Decimal(0), Decimal(0)
         )
@@ -287,7 +287,7 @@ def answer_cost(
     found = model_rates(provider, models, own, batch)
     if found is None:
         where = f"provider {provider}" if provider else "an unknown provider"
-        name = shown or "an unnamed model"
+        name = model_name(models[0]) or model_name(body.get("model")) or "an unnamed model"
         return (
             None,
             f"cost: no price for {name} of {where} ({snapshot_source()}; set the connection's prices)",

@@ -84,16 +84,20 @@ def query_key(options: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:
     """The options as a key when they are short text only (what a host sends), else None. Not
     sorted: a host sends a saved query's options in the same order each time, and options in another
     order are only validated once more."""
-    if not _all_text(options):
-        return None
-    size = sum(map(len, options)) + sum(map(len, options.values()))
-    return tuple(options.items()) if size <= MAX_CACHED_QUERY_CHARS else None
+    return _text_items(options, MAX_CACHED_QUERY_CHARS)
 
 
-def _all_text(options: Mapping[Any, Any]) -> bool:
-    """Whether every key and every value is exactly ``str`` (not a subclass: a key must hash and
-    compare as the text it reads)."""
-    return {*map(type, options), *map(type, options.values())} <= {str}
+def _text_items(options: Mapping[Any, Any], limit: int | None = None) -> tuple[tuple[str, str], ...] | None:
+    """The options' items when every key and every value is exactly ``str`` (not a subclass: a key must
+    hash and compare as the text it reads) and, with ``limit``, they hold at most that many characters;
+    else None. A loop: for the few options of a query it is faster than building sets of their types."""
+    items = tuple(options.items())
+    size = 0
+    for key, value in items:
+        if type(key) is not str or type(value) is not str:
+            return None
+        size += len(key) + len(value)
+    return items if limit is None or size <= limit else None
 
 
 def parse_query(query_options: Any) -> Query:
@@ -168,10 +172,8 @@ _connections: dict[tuple[Any, ...], ConnectionSettings] = {}
 
 
 def _options_key(options: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    """A hashable, type-exact key for source options made of text, numbers, None and JSON values.
-    Options of text only (what a host sends) are their own key, in the order given."""
-    if _all_text(options):
-        return tuple(options.items())
+    """A hashable, type-exact key for source options made of text, numbers, None and JSON values (a
+    host's options of text only are keyed by ``_text_items``, in the order given)."""
     try:
         return tuple(
             sorted(
@@ -197,9 +199,11 @@ def parse_connection(source_options: Any) -> ConnectionSettings:
         source_options = {}
     if not isinstance(source_options, (dict, Mapping)):
         raise QueryError(INVALID_CONNECTION, "source options must be an object", {"field": "source"})
-    if not _all_text(source_options) and not _text_keys(source_options):
-        raise QueryError(INVALID_CONNECTION, f"source options {KEYS_NOT_TEXT}", {"field": "source"})
-    key = _options_key(source_options)
+    key: tuple[Any, ...] | None = _text_items(source_options)
+    if key is None:
+        if not _text_keys(source_options):
+            raise QueryError(INVALID_CONNECTION, f"source options {KEYS_NOT_TEXT}", {"field": "source"})
+        key = _options_key(source_options)
     settings = _connections.get(key) if key is not None else None
     if settings is None:
         settings = read_connection(source_options)
