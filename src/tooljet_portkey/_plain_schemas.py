@@ -93,10 +93,12 @@ def _keyword(keyword: str, argument: Any, schema: Mapping[str, Any], value: Any,
         kind, holds = _LIMITS[keyword]
         return holds(value, argument) if _TYPES[kind](value) else True
     if keyword == "type":
+        if isinstance(argument, str):  # the usual case, without building a list of one
+            check = _TYPES.get(argument)
+            return None if check is None else check(value)
         kinds = argument if isinstance(argument, list) else [argument]
-        if not all(kind in _TYPES for kind in kinds):
-            return None
-        return any(_TYPES[kind](value) for kind in kinds)
+        checks = [_TYPES.get(kind) for kind in kinds]
+        return None if None in checks else any(check(value) for check in checks if check is not None)
     if keyword == "enum":
         if isinstance(value, str) and all(isinstance(choice, str) for choice in argument):
             return value in argument
