@@ -1,92 +1,39 @@
 """Batch jobs on the wire: what batch_submit uploads and creates, what status, results and cancel send and
-return, every refusal before anything is sent, and the limits at their edges (50,000 rows, 200 MB)."""
+return, and every refusal before anything is sent (the limits at their own sizes, 50,000 rows and
+200 MB, are tests/scale/test_batch_job_sizes.py)."""
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterator
-from email.parser import BytesParser
-from email.policy import HTTP
-from importlib import resources
 from typing import Any
 
 import httpx
 import pytest
 import respx
+from batch_support import (
+    FILE,
+    answer_line,
+    batch,
+    headers,
+    jsonl,
+    lines_of,
+    parts,
+    refusal,
+    results_routes,
+    service,
+    submit_routes,
+)
 from unit_support import API_KEY, BASE_URL, FULL_BATCH_QUERIES, SOURCE, run_async
 
 from tooljet_portkey import AsyncQueryService, QueryError, QueryService
 from tooljet_portkey._batch_jobs import JsonLines, batch_counts, default_row
-from tooljet_portkey._constants import MAX_BATCH_FILE_BYTES, MAX_BATCH_REQUESTS
 
+__all__ = ["service"]  # a fixture (batch_support): one service for the module's tests
 pytestmark = [
     pytest.mark.respx(base_url=BASE_URL, assert_all_called=False),
     pytest.mark.usefixtures("no_retry_sleep"),
 ]
-
-FILE = {"id": "file-in1", "object": "file", "bytes": 10, "purpose": "batch", "filename": "batch.jsonl"}
-
-
-def batch(status: str = "validating", **more: Any) -> dict[str, Any]:
-    counts = more.pop("counts", (0, 0, 0))
-    return {
-        "id": "batch_abc123",
-        "object": "batch",
-        "endpoint": "/v1/chat/completions",
-        "input_file_id": "file-in1",
-        "completion_window": "24h",
-        "status": status,
-        "output_file_id": None,
-        "error_file_id": None,
-        "request_counts": dict(zip(("total", "completed", "failed"), counts, strict=True)),
-        **more,
-    }
-
-
-def headers(**extra: str) -> dict[str, str]:
-    return {
-        "user-agent": "tooljet-portkey",
-        "x-portkey-api-key": API_KEY,
-        "accept": "application/json",
-        **extra,
-    }
-
-
-def parts(request: httpx.Request) -> dict[str, Any]:
-    """A multipart body as a user checks it: each part's name, file name, type and text."""
-    content = request.read()
-    message = BytesParser(policy=HTTP).parsebytes(
-        b"content-type: " + request.headers["content-type"].encode() + b"\r\n\r\n" + content
-    )
-    found = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
-        found[name] = (part.get_filename(), part.get_content_type(), payload.decode())
-    return found
-
-
-def lines_of(request: httpx.Request) -> list[Any]:
-    return [json.loads(line) for line in parts(request)["file"][2].splitlines()]
-
-
-@pytest.fixture(scope="module")
-def service() -> Iterator[QueryService]:
-    with QueryService() as svc:
-        yield svc
-
-
-def submit_routes(respx_mock: respx.MockRouter) -> tuple[respx.Route, respx.Route]:
-    upload = respx_mock.post("/files").respond(200, json=FILE)
-    create = respx_mock.post("/batches").respond(200, json=batch(counts=(0, 0, 0)))
-    return upload, create
-
-
-def refusal(service: QueryService, query: dict[str, Any]) -> tuple[str, str, Any]:
-    with pytest.raises(QueryError) as caught:
-        service.run(SOURCE, query)
-    return caught.value.message, caught.value.description, caught.value.data
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -230,61 +177,6 @@ def test_a_bad_submit_names_the_field_and_sends_nothing(
     assert route.call_count == 0
 
 
-def test_the_request_limit_is_50000_rows_checked_before_anything_is_sent(
-    service: QueryService, respx_mock: respx.MockRouter
-) -> None:
-    assert _rows_schema()["maxItems"] == MAX_BATCH_REQUESTS == 50_000  # the form's limit is the constant
-    upload, _ = submit_routes(respx_mock)
-    too_many = {"operation": "batch_submit", "model": "gpt-4o-mini", "rows": ["t"] * (MAX_BATCH_REQUESTS + 1)}
-    assert refusal(service, too_many)[1] == "rows: must have at most 50000 items"
-    assert upload.call_count == 0
-    service.run(SOURCE, {**too_many, "rows": [f"ticket {i}" for i in range(MAX_BATCH_REQUESTS)]})
-    lines = lines_of(upload.calls.last.request)
-    assert len(lines) == 50_000
-    assert lines[-1]["custom_id"] == "row-49999"
-    assert lines[-1]["body"]["messages"] == [{"role": "user", "content": "ticket 49999"}]
-
-
-def _rows_schema() -> Any:
-    text = resources.files("tooljet_portkey").joinpath("operations.json").read_text("utf-8")
-    return json.loads(text)["definitions"]["batchRows"]
-
-
-def test_a_file_past_200_mb_is_refused_before_it_is_uploaded(
-    service: QueryService, respx_mock: respx.MockRouter
-) -> None:
-    route = respx_mock.route().respond(200, json=FILE)
-    # 4,000 rows of 50,000 characters: about 50,100 bytes a line, 200.4 MB in all
-    text = "x" * 50_000
-
-    @functools.cache
-    def line_size(custom_id_length: int) -> int:
-        # the lines differ only in their custom ids: lines whose ids are as long are as long, so each
-        # length is encoded once (encoding all 4,000 lines was most of this test's time)
-        line = {
-            "custom_id": "row-".ljust(custom_id_length, "0"),
-            "method": "POST",
-            "url": "/v1/chat/completions",
-            "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]},
-        }
-        return len(json.dumps(line, separators=(",", ":"))) + 1
-
-    sizes = [line_size(len(f"row-{i}")) for i in range(4_000)]
-    first_over = next(i for i in range(4_000) if sum(sizes[: i + 1]) > MAX_BATCH_FILE_BYTES)
-    message, description, data = refusal(
-        service, {"operation": "batch_submit", "model": "gpt-4o-mini", "rows": [text] * 4_000}
-    )
-    assert (message, description, data) == (
-        "Invalid query options",
-        "rows: the batch file would be larger than 200 MB, the most a batch file may hold "
-        f"(at rows[{first_over}]): "
-        "split the rows into several batches",
-        {"field": "rows"},
-    )
-    assert route.call_count == 0
-    assert first_over == 3988  # the rows before it fit: a file of exactly those is accepted
-
-
 def test_submit_fails_as_a_query_when_the_upload_is_refused(
     service: QueryService, respx_mock: respx.MockRouter
 ) -> None:
@@ -368,49 +260,6 @@ def test_counts_bind_a_progress_bar() -> None:
 
 # ---------------------------------------------------------------------------------------------------
 # batch_results
-
-
-def answer_line(
-    custom_id: str, text: str, usage: dict[str, Any] | None = None, model: str = "gpt-4o-mini-2024-07-18"
-) -> dict[str, Any]:
-    body = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": usage or {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
-    }
-    return {
-        "id": "r",
-        "custom_id": custom_id,
-        "response": {"status_code": 200, "request_id": "q", "body": body},
-        "error": None,
-    }
-
-
-def jsonl(lines: list[Any]) -> bytes:
-    return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
-
-
-def results_routes(
-    respx_mock: respx.MockRouter,
-    output: list[Any],
-    errors: list[Any] | None = None,
-    provider: str | None = "openai",
-) -> None:
-    respx_mock.get("/batches/batch_abc123").respond(
-        200,
-        headers={"x-portkey-provider": provider} if provider else {},
-        json=batch(
-            "completed",
-            counts=(3, 2, 1),
-            output_file_id="file-out",
-            error_file_id="file-err" if errors else None,
-        ),
-    )
-    respx_mock.get("/files/file-out/content").respond(200, content=jsonl(output))
-    if errors:
-        respx_mock.get("/files/file-err/content").respond(200, content=jsonl(errors))
 
 
 def test_results_are_rows_in_submit_order_with_the_output_mode_applied(
@@ -571,20 +420,6 @@ def test_results_of_a_batch_that_failed_validation_give_its_errors(
         "batchId: batch batch_abc123 failed: line 2: The custom_id is a duplicate.",
         {"status": "failed", "errorType": "batch_failed", "statusCode": 200, "traceId": None},
     )
-
-
-def test_a_results_file_of_thousands_of_lines_is_read_line_by_line(
-    service: QueryService, respx_mock: respx.MockRouter
-) -> None:
-    count = 20_000
-    results_routes(respx_mock, [answer_line(f"row-{i}", f"label {i}") for i in reversed(range(count))])
-    result = service.run(SOURCE, {"operation": "batch_results", "batchId": "batch_abc123", "output": "text"})
-    assert [e["output"] for e in result["data"]] == [f"label {i}" for i in range(count)]
-    assert result["metadata"]["usage"] == {
-        "prompt_tokens": 10 * count,
-        "completion_tokens": 2 * count,
-        "total_tokens": 12 * count,
-    }
 
 
 def test_a_results_file_past_the_answer_cap_is_a_query_error(

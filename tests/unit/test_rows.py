@@ -16,12 +16,12 @@ import asyncio
 import dataclasses
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import respx
+from rows_support import PROMPT_PATH, TICKETS, chat_answer, mock, row_threads, table_query, ticket_of
 from unit_support import (
     API_KEY,
     BASE_URL,
@@ -42,45 +42,11 @@ from tooljet_portkey._options import parse_connection, parse_query
 from tooljet_portkey._requests import build_request
 
 pytestmark = pytest.mark.usefixtures("no_retry_sleep")
+__all__ = ["mock"]  # a fixture (rows_support): pytest offers it to the tests below
 
 FAILED = "Query could not be completed"
 INVALID = "Invalid query options"
 HANG_GUARD = 10.0  # seconds; only a broken runner ever waits this long
-PROMPT_PATH = "/prompts/pp-triage/completions"
-TICKETS = [
-    {"ticket": "My card was charged twice"},
-    {"ticket": "Where is my parcel?"},
-    {"ticket": "I love it"},
-]
-
-
-def table_query(rows: Any = TICKETS, **fields: Any) -> dict[str, Any]:
-    """A prompt_completion over ``rows``, as a host sends it (the rows as JSON text)."""
-    return {
-        "operation": "prompt_completion",
-        "promptId": "pp-triage",
-        "variables": '{"team": "support"}',
-        "rows": rows if isinstance(rows, str) else json.dumps(rows),
-        **fields,
-    }
-
-
-def chat_answer(text: str, prompt_tokens: int = 10, completion_tokens: int = 2) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
-    }
-
-
-def ticket_of(request: httpx.Request) -> str:
-    return str(json.loads(request.content)["variables"]["ticket"])
 
 
 def label(ticket: str) -> str:
@@ -103,16 +69,6 @@ def without_seconds(result: dict[str, Any]) -> dict[str, Any]:
     seconds = result["metadata"].pop("seconds")
     assert isinstance(seconds, float) and seconds >= 0
     return result
-
-
-def row_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("tooljet-portkey-row")]
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
-        yield router
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -548,20 +504,6 @@ def test_ten_thousand_rows_are_accepted() -> None:
     query = parse_query(table_query([{"ticket": str(i)} for i in range(10_000)]))
     request = build_request(parse_connection(SOURCE), query)
     assert request.run.rows is not None and len(request.run.rows) == 10_000
-
-
-def test_a_thousand_rows_at_the_highest_concurrency_come_back_in_order(
-    service: QueryService, mock: respx.MockRouter
-) -> None:
-    route = mock.post(PROMPT_PATH).mock(
-        side_effect=lambda request: httpx.Response(200, json=chat_answer(ticket_of(request)))
-    )
-    result = service.run(
-        SOURCE, table_query([{"ticket": str(i)} for i in range(1000)], output="text", concurrency="64")
-    )
-    assert result["metadata"]["succeeded"] == 1000 and route.call_count == 1000
-    assert [(entry["row"], entry["output"]) for entry in result["data"]] == [(i, str(i)) for i in range(1000)]
-    assert row_threads() == []
 
 
 def test_merged_variables_are_checked_as_the_variables_field_is(

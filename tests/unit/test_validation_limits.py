@@ -1,6 +1,7 @@
-"""What validation costs and what it may say: our schema keywords accept exactly what jsonschema's do, the
+"""What validation costs and what it may say: the quick item check decides as jsonschema does, the
 shipped schemas use only keywords whose errors never print the value, and the one walk over a value
-(types, depth, text) decides what it promises."""
+(types, depth, text) decides what it promises. The same over generated values (hypothesis) is in
+tests/scale/test_validation_properties.py."""
 
 from __future__ import annotations
 
@@ -11,13 +12,9 @@ from importlib import resources
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from tooljet_portkey._keywords import QUIET_KEYWORDS, STRUCTURAL_KEYWORDS, extended_validator
-from tooljet_portkey._plain_schemas import plain_verdict
-from tooljet_portkey._spec import CONNECTION_FORM, form_schema, form_validator, load_spec
 from tooljet_portkey._values import MAX_JSON_DEPTH, NOT_JSON, SURROGATE, TOO_DEEP, json_problem
 
 OPERATIONS = json.loads(resources.files("tooljet_portkey").joinpath("operations.json").read_text("utf-8"))
@@ -53,57 +50,6 @@ def test_shipped_schemas_use_only_keywords_whose_errors_never_print_the_value() 
     used = {keyword for schema in shipped_schemas() for keyword in schema_keywords(schema)}
     assert used - (QUIET_KEYWORDS | STRUCTURAL_KEYWORDS) == set()
     assert "oneOf" not in used and "anyOf" not in used  # each validates every item before any limit
-
-
-# Every field's compiled schema, stock jsonschema beside ours
-FORMS = [CONNECTION_FORM, *load_spec().operations]
-
-
-def field_schemas() -> list[tuple[str, str]]:
-    fields = [(CONNECTION_FORM, f.key) for f in load_spec().connection]
-    fields += [(op, f.key) for op, spec_fields in load_spec().operations.items() for f in spec_fields]
-    return fields
-
-
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-3, 3000)
-    | st.floats(-1, 3, allow_nan=False)
-    | st.sampled_from(["", "user", "openai", "x" * 300, "a\nb", "fallback", "simple", "pc-1", "."]),
-    lambda inner: (
-        st.lists(inner, max_size=5)
-        | st.dictionaries(
-            st.sampled_from(["role", "content", "retry", "attempts", "targets", "mode", "k", "strategy"]),
-            inner,
-            max_size=4,
-        )
-    ),
-    max_leaves=20,
-)
-FIELD = st.sampled_from(field_schemas())
-
-
-@settings(max_examples=600, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
-@given(field=FIELD, value=JSON_VALUES)
-def test_our_keywords_decide_as_jsonschema_does(field: tuple[str, str], value: Any) -> None:
-    """Same verdict, and the same first error (keyword and place), as stock jsonschema's keywords."""
-    form, key = field
-    ours = form_validator(form)
-    stock = Draft202012Validator(ours.schema, registry=ours._registry)  # type: ignore[attr-defined]
-    instance = {key: value}
-    first_ours = next(ours.iter_errors(instance), None)
-    first_stock = next(stock.iter_errors(instance), None)
-    assert (first_ours is None) == (first_stock is None)
-    # the plain check, which spares a plain query jsonschema, agrees whenever it decides
-    assert plain_verdict(form_schema(form), instance) in (first_stock is None, None)
-    if first_ours is not None and first_stock is not None:
-        assert (first_ours.validator, list(first_ours.absolute_path)) == (
-            first_stock.validator,
-            list(first_stock.absolute_path),
-        )
-        # the keyword's name, or (required) the schema's name for what is missing: never the value
-        assert first_ours.message == first_ours.validator or first_ours.validator == "required"
 
 
 @pytest.mark.parametrize(
@@ -175,22 +121,3 @@ def nested(levels: int) -> Any:
 )
 def test_json_problem(value: Any, problem: str | None) -> None:
     assert json_problem(value)[0] == problem
-
-
-@settings(max_examples=300, derandomize=True, database=None)
-@given(
-    value=st.recursive(
-        st.none()
-        | st.booleans()
-        | st.integers()
-        | st.floats(allow_nan=False, allow_infinity=False)
-        | st.text(),
-        lambda inner: st.lists(inner, max_size=12) | st.dictionaries(st.text(), inner, max_size=5),
-        max_leaves=40,
-    )
-)
-def test_the_size_json_problem_gives_is_a_lower_bound(value: Any) -> None:
-    """The header size check refuses on this bound without encoding: it must never exceed the truth."""
-    problem, size = json_problem(value)
-    if problem is None:
-        assert size <= len(json.dumps(value, separators=(",", ":"), ensure_ascii=False))

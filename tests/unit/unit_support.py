@@ -214,3 +214,23 @@ def async_service() -> Iterator[AsyncQueryService]:
     svc = AsyncQueryService()
     yield svc
     run_async(svc.aclose)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Answers as a strict host reads them (tests/unit/test_json_results.py, tests/scale)
+
+# A stream chunk's text up to its first choice's delta
+CHUNK_HEAD = (
+    '{"id": "c", "object": "chat.completion.chunk", "model": "gpt-4o-mini", '
+    '"choices": [{"index": 0, "delta": '
+)
+
+
+def sse(*chunks: str) -> bytes:
+    """The SSE body of these chunks' texts, then ``[DONE]``."""
+    return b"".join(f"data: {chunk}\n\n".encode() for chunk in (*chunks, "[DONE]"))
+
+
+def strict(value: Any) -> str:
+    """What a strict host does with a result: JSON without NaN or infinities."""
+    return json.dumps(value, allow_nan=False)
