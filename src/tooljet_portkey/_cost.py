@@ -168,10 +168,7 @@ def model_rates(
 ) -> tuple[Rates, str] | None:
     """The rates of the first of ``models`` the connection's own prices name; else those of the first
     model (the answer's) in the snapshot, for ``provider``. With the model priced, which model it was."""
-    names = []
-    for model in models:  # model_name of each, inline: this runs for every answer
-        if isinstance(model, str) and model:
-            names.append(model.split("/", 1)[1] if model[0] == "@" and "/" in model else model)
+    names = [name for name in map(model_name, models) if name]
     for name in names:
         if name in own:
             return own[name], name
@@ -197,12 +194,11 @@ def _cost(
     pricing = {"provider": provider, "model": model, "source": rates.source}
     if rates.batch:
         pricing["prices"] = "batch"
-    # _amount of each, inline: this runs for every answer
     return {
         "currency": "USD",
-        "total": float(input_usd + output_usd) + 0.0,
-        "input": float(input_usd) + 0.0,
-        "output": float(output_usd) + 0.0,
+        "total": _amount(input_usd + output_usd),
+        "input": _amount(input_usd),
+        "output": _amount(output_usd),
         "pricing": pricing,
     }
 
@@ -278,8 +274,8 @@ def answer_cost(
     if provider is not None and provider.startswith("@"):
         provider = None  # a Model Catalog slug names credentials, not the provider
     models = [meta.get("model"), body.get("model")] if meta.get("model") else [body.get("model")]
+    shown = model_name(models[0]) or model_name(body.get("model"))
     if meta.get("cacheStatus") in CACHE_HIT_STATUSES:
-        shown = model_name(models[0]) or model_name(body.get("model"))
         cost = _cost(
             Rates("cache hit: not billed by the provider"), provider, shown or "", Decimal(0), Decimal(0)
         )
@@ -287,7 +283,7 @@ def answer_cost(
     found = model_rates(provider, models, own, batch)
     if found is None:
         where = f"provider {provider}" if provider else "an unknown provider"
-        name = model_name(models[0]) or model_name(body.get("model")) or "an unnamed model"
+        name = shown or "an unnamed model"
         return (
             None,
             f"cost: no price for {name} of {where} ({snapshot_source()}; set the connection's prices)",

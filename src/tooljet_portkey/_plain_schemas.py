@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._constants import MAX_JSON_DEPTH
+
 __all__ = ["ecma_search", "plain_verdict"]
 
 # Keywords that say nothing about validity
@@ -74,7 +76,7 @@ def plain_verdict(schema: Any, value: Any, depth: int = 0) -> bool | None:
         return True
     if schema is False:
         return False
-    if not isinstance(schema, Mapping) or depth > 64:
+    if not isinstance(schema, Mapping) or depth > MAX_JSON_DEPTH:
         return None
     unknown = False
     for keyword, argument in schema.items():
@@ -134,7 +136,7 @@ def _keyword(keyword: str, argument: Any, schema: Mapping[str, Any], value: Any,
         if isinstance(value, list) and isinstance(argument, Mapping) and argument.keys() == {"type"}:
             # items of a type alone (a batch's 50,000 rows of text or objects): the type's check is
             # found once, not once an item
-            check = _type_check(argument["type"]) if depth < 64 else None
+            check = _type_check(argument["type"]) if depth < MAX_JSON_DEPTH else None
             if check is not None:
                 return all(map(check, value))
         return (

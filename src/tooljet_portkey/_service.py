@@ -125,7 +125,7 @@ class _ServiceBase(Generic[ClientT]):
             return _settings_and_request(source_options, query_options, force_stream)
         except QueryError:
             raise
-        except Exception as exc:  # as ``with query_errors()``, without its calls on every query
+        except Exception as exc:  # what ``with query_errors():`` does, without its three calls per query
             raise query_errors().map(exc) from None
 
     @staticmethod
